@@ -1,0 +1,123 @@
+//! The command line: global options, the subcommands, and the option groups they share.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+use crate::output::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gisttrack",
+    version,
+    about = "Track GitHub users' public gists and mirror each new one into Pipedrive as exactly one activity.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db.
+    /// Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed's DATABASE_HOST,
+    /// DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        global = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// Output format for commands that print data.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, global = true, env = "GISTTRACK_OUTPUT")]
+    pub output: OutputFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person).
+    Add(cmd::add::AddArgs),
+    /// List tracked users with their delivery state.
+    List(cmd::list::ListArgs),
+    /// Show a user and the gists first seen since the previous visit; records this visit.
+    Show(cmd::show::ShowArgs),
+    /// Stop tracking a user and remove their rows.
+    Delete(cmd::delete::DeleteArgs),
+    /// Run one sync pass: discover new gists, deliver each as one Pipedrive activity.
+    Sync(cmd::sync::SyncArgs),
+    /// Serve the HTTP API and run the sync loop.
+    Serve(cmd::serve::ServeArgs),
+    /// Print a shell completion script.
+    Completions(cmd::completions::CompletionsArgs),
+}
+
+/// Where GitHub and Pipedrive are, and the tokens for them. Prefer the environment for
+/// tokens: command-line values are visible to other local users in `ps`.
+#[derive(Debug, Args, Clone)]
+pub struct UpstreamArgs {
+    /// GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(
+        long,
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com",
+        value_name = "URL"
+    )]
+    pub github_api_url: String,
+
+    /// GitHub token (optional; raises the hourly budget and makes unchanged lists free).
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub github_token: Option<String>,
+
+    /// Pipedrive company URL; requests go to {URL}/api/v2/...
+    #[arg(
+        long,
+        env = "PIPEDRIVE_API_URL",
+        default_value = "https://api.pipedrive.com",
+        value_name = "URL"
+    )]
+    pub pipedrive_api_url: String,
+
+    /// Pipedrive API token (sent only in the x-api-token header).
+    #[arg(
+        long,
+        env = "PIPEDRIVE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub pipedrive_token: Option<String>,
+
+    /// Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service.
+    #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub rate_limit_max_wait: Duration,
+}
+
+/// How a sync pass runs; shared by `sync` and `serve`.
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
+    /// Users synced at once by this process.
+    #[arg(long, env = "GISTTRACK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key).
+    #[arg(
+        long,
+        env = "GISTTRACK_ACTIVITY_TYPE",
+        default_value = "task",
+        value_name = "KEY"
+    )]
+    pub activity_type: String,
+
+    /// Create activities already marked done.
+    #[arg(long, env = "GISTTRACK_ACTIVITY_DONE")]
+    pub activity_done: bool,
+}

@@ -1,0 +1,439 @@
+//! The GitHub REST client (ureq): users and their gists, conditional requests, rate limits.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{agent, backoff, excerpt, header, header_num, http_response::Response};
+use super::{ApiError, GistListing, GithubApi, GithubUser, RemoteFile, RemoteGist};
+use crate::config::Secret;
+use crate::metrics::Metrics;
+use crate::time::{now_ms, parse_rfc3339};
+
+/// How patient the client is.
+#[derive(Debug, Clone)]
+pub struct GithubSettings {
+    pub base_url: String,
+    pub token: Option<Secret>,
+    /// The longest rate-limit wait worth sitting through; beyond it the pass stops asking.
+    pub max_wait: Duration,
+    pub timeout: Duration,
+    /// Retries for 5xx and network errors.
+    pub retries: u32,
+    pub retry_base: Duration,
+}
+
+impl GithubSettings {
+    pub fn new(base_url: &str, token: Option<Secret>) -> GithubSettings {
+        GithubSettings {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            token,
+            max_wait: Duration::from_secs(60),
+            timeout: Duration::from_secs(15),
+            retries: 3,
+            retry_base: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The primary budget as the last answer reported it, shared by every worker.
+#[derive(Debug, Default, Clone, Copy)]
+struct Budget {
+    remaining: Option<i64>,
+    /// Unix seconds.
+    reset: Option<i64>,
+}
+
+pub struct GithubClient {
+    agent: ureq::Agent,
+    settings: GithubSettings,
+    origin: String,
+    budget: Mutex<Budget>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Deserialize)]
+struct UserJson {
+    login: String,
+    id: i64,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GistJson {
+    id: String,
+    description: Option<String>,
+    html_url: String,
+    git_pull_url: Option<String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(default)]
+    files: BTreeMap<String, Option<FileJson>>,
+}
+
+#[derive(Deserialize)]
+struct FileJson {
+    filename: Option<String>,
+    raw_url: Option<String>,
+    language: Option<String>,
+    size: Option<i64>,
+}
+
+impl GistJson {
+    fn into_remote(self) -> RemoteGist {
+        let files = self
+            .files
+            .into_iter()
+            .map(|(key, file)| {
+                let file = file.unwrap_or(FileJson {
+                    filename: None,
+                    raw_url: None,
+                    language: None,
+                    size: None,
+                });
+                RemoteFile {
+                    name: file.filename.unwrap_or(key),
+                    raw_url: file.raw_url.unwrap_or_default(),
+                    language: file.language,
+                    size: file.size.unwrap_or(0),
+                }
+            })
+            .collect();
+        RemoteGist {
+            pull_url: self
+                .git_pull_url
+                .unwrap_or_else(|| format!("{}.git", self.html_url)),
+            created_at: parse_rfc3339(&self.created_at).unwrap_or(0),
+            updated_at: parse_rfc3339(&self.updated_at).unwrap_or(0),
+            description: self.description.filter(|d| !d.trim().is_empty()),
+            html_url: self.html_url,
+            id: self.id,
+            files,
+        }
+    }
+}
+
+impl GithubUser {
+    fn from_json(user: UserJson) -> GithubUser {
+        GithubUser {
+            login: user.login,
+            id: user.id,
+            name: user.name.filter(|n| !n.trim().is_empty()),
+            email: user.email.filter(|e| !e.trim().is_empty()),
+        }
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header, exactly as given.
+pub fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        is_next.then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or("")),
+        None => url.to_string(),
+    }
+}
+
+impl GithubClient {
+    pub fn new(settings: GithubSettings, metrics: Arc<Metrics>) -> GithubClient {
+        GithubClient {
+            agent: agent(settings.timeout),
+            origin: origin_of(&settings.base_url),
+            settings,
+            budget: Mutex::new(Budget::default()),
+            metrics,
+        }
+    }
+
+    fn observe(&self, response: &Response) {
+        let remaining = header_num(response, "x-ratelimit-remaining");
+        let reset = header_num(response, "x-ratelimit-reset");
+        if remaining.is_some() || reset.is_some() {
+            let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+            budget.remaining = remaining.or(budget.remaining);
+            budget.reset = reset.or(budget.reset);
+        }
+    }
+
+    /// Waits out an exhausted primary budget if its reset is near; refuses if it is not.
+    fn wait_for_budget(&self) -> Result<(), ApiError> {
+        let budget = *self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(0), Some(reset)) = (budget.remaining, budget.reset) {
+            let wait_ms = reset * 1000 - now_ms();
+            if wait_ms > 0 {
+                self.wait_or_stop(Duration::from_millis(wait_ms as u64), || {
+                    format!(
+                        "GitHub's hourly budget is spent until {}; stopped asking GitHub for this pass",
+                        crate::time::format_ms(reset * 1000)
+                    )
+                })?;
+                let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+                budget.remaining = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_or_stop(
+        &self,
+        wait: Duration,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), ApiError> {
+        if wait > self.settings.max_wait {
+            return Err(ApiError::RateLimited(message()));
+        }
+        log::warn!(
+            "GitHub rate limit: waiting {}",
+            humantime::format_duration(round(wait))
+        );
+        self.metrics.github_rate_limit_waits.inc();
+        sleep(wait);
+        Ok(())
+    }
+
+    /// One GET with GitHub's headers, retried through 5xx, network errors and rate limits.
+    /// Returns 2xx, 304 and 404 answers; everything else becomes an [`ApiError`].
+    fn get(&self, url: &str, etag: Option<&str>) -> Result<Response, ApiError> {
+        if !url.starts_with(&self.origin) {
+            return Err(ApiError::Decode(format!(
+                "refusing to follow a link off {}: {url}",
+                self.origin
+            )));
+        }
+        let mut failures = 0;
+        let mut secondary = 0;
+        loop {
+            self.wait_for_budget()?;
+            let mut request = self
+                .agent
+                .get(url)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28");
+            if let Some(token) = &self.settings.token {
+                request = request.header("Authorization", format!("Bearer {}", token.expose()));
+            }
+            if let Some(etag) = etag {
+                request = request.header("If-None-Match", etag);
+            }
+            self.metrics.github_requests.inc();
+            let mut response = match request.call() {
+                Ok(response) => response,
+                Err(err) => {
+                    if failures < self.settings.retries {
+                        sleep(backoff(
+                            self.settings.retry_base,
+                            failures,
+                            Duration::from_secs(10),
+                        ));
+                        failures += 1;
+                        continue;
+                    }
+                    return Err(ApiError::Transport(err.to_string()));
+                }
+            };
+            self.observe(&response);
+            let status = response.status().as_u16();
+            match status {
+                200..=299 | 304 | 404 => return Ok(response),
+                401 => {
+                    return Err(ApiError::Unauthorized(
+                        "GitHub rejected the token (401); check GITHUB_TOKEN".into(),
+                    ))
+                }
+                403 | 429 => {
+                    let body = response.body_mut().read_to_string().unwrap_or_default();
+                    let remaining = header_num(&response, "x-ratelimit-remaining");
+                    let retry_after = header_num(&response, "retry-after");
+                    let lower = body.to_ascii_lowercase();
+                    if remaining == Some(0) && retry_after.is_none() {
+                        let reset = header_num(&response, "x-ratelimit-reset").unwrap_or(0);
+                        let wait =
+                            Duration::from_millis((reset * 1000 - now_ms()).max(1000) as u64);
+                        self.wait_or_stop(wait, || {
+                            format!(
+                                "GitHub's hourly budget is spent until {}; stopped asking GitHub for this pass",
+                                crate::time::format_ms(reset * 1000)
+                            )
+                        })?;
+                        continue;
+                    }
+                    if retry_after.is_some()
+                        || status == 429
+                        || lower.contains("secondary rate limit")
+                        || lower.contains("abuse")
+                    {
+                        // GitHub's rule: retry-after if given, else at least a minute, backing off.
+                        let wait = match retry_after {
+                            Some(seconds) => Duration::from_secs(seconds.max(0) as u64),
+                            None => Duration::from_secs(60 << secondary.min(4)),
+                        };
+                        if secondary >= 3 {
+                            return Err(ApiError::RateLimited(
+                                "GitHub's secondary rate limit persists; stopped asking GitHub for this pass".into(),
+                            ));
+                        }
+                        secondary += 1;
+                        self.wait_or_stop(wait, || {
+                            format!(
+                                "GitHub's secondary rate limit asks for a {} pause; stopped asking GitHub for this pass",
+                                humantime::format_duration(round(wait))
+                            )
+                        })?;
+                        continue;
+                    }
+                    return Err(ApiError::Rejected {
+                        status,
+                        message: github_message(&body),
+                    });
+                }
+                500..=599 => {
+                    let body = response.body_mut().read_to_string().unwrap_or_default();
+                    if failures < self.settings.retries {
+                        sleep(backoff(
+                            self.settings.retry_base,
+                            failures,
+                            Duration::from_secs(10),
+                        ));
+                        failures += 1;
+                        continue;
+                    }
+                    return Err(ApiError::Server {
+                        status,
+                        message: github_message(&body),
+                    });
+                }
+                _ => {
+                    let body = response.body_mut().read_to_string().unwrap_or_default();
+                    return Err(ApiError::Rejected {
+                        status,
+                        message: github_message(&body),
+                    });
+                }
+            }
+        }
+    }
+
+    fn get_user(&self, url: &str) -> Result<Option<GithubUser>, ApiError> {
+        let mut response = self.get(url, None)?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let user: UserJson = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| ApiError::Decode(format!("user: {e}")))?;
+        Ok(Some(GithubUser::from_json(user)))
+    }
+}
+
+fn round(wait: Duration) -> Duration {
+    Duration::from_secs(wait.as_secs().max(1))
+}
+
+/// GitHub's `message` field, else the body's start.
+fn github_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| excerpt(body))
+}
+
+impl GithubApi for GithubClient {
+    fn user(&self, login: &str) -> Result<Option<GithubUser>, ApiError> {
+        self.get_user(&format!("{}/users/{login}", self.settings.base_url))
+    }
+
+    fn user_by_id(&self, id: i64) -> Result<Option<GithubUser>, ApiError> {
+        self.get_user(&format!("{}/user/{id}", self.settings.base_url))
+    }
+
+    fn list_gists(&self, login: &str, etag: Option<&str>) -> Result<GistListing, ApiError> {
+        let first = format!(
+            "{}/users/{login}/gists?per_page=100",
+            self.settings.base_url
+        );
+        let mut response = self.get(&first, etag)?;
+        match response.status().as_u16() {
+            304 => return Ok(GistListing::NotModified),
+            404 => return Ok(GistListing::UserGone),
+            _ => {}
+        }
+        let new_etag = header(&response, "etag").map(str::to_string);
+        let mut gists = Vec::new();
+        let mut seen_pages = vec![first];
+        loop {
+            let page: Vec<GistJson> = response
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024 * 1024)
+                .read_json()
+                .map_err(|e| ApiError::Decode(format!("gist list: {e}")))?;
+            gists.extend(page.into_iter().map(GistJson::into_remote));
+            let Some(next) = header(&response, "link").and_then(next_link) else {
+                break;
+            };
+            if seen_pages.contains(&next) || seen_pages.len() >= 1000 {
+                return Err(ApiError::Decode(format!("pagination loops at {next}")));
+            }
+            seen_pages.push(next.clone());
+            response = self.get(&next, None)?;
+            if response.status().as_u16() != 200 {
+                return Err(ApiError::Server {
+                    status: response.status().as_u16(),
+                    message: format!("page {next} vanished mid-listing"),
+                });
+            }
+        }
+        Ok(GistListing::Changed {
+            etag: new_etag,
+            gists,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_next_link_as_given() {
+        let link = "<https://api.github.com/user/583231/gists?per_page=2&page=1>; rel=\"prev\", \
+                    <https://api.github.com/user/583231/gists?per_page=2&page=3>; rel=\"next\", \
+                    <https://api.github.com/user/583231/gists?per_page=2&page=3>; rel=\"last\"";
+        assert_eq!(
+            next_link(link).as_deref(),
+            Some("https://api.github.com/user/583231/gists?per_page=2&page=3")
+        );
+        assert_eq!(next_link("<https://x/a>; rel=\"last\""), None);
+    }
+
+    #[test]
+    fn origin_keeps_port() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/api/v3"),
+            "http://127.0.0.1:8080"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! `gisttrack add <login>...`: start tracking GitHub users.
+
+use std::sync::Arc;
+
+use crate::cli::UpstreamArgs;
+use crate::db::Store;
+use crate::error::{Error, Result};
+use crate::login::Login;
+use crate::metrics::Metrics;
+use crate::output::{self, OutputFormat};
+use crate::service;
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// GitHub logins to track.
+    #[arg(required = true, value_name = "LOGIN")]
+    pub logins: Vec<String>,
+
+    /// Only gists created after the user is added become activities (default: every existing gist too).
+    #[arg(long)]
+    pub only_new: bool,
+
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+pub fn run(
+    args: AddArgs,
+    open: impl FnOnce() -> Result<Store>,
+    format: OutputFormat,
+) -> Result<()> {
+    // Every login is checked before anything is asked of GitHub, Pipedrive or the database.
+    for login in &args.logins {
+        Login::parse(login)?;
+    }
+    if args
+        .upstream
+        .pipedrive_token
+        .as_deref()
+        .is_none_or(|t| t.trim().is_empty())
+    {
+        return Err(Error::MissingPipedriveToken);
+    }
+    let store = open()?;
+    let metrics = Arc::new(Metrics::default());
+    let (github, pipedrive) = super::clients(&args.upstream, &metrics);
+    let mut added = Vec::new();
+    let mut failures = Vec::new();
+    for login in &args.logins {
+        match service::add_person(
+            &store,
+            github.as_ref(),
+            pipedrive.as_deref(),
+            login,
+            !args.only_new,
+        ) {
+            Ok(person) => added.push(person),
+            Err(err) => failures.push(err),
+        }
+    }
+    match format {
+        OutputFormat::Json => output::print(&output::json(&added)),
+        OutputFormat::Table => {
+            for person in &added {
+                output::print(&format!(
+                    "Tracking {} (Pipedrive person {})",
+                    person.person.github_username,
+                    output::or_dash(person.person.pipedrive_id)
+                ));
+            }
+        }
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 => Err(failures.remove(0)),
+        n => {
+            for err in &failures {
+                eprintln!("gisttrack: {err}");
+            }
+            Err(Error::SyncFailed(format!(
+                "{n} of {} users were not added",
+                args.logins.len()
+            )))
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! `gisttrack delete <login>`: stop tracking a user.
+
+use crate::db::Store;
+use crate::error::Result;
+use crate::output::{self, OutputFormat};
+use crate::service;
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// GitHub login.
+    #[arg(value_name = "LOGIN")]
+    pub login: String,
+}
+
+pub fn run(args: DeleteArgs, store: &Store, format: OutputFormat) -> Result<()> {
+    service::delete_person(store, &args.login)?;
+    match format {
+        OutputFormat::Json => {
+            output::print(&output::json(&serde_json::json!({ "deleted": args.login })))
+        }
+        OutputFormat::Table => output::print(&format!(
+            "Stopped tracking {} (Pipedrive keeps its person and activities)",
+            args.login
+        )),
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `gisttrack list`: the tracked users and where their deliveries stand.
+
+use crate::db::Store;
+use crate::error::Result;
+use crate::output::{self, or_dash, OutputFormat};
+use crate::service;
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {}
+
+pub fn run(_args: ListArgs, store: &Store, format: OutputFormat) -> Result<()> {
+    let people = service::list_people(store, None)?;
+    match format {
+        OutputFormat::Json => output::print(&output::json(&people)),
+        OutputFormat::Table if people.is_empty() => {
+            output::print("No users are tracked yet. Add one with: gisttrack add <github-login>")
+        }
+        OutputFormat::Table => {
+            let rows = people
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.github_username,
+                        or_dash(p.pipedrive_id),
+                        p.gists_known.to_string(),
+                        p.deliveries_pending.to_string(),
+                        p.deliveries_failed.to_string(),
+                        p.last_sync.unwrap_or_else(|| "never".into()),
+                        p.last_visit.unwrap_or_else(|| "never".into()),
+                    ]
+                })
+                .collect();
+            output::print(&output::table(
+                &[
+                    "USER",
+                    "PIPEDRIVE ID",
+                    "GISTS",
+                    "PENDING",
+                    "FAILED",
+                    "LAST SYNC",
+                    "LAST VISIT",
+                ],
+                rows,
+            ));
+        }
+    }
+    Ok(())
+}

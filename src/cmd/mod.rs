@@ -1,0 +1,83 @@
+//! One module per subcommand; this one opens what they share and dispatches.
+
+pub mod add;
+pub mod completions;
+pub mod delete;
+pub mod list;
+pub mod serve;
+pub mod show;
+pub mod sync;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::cli::{Cli, Command, EngineArgs, UpstreamArgs};
+use crate::clients::github::{GithubClient, GithubSettings};
+use crate::clients::pipedrive::{PipedriveClient, PipedriveSettings};
+use crate::clients::{GithubApi, PipedriveApi};
+use crate::config::{DatabaseTarget, Secret};
+use crate::db::Store;
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::sync::{Engine, SyncSettings};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let output = cli.output;
+    if let Command::Completions(args) = cli.command {
+        return completions::run(args);
+    }
+    let target =
+        DatabaseTarget::resolve(cli.database_url.as_deref(), &|key| std::env::var(key).ok())?;
+    let open = || Store::open(&target);
+    match cli.command {
+        Command::Add(args) => add::run(args, open, output),
+        Command::List(args) => list::run(args, &open()?, output),
+        Command::Show(args) => show::run(args, &open()?, output),
+        Command::Delete(args) => delete::run(args, &open()?, output),
+        Command::Sync(args) => sync::run(args, open, output),
+        Command::Serve(args) => serve::run(args, open),
+        Command::Completions(_) => unreachable!("handled above"),
+    }
+}
+
+/// The two API clients; Pipedrive is `None` without a token.
+pub fn clients(
+    upstream: &UpstreamArgs,
+    metrics: &Arc<Metrics>,
+) -> (Arc<dyn GithubApi>, Option<Arc<dyn PipedriveApi>>) {
+    let mut github = GithubSettings::new(
+        &upstream.github_api_url,
+        upstream.github_token.clone().and_then(Secret::new),
+    );
+    github.max_wait = upstream.rate_limit_max_wait;
+    let github: Arc<dyn GithubApi> = Arc::new(GithubClient::new(github, metrics.clone()));
+    let pipedrive = upstream
+        .pipedrive_token
+        .clone()
+        .and_then(Secret::new)
+        .map(|token| {
+            let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
+            settings.max_wait = upstream.rate_limit_max_wait;
+            Arc::new(PipedriveClient::new(settings, metrics.clone())) as Arc<dyn PipedriveApi>
+        });
+    (github, pipedrive)
+}
+
+/// A sync engine configured from the command line.
+pub fn engine(store: Store, args: &EngineArgs, metrics: Arc<Metrics>) -> Engine {
+    let (github, pipedrive) = clients(&args.upstream, &metrics);
+    Engine {
+        store,
+        github,
+        pipedrive,
+        settings: SyncSettings {
+            concurrency: args.concurrency as usize,
+            activity_type: args.activity_type.clone(),
+            activity_done: args.activity_done,
+            ..SyncSettings::default()
+        },
+        metrics,
+        shutdown: Arc::new(AtomicBool::new(false)),
+    }
+}

@@ -1,0 +1,92 @@
+//! `gisttrack show <login>`: a user and the gists first seen since the previous visit.
+
+use crate::db::Store;
+use crate::error::Result;
+use crate::output::{self, or_dash, OutputFormat};
+use crate::service::{self, ViewMode};
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// GitHub login.
+    #[arg(value_name = "LOGIN")]
+    pub login: String,
+
+    /// List every gist (does not record a visit).
+    #[arg(long, conflicts_with = "peek")]
+    pub all: bool,
+
+    /// Show the new gists without recording this visit.
+    #[arg(long)]
+    pub peek: bool,
+}
+
+pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
+    let mode = match (args.all, args.peek) {
+        (true, _) => ViewMode::All,
+        (_, true) => ViewMode::Peek,
+        _ => ViewMode::NewSinceLastVisit,
+    };
+    let detail = service::view_person(store, &args.login, mode)?;
+    if format == OutputFormat::Json {
+        output::print(&output::json(&detail));
+        return Ok(());
+    }
+    let person = &detail.person;
+    let scope = match (mode, &detail.since) {
+        (ViewMode::All, _) => "All gists".to_string(),
+        (_, Some(since)) => format!("Gists first seen since the visit of {since}"),
+        (_, None) => "Gists first seen since tracking began (first visit)".to_string(),
+    };
+    output::print(&format!(
+        "{} ({})\nPipedrive person: {}   gists: {}   pending: {}   failed: {}   last sync: {}\n\n{scope}:",
+        person.github_username,
+        person.name.as_deref().unwrap_or("no public name"),
+        or_dash(person.pipedrive_id),
+        person.gists_known,
+        person.deliveries_pending,
+        person.deliveries_failed,
+        person.last_sync.as_deref().unwrap_or("never"),
+    ));
+    if detail.gists.is_empty() {
+        output::print("  (none)");
+        return Ok(());
+    }
+    let rows = detail
+        .gists
+        .iter()
+        .map(|g| {
+            let delivery = match &g.last_error {
+                Some(error) if g.activity_id.is_none() => {
+                    format!("{} ({error})", g.delivery.as_str())
+                }
+                _ => g.delivery.as_str().to_string(),
+            };
+            vec![
+                g.id.clone(),
+                g.description.clone().unwrap_or_default(),
+                g.files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                g.discovered_at.clone(),
+                delivery,
+                or_dash(g.activity_id),
+                g.html_url.clone(),
+            ]
+        })
+        .collect();
+    output::print(&output::table(
+        &[
+            "GIST",
+            "DESCRIPTION",
+            "FILES",
+            "FIRST SEEN",
+            "DELIVERY",
+            "ACTIVITY",
+            "URL",
+        ],
+        rows,
+    ));
+    Ok(())
+}

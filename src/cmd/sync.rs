@@ -1,0 +1,139 @@
+//! `gisttrack sync [<login>...]`: one sync pass, for cron or by hand.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::EngineArgs;
+use crate::db::Store;
+use crate::error::{Error, Result};
+use crate::login::Login;
+use crate::metrics::Metrics;
+use crate::output::{self, OutputFormat};
+use crate::sync::{PassOptions, SyncReport, Trigger};
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Only these GitHub logins (default: every tracked user).
+    #[arg(value_name = "LOGIN")]
+    pub logins: Vec<String>,
+
+    /// Ask GitHub and print what would be created; write nothing to the database or Pipedrive.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Retry failed deliveries now instead of waiting for their backoff.
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run(
+    args: SyncArgs,
+    open: impl FnOnce() -> Result<Store>,
+    format: OutputFormat,
+) -> Result<()> {
+    let logins = args
+        .logins
+        .iter()
+        .map(|l| Login::parse(l))
+        .collect::<Result<Vec<_>>>()?;
+    if !args.dry_run
+        && args
+            .engine
+            .upstream
+            .pipedrive_token
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        return Err(Error::MissingPipedriveToken);
+    }
+    let engine = super::engine(open()?, &args.engine, Arc::new(Metrics::default()));
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} syncing [{bar:30}] {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let options = PassOptions {
+        logins,
+        dry_run: args.dry_run,
+        retry_failed: args.retry_failed,
+        trigger: Trigger::Cli,
+    };
+    let report = engine.run_pass(&options, &progress)?;
+    print_report(&report, format);
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Error::SyncFailed(format!(
+            "sync finished with {} failure(s); failed deliveries are retried by the next pass",
+            report.failed.max(report.errors.len() as u32)
+        )))
+    }
+}
+
+fn print_report(report: &SyncReport, format: OutputFormat) {
+    if format == OutputFormat::Json {
+        output::print(&output::json(report));
+        return;
+    }
+    let label = if report.dry_run {
+        "would create"
+    } else {
+        "activities created"
+    };
+    output::print(&output::table(
+        &[
+            "USERS CHECKED",
+            "UNCHANGED",
+            "SKIPPED",
+            "NEW GISTS",
+            label,
+            "RECONCILED",
+            "FAILED",
+        ],
+        vec![vec![
+            report.users_checked.to_string(),
+            report.users_unchanged.to_string(),
+            report.users_skipped.to_string(),
+            report.new_gists.to_string(),
+            if report.dry_run {
+                report.planned.len()
+            } else {
+                report.activities_created as usize
+            }
+            .to_string(),
+            report.activities_reconciled.to_string(),
+            report.failed.to_string(),
+        ]],
+    ));
+    if report.dry_run && !report.planned.is_empty() {
+        output::print("");
+        output::print(&output::table(
+            &["USER", "GIST", "ACTIVITY SUBJECT"],
+            report
+                .planned
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.github_username.clone(),
+                        p.gist_id.clone(),
+                        p.subject.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    for error in &report.errors {
+        eprintln!("  {error}");
+    }
+}

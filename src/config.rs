@@ -1,0 +1,256 @@
+//! Validated configuration: which database to open and the secrets, with a `Debug` that hides them.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Where the store lives; the backend is chosen from the URL scheme, explicitly.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// An embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A MySQL or MariaDB server, as a `mysql://` URL.
+    Mysql(String),
+}
+
+impl DatabaseTarget {
+    /// Parses `sqlite://PATH`, a plain path, or `mysql://user:password@host:port/db`
+    /// (`mariadb://` is accepted as a synonym).
+    pub fn parse(url: &str) -> Result<DatabaseTarget> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(Error::Config(
+                    "DATABASE_URL sqlite:// needs a file path".into(),
+                ));
+            }
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        for scheme in ["mysql://", "mariadb://"] {
+            if let Some(rest) = url.strip_prefix(scheme) {
+                let target = DatabaseTarget::Mysql(format!("mysql://{rest}"));
+                if target.database_name().is_empty() {
+                    return Err(Error::Config(format!(
+                        "DATABASE_URL {} names no database (expected mysql://user:password@host:port/db)",
+                        target.redacted()
+                    )));
+                }
+                return Ok(target);
+            }
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(Error::Config(format!(
+                "unsupported database URL scheme {scheme:?}: use sqlite://PATH or mysql://user:password@host:port/db"
+            )));
+        }
+        if url.is_empty() {
+            return Err(Error::Config("DATABASE_URL is empty".into()));
+        }
+        Ok(DatabaseTarget::Sqlite(PathBuf::from(url)))
+    }
+
+    /// Resolves the target from an explicit URL, else the seed's `DATABASE_HOST` family of
+    /// variables, else the embedded default under the XDG data folder.
+    pub fn resolve(
+        url: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<DatabaseTarget> {
+        if let Some(url) = url {
+            return DatabaseTarget::parse(url);
+        }
+        if let Some(host) = env("DATABASE_HOST").filter(|h| !h.is_empty()) {
+            let port = env("DATABASE_PORT").unwrap_or_else(|| "3306".into());
+            let name = env("DATABASE_NAME").unwrap_or_default();
+            if name.is_empty() {
+                return Err(Error::Config(
+                    "DATABASE_HOST is set but DATABASE_NAME is not".into(),
+                ));
+            }
+            let user = env("DATABASE_USERNAME").unwrap_or_default();
+            let password = env("DATABASE_PASSWORD").unwrap_or_default();
+            let credentials = match (user.is_empty(), password.is_empty()) {
+                (true, _) => String::new(),
+                (false, true) => format!("{}@", percent_encode(&user)),
+                (false, false) => {
+                    format!("{}:{}@", percent_encode(&user), percent_encode(&password))
+                }
+            };
+            return DatabaseTarget::parse(&format!("mysql://{credentials}{host}:{port}/{name}"));
+        }
+        let data_home = env("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .ok_or_else(|| {
+                Error::Config("neither DATABASE_URL, XDG_DATA_HOME nor HOME is set".into())
+            })?;
+        Ok(DatabaseTarget::Sqlite(
+            data_home.join("gisttrack").join("gisttrack.db"),
+        ))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseTarget::Sqlite(_) => "SQLite",
+            DatabaseTarget::Mysql(_) => "MySQL",
+        }
+    }
+
+    /// `host:port` of a server, or the SQLite file's path.
+    pub fn host(&self) -> String {
+        match self {
+            DatabaseTarget::Sqlite(path) => path.display().to_string(),
+            DatabaseTarget::Mysql(url) => {
+                let authority = url["mysql://".len()..]
+                    .split(['/', '?'])
+                    .next()
+                    .unwrap_or("");
+                authority.rsplit('@').next().unwrap_or("").to_string()
+            }
+        }
+    }
+
+    /// The database (schema) name; for SQLite the file name.
+    pub fn database_name(&self) -> String {
+        match self {
+            DatabaseTarget::Sqlite(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            DatabaseTarget::Mysql(url) => {
+                let rest = &url["mysql://".len()..];
+                rest.split_once('/')
+                    .map(|(_, db)| db.split('?').next().unwrap_or("").to_string())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The URL with any password replaced, safe for logs and errors.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseTarget::Mysql(url) => {
+                let rest = &url["mysql://".len()..];
+                let (authority, tail) = match rest.find('/') {
+                    Some(i) => rest.split_at(i),
+                    None => (rest, ""),
+                };
+                match authority.rsplit_once('@') {
+                    Some((credentials, host)) => {
+                        let user = credentials.split(':').next().unwrap_or("");
+                        format!("mysql://{user}:***@{host}{tail}")
+                    }
+                    None => url.clone(),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// A token or password: kept out of `Debug`, `Display` and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Option<Secret> {
+        let value = value.into();
+        (!value.trim().is_empty()).then(|| Secret(value.trim().to_string()))
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn picks_backend_from_scheme() {
+        assert_eq!(
+            DatabaseTarget::parse("sqlite:///tmp/a.db").unwrap(),
+            DatabaseTarget::Sqlite("/tmp/a.db".into())
+        );
+        assert_eq!(
+            DatabaseTarget::parse("data/a.db").unwrap(),
+            DatabaseTarget::Sqlite("data/a.db".into())
+        );
+        let mysql = DatabaseTarget::parse("mariadb://u:p@db:3307/gt").unwrap();
+        assert_eq!(mysql.backend(), "MySQL");
+        assert_eq!(mysql.host(), "db:3307");
+        assert_eq!(mysql.database_name(), "gt");
+        assert!(DatabaseTarget::parse("postgres://x/y").is_err());
+        assert!(DatabaseTarget::parse("mysql://u@host:3306").is_err());
+    }
+
+    #[test]
+    fn never_shows_the_password() {
+        let target = DatabaseTarget::parse("mysql://root:hunter2@db:3306/gt").unwrap();
+        assert_eq!(target.redacted(), "mysql://root:***@db:3306/gt");
+        assert!(!format!("{target:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Secret::new("hunter2").unwrap()).contains("hunter2"));
+    }
+
+    #[test]
+    fn builds_url_from_seed_variables() {
+        let env = |k: &str| match k {
+            "DATABASE_HOST" => Some("db".to_string()),
+            "DATABASE_NAME" => Some("pipedrive".to_string()),
+            "DATABASE_USERNAME" => Some("app".to_string()),
+            "DATABASE_PASSWORD" => Some("p@ss/word".to_string()),
+            _ => None,
+        };
+        let target = DatabaseTarget::resolve(None, &env).unwrap();
+        assert_eq!(
+            target,
+            DatabaseTarget::Mysql("mysql://app:p%40ss%2Fword@db:3306/pipedrive".into())
+        );
+    }
+
+    #[test]
+    fn defaults_to_xdg_data_home() {
+        let env = |k: &str| (k == "XDG_DATA_HOME").then(|| "/data".to_string());
+        assert_eq!(
+            DatabaseTarget::resolve(None, &env).unwrap(),
+            DatabaseTarget::Sqlite("/data/gisttrack/gisttrack.db".into())
+        );
+        let home = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
+        assert_eq!(
+            DatabaseTarget::resolve(None, &home).unwrap(),
+            DatabaseTarget::Sqlite("/home/u/.local/share/gisttrack/gisttrack.db".into())
+        );
+        assert!(DatabaseTarget::resolve(None, &no_env).is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! The `gists` and `gist_files` tables: the delivery ledger, one row per (person, GitHub gist).
+
+use std::collections::HashMap;
+
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::people::Person;
+use super::schema::{gist_files, gists};
+use super::DbConnection;
+use crate::clients::RemoteGist;
+use crate::error::Result;
+
+/// Where a gist stands on its way to becoming one Pipedrive activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its activity.
+    Pending,
+    /// A request is (or was, when a process died) under way; reconciled before any resend.
+    Sending,
+    /// The activity exists; its id is recorded.
+    Delivered,
+    /// The last attempt failed; retried after `next_attempt_at`.
+    Failed,
+    /// Existed before the user was added without backfill: never delivered.
+    Skipped,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> DeliveryState {
+        match text {
+            "sending" => DeliveryState::Sending,
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            "skipped" => DeliveryState::Skipped,
+            _ => DeliveryState::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = gists)]
+pub struct Gist {
+    pub id: i64,
+    pub person_id: i64,
+    pub github_gist_id: String,
+    pub description: Option<String>,
+    pub html_url: String,
+    pub pull_url: String,
+    pub github_created_at: i64,
+    pub github_updated_at: i64,
+    pub first_seen_at: i64,
+    pub delivery_state: String,
+    pub activity_id: Option<i64>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub attempt_started_at: Option<i64>,
+}
+
+impl Gist {
+    pub fn state(&self) -> DeliveryState {
+        DeliveryState::parse(&self.delivery_state)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = gist_files)]
+pub struct GistFile {
+    pub id: i64,
+    pub gist_id: i64,
+    pub name: String,
+    pub raw_url: String,
+    pub language: Option<String>,
+    pub size: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = gists)]
+struct NewGist<'a> {
+    person_id: i64,
+    github_gist_id: &'a str,
+    description: Option<&'a str>,
+    html_url: &'a str,
+    pull_url: &'a str,
+    github_created_at: i64,
+    github_updated_at: i64,
+    first_seen_at: i64,
+    delivery_state: &'static str,
+    attempts: i32,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = gist_files)]
+struct NewGistFile<'a> {
+    gist_id: i64,
+    name: &'a str,
+    raw_url: &'a str,
+    language: Option<&'a str>,
+    size: i64,
+}
+
+/// Per-person counts for `list`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GistCounts {
+    pub known: i64,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+/// What [`record_listing`] changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListingChanges {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+/// Folds one complete listing into the ledger: a new gist id becomes a row (pending, or
+/// skipped when it predates a no-backfill add); a known id only has its description, URLs,
+/// files and update time refreshed, so an edit never becomes a second activity.
+/// Call inside the transaction that stores the listing's ETag.
+pub fn record_listing(
+    conn: &mut DbConnection,
+    person: &Person,
+    listed: &[RemoteGist],
+    now: i64,
+) -> Result<ListingChanges> {
+    let known: HashMap<String, (i64, i64, Option<String>)> = gists::table
+        .filter(gists::person_id.eq(person.id))
+        .select((
+            gists::github_gist_id,
+            gists::id,
+            gists::github_updated_at,
+            gists::description,
+        ))
+        .load::<(String, i64, i64, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(gist_id, id, updated, description)| (gist_id, (id, updated, description)))
+        .collect();
+
+    let mut fresh: Vec<&RemoteGist> = Vec::new();
+    let mut changes = ListingChanges::default();
+    for remote in listed {
+        match known.get(&remote.id) {
+            None => {
+                if !fresh.iter().any(|g| g.id == remote.id) {
+                    fresh.push(remote);
+                }
+            }
+            Some(&(row_id, updated_at, ref description)) => {
+                if updated_at != remote.updated_at || description != &remote.description {
+                    diesel::update(gists::table.find(row_id))
+                        .set((
+                            gists::description.eq(remote.description.as_deref()),
+                            gists::html_url.eq(&remote.html_url),
+                            gists::pull_url.eq(&remote.pull_url),
+                            gists::github_updated_at.eq(remote.updated_at),
+                        ))
+                        .execute(conn)?;
+                    diesel::delete(gist_files::table.filter(gist_files::gist_id.eq(row_id)))
+                        .execute(conn)?;
+                    insert_files(conn, row_id, remote)?;
+                    changes.updated += 1;
+                }
+            }
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(changes);
+    }
+
+    let rows: Vec<NewGist<'_>> = fresh
+        .iter()
+        .map(|remote| NewGist {
+            person_id: person.id,
+            github_gist_id: &remote.id,
+            description: remote.description.as_deref(),
+            html_url: &remote.html_url,
+            pull_url: &remote.pull_url,
+            github_created_at: remote.created_at,
+            github_updated_at: remote.updated_at,
+            first_seen_at: now,
+            delivery_state: if person.backfill || remote.created_at >= person.added_at {
+                DeliveryState::Pending.as_str()
+            } else {
+                DeliveryState::Skipped.as_str()
+            },
+            attempts: 0,
+        })
+        .collect();
+    // One statement per row: multi-row inserts are not portable through the MultiConnection.
+    for row in &rows {
+        diesel::insert_into(gists::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for chunk in fresh.chunks(500) {
+        let gist_ids: Vec<&str> = chunk.iter().map(|g| g.id.as_str()).collect();
+        ids.extend(
+            gists::table
+                .filter(gists::person_id.eq(person.id))
+                .filter(gists::github_gist_id.eq_any(gist_ids))
+                .select((gists::github_gist_id, gists::id))
+                .load::<(String, i64)>(conn)?,
+        );
+    }
+    let files: Vec<NewGistFile<'_>> = fresh
+        .iter()
+        .filter_map(|remote| ids.get(&remote.id).map(|id| (*id, *remote)))
+        .flat_map(|(gist_id, remote)| new_files(gist_id, remote))
+        .collect();
+    for file in &files {
+        diesel::insert_into(gist_files::table)
+            .values(file)
+            .execute(conn)?;
+    }
+    changes.inserted = fresh.len();
+    Ok(changes)
+}
+
+fn new_files(gist_id: i64, remote: &RemoteGist) -> Vec<NewGistFile<'_>> {
+    remote
+        .files
+        .iter()
+        .map(|file| NewGistFile {
+            gist_id,
+            name: &file.name,
+            raw_url: &file.raw_url,
+            language: file.language.as_deref(),
+            size: file.size,
+        })
+        .collect()
+}
+
+fn insert_files(conn: &mut DbConnection, gist_id: i64, remote: &RemoteGist) -> Result<()> {
+    for file in new_files(gist_id, remote) {
+        diesel::insert_into(gist_files::table)
+            .values(&file)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The person's gists, newest first; with `first_seen_after`, only those first seen later.
+pub fn list_for_person(
+    conn: &mut DbConnection,
+    person_id: i64,
+    first_seen_after: Option<i64>,
+) -> Result<Vec<(Gist, Vec<GistFile>)>> {
+    let mut query = gists::table
+        .filter(gists::person_id.eq(person_id))
+        .order((
+            gists::first_seen_at.desc(),
+            gists::github_created_at.desc(),
+            gists::id.desc(),
+        ))
+        .select(Gist::as_select())
+        .into_boxed();
+    if let Some(after) = first_seen_after {
+        query = query.filter(gists::first_seen_at.gt(after));
+    }
+    let rows = query.load(conn)?;
+    with_files(conn, rows)
+}
+
+/// Attaches each gist's files, in name order.
+pub fn with_files(conn: &mut DbConnection, rows: Vec<Gist>) -> Result<Vec<(Gist, Vec<GistFile>)>> {
+    let ids: Vec<i64> = rows.iter().map(|g| g.id).collect();
+    let mut files: HashMap<i64, Vec<GistFile>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        for file in gist_files::table
+            .filter(gist_files::gist_id.eq_any(chunk))
+            .order((gist_files::gist_id.asc(), gist_files::name.asc()))
+            .select(GistFile::as_select())
+            .load(conn)?
+        {
+            files.entry(file.gist_id).or_default().push(file);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|gist| {
+            let own = files.remove(&gist.id).unwrap_or_default();
+            (gist, own)
+        })
+        .collect())
+}
+
+/// Gists that need a delivery attempt now: pending, interrupted (`sending`), or failed and
+/// due for retry (or all failed ones when `retry_failed_now`). Oldest first.
+pub fn due_for_delivery(
+    conn: &mut DbConnection,
+    person_id: i64,
+    now: i64,
+    retry_failed_now: bool,
+) -> Result<Vec<Gist>> {
+    let waiting = gists::delivery_state.eq_any([
+        DeliveryState::Pending.as_str(),
+        DeliveryState::Sending.as_str(),
+    ]);
+    let failed = gists::delivery_state.eq(DeliveryState::Failed.as_str());
+    let query = gists::table
+        .filter(gists::person_id.eq(person_id))
+        .order((gists::github_created_at.asc(), gists::id.asc()))
+        .select(Gist::as_select());
+    Ok(if retry_failed_now {
+        query.filter(waiting.or(failed)).load(conn)?
+    } else {
+        query
+            .filter(waiting.or(failed.and(gists::next_attempt_at.le(now))))
+            .load(conn)?
+    })
+}
+
+/// Commits "a request is about to be sent" before it is sent: a crash after this point
+/// leaves `sending`, which the next pass reconciles instead of blindly resending.
+pub fn mark_sending(conn: &mut DbConnection, gist_id: i64, now: i64) -> Result<bool> {
+    let changed = diesel::update(
+        gists::table
+            .find(gist_id)
+            .filter(gists::delivery_state.ne(DeliveryState::Delivered.as_str())),
+    )
+    .set((
+        gists::delivery_state.eq(DeliveryState::Sending.as_str()),
+        gists::attempts.eq(gists::attempts + 1),
+        gists::attempt_started_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn mark_delivered(conn: &mut DbConnection, gist_id: i64, activity_id: i64) -> Result<()> {
+    diesel::update(gists::table.find(gist_id))
+        .set((
+            gists::delivery_state.eq(DeliveryState::Delivered.as_str()),
+            gists::activity_id.eq(activity_id),
+            gists::last_error.eq(None::<String>),
+            gists::next_attempt_at.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    gist_id: i64,
+    error: &str,
+    next_attempt_at: i64,
+) -> Result<()> {
+    diesel::update(gists::table.find(gist_id))
+        .set((
+            gists::delivery_state.eq(DeliveryState::Failed.as_str()),
+            gists::last_error.eq(error),
+            gists::next_attempt_at.eq(next_attempt_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Known / pending / failed counts per person (for every person when `person_ids` is None).
+pub fn counts(
+    conn: &mut DbConnection,
+    person_ids: Option<&[i64]>,
+) -> Result<HashMap<i64, GistCounts>> {
+    let query = gists::table
+        .group_by((gists::person_id, gists::delivery_state))
+        .select((gists::person_id, gists::delivery_state, count_star()));
+    let rows: Vec<(i64, String, i64)> = match person_ids {
+        Some(ids) => {
+            let mut rows = Vec::new();
+            for chunk in ids.chunks(500) {
+                rows.extend(
+                    query
+                        .filter(gists::person_id.eq_any(chunk))
+                        .load::<(i64, String, i64)>(conn)?,
+                );
+            }
+            rows
+        }
+        None => query.load(conn)?,
+    };
+    let mut counts: HashMap<i64, GistCounts> = HashMap::new();
+    for (person_id, state, n) in rows {
+        let entry = counts.entry(person_id).or_default();
+        entry.known += n;
+        match DeliveryState::parse(&state) {
+            DeliveryState::Pending | DeliveryState::Sending => entry.pending += n,
+            DeliveryState::Failed => entry.failed += n,
+            DeliveryState::Delivered | DeliveryState::Skipped => {}
+        }
+    }
+    Ok(counts)
+}

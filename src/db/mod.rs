@@ -1,0 +1,170 @@
+//! The store: one Diesel connection type over SQLite and MySQL, pooled, migrated on open.
+
+pub mod gists;
+pub mod migrations;
+pub mod people;
+pub mod schema;
+pub mod sync_runs;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{Connection, MysqlConnection, RunQueryDsl, SqliteConnection};
+
+use crate::config::DatabaseTarget;
+use crate::error::{Error, Result};
+
+/// A connection to either backend; queries written once run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Mysql(MysqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Settings every SQLite connection needs so `serve` and a cron `sync` can share one file.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// Opens connections for a [`DatabaseTarget`], choosing the backend from the target, not by trial.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    target: DatabaseTarget,
+}
+
+impl ConnectionManager {
+    pub fn establish(target: &DatabaseTarget) -> Result<DbConnection> {
+        let unreachable = |reason: String| Error::DatabaseUnreachable {
+            backend: target.backend(),
+            host: target.host(),
+            database: target.database_name(),
+            reason: scrub(&reason, target),
+        };
+        match target {
+            DatabaseTarget::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn =
+                    SqliteConnection::establish(&path).map_err(|e| unreachable(e.to_string()))?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(|e| unreachable(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseTarget::Mysql(url) => {
+                let conn =
+                    MysqlConnection::establish(url).map_err(|e| unreachable(e.to_string()))?;
+                Ok(DbConnection::Mysql(conn))
+            }
+        }
+    }
+}
+
+/// Removes anything that looks like the URL's password from a driver message.
+fn scrub(message: &str, target: &DatabaseTarget) -> String {
+    let message = message.trim().to_string();
+    if let DatabaseTarget::Mysql(url) = target {
+        let authority = url["mysql://".len()..].split('/').next().unwrap_or("");
+        if let Some((credentials, _)) = authority.rsplit_once('@') {
+            if let Some((_, password)) = credentials.split_once(':') {
+                if !password.is_empty() {
+                    return message.replace(password, "***");
+                }
+            }
+        }
+    }
+    message
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = Error;
+
+    fn connect(&self) -> Result<DbConnection> {
+        ConnectionManager::establish(&self.target)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(Error::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The opened, migrated store shared by the CLI commands, the sync engine and the HTTP API.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    target: DatabaseTarget,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Creates the SQLite folder if needed, runs pending migrations, and builds the pool.
+    /// An unreachable server fails here, at once, with one clear line.
+    pub fn open(target: &DatabaseTarget) -> Result<Store> {
+        if let DatabaseTarget::Sqlite(path) = target {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::DatabaseUnreachable {
+                    backend: target.backend(),
+                    host: target.host(),
+                    database: target.database_name(),
+                    reason: format!("cannot create {}: {e}", dir.display()),
+                })?;
+            }
+        }
+        let mut conn = ConnectionManager::establish(target)?;
+        migrations::run(&mut conn)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(16)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(ConnectionManager {
+                target: target.clone(),
+            });
+        Ok(Store {
+            pool,
+            target: target.clone(),
+        })
+    }
+
+    /// A pooled connection; when the database is down this fails after a short timeout.
+    pub fn conn(&self) -> Result<PooledConnection> {
+        self.pool
+            .get()
+            .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))
+    }
+
+    pub fn target(&self) -> &DatabaseTarget {
+        &self.target
+    }
+
+    /// Runs `work` in a transaction. On SQLite the first statement of a writing transaction
+    /// should be a write so the busy timeout, not an immediate SQLITE_BUSY, decides contention.
+    pub fn transaction<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        (*conn).transaction(work)
+    }
+}
+
+/// True when a Diesel error is a unique-constraint violation (a concurrent insert won).
+pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

@@ -1,0 +1,268 @@
+//! The `people` table: tracked GitHub users, their Pipedrive person, visits and sync leases.
+
+use diesel::prelude::*;
+
+use super::schema::{gist_files, gists, people};
+use super::{is_unique_violation, DbConnection};
+use crate::error::{Error, Result};
+use crate::login::Login;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct Person {
+    pub id: i64,
+    pub github_login: String,
+    pub github_login_key: String,
+    pub github_id: Option<i64>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub pipedrive_person_id: Option<i64>,
+    /// Deliver the gists that existed before the user was added (the seed's behaviour).
+    pub backfill: bool,
+    pub added_at: i64,
+    pub last_synced_at: Option<i64>,
+    pub last_visited_at: Option<i64>,
+    pub previous_visited_at: Option<i64>,
+    pub gists_etag: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = people)]
+pub struct NewPerson<'a> {
+    pub github_login: &'a str,
+    pub github_login_key: &'a str,
+    pub github_id: Option<i64>,
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub pipedrive_person_id: Option<i64>,
+    pub backfill: bool,
+    pub added_at: i64,
+}
+
+/// One page of a listing: `offset` rows skipped, at most `limit` returned.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewPerson<'_>) -> Result<Person> {
+    diesel::insert_into(people::table)
+        .values(new)
+        .execute(conn)
+        .map_err(|e| match is_unique_violation(&e) {
+            true => Error::AlreadyTracked(new.github_login.to_string()),
+            false => Error::from(e),
+        })?;
+    people::table
+        .filter(people::github_login_key.eq(new.github_login_key))
+        .select(Person::as_select())
+        .first(conn)
+        .map_err(Error::from)
+}
+
+pub fn find_by_login(conn: &mut DbConnection, login: &Login) -> Result<Option<Person>> {
+    Ok(people::table
+        .filter(people::github_login_key.eq(login.key()))
+        .select(Person::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The tracked person, or [`Error::NotTracked`].
+pub fn get_by_login(conn: &mut DbConnection, login: &Login) -> Result<Person> {
+    find_by_login(conn, login)?.ok_or_else(|| Error::NotTracked(login.to_string()))
+}
+
+pub fn find_by_github_id(conn: &mut DbConnection, github_id: i64) -> Result<Option<Person>> {
+    Ok(people::table
+        .filter(people::github_id.eq(github_id))
+        .select(Person::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<Person> {
+    Ok(people::table
+        .find(id)
+        .select(Person::as_select())
+        .first(conn)?)
+}
+
+/// Tracked people ordered by login, optionally one page of them.
+pub fn list(conn: &mut DbConnection, page: Option<Page>) -> Result<Vec<Person>> {
+    let query = people::table
+        .order(people::github_login_key.asc())
+        .select(Person::as_select());
+    Ok(match page {
+        Some(page) => query.offset(page.offset).limit(page.limit).load(conn)?,
+        None => query.load(conn)?,
+    })
+}
+
+pub fn count(conn: &mut DbConnection) -> Result<i64> {
+    Ok(people::table.count().get_result(conn)?)
+}
+
+/// Stops tracking: removes the person's files, gists and row in one transaction.
+pub fn delete(conn: &mut DbConnection, person_id: i64) -> Result<()> {
+    conn.transaction(|conn| {
+        let person_gists = gists::table
+            .filter(gists::person_id.eq(person_id))
+            .select(gists::id);
+        diesel::delete(gist_files::table.filter(gist_files::gist_id.eq_any(person_gists)))
+            .execute(conn)?;
+        diesel::delete(gists::table.filter(gists::person_id.eq(person_id))).execute(conn)?;
+        diesel::delete(people::table.find(person_id)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Records a visit at `now` and returns the person as it now stands: its
+/// `previous_visited_at` is the visit before this one, the boundary of "new since last visit".
+/// A single UPDATE shifts both columns, so two visits at once each get a distinct window.
+pub fn record_visit(conn: &mut DbConnection, person_id: i64, now: i64) -> Result<Person> {
+    conn.transaction(|conn| {
+        diesel::update(people::table.find(person_id))
+            .set((
+                people::previous_visited_at.eq(people::last_visited_at),
+                people::last_visited_at.eq(now),
+            ))
+            .execute(conn)?;
+        get(conn, person_id)
+    })
+}
+
+pub fn set_pipedrive_person(
+    conn: &mut DbConnection,
+    person_id: i64,
+    pipedrive_id: i64,
+) -> Result<()> {
+    diesel::update(people::table.find(person_id))
+        .set(people::pipedrive_person_id.eq(pipedrive_id))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Follows a GitHub rename: the account kept its numeric id but has a new login.
+pub fn rename(conn: &mut DbConnection, person_id: i64, login: &Login) -> Result<()> {
+    diesel::update(people::table.find(person_id))
+        .set((
+            people::github_login.eq(login.as_str()),
+            people::github_login_key.eq(login.key()),
+            people::gists_etag.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Claims the person for `owner` until `now + ttl_ms`, unless another live owner holds it or
+/// (when `not_synced_since` is set) another process already synced it during this pass.
+/// Returns whether this owner now holds the lease.
+pub fn claim(
+    conn: &mut DbConnection,
+    person_id: i64,
+    owner: &str,
+    now: i64,
+    ttl_ms: i64,
+    not_synced_since: Option<i64>,
+    dead_owner: Option<&str>,
+) -> Result<bool> {
+    let free = people::lease_owner
+        .is_null()
+        .or(people::lease_expires_at.lt(now))
+        .or(people::lease_owner.eq(owner))
+        .or(people::lease_owner.eq(dead_owner.unwrap_or(owner)));
+    let target = people::table.find(person_id).filter(free);
+    let changed = match not_synced_since {
+        Some(since) => diesel::update(
+            target.filter(
+                people::last_synced_at
+                    .is_null()
+                    .or(people::last_synced_at.lt(since)),
+            ),
+        )
+        .set((
+            people::lease_owner.eq(owner),
+            people::lease_expires_at.eq(now + ttl_ms),
+        ))
+        .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                people::lease_owner.eq(owner),
+                people::lease_expires_at.eq(now + ttl_ms),
+            ))
+            .execute(conn)?,
+    };
+    Ok(changed == 1)
+}
+
+/// Extends a lease this owner holds; false when it was lost (expired and taken).
+pub fn renew(
+    conn: &mut DbConnection,
+    person_id: i64,
+    owner: &str,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<bool> {
+    let changed = diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::lease_owner.eq(owner)),
+    )
+    .set(people::lease_expires_at.eq(now + ttl_ms))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn release(conn: &mut DbConnection, person_id: i64, owner: &str) -> Result<()> {
+    diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::lease_owner.eq(owner)),
+    )
+    .set((
+        people::lease_owner.eq(None::<String>),
+        people::lease_expires_at.eq(None::<i64>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Releases every lease this owner holds (shutdown).
+pub fn release_all(conn: &mut DbConnection, owner: &str) -> Result<usize> {
+    Ok(
+        diesel::update(people::table.filter(people::lease_owner.eq(owner)))
+            .set((
+                people::lease_owner.eq(None::<String>),
+                people::lease_expires_at.eq(None::<i64>),
+            ))
+            .execute(conn)?,
+    )
+}
+
+/// Marks a successful listing: stores the new ETag (or keeps the old one after a 304) and
+/// the sync time, only while `owner` holds the lease. It is the first write of the discovery
+/// transaction, so SQLite takes its write lock here.
+pub fn mark_listed(
+    conn: &mut DbConnection,
+    person_id: i64,
+    owner: &str,
+    etag: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let target = people::table
+        .find(person_id)
+        .filter(people::lease_owner.eq(owner));
+    let changed = match etag {
+        Some(etag) => diesel::update(target)
+            .set((people::gists_etag.eq(etag), people::last_synced_at.eq(now)))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set(people::last_synced_at.eq(now))
+            .execute(conn)?,
+    };
+    Ok(changed == 1)
+}

@@ -1,0 +1,72 @@
+//! The shared Diesel schema, kept by hand in the column types both backends support.
+
+diesel::table! {
+    people (id) {
+        id -> BigInt,
+        github_login -> Text,
+        github_login_key -> Text,
+        github_id -> Nullable<BigInt>,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        pipedrive_person_id -> Nullable<BigInt>,
+        backfill -> Bool,
+        added_at -> BigInt,
+        last_synced_at -> Nullable<BigInt>,
+        last_visited_at -> Nullable<BigInt>,
+        previous_visited_at -> Nullable<BigInt>,
+        gists_etag -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    gists (id) {
+        id -> BigInt,
+        person_id -> BigInt,
+        github_gist_id -> Text,
+        description -> Nullable<Text>,
+        html_url -> Text,
+        pull_url -> Text,
+        github_created_at -> BigInt,
+        github_updated_at -> BigInt,
+        first_seen_at -> BigInt,
+        delivery_state -> Text,
+        activity_id -> Nullable<BigInt>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Nullable<BigInt>,
+        attempt_started_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    gist_files (id) {
+        id -> BigInt,
+        gist_id -> BigInt,
+        name -> Text,
+        raw_url -> Text,
+        language -> Nullable<Text>,
+        size -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_runs (id) {
+        id -> BigInt,
+        trigger_kind -> Text,
+        owner -> Text,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        users_checked -> Integer,
+        users_unchanged -> Integer,
+        new_gists -> Integer,
+        activities_created -> Integer,
+        failures -> Integer,
+        error_summary -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(gists -> people (person_id));
+diesel::joinable!(gist_files -> gists (gist_id));
+diesel::allow_tables_to_appear_in_same_query!(people, gists, gist_files, sync_runs);

@@ -1,0 +1,62 @@
+//! The library's error type: every failure a user can see, each printed once.
+
+use crate::clients::ApiError;
+
+/// Everything that can go wrong in gisttrack, phrased for the person who has to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid GitHub username {login:?}: {reason}")]
+    InvalidLogin { login: String, reason: &'static str },
+    #[error("{0} is not tracked")]
+    NotTracked(String),
+    #[error("{0} is already tracked")]
+    AlreadyTracked(String),
+    #[error("GitHub has no user {0}")]
+    GithubUserNotFound(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("no Pipedrive token: set PIPEDRIVE_TOKEN or pass --pipedrive-token")]
+    MissingPipedriveToken,
+    #[error("cannot reach the {backend} database {database} on {host}: {reason}")]
+    DatabaseUnreachable {
+        backend: &'static str,
+        host: String,
+        database: String,
+        reason: String,
+    },
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error("GitHub: {0}")]
+    Github(ApiError),
+    #[error("Pipedrive: {0}")]
+    Pipedrive(ApiError),
+    #[error("{0}")]
+    SyncFailed(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        Error::DatabaseUnavailable(err.to_string())
+    }
+}
+
+impl Error {
+    /// True for mistakes in what the caller asked (a 4xx), false for failures on our side or upstream.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidLogin { .. }
+                | Error::NotTracked(_)
+                | Error::AlreadyTracked(_)
+                | Error::GithubUserNotFound(_)
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

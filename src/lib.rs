@@ -1,0 +1,17 @@
+//! gisttrack: track GitHub users' public gists and mirror each new one into Pipedrive as
+//! exactly one activity. The binary is a thin shell over this library.
+
+pub mod cli;
+pub mod clients;
+pub mod cmd;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod login;
+pub mod metrics;
+pub mod output;
+pub mod service;
+pub mod sync;
+pub mod time;
+
+pub use error::{Error, Result};

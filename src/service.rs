@@ -1,0 +1,269 @@
+//! The rules behind every user-facing operation, shared by the CLI commands and the HTTP API.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clients::{ApiError, GithubApi, PipedriveApi};
+use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
+use crate::db::people::{self, NewPerson, Page, Person};
+use crate::db::Store;
+use crate::error::{Error, Result};
+use crate::login::Login;
+use crate::time::{format_ms, now_ms};
+
+/// A tracked person as `list` and `GET /api/v1/people` show it. Times are RFC 3339 UTC.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PersonSummary {
+    /// The GitHub login, in GitHub's case.
+    pub github_username: String,
+    pub github_id: Option<i64>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The Pipedrive person that stands for this user.
+    pub pipedrive_id: Option<i64>,
+    /// Whether gists that existed before the user was added become activities.
+    pub backfill: bool,
+    pub gists_known: i64,
+    /// Gists waiting for their activity (including interrupted attempts).
+    pub deliveries_pending: i64,
+    /// Gists whose last delivery attempt failed; retried with backoff.
+    pub deliveries_failed: i64,
+    pub added_at: String,
+    pub last_sync: Option<String>,
+    /// The most recent recorded visit.
+    pub last_visit: Option<String>,
+}
+
+/// A person with gists: `show` and `GET /api/v1/people/{username}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PersonDetail {
+    #[serde(flatten)]
+    pub person: PersonSummary,
+    /// The visit the listed gists are new since (null: first visit, or `all`).
+    pub since: Option<String>,
+    pub gists: Vec<GistView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GistView {
+    /// GitHub's gist id.
+    pub id: String,
+    pub description: Option<String>,
+    pub html_url: String,
+    pub pull_url: String,
+    pub files: Vec<FileView>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When gisttrack first saw the gist.
+    pub discovered_at: String,
+    pub delivery: DeliveryState,
+    /// The Pipedrive activity, once delivered.
+    pub activity_id: Option<i64>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FileView {
+    pub name: String,
+    pub raw_url: String,
+    pub language: Option<String>,
+    pub size: i64,
+}
+
+/// Which gists a view shows, and whether it counts as a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewMode {
+    /// Gists first seen since the previous visit; records this visit.
+    NewSinceLastVisit,
+    /// The same gists, without recording a visit.
+    Peek,
+    /// Every gist, without recording a visit.
+    All,
+}
+
+fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
+    PersonSummary {
+        github_username: person.github_login.clone(),
+        github_id: person.github_id,
+        name: person.name.clone(),
+        email: person.email.clone(),
+        pipedrive_id: person.pipedrive_person_id,
+        backfill: person.backfill,
+        gists_known: counts.known,
+        deliveries_pending: counts.pending,
+        deliveries_failed: counts.failed,
+        added_at: format_ms(person.added_at),
+        last_sync: person.last_synced_at.map(format_ms),
+        last_visit: person.last_visited_at.map(format_ms),
+    }
+}
+
+fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
+    GistView {
+        delivery: gist.state(),
+        id: gist.github_gist_id,
+        description: gist.description,
+        html_url: gist.html_url,
+        pull_url: gist.pull_url,
+        files: files
+            .into_iter()
+            .map(|f| FileView {
+                name: f.name,
+                raw_url: f.raw_url,
+                language: f.language,
+                size: f.size,
+            })
+            .collect(),
+        created_at: format_ms(gist.github_created_at),
+        updated_at: format_ms(gist.github_updated_at),
+        discovered_at: format_ms(gist.first_seen_at),
+        activity_id: gist.activity_id,
+        attempts: gist.attempts,
+        last_error: gist.last_error,
+        next_attempt_at: gist.next_attempt_at.map(format_ms),
+    }
+}
+
+/// The Pipedrive person for a GitHub user: one whose email matches exactly, else a new one.
+/// Returns the id and whether it was created here.
+pub fn pipedrive_person_for(
+    pipedrive: &dyn PipedriveApi,
+    name: &str,
+    email: Option<&str>,
+) -> Result<i64, ApiError> {
+    find_or_create_person(pipedrive, name, email).map(|(id, _)| id)
+}
+
+fn find_or_create_person(
+    pipedrive: &dyn PipedriveApi,
+    name: &str,
+    email: Option<&str>,
+) -> Result<(i64, bool), ApiError> {
+    if let Some(email) = email {
+        if let Some(id) = pipedrive.find_person_by_email(email)? {
+            return Ok((id, false));
+        }
+    }
+    Ok((pipedrive.create_person(name, email)?, true))
+}
+
+/// Starts tracking a GitHub user: validated, checked against GitHub, linked to a Pipedrive
+/// person (reused by email or created), then stored. Any refusal leaves nothing behind.
+pub fn add_person(
+    store: &Store,
+    github: &dyn GithubApi,
+    pipedrive: Option<&dyn PipedriveApi>,
+    input: &str,
+    backfill: bool,
+) -> Result<PersonDetail> {
+    let login = Login::parse(input)?;
+    let pipedrive = pipedrive.ok_or(Error::MissingPipedriveToken)?;
+    if people::find_by_login(&mut *store.conn()?, &login)?.is_some() {
+        return Err(Error::AlreadyTracked(login.to_string()));
+    }
+    let user = github
+        .user(login.as_str())
+        .map_err(Error::Github)?
+        .ok_or_else(|| Error::GithubUserNotFound(login.to_string()))?;
+    let canonical = Login::parse(&user.login).unwrap_or(login);
+    if let Some(existing) = people::find_by_github_id(&mut *store.conn()?, user.id)? {
+        return Err(Error::AlreadyTracked(format!(
+            "{} (as {})",
+            canonical, existing.github_login
+        )));
+    }
+    let display_name = user.name.clone().unwrap_or_else(|| canonical.to_string());
+    let (pipedrive_id, created) =
+        find_or_create_person(pipedrive, &display_name, user.email.as_deref())
+            .map_err(Error::Pipedrive)?;
+    let key = canonical.key();
+    let new = NewPerson {
+        github_login: canonical.as_str(),
+        github_login_key: &key,
+        github_id: Some(user.id),
+        name: user.name.as_deref(),
+        email: user.email.as_deref(),
+        pipedrive_person_id: Some(pipedrive_id),
+        backfill,
+        added_at: now_ms(),
+    };
+    let stored = store
+        .conn()
+        .and_then(|mut conn| people::insert(&mut conn, &new));
+    match stored {
+        Ok(person) => Ok(PersonDetail {
+            person: summary(&person, GistCounts::default()),
+            since: None,
+            gists: Vec::new(),
+        }),
+        Err(err) => {
+            // Undo our side effect so a refused add leaves no orphan person in Pipedrive.
+            if created {
+                if let Err(undo) = pipedrive.delete_person(pipedrive_id) {
+                    log::warn!("could not remove Pipedrive person {pipedrive_id} after a failed add: {undo}");
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Tracked people with their delivery counts, all or one page.
+pub fn list_people(store: &Store, page: Option<Page>) -> Result<Vec<PersonSummary>> {
+    let mut conn = store.conn()?;
+    let people = people::list(&mut conn, page)?;
+    let counts = match page {
+        Some(_) => {
+            let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
+            gists::counts(&mut conn, Some(&ids))?
+        }
+        None => gists::counts(&mut conn, None)?,
+    };
+    Ok(people
+        .iter()
+        .map(|p| summary(p, counts.get(&p.id).copied().unwrap_or_default()))
+        .collect())
+}
+
+pub fn count_people(store: &Store) -> Result<i64> {
+    people::count(&mut *store.conn()?)
+}
+
+/// A person and their gists: new since the previous visit (recording this one), peeked, or all.
+pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonDetail> {
+    let login = Login::parse(input)?;
+    let mut conn = store.conn()?;
+    let person = people::get_by_login(&mut conn, &login)?;
+    let (person, since) = match mode {
+        ViewMode::NewSinceLastVisit => {
+            let visited = people::record_visit(&mut conn, person.id, now_ms())?;
+            let since = visited.previous_visited_at;
+            (visited, since)
+        }
+        ViewMode::Peek => {
+            let since = person.last_visited_at;
+            (person, since)
+        }
+        ViewMode::All => (person, None),
+    };
+    let rows = gists::list_for_person(&mut conn, person.id, since)?;
+    let counts = gists::counts(&mut conn, Some(&[person.id]))?
+        .remove(&person.id)
+        .unwrap_or_default();
+    Ok(PersonDetail {
+        person: summary(&person, counts),
+        since: since.map(format_ms),
+        gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
+    })
+}
+
+/// Stops tracking a user and removes their rows. Pipedrive keeps its person and activities:
+/// they are the sales team's records now.
+pub fn delete_person(store: &Store, input: &str) -> Result<()> {
+    let login = Login::parse(input)?;
+    let mut conn = store.conn()?;
+    let person = people::get_by_login(&mut conn, &login)?;
+    people::delete(&mut conn, person.id)
+}
