@@ -96,6 +96,10 @@ pub struct UpstreamArgs {
     /// Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service.
     #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub rate_limit_max_wait: Duration,
+
+    /// Timeout for one request to GitHub or Pipedrive.
+    #[arg(long, env = "GISTTRACK_HTTP_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub http_timeout: Duration,
 }
 
 /// How a sync pass runs; shared by `sync` and `serve`.

@@ -51,6 +51,7 @@ pub fn clients(
         upstream.github_token.clone().and_then(Secret::new),
     );
     github.max_wait = upstream.rate_limit_max_wait;
+    github.timeout = upstream.http_timeout;
     let github: Arc<dyn GithubApi> = Arc::new(GithubClient::new(github, metrics.clone()));
     let pipedrive = upstream
         .pipedrive_token
@@ -59,6 +60,7 @@ pub fn clients(
         .map(|token| {
             let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
             settings.max_wait = upstream.rate_limit_max_wait;
+            settings.timeout = upstream.http_timeout;
             Arc::new(PipedriveClient::new(settings, metrics.clone())) as Arc<dyn PipedriveApi>
         });
     (github, pipedrive)

@@ -1,0 +1,63 @@
+# gisttrack — `make run` and `make test` set up what they need on a Debian-like machine.
+
+CARGO ?= cargo
+PREFIX ?= /usr/local
+SHELLS := bash zsh fish elvish powershell
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test cover completions lint bench clean install deps
+
+all: build
+
+# The MySQL backend links the MySQL/MariaDB client library; install it when it is missing.
+deps:
+	@if ! pkg-config --exists mysqlclient 2>/dev/null && ! pkg-config --exists libmariadb 2>/dev/null; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing default-libmysqlclient-dev (the MySQL client library) with apt-get"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-libmysqlclient-dev pkg-config; \
+	  else \
+	    echo "gisttrack needs the MySQL client library and pkg-config:"; \
+	    echo "  Debian/Ubuntu: apt-get install default-libmysqlclient-dev pkg-config"; \
+	    echo "  Fedora/RHEL:   dnf install mariadb-connector-c-devel pkgconf"; \
+	    echo "  macOS:         brew install mysql-client pkg-config"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	$(CARGO) build --release
+
+# Serves the API on the embedded SQLite default (http://127.0.0.1:3000/documentation/index.html).
+run: deps
+	$(CARGO) run --release -- serve
+
+test: deps
+	$(CARGO) test
+
+cover: deps
+	@command -v cargo-tarpaulin >/dev/null 2>&1 || $(CARGO) install cargo-tarpaulin --locked
+	$(CARGO) tarpaulin --engine ptrace --skip-clean --out Stdout --exclude-files 'tests/*' 'benches/*' 'examples/*' | tail -n 3
+
+completions: deps
+	$(CARGO) build
+	@for shell in $(SHELLS); do \
+	  case $$shell in bash) f=gisttrack.bash;; zsh) f=_gisttrack;; fish) f=gisttrack.fish;; elvish) f=gisttrack.elv;; powershell) f=_gisttrack.ps1;; esac; \
+	  ./target/debug/gisttrack completions $$shell > completions/$$f; \
+	done
+	@echo "completions/ updated"
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: deps
+	$(CARGO) bench --bench sync --bench serve
+
+install: build
+	install -Dm755 target/release/gisttrack $(DESTDIR)$(PREFIX)/bin/gisttrack
+	install -Dm644 completions/gisttrack.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/gisttrack
+	install -Dm644 completions/_gisttrack $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_gisttrack
+	install -Dm644 completions/gisttrack.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/gisttrack.fish
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,179 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'gisttrack'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'gisttrack' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List tracked users with their delivery state')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a user and the gists first seen since the previous visit; records this visit')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Stop tracking a user and remove their rows')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the HTTP API and run the sync loop')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'gisttrack;add' {
+            [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
+            [CompletionResult]::new('--github-token', '--github-token', [CompletionResultType]::ParameterName, 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)')
+            [CompletionResult]::new('--pipedrive-api-url', '--pipedrive-api-url', [CompletionResultType]::ParameterName, 'Pipedrive company URL; requests go to {URL}/api/v2/...')
+            [CompletionResult]::new('--pipedrive-token', '--pipedrive-token', [CompletionResultType]::ParameterName, 'Pipedrive API token (sent only in the x-api-token header)')
+            [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
+            [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--only-new', '--only-new', [CompletionResultType]::ParameterName, 'Only gists created after the user is added become activities (default: every existing gist too)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;list' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;show' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'List every gist (does not record a visit)')
+            [CompletionResult]::new('--peek', '--peek', [CompletionResultType]::ParameterName, 'Show the new gists without recording this visit')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;delete' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;sync' {
+            [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
+            [CompletionResult]::new('--github-token', '--github-token', [CompletionResultType]::ParameterName, 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)')
+            [CompletionResult]::new('--pipedrive-api-url', '--pipedrive-api-url', [CompletionResultType]::ParameterName, 'Pipedrive company URL; requests go to {URL}/api/v2/...')
+            [CompletionResult]::new('--pipedrive-token', '--pipedrive-token', [CompletionResultType]::ParameterName, 'Pipedrive API token (sent only in the x-api-token header)')
+            [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
+            [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Users synced at once by this process')
+            [CompletionResult]::new('--activity-type', '--activity-type', [CompletionResultType]::ParameterName, 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive')
+            [CompletionResult]::new('--retry-failed', '--retry-failed', [CompletionResultType]::ParameterName, 'Retry failed deliveries now instead of waiting for their backoff')
+            [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;serve' {
+            [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
+            [CompletionResult]::new('--github-token', '--github-token', [CompletionResultType]::ParameterName, 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)')
+            [CompletionResult]::new('--pipedrive-api-url', '--pipedrive-api-url', [CompletionResultType]::ParameterName, 'Pipedrive company URL; requests go to {URL}/api/v2/...')
+            [CompletionResult]::new('--pipedrive-token', '--pipedrive-token', [CompletionResultType]::ParameterName, 'Pipedrive API token (sent only in the x-api-token header)')
+            [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
+            [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Users synced at once by this process')
+            [CompletionResult]::new('--activity-type', '--activity-type', [CompletionResultType]::ParameterName, 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;completions' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List tracked users with their delivery state')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a user and the gists first seen since the previous visit; records this visit')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Stop tracking a user and remove their rows')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the HTTP API and run the sync loop')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'gisttrack;help;add' {
+            break
+        }
+        'gisttrack;help;list' {
+            break
+        }
+        'gisttrack;help;show' {
+            break
+        }
+        'gisttrack;help;delete' {
+            break
+        }
+        'gisttrack;help;sync' {
+            break
+        }
+        'gisttrack;help;serve' {
+            break
+        }
+        'gisttrack;help;completions' {
+            break
+        }
+        'gisttrack;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

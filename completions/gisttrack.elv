@@ -1,0 +1,157 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[gisttrack] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'gisttrack'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'gisttrack'= {
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand add 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
+            cand list 'List tracked users with their delivery state'
+            cand show 'Show a user and the gists first seen since the previous visit; records this visit'
+            cand delete 'Stop tracking a user and remove their rows'
+            cand sync 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+            cand serve 'Serve the HTTP API and run the sync loop'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'gisttrack;add'= {
+            cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
+            cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
+            cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
+            cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand --only-new 'Only gists created after the user is added become activities (default: every existing gist too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;list'= {
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;show'= {
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand --all 'List every gist (does not record a visit)'
+            cand --peek 'Show the new gists without recording this visit'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;delete'= {
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;sync'= {
+            cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
+            cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
+            cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
+            cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'
+            cand --concurrency 'Users synced at once by this process'
+            cand --activity-type 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)'
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand --dry-run 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
+            cand --retry-failed 'Retry failed deliveries now instead of waiting for their backoff'
+            cand --activity-done 'Create activities already marked done'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;serve'= {
+            cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
+            cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
+            cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
+            cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'
+            cand --concurrency 'Users synced at once by this process'
+            cand --activity-type 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)'
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand --activity-done 'Create activities already marked done'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;completions'= {
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand -o 'Output format for commands that print data'
+            cand --output 'Output format for commands that print data'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'gisttrack;help'= {
+            cand add 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
+            cand list 'List tracked users with their delivery state'
+            cand show 'Show a user and the gists first seen since the previous visit; records this visit'
+            cand delete 'Stop tracking a user and remove their rows'
+            cand sync 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+            cand serve 'Serve the HTTP API and run the sync loop'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'gisttrack;help;add'= {
+        }
+        &'gisttrack;help;list'= {
+        }
+        &'gisttrack;help;show'= {
+        }
+        &'gisttrack;help;delete'= {
+        }
+        &'gisttrack;help;sync'= {
+        }
+        &'gisttrack;help;serve'= {
+        }
+        &'gisttrack;help;completions'= {
+        }
+        &'gisttrack;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

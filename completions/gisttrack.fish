@@ -1,0 +1,111 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_gisttrack_global_optspecs
+    string join \n database-url= o/output= h/help V/version
+end
+
+function __fish_gisttrack_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_gisttrack_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_gisttrack_using_subcommand
+    set -l cmd (__fish_gisttrack_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "list" -d 'List tracked users with their delivery state'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "delete" -d 'Stop tracking a user and remove their rows'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l only-new -d 'Only gists created after the user is added become activities (default: every existing gist too)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l all -d 'List every gist (does not record a visit)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l peek -d 'Show the new gists without recording this visit'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l concurrency -d 'Users synced at once by this process' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l dry-run -d 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l retry-failed -d 'Retry failed deliveries now instead of waiting for their backoff'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-done -d 'Create activities already marked done'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l concurrency -d 'Users synced at once by this process' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-done -d 'Create activities already marked done'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "list" -d 'List tracked users with their delivery state'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "delete" -d 'Stop tracking a user and remove their rows'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,343 @@
+//! The local commands driven through the real binary, on SQLite and (when configured) MySQL.
+
+mod support;
+
+use support::{backends, fails, json, ok, run, FakeApis, TestDb};
+
+#[test]
+fn add_list_show_delete_round_trip() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 2);
+    for db in backends() {
+        assert!(ok(&db, None, &["list"]).contains("No users are tracked"));
+        let added = json(&db, Some(&fake), &["add", "OctoCat"]);
+        assert_eq!(
+            added[0]["github_username"], "octocat",
+            "GitHub's case is kept"
+        );
+        let pipedrive_id = added[0]["pipedrive_id"].as_i64().expect("pipedrive id");
+
+        let people = json(&db, None, &["list"]);
+        assert_eq!(people.as_array().unwrap().len(), 1);
+        assert_eq!(people[0]["pipedrive_id"], pipedrive_id);
+        assert_eq!(people[0]["gists_known"], 0);
+        assert!(people[0]["last_visit"].is_null());
+
+        let table = ok(&db, None, &["list"]);
+        assert!(
+            table.contains("octocat") && table.contains("USER"),
+            "{table}"
+        );
+
+        let shown = json(&db, None, &["show", "OCTOCAT"]);
+        assert_eq!(shown["github_username"], "octocat");
+        assert!(shown["gists"].as_array().unwrap().is_empty());
+        assert!(
+            !json(&db, None, &["list"])[0]["last_visit"].is_null(),
+            "show records a visit"
+        );
+
+        ok(&db, None, &["delete", "octocat"]);
+        assert!(json(&db, None, &["list"]).as_array().unwrap().is_empty());
+        let err = fails(&db, None, &["delete", "octocat"]);
+        assert!(err.contains("octocat is not tracked"), "{err}");
+        fake.lock().pipedrive.persons.clear();
+    }
+}
+
+#[test]
+fn bad_logins_are_refused_before_any_io() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 0);
+    for db in backends() {
+        for bad in [
+            "-leading",
+            "a--b",
+            "has space",
+            "../../etc/passwd",
+            "x';DROP TABLE people;--",
+            "ünïcode",
+            &"a".repeat(40),
+        ] {
+            let out = run(&db, Some(&fake), &["add", "--", bad]);
+            assert!(!out.status.success(), "{bad} accepted");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                stderr.lines().count(),
+                1,
+                "one-line error for {bad}: {stderr}"
+            );
+            assert!(stderr.contains("invalid GitHub username"), "{stderr}");
+            fails(&db, None, &["show", "--", bad]);
+            fails(&db, None, &["delete", "--", bad]);
+        }
+        assert_eq!(fake.lock().github.total_requests, 0, "GitHub was not asked");
+        assert!(fake.lock().pipedrive.persons.is_empty());
+        assert!(json(&db, None, &["list"]).as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn adding_unknown_or_tracked_users_changes_nothing() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 0);
+    for db in backends() {
+        let err = fails(&db, Some(&fake), &["add", "nosuchuser"]);
+        assert!(err.contains("GitHub has no user nosuchuser"), "{err}");
+        assert!(
+            fake.lock().pipedrive.persons.is_empty(),
+            "no Pipedrive person for a 404"
+        );
+
+        ok(&db, Some(&fake), &["add", "octocat"]);
+        let persons = fake.lock().pipedrive.persons.len();
+        let requests = fake.lock().pipedrive.total_requests;
+        let err = fails(&db, Some(&fake), &["add", "OCTOCAT"]);
+        assert!(err.contains("already tracked"), "{err}");
+        assert_eq!(fake.lock().pipedrive.persons.len(), persons);
+        assert_eq!(
+            fake.lock().pipedrive.total_requests,
+            requests,
+            "Pipedrive untouched"
+        );
+        assert_eq!(json(&db, None, &["list"]).as_array().unwrap().len(), 1);
+        fake.lock().pipedrive.persons.clear();
+    }
+}
+
+#[test]
+fn add_reuses_the_pipedrive_person_with_the_same_email() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 0);
+    for db in backends() {
+        fake.lock()
+            .pipedrive
+            .persons
+            .push(support::fake::FakePerson {
+                id: 4242,
+                name: "Existing".into(),
+                emails: vec!["OCTOCAT@example.com".into()],
+                deleted: false,
+            });
+        let added = json(&db, Some(&fake), &["add", "octocat"]);
+        assert_eq!(added[0]["pipedrive_id"], 4242);
+        assert_eq!(
+            fake.lock().pipedrive.persons.len(),
+            1,
+            "no duplicate person"
+        );
+        fake.lock().pipedrive.persons.clear();
+    }
+}
+
+#[test]
+fn add_and_sync_need_a_pipedrive_token() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 1);
+    let db = TestDb::sqlite();
+    for args in [vec!["add", "octocat"], vec!["sync"]] {
+        let out = support::command(&db, Some(&fake))
+            .env_remove("PIPEDRIVE_TOKEN")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("PIPEDRIVE_TOKEN") && stderr.contains("--pipedrive-token"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(fake.lock().github.total_requests, 0);
+}
+
+#[test]
+fn show_lists_gists_first_seen_since_the_previous_visit() {
+    let fake = FakeApis::start();
+    for db in backends() {
+        let login = format!("octo-{}", db.backend);
+        fake.add_user(&login, 3);
+        ok(&db, Some(&fake), &["add", &login]);
+        ok(&db, Some(&fake), &["sync"]);
+        let first = json(&db, None, &["show", &login]);
+        assert_eq!(
+            first["gists"].as_array().unwrap().len(),
+            3,
+            "first visit shows everything"
+        );
+        let gist = &first["gists"][0];
+        for key in [
+            "id",
+            "description",
+            "html_url",
+            "pull_url",
+            "discovered_at",
+            "activity_id",
+        ] {
+            assert!(gist.get(key).is_some(), "gist JSON has {key}: {gist}");
+        }
+        assert!(gist["files"][0]["raw_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://gist.githubusercontent.com/"));
+        assert_eq!(gist["delivery"], "delivered");
+
+        assert!(json(&db, None, &["show", &login])["gists"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+
+        let new_id = fake.add_gist(&login);
+        ok(&db, Some(&fake), &["sync"]);
+        let peek = json(&db, None, &["show", "--peek", &login]);
+        assert_eq!(peek["gists"].as_array().unwrap().len(), 1);
+        assert_eq!(peek["gists"][0]["id"], new_id.as_str());
+        let visit = json(&db, None, &["show", &login]);
+        assert_eq!(
+            visit["gists"].as_array().unwrap().len(),
+            1,
+            "peek did not record the visit"
+        );
+        assert!(json(&db, None, &["show", &login])["gists"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            json(&db, None, &["show", "--all", &login])["gists"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
+
+        let table = ok(&db, None, &["show", "--all", &login]);
+        assert!(table.contains(&new_id), "{table}");
+    }
+}
+
+#[test]
+fn database_errors_are_one_clear_line_without_the_password() {
+    let db = TestDb::sqlite();
+    let out = support::command(&db, None)
+        .env("DATABASE_URL", "mysql://root:hunter2@127.0.0.1:1/gisttrack")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("MySQL") && stderr.contains("127.0.0.1:1") && stderr.contains("gisttrack"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let out = support::command(&db, None)
+        .env("DATABASE_URL", "postgres://x/y")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL scheme"));
+}
+
+#[test]
+fn the_seed_variables_select_mysql() {
+    let db = TestDb::sqlite();
+    let out = support::command(&db, None)
+        .env_remove("DATABASE_URL")
+        .env("DATABASE_HOST", "127.0.0.1")
+        .env("DATABASE_PORT", "1")
+        .env("DATABASE_NAME", "seeddb")
+        .env("DATABASE_USERNAME", "app")
+        .env("DATABASE_PASSWORD", "s3cret")
+        .arg("list")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("MySQL database seeddb on 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"));
+}
+
+#[test]
+fn the_default_store_is_an_sqlite_file_under_xdg_data_home() {
+    let db = TestDb::sqlite();
+    let data = db.home.path().join("xdg");
+    let out = support::command(&db, None)
+        .env_remove("DATABASE_URL")
+        .env("XDG_DATA_HOME", &data)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data.join("gisttrack/gisttrack.db").exists());
+
+    let out = support::command(&db, None)
+        .env_remove("DATABASE_URL")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(db
+        .home
+        .path()
+        .join(".local/share/gisttrack/gisttrack.db")
+        .exists());
+}
+
+#[test]
+fn help_never_shows_secret_values() {
+    let db = TestDb::sqlite();
+    for sub in ["add", "sync", "serve"] {
+        let out = support::command(&db, None)
+            .env("PIPEDRIVE_TOKEN", "pd-secret-value")
+            .env("GITHUB_TOKEN", "gh-secret-value")
+            .env("DATABASE_URL", "mysql://u:db-secret-value@h/d")
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("PIPEDRIVE_TOKEN"), "{help}");
+        assert!(
+            !help.contains("secret-value"),
+            "{sub} --help leaks a secret:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn json_output_of_list_is_stable() {
+    let fake = FakeApis::start();
+    fake.add_user("alice", 1);
+    fake.add_user("bob", 0);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "bob", "alice"]);
+    let people = json(&db, None, &["list"]);
+    let names: Vec<&str> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["github_username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"], "sorted by login");
+    let keys: Vec<&String> = people[0].as_object().unwrap().keys().collect();
+    for key in [
+        "github_username",
+        "pipedrive_id",
+        "gists_known",
+        "deliveries_pending",
+        "deliveries_failed",
+        "last_sync",
+        "last_visit",
+    ] {
+        assert!(keys.iter().any(|k| k.as_str() == key), "missing {key}");
+    }
+}

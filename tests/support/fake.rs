@@ -1,0 +1,1124 @@
+//! Stateful fakes of the GitHub REST API and the Pipedrive API v2, served on 127.0.0.1 by
+//! warp, faithful to `shared/reference`: Link pagination and `per_page`, ETags and 304s with
+//! budget accounting, unknown users, rate limits, the v2 envelopes, a 400 for `person_id` in
+//! an activity, and injected faults (5xx, 429, 403 pages, slow answers, answers lost after the
+//! write). Used by the integration tests, the benchmarks and `cargo run --example fake_apis`.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+use warp::Filter;
+
+/// A fault for the next GitHub request.
+#[derive(Debug, Clone)]
+pub enum GithubFault {
+    /// 502 without an answer body worth reading.
+    ServerError,
+    /// 403 with `x-ratelimit-remaining: 0` and a reset `seconds` away.
+    PrimaryLimit { reset_in: i64 },
+    /// 403 secondary limit, with or without `retry-after`.
+    Secondary { retry_after: Option<u64> },
+    /// Answer after a pause.
+    Slow(Duration),
+}
+
+/// Which Pipedrive requests a fault waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipedriveRoute {
+    Any,
+    CreateActivity,
+    ListActivities,
+    CreatePerson,
+    SearchPersons,
+}
+
+/// A fault for the next matching Pipedrive request.
+#[derive(Debug, Clone)]
+pub enum PipedriveFault {
+    /// 500 and nothing written.
+    ServerError,
+    /// The write happens, then a 502: the answer is lost.
+    LostAfterWrite,
+    /// The write happens, then the answer is held back (the client times out or is killed).
+    SlowAfterWrite(Duration),
+    /// 429 with `Retry-After` (when given) and the burst headers.
+    TooManyRequests { retry_after: Option<u64> },
+    /// 403 with a Cloudflare-style HTML page.
+    BlockedHtml,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeFile {
+    pub name: String,
+    pub language: Option<String>,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeGist {
+    pub id: String,
+    pub description: Option<String>,
+    pub files: Vec<FakeFile>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Revision used in raw URLs; changes on edit.
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeUser {
+    pub login: String,
+    pub id: i64,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub gists: Vec<FakeGist>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GistOrder {
+    NewestCreated,
+    NewestUpdated,
+    Shuffled,
+}
+
+#[derive(Debug)]
+pub struct GithubState {
+    pub users: Vec<FakeUser>,
+    /// Tokens that authenticate; any other `Authorization` is a 401.
+    pub tokens: HashSet<String>,
+    pub hourly_limit: i64,
+    /// Budget used per identity (token, or "anonymous").
+    pub used: HashMap<String, i64>,
+    /// Unix seconds of the next budget reset.
+    pub reset_at: i64,
+    /// Requests that cost budget (what GitHub's rate limit counts).
+    pub counted_requests: u64,
+    pub total_requests: u64,
+    /// First-page listings per login (lower case): how often each user was asked.
+    pub list_requests: HashMap<String, u64>,
+    pub faults: VecDeque<GithubFault>,
+    pub latency: Duration,
+    pub order: GistOrder,
+    pub requests_without_user_agent: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakePerson {
+    pub id: i64,
+    pub name: String,
+    pub emails: Vec<String>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeActivity {
+    pub id: i64,
+    pub subject: String,
+    pub activity_type: String,
+    pub done: bool,
+    pub due_date: Option<String>,
+    pub note: String,
+    pub person_id: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct PipedriveState {
+    pub token: String,
+    pub persons: Vec<FakePerson>,
+    pub activities: Vec<FakeActivity>,
+    next_id: i64,
+    /// Requests allowed per rolling 2-second window (the smallest plan: 20).
+    pub burst_limit: usize,
+    window: VecDeque<Instant>,
+    pub total_requests: u64,
+    pub activity_posts: u64,
+    /// Requests that arrived while the client had been told to wait (a 429 not honoured).
+    pub sent_during_penalty: u64,
+    penalty_until: Option<Instant>,
+    pub bodies_with_person_id: u64,
+    pub tokens_in_query: u64,
+    pub faults: VecDeque<(PipedriveRoute, PipedriveFault)>,
+    pub latency: Duration,
+    /// Page size for activity listings, to exercise cursors.
+    pub activity_page_cap: usize,
+}
+
+#[derive(Debug)]
+pub struct FakeState {
+    pub github: GithubState,
+    pub pipedrive: PipedriveState,
+    github_base: String,
+}
+
+/// The running fakes. Dropping it stops them.
+pub struct FakeApis {
+    pub state: Arc<Mutex<FakeState>>,
+    pub github_url: String,
+    pub pipedrive_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub const GITHUB_TOKEN: &str = "ghp_faketoken";
+pub const PIPEDRIVE_TOKEN: &str = "pd_faketoken";
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn rfc3339(secs: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs as u64)).to_string()
+}
+
+impl FakeApis {
+    /// Starts both fakes on ephemeral loopback ports.
+    pub fn start() -> FakeApis {
+        FakeApis::start_on("127.0.0.1:0", "127.0.0.1:0")
+    }
+
+    pub fn start_on(github_addr: &str, pipedrive_addr: &str) -> FakeApis {
+        let github_addr: SocketAddr = github_addr.parse().unwrap();
+        let pipedrive_addr: SocketAddr = pipedrive_addr.parse().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let gh_listener = tokio::net::TcpListener::bind(github_addr).await.unwrap();
+                let pd_listener = tokio::net::TcpListener::bind(pipedrive_addr).await.unwrap();
+                let github_url = format!("http://{}", gh_listener.local_addr().unwrap());
+                let pipedrive_url = format!("http://{}", pd_listener.local_addr().unwrap());
+                let state = Arc::new(Mutex::new(FakeState::new(&github_url)));
+                ready_tx
+                    .send((state.clone(), github_url, pipedrive_url))
+                    .unwrap();
+                let (stop_gh_tx, stop_gh_rx) = tokio::sync::oneshot::channel::<()>();
+                let gh = warp::serve(routes(state.clone(), Service::Github))
+                    .incoming(gh_listener)
+                    .graceful(async move {
+                        let _ = stop_gh_rx.await;
+                    })
+                    .run();
+                let pd = warp::serve(routes(state, Service::Pipedrive))
+                    .incoming(pd_listener)
+                    .graceful(async move {
+                        let _ = stop_rx.await;
+                        let _ = stop_gh_tx.send(());
+                    })
+                    .run();
+                tokio::join!(gh, pd);
+            });
+        });
+        let (state, github_url, pipedrive_url) = ready_rx.recv().unwrap();
+        FakeApis {
+            state,
+            github_url,
+            pipedrive_url,
+            shutdown: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a GitHub user with `gists` gists (ids derived from the login) and returns its id.
+    pub fn add_user(&self, login: &str, gists: usize) -> i64 {
+        let mut state = self.lock();
+        let id = 1000 + state.github.users.len() as i64;
+        let base = now_secs() - 86_400 * 30;
+        let user = FakeUser {
+            login: login.to_string(),
+            id,
+            name: Some(format!("{login} Example")),
+            email: Some(format!("{}@example.com", login.to_lowercase())),
+            gists: (0..gists)
+                .map(|n| fake_gist(&format!("{}{n:04}", hex_of(login)), base + n as i64 * 60))
+                .collect(),
+        };
+        state.github.users.push(user);
+        id
+    }
+
+    /// Adds a gist created now and returns its id.
+    pub fn add_gist(&self, login: &str) -> String {
+        let mut state = self.lock();
+        let user = state.github.user_mut(login).expect("fake user");
+        let id = format!("{}n{:04}", hex_of(login), user.gists.len());
+        user.gists.push(fake_gist(&id, now_secs()));
+        id
+    }
+
+    /// Edits a gist's description and content revision (GitHub bumps `updated_at`).
+    pub fn edit_gist(&self, login: &str, gist_id: &str) {
+        let mut state = self.lock();
+        let user = state.github.user_mut(login).expect("fake user");
+        let gist = user
+            .gists
+            .iter_mut()
+            .find(|g| g.id == gist_id)
+            .expect("fake gist");
+        gist.description = Some(format!(
+            "{} (edited)",
+            gist.description.clone().unwrap_or_default()
+        ));
+        gist.updated_at = now_secs() + 1;
+        gist.revision += 1;
+    }
+
+    /// Activities in Pipedrive whose note carries this gist's marker.
+    pub fn activities_for_gist(&self, gist_id: &str) -> usize {
+        let marker = format!("gisttrack:gist:{gist_id}<");
+        self.lock()
+            .pipedrive
+            .activities
+            .iter()
+            .filter(|a| a.note.contains(&marker))
+            .count()
+    }
+
+    pub fn activity_count(&self) -> usize {
+        self.lock().pipedrive.activities.len()
+    }
+
+    pub fn github_counted(&self) -> u64 {
+        self.lock().github.counted_requests
+    }
+
+    pub fn gist_ids(&self, login: &str) -> Vec<String> {
+        self.lock()
+            .github
+            .user(login)
+            .map(|u| u.gists.iter().map(|g| g.id.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FakeApis {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn hex_of(login: &str) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    login.to_lowercase().hash(&mut hasher);
+    format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff)
+}
+
+fn fake_gist(id: &str, created_at: i64) -> FakeGist {
+    FakeGist {
+        id: id.to_string(),
+        description: Some(format!("Gist {id}")),
+        files: vec![
+            FakeFile {
+                name: "main.rs".into(),
+                language: Some("Rust".into()),
+                size: 120,
+            },
+            FakeFile {
+                name: "README.md".into(),
+                language: Some("Markdown".into()),
+                size: 40,
+            },
+        ],
+        created_at,
+        updated_at: created_at,
+        revision: 1,
+    }
+}
+
+impl FakeState {
+    fn new(github_base: &str) -> FakeState {
+        FakeState {
+            github: GithubState {
+                users: Vec::new(),
+                tokens: HashSet::from([GITHUB_TOKEN.to_string()]),
+                hourly_limit: 5000,
+                used: HashMap::new(),
+                reset_at: now_secs() + 3600,
+                counted_requests: 0,
+                total_requests: 0,
+                list_requests: HashMap::new(),
+                faults: VecDeque::new(),
+                latency: Duration::ZERO,
+                order: GistOrder::NewestCreated,
+                requests_without_user_agent: 0,
+            },
+            pipedrive: PipedriveState {
+                token: PIPEDRIVE_TOKEN.to_string(),
+                persons: Vec::new(),
+                activities: Vec::new(),
+                next_id: 1,
+                burst_limit: 20,
+                window: VecDeque::new(),
+                total_requests: 0,
+                activity_posts: 0,
+                sent_during_penalty: 0,
+                penalty_until: None,
+                bodies_with_person_id: 0,
+                tokens_in_query: 0,
+                faults: VecDeque::new(),
+                latency: Duration::ZERO,
+                activity_page_cap: 500,
+            },
+            github_base: github_base.to_string(),
+        }
+    }
+}
+
+impl GithubState {
+    pub fn user(&self, login: &str) -> Option<&FakeUser> {
+        self.users
+            .iter()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+    }
+
+    pub fn user_mut(&mut self, login: &str) -> Option<&mut FakeUser> {
+        self.users
+            .iter_mut()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Service {
+    Github,
+    Pipedrive,
+}
+
+struct Request {
+    method: Method,
+    path: String,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+type Reply = Response<String>;
+
+fn routes(
+    state: Arc<Mutex<FakeState>>,
+    service: Service,
+) -> impl Filter<Extract = (Reply,), Error = std::convert::Infallible> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .then(
+            move |method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers,
+                  body: bytes::Bytes| {
+                let state = state.clone();
+                async move {
+                    let query = serde_urlencoded::from_str::<Vec<(String, String)>>(&query)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    let request = Request {
+                        method,
+                        path: path.as_str().to_string(),
+                        query,
+                        headers,
+                        body: body.to_vec(),
+                    };
+                    match service {
+                        Service::Github => github(state, request).await,
+                        Service::Pipedrive => pipedrive(state, request).await,
+                    }
+                }
+            },
+        )
+        .recover(|_| async {
+            Ok::<Reply, std::convert::Infallible>(text(StatusCode::BAD_REQUEST, "bad request"))
+        })
+        .unify()
+}
+
+fn text(status: StatusCode, body: &str) -> Reply {
+    Response::builder()
+        .status(status)
+        .body(body.to_string())
+        .unwrap()
+}
+
+fn json_reply(status: StatusCode, body: &Value, headers: &[(&str, String)]) -> Reply {
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8");
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(body.to_string()).unwrap()
+}
+
+// ---------------------------------------------------------------- GitHub
+
+fn gist_json(base: &str, login: &str, owner_id: i64, gist: &FakeGist) -> Value {
+    let files: serde_json::Map<String, Value> = gist
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                json!({
+                    "filename": f.name,
+                    "type": "text/plain",
+                    "language": f.language,
+                    "raw_url": format!("https://gist.githubusercontent.com/{login}/{}/raw/{:040x}/{}", gist.id, gist.revision, f.name),
+                    "size": f.size,
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "url": format!("{base}/gists/{}", gist.id),
+        "forks_url": format!("{base}/gists/{}/forks", gist.id),
+        "commits_url": format!("{base}/gists/{}/commits", gist.id),
+        "id": gist.id,
+        "node_id": format!("G_{}", gist.id),
+        "git_pull_url": format!("https://gist.github.com/{}.git", gist.id),
+        "git_push_url": format!("https://gist.github.com/{}.git", gist.id),
+        "html_url": format!("https://gist.github.com/{login}/{}", gist.id),
+        "files": files,
+        "public": true,
+        "created_at": rfc3339(gist.created_at),
+        "updated_at": rfc3339(gist.updated_at),
+        "description": gist.description,
+        "comments": 0,
+        "user": null,
+        "comments_url": format!("{base}/gists/{}/comments/", gist.id),
+        "owner": {"login": login, "id": owner_id, "type": "User", "site_admin": false,
+                  "html_url": format!("https://github.com/{login}"), "url": format!("{base}/users/{login}")},
+        "truncated": false,
+    })
+}
+
+fn user_json(base: &str, user: &FakeUser) -> Value {
+    json!({
+        "login": user.login, "id": user.id, "node_id": format!("U_{}", user.id),
+        "url": format!("{base}/users/{}", user.login), "html_url": format!("https://github.com/{}", user.login),
+        "gists_url": format!("{base}/users/{}/gists{{/gist_id}}", user.login),
+        "type": "User", "user_view_type": "public", "site_admin": false,
+        "name": user.name, "company": null, "blog": "", "location": null, "email": user.email,
+        "hireable": null, "bio": null, "twitter_username": null, "public_repos": 0,
+        "public_gists": user.gists.len(), "followers": 0, "following": 0,
+        "created_at": "2008-01-14T04:33:35Z", "updated_at": "2008-01-14T04:33:35Z",
+    })
+}
+
+async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
+    let (latency, fault) = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.github.latency, s.github.faults.pop_front())
+    };
+    if let Some(GithubFault::Slow(pause)) = &fault {
+        tokio::time::sleep(*pause).await;
+    }
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let base = s.github_base.clone();
+    let gh = &mut s.github;
+    gh.total_requests += 1;
+    if !request.headers.contains_key("user-agent") {
+        gh.requests_without_user_agent += 1;
+        return Response::builder()
+            .status(403)
+            .header("content-type", "text/html")
+            .body("Request forbidden by administrative rules. Please make sure your request has a User-Agent header".into())
+            .unwrap();
+    }
+    let token = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim_start_matches("Bearer ")
+                .trim_start_matches("token ")
+                .to_string()
+        });
+    if let Some(token) = &token {
+        if !gh.tokens.contains(token) {
+            return json_reply(
+                StatusCode::UNAUTHORIZED,
+                &json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
+                &[],
+            );
+        }
+    }
+    let identity = token.clone().unwrap_or_else(|| "anonymous".into());
+    let limit = if token.is_some() { gh.hourly_limit } else { 60 };
+    let reset = gh.reset_at;
+    let used = *gh.used.get(&identity).unwrap_or(&0);
+    let rate_headers = |used: i64| {
+        vec![
+            ("x-ratelimit-limit", limit.to_string()),
+            ("x-ratelimit-remaining", (limit - used).max(0).to_string()),
+            ("x-ratelimit-used", used.to_string()),
+            ("x-ratelimit-reset", reset.to_string()),
+            ("x-ratelimit-resource", "core".to_string()),
+        ]
+    };
+    match fault {
+        Some(GithubFault::ServerError) => {
+            return json_reply(
+                StatusCode::BAD_GATEWAY,
+                &json!({"message": "Server Error"}),
+                &rate_headers(used),
+            )
+        }
+        Some(GithubFault::PrimaryLimit { reset_in }) => {
+            let mut headers = rate_headers(limit);
+            headers[1].1 = "0".into();
+            headers[3].1 = (now_secs() + reset_in).to_string();
+            return json_reply(
+                StatusCode::FORBIDDEN,
+                &json!({"message": "API rate limit exceeded for user ID 1234567.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}),
+                &headers,
+            );
+        }
+        Some(GithubFault::Secondary { retry_after }) => {
+            let mut headers = rate_headers(used);
+            if let Some(seconds) = retry_after {
+                headers.push(("retry-after", seconds.to_string()));
+            }
+            return json_reply(
+                StatusCode::FORBIDDEN,
+                &json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}),
+                &headers,
+            );
+        }
+        _ => {}
+    }
+    if used >= limit {
+        return json_reply(
+            StatusCode::FORBIDDEN,
+            &json!({"message": "API rate limit exceeded", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}),
+            &rate_headers(used),
+        );
+    }
+    let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    let per_page = request
+        .query
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = request
+        .query
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    enum Target {
+        User(Option<usize>),
+        Gists(Option<usize>),
+        Unknown,
+    }
+    let find_login = |login: &str| {
+        gh.users
+            .iter()
+            .position(|u| u.login.eq_ignore_ascii_case(login))
+    };
+    let find_id = |id: &str| gh.users.iter().position(|u| u.id.to_string() == id);
+    let target = match parts.as_slice() {
+        ["users", login] => Target::User(find_login(login)),
+        ["user", id] => Target::User(find_id(id)),
+        ["users", login, "gists"] => Target::Gists(find_login(login)),
+        ["user", id, "gists"] => Target::Gists(find_id(id)),
+        _ => Target::Unknown,
+    };
+    // Every answer but an authenticated 304 costs one unit.
+    let charge = |gh: &mut GithubState| {
+        gh.counted_requests += 1;
+        *gh.used.entry(identity.clone()).or_default() += 1;
+        *gh.used.get(&identity).unwrap()
+    };
+    match target {
+        Target::Unknown | Target::User(None) | Target::Gists(None) => {
+            let used = charge(gh);
+            let doc = if matches!(target, Target::Gists(_)) {
+                "https://docs.github.com/rest/gists/gists#list-gists-for-a-user"
+            } else {
+                "https://docs.github.com/rest/users/users#get-a-user"
+            };
+            json_reply(
+                StatusCode::NOT_FOUND,
+                &json!({"message": "Not Found", "documentation_url": doc, "status": "404"}),
+                &rate_headers(used),
+            )
+        }
+        Target::User(Some(index)) => {
+            let body = user_json(&base, &gh.users[index]);
+            let used = charge(gh);
+            json_reply(StatusCode::OK, &body, &rate_headers(used))
+        }
+        Target::Gists(Some(index)) => {
+            let user = gh.users[index].clone();
+            if page == 1 {
+                *gh.list_requests
+                    .entry(user.login.to_lowercase())
+                    .or_default() += 1;
+            }
+            let mut gists = user.gists.clone();
+            match gh.order {
+                GistOrder::NewestCreated => {
+                    gists.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)))
+                }
+                GistOrder::NewestUpdated => {
+                    gists.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)))
+                }
+                GistOrder::Shuffled => fastrand::shuffle(&mut gists),
+            }
+            let pages = gists.len().div_ceil(per_page).max(1);
+            let items: Vec<Value> = gists
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|g| gist_json(&base, &user.login, user.id, g))
+                .collect();
+            let body = Value::Array(items);
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            identity.hash(&mut hasher);
+            body.to_string().hash(&mut hasher);
+            let etag = format!("W/\"{:016x}\"", hasher.finish());
+            let if_none_match = request
+                .headers
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok());
+            if if_none_match == Some(etag.as_str()) {
+                let used = if token.is_some() {
+                    *gh.used.get(&identity).unwrap_or(&0)
+                } else {
+                    charge(gh)
+                };
+                let mut reply = Response::builder()
+                    .status(304)
+                    .header("etag", etag.as_str());
+                for (name, value) in rate_headers(used) {
+                    reply = reply.header(name, value);
+                }
+                return reply.body(String::new()).unwrap();
+            }
+            let used = charge(gh);
+            let mut headers = rate_headers(used);
+            headers.push(("etag", etag));
+            let link =
+                |n: usize| format!("{base}/user/{}/gists?per_page={per_page}&page={n}", user.id);
+            let mut links = Vec::new();
+            if page > 1 {
+                links.push(format!("<{}>; rel=\"prev\"", link(page - 1)));
+            }
+            if page < pages {
+                links.push(format!("<{}>; rel=\"next\"", link(page + 1)));
+                links.push(format!("<{}>; rel=\"last\"", link(pages)));
+            }
+            if page > 1 {
+                links.push(format!("<{}>; rel=\"first\"", link(1)));
+            }
+            if !links.is_empty() {
+                headers.push(("link", links.join(", ")));
+            }
+            json_reply(StatusCode::OK, &body, &headers)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Pipedrive
+
+fn envelope_error(status: StatusCode, error: &str, code: &str) -> Reply {
+    json_reply(
+        status,
+        &json!({"success": false, "error": error, "code": code, "error_info": "Please check developers.pipedrive.com", "data": null, "additional_data": null}),
+        &[],
+    )
+}
+
+fn activity_json(a: &FakeActivity) -> Value {
+    json!({
+        "id": a.id, "subject": a.subject, "type": a.activity_type, "owner_id": 7, "creator_user_id": 7,
+        "is_deleted": false, "done": a.done, "due_date": a.due_date, "due_time": null, "duration": null,
+        "busy": false, "add_time": "2026-09-30T10:00:01Z", "update_time": "2026-09-30T10:00:01Z",
+        "person_id": a.person_id, "org_id": null, "deal_id": null, "lead_id": null, "project_id": null,
+        "participants": a.person_id.map(|p| json!([{"person_id": p, "primary": true}])).unwrap_or(json!([])),
+        "note": a.note, "public_description": null, "priority": null, "location": null,
+    })
+}
+
+fn route_of(request: &Request) -> PipedriveRoute {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/api/v2/activities") => PipedriveRoute::CreateActivity,
+        ("GET", "/api/v2/activities") => PipedriveRoute::ListActivities,
+        ("POST", "/api/v2/persons") => PipedriveRoute::CreatePerson,
+        ("GET", "/api/v2/persons/search") => PipedriveRoute::SearchPersons,
+        _ => PipedriveRoute::Any,
+    }
+}
+
+async fn pipedrive(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
+    let route = route_of(&request);
+    let (latency, fault) = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let pd = &mut s.pipedrive;
+        let position = pd
+            .faults
+            .iter()
+            .position(|(target, _)| *target == PipedriveRoute::Any || *target == route);
+        (
+            pd.latency,
+            position.and_then(|i| pd.faults.remove(i)).map(|(_, f)| f),
+        )
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let (reply, hold) = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        pipedrive_locked(&mut s.pipedrive, &request, route, fault)
+    };
+    if let Some(pause) = hold {
+        tokio::time::sleep(pause).await;
+    }
+    reply
+}
+
+fn pipedrive_locked(
+    pd: &mut PipedriveState,
+    request: &Request,
+    route: PipedriveRoute,
+    fault: Option<PipedriveFault>,
+) -> (Reply, Option<Duration>) {
+    pd.total_requests += 1;
+    if request.query.contains_key("api_token") {
+        pd.tokens_in_query += 1;
+    }
+    let token = request
+        .headers
+        .get("x-api-token")
+        .and_then(|v| v.to_str().ok());
+    if token != Some(pd.token.as_str()) {
+        return (
+            json_reply(
+                StatusCode::UNAUTHORIZED,
+                &json!({"success": false, "error": "unauthorized access", "errorCode": 401, "error_info": "Please check developers.pipedrive.com"}),
+                &[],
+            ),
+            None,
+        );
+    }
+    let now = Instant::now();
+    if pd.penalty_until.is_some_and(|until| now < until) {
+        pd.sent_during_penalty += 1;
+    }
+    while pd
+        .window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(2))
+    {
+        pd.window.pop_front();
+    }
+    let limit = pd.burst_limit;
+    let burst_headers = |used: usize| {
+        vec![
+            ("x-ratelimit-limit", limit.to_string()),
+            (
+                "x-ratelimit-remaining",
+                limit.saturating_sub(used).to_string(),
+            ),
+            ("x-ratelimit-reset", "2".to_string()),
+        ]
+    };
+    let too_many = |pd: &mut PipedriveState, retry_after: Option<u64>| {
+        let wait = retry_after.unwrap_or(2);
+        pd.penalty_until = Some(Instant::now() + Duration::from_secs(wait));
+        let mut headers = burst_headers(limit);
+        if let Some(seconds) = retry_after {
+            headers.push(("retry-after", seconds.to_string()));
+        }
+        json_reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"success": false, "error": "Rate limit exceeded", "errorCode": 429}),
+            &headers,
+        )
+    };
+    if pd.window.len() >= limit {
+        let oldest = *pd.window.front().unwrap();
+        let wait = 2u64
+            .saturating_sub(now.duration_since(oldest).as_secs())
+            .max(1);
+        return (too_many(pd, Some(wait)), None);
+    }
+    pd.window.push_back(now);
+    let headers = burst_headers(pd.window.len());
+    match &fault {
+        Some(PipedriveFault::ServerError) => {
+            return (envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", "ERR_INTERNAL"), None)
+        }
+        Some(PipedriveFault::TooManyRequests { retry_after }) => return (too_many(pd, *retry_after), None),
+        Some(PipedriveFault::BlockedHtml) => {
+            return (
+                Response::builder()
+                    .status(403)
+                    .header("content-type", "text/html; charset=UTF-8")
+                    .body("<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>Sorry, you have been blocked</body></html>".into())
+                    .unwrap(),
+                None,
+            )
+        }
+        _ => {}
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let ok = |data: Value, extra: Option<Value>| {
+        let mut envelope = json!({"success": true, "data": data});
+        if let Some(extra) = extra {
+            envelope["additional_data"] = extra;
+        }
+        json_reply(StatusCode::OK, &envelope, &headers)
+    };
+    let reply = match route {
+        PipedriveRoute::CreatePerson => {
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if name.is_empty() {
+                return (
+                    envelope_error(
+                        StatusCode::BAD_REQUEST,
+                        "Name is required",
+                        "ERR_BAD_REQUEST",
+                    ),
+                    None,
+                );
+            }
+            let emails = match body.get("emails") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => {
+                    let mut emails = Vec::new();
+                    for item in items {
+                        match item.get("value").and_then(Value::as_str) {
+                            Some(v) => emails.push(v.to_string()),
+                            None => {
+                                return (
+                                    envelope_error(
+                                        StatusCode::BAD_REQUEST,
+                                        "emails must be objects with a value",
+                                        "ERR_BAD_REQUEST",
+                                    ),
+                                    None,
+                                )
+                            }
+                        }
+                    }
+                    emails
+                }
+                Some(_) => {
+                    return (
+                        envelope_error(
+                            StatusCode::BAD_REQUEST,
+                            "emails must be an array",
+                            "ERR_BAD_REQUEST",
+                        ),
+                        None,
+                    )
+                }
+            };
+            let id = pd.next_id;
+            pd.next_id += 1;
+            pd.persons.push(FakePerson {
+                id,
+                name: name.clone(),
+                emails: emails.clone(),
+                deleted: false,
+            });
+            ok(
+                json!({"id": id, "name": name, "emails": emails.iter().map(|e| json!({"value": e, "primary": true, "label": "work"})).collect::<Vec<_>>(),
+                       "phones": [], "is_deleted": false, "visible_to": 3, "owner_id": 7, "org_id": null}),
+                None,
+            )
+        }
+        PipedriveRoute::SearchPersons => {
+            let term = request.query.get("term").cloned().unwrap_or_default();
+            let exact = request.query.get("exact_match").map(String::as_str) == Some("true");
+            let items: Vec<Value> = pd
+                .persons
+                .iter()
+                .filter(|p| !p.deleted)
+                .filter(|p| {
+                    p.emails.iter().any(|e| {
+                        if exact {
+                            e.eq_ignore_ascii_case(&term)
+                        } else {
+                            e.to_lowercase().contains(&term.to_lowercase())
+                        }
+                    })
+                })
+                .map(|p| json!({"result_score": 1.0, "item": {"id": p.id, "type": "person", "name": p.name, "phones": [], "emails": p.emails, "visible_to": 3, "owner": {"id": 7}, "organization": null, "custom_fields": [], "notes": []}}))
+                .collect();
+            ok(json!({"items": items}), Some(json!({"next_cursor": null})))
+        }
+        PipedriveRoute::CreateActivity => {
+            if body.get("person_id").is_some() {
+                pd.bodies_with_person_id += 1;
+                return (
+                    envelope_error(
+                        StatusCode::BAD_REQUEST,
+                        "'person_id' is a read-only field. Add a primary participant to set 'person_id' instead.",
+                        "ERR_BAD_REQUEST",
+                    ),
+                    None,
+                );
+            }
+            if body.get("done").is_some_and(|d| !d.is_boolean()) {
+                return (
+                    envelope_error(
+                        StatusCode::BAD_REQUEST,
+                        "done must be a boolean",
+                        "ERR_BAD_REQUEST",
+                    ),
+                    None,
+                );
+            }
+            let person_id = body
+                .get("participants")
+                .and_then(Value::as_array)
+                .and_then(|ps| {
+                    ps.iter()
+                        .find(|p| p.get("primary").and_then(Value::as_bool) == Some(true))
+                        .and_then(|p| p.get("person_id").and_then(Value::as_i64))
+                });
+            if let Some(person) = person_id {
+                if !pd.persons.iter().any(|p| p.id == person && !p.deleted) {
+                    return (
+                        envelope_error(
+                            StatusCode::BAD_REQUEST,
+                            "Person not found",
+                            "ERR_BAD_REQUEST",
+                        ),
+                        None,
+                    );
+                }
+            }
+            pd.activity_posts += 1;
+            let id = pd.next_id;
+            pd.next_id += 1;
+            let activity = FakeActivity {
+                id,
+                subject: body
+                    .get("subject")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Call")
+                    .to_string(),
+                activity_type: body
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("call")
+                    .to_string(),
+                done: body.get("done").and_then(Value::as_bool).unwrap_or(false),
+                due_date: body
+                    .get("due_date")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                note: body
+                    .get("note")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                person_id,
+            };
+            let data = activity_json(&activity);
+            pd.activities.push(activity);
+            match fault {
+                Some(PipedriveFault::LostAfterWrite) => {
+                    return (
+                        envelope_error(StatusCode::BAD_GATEWAY, "Bad gateway", "ERR_GATEWAY"),
+                        None,
+                    )
+                }
+                Some(PipedriveFault::SlowAfterWrite(pause)) => {
+                    return (ok(data, None), Some(pause))
+                }
+                _ => ok(data, None),
+            }
+        }
+        PipedriveRoute::ListActivities => {
+            let person = request
+                .query
+                .get("person_id")
+                .and_then(|v| v.parse::<i64>().ok());
+            let limit = request
+                .query
+                .get("limit")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(100)
+                .clamp(1, 500)
+                .min(pd.activity_page_cap);
+            let after: i64 = request
+                .query
+                .get("cursor")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let matching: Vec<&FakeActivity> = pd
+                .activities
+                .iter()
+                .filter(|a| person.is_none() || a.person_id == person)
+                .filter(|a| a.id > after)
+                .collect();
+            let page: Vec<Value> = matching
+                .iter()
+                .take(limit)
+                .map(|a| activity_json(a))
+                .collect();
+            let next = (matching.len() > limit).then(|| matching[limit - 1].id.to_string());
+            ok(Value::Array(page), Some(json!({"next_cursor": next})))
+        }
+        PipedriveRoute::Any => {
+            let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+            match (request.method.as_str(), parts.as_slice()) {
+                ("DELETE", ["api", "v2", "persons", id]) => {
+                    let id: i64 = id.parse().unwrap_or(-1);
+                    match pd.persons.iter_mut().find(|p| p.id == id && !p.deleted) {
+                        Some(person) => {
+                            person.deleted = true;
+                            ok(json!({"id": id}), None)
+                        }
+                        None => envelope_error(
+                            StatusCode::NOT_FOUND,
+                            "Person not found",
+                            "ERR_NOT_FOUND",
+                        ),
+                    }
+                }
+                _ => envelope_error(StatusCode::NOT_FOUND, "Unknown method .", "ERR_NOT_FOUND"),
+            }
+        }
+    };
+    (reply, None)
+}

@@ -1,0 +1,162 @@
+//! Test support: a fresh database per test on each backend, the fake APIs, and the real
+//! `gisttrack` binary driven as a user runs it.
+
+#![allow(dead_code)]
+
+pub mod fake;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::{Connection, MysqlConnection, RunQueryDsl};
+
+pub use fake::{FakeApis, GITHUB_TOKEN, PIPEDRIVE_TOKEN};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A database of its own for one test, dropped afterwards.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    pub home: tempfile::TempDir,
+    mysql: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let home = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", home.path().join("gisttrack.db").display());
+        TestDb {
+            url,
+            backend: "sqlite",
+            home,
+            mysql: None,
+        }
+    }
+
+    /// A new MySQL database when `GISTTRACK_TEST_MYSQL_URL` is set. When it is set but the
+    /// server cannot be reached the test fails: CI must never skip the MySQL suite silently.
+    pub fn mysql() -> Option<TestDb> {
+        let server = std::env::var("GISTTRACK_TEST_MYSQL_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let server = server.trim_end_matches('/').to_string();
+        let name = format!(
+            "gisttrack_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            fastrand::u32(..)
+        );
+        let mut admin = MysqlConnection::establish(&server).unwrap_or_else(|e| {
+            panic!("GISTTRACK_TEST_MYSQL_URL={server} is set but unreachable: {e}")
+        });
+        diesel::sql_query(format!("CREATE DATABASE `{name}`"))
+            .execute(&mut admin)
+            .unwrap();
+        Some(TestDb {
+            url: format!("{server}/{name}"),
+            backend: "mysql",
+            home: tempfile::tempdir().unwrap(),
+            mysql: Some((server, name)),
+        })
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.url.strip_prefix("sqlite://").map(PathBuf::from)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.mysql {
+            if std::env::var_os("GISTTRACK_TEST_KEEP_DB").is_none() {
+                if let Ok(mut admin) = MysqlConnection::establish(server) {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// SQLite always, MySQL too when configured.
+pub fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::mysql());
+    dbs
+}
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gisttrack"))
+}
+
+/// The binary with a clean environment: the test's database, a private HOME, and the fakes.
+pub fn command(db: &TestDb, fake: Option<&FakeApis>) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", db.home.path())
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .env("GISTTRACK_HTTP_TIMEOUT", "2s")
+        .stdin(Stdio::null());
+    if let Some(fake) = fake {
+        cmd.env("GITHUB_API_URL", &fake.github_url)
+            .env("GITHUB_TOKEN", GITHUB_TOKEN)
+            .env("PIPEDRIVE_API_URL", &fake.pipedrive_url)
+            .env("PIPEDRIVE_TOKEN", PIPEDRIVE_TOKEN);
+    }
+    cmd
+}
+
+/// Runs the binary to completion.
+pub fn run(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> Output {
+    command(db, fake)
+        .args(args)
+        .output()
+        .expect("run gisttrack")
+}
+
+/// Runs the binary and asserts it succeeded; returns stdout.
+pub fn ok(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> String {
+    let out = run(db, fake, args);
+    assert!(
+        out.status.success(),
+        "[{}] gisttrack {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        db.backend,
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the binary, asserts it failed, returns stderr.
+pub fn fails(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> String {
+    let out = run(db, fake, args);
+    assert!(
+        !out.status.success(),
+        "[{}] gisttrack {args:?} should have failed:\nstdout: {}",
+        db.backend,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Parses `-o json` output.
+pub fn json(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["-o", "json"];
+    full.extend_from_slice(args);
+    let stdout = ok(db, fake, &full);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+pub fn spawn(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> Child {
+    command(db, fake)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gisttrack")
+}
