@@ -86,6 +86,7 @@ pub struct FakeUser {
 pub enum GistOrder {
     NewestCreated,
     NewestUpdated,
+    /// Neither by creation nor by update: a stable arbitrary order.
     Shuffled,
 }
 
@@ -694,7 +695,8 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
                 GistOrder::NewestUpdated => {
                     gists.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)))
                 }
-                GistOrder::Shuffled => fastrand::shuffle(&mut gists),
+                // A fixed but arbitrary order, the same on every page request.
+                GistOrder::Shuffled => gists.sort_by_key(|g| hex_of(&g.id)),
             }
             let pages = gists.len().div_ceil(per_page).max(1);
             let items: Vec<Value> = gists

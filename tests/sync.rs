@@ -1,0 +1,522 @@
+//! The sync engine end to end: the real binary against the fake APIs and a real database.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::fake::{GistOrder, GithubFault, PipedriveFault, PipedriveRoute};
+use support::{backends, fails, json, ok, run, FakeApis, TestDb};
+
+/// A fake with a burst limit high enough that only the rate-limit tests meet it.
+fn roomy_fake() -> FakeApis {
+    let fake = FakeApis::start();
+    fake.lock().pipedrive.burst_limit = 100_000;
+    fake
+}
+
+/// `sync -o json`, whatever its exit code, with the report.
+fn sync_report(db: &TestDb, fake: &FakeApis, args: &[&str]) -> (bool, Value, String) {
+    let mut full = vec!["-o", "json", "sync"];
+    full.extend_from_slice(args);
+    let out = run(db, Some(fake), &full);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.success(),
+        report,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_each_gist_once(fake: &FakeApis, login: &str) {
+    for id in fake.gist_ids(login) {
+        assert_eq!(
+            fake.activities_for_gist(&id),
+            1,
+            "gist {id} of {login} has exactly one activity"
+        );
+    }
+}
+
+#[test]
+fn every_page_is_delivered_once_and_resyncs_edits_and_new_gists_behave() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("pager", 250);
+        ok(&db, Some(&fake), &["add", "pager"]);
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(success, "{report}");
+        assert_eq!(report["new_gists"], 250, "all three pages were read");
+        assert_eq!(report["activities_created"], 250);
+        assert_eq!(fake.activity_count(), 250);
+        assert_each_gist_once(&fake, "pager");
+        assert_eq!(
+            fake.lock().pipedrive.bodies_with_person_id,
+            0,
+            "v2 bodies link through participants"
+        );
+        assert_eq!(
+            fake.lock().pipedrive.tokens_in_query,
+            0,
+            "the token never travels in a URL"
+        );
+        assert_eq!(fake.lock().github.requests_without_user_agent, 0);
+
+        // An unchanged re-sync: a 304 with a token costs nothing and creates nothing.
+        let counted = fake.github_counted();
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(success);
+        assert_eq!(report["users_unchanged"], 1);
+        assert_eq!(report["activities_created"], 0);
+        assert_eq!(
+            fake.github_counted(),
+            counted,
+            "unchanged re-sync costs 0 counted requests"
+        );
+        assert_eq!(fake.activity_count(), 250);
+
+        // An edit refreshes the row but is never a second activity. (GitHub lists recently
+        // updated gists first, so the edit changes the first page and its ETag.)
+        fake.lock().github.order = GistOrder::NewestUpdated;
+        let edited = fake.gist_ids("pager")[7].clone();
+        fake.edit_gist("pager", &edited);
+        let (_, report, _) = sync_report(&db, &fake, &[]);
+        assert_eq!(report["new_gists"], 0);
+        assert_eq!(report["activities_created"], 0);
+        assert_eq!(fake.activities_for_gist(&edited), 1);
+        let all = json(&db, None, &["show", "--all", "pager"]);
+        let row = all["gists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == edited.as_str())
+            .unwrap()
+            .clone();
+        assert!(
+            row["description"].as_str().unwrap().ends_with("(edited)"),
+            "{row}"
+        );
+
+        // A new gist is exactly one new activity.
+        let new_id = fake.add_gist("pager");
+        let (_, report, _) = sync_report(&db, &fake, &[]);
+        assert_eq!(report["new_gists"], 1);
+        assert_eq!(report["activities_created"], 1);
+        assert_eq!(fake.activities_for_gist(&new_id), 1);
+        assert_eq!(fake.activity_count(), 251);
+    }
+}
+
+#[test]
+fn the_activity_names_the_gist_and_links_every_file() {
+    let fake = roomy_fake();
+    fake.add_user("octocat", 1);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "octocat"]);
+    ok(&db, Some(&fake), &["sync", "--activity-type", "call"]);
+    let state = fake.lock();
+    let activity = &state.pipedrive.activities[0];
+    let person = state.pipedrive.persons[0].id;
+    assert_eq!(activity.person_id, Some(person));
+    assert_eq!(activity.activity_type, "call");
+    assert!(!activity.done);
+    assert!(
+        activity.subject.starts_with("Gist: Gist "),
+        "{}",
+        activity.subject
+    );
+    assert!(
+        activity.note.contains("/raw/")
+            && activity.note.contains("main.rs")
+            && activity.note.contains("README.md")
+    );
+    assert!(
+        activity.note.contains(".git\""),
+        "links the pull URL: {}",
+        activity.note
+    );
+    assert!(activity.note.contains("gisttrack:gist:"));
+}
+
+#[test]
+fn server_errors_rate_limits_and_lost_answers_still_give_one_activity_per_gist() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("flaky", 5);
+        ok(&db, Some(&fake), &["add", "flaky"]);
+        {
+            let mut state = fake.lock();
+            state.github.faults.push_back(GithubFault::ServerError);
+            let faults = &mut state.pipedrive.faults;
+            faults.push_back((PipedriveRoute::CreateActivity, PipedriveFault::ServerError));
+            faults.push_back((
+                PipedriveRoute::CreateActivity,
+                PipedriveFault::LostAfterWrite,
+            ));
+            faults.push_back((
+                PipedriveRoute::CreateActivity,
+                PipedriveFault::TooManyRequests {
+                    retry_after: Some(1),
+                },
+            ));
+            faults.push_back((PipedriveRoute::ListActivities, PipedriveFault::ServerError));
+        }
+        let (success, report, stderr) = sync_report(&db, &fake, &[]);
+        assert!(success, "{report} {stderr}");
+        assert_eq!(
+            report["activities_created"].as_u64().unwrap()
+                + report["activities_reconciled"].as_u64().unwrap(),
+            5
+        );
+        assert!(
+            report["activities_reconciled"].as_u64().unwrap() >= 1,
+            "the lost answer was found, not resent"
+        );
+        assert_eq!(fake.activity_count(), 5);
+        assert_each_gist_once(&fake, "flaky");
+        assert_eq!(
+            fake.lock().pipedrive.sent_during_penalty,
+            0,
+            "nothing sent before Retry-After"
+        );
+    }
+}
+
+#[test]
+fn a_timeout_after_the_write_is_reconciled_not_resent() {
+    let fake = roomy_fake();
+    fake.add_user("slowpoke", 2);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "slowpoke"]);
+    fake.lock().pipedrive.faults.push_back((
+        PipedriveRoute::CreateActivity,
+        PipedriveFault::SlowAfterWrite(Duration::from_secs(4)),
+    ));
+    let (success, report, stderr) = sync_report(&db, &fake, &[]);
+    assert!(success, "{report} {stderr}");
+    assert_eq!(report["activities_reconciled"], 1);
+    assert_eq!(fake.activity_count(), 2);
+    assert_each_gist_once(&fake, "slowpoke");
+}
+
+#[test]
+fn a_persistent_failure_is_visible_and_retried_later() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("stubborn", 1);
+        ok(&db, Some(&fake), &["add", "stubborn"]);
+        for _ in 0..3 {
+            fake.lock()
+                .pipedrive
+                .faults
+                .push_back((PipedriveRoute::CreateActivity, PipedriveFault::ServerError));
+        }
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(
+            !success,
+            "a failed delivery makes sync exit non-zero: {report}"
+        );
+        assert_eq!(report["failed"], 1);
+        let people = json(&db, None, &["list"]);
+        assert_eq!(people[0]["deliveries_failed"], 1);
+        let shown = json(&db, None, &["show", "--all", "stubborn"]);
+        assert_eq!(shown["gists"][0]["delivery"], "failed");
+        assert!(shown["gists"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("500"));
+        assert!(!shown["gists"][0]["next_attempt_at"].is_null());
+
+        // Backoff: the next pass leaves it alone; --retry-failed replays it now.
+        let (_, report, _) = sync_report(&db, &fake, &[]);
+        assert_eq!(report["activities_created"], 0);
+        let (success, report, _) = sync_report(&db, &fake, &["--retry-failed"]);
+        assert!(success, "{report}");
+        assert_eq!(report["activities_created"], 1);
+        assert_eq!(fake.activity_count(), 1);
+        assert_eq!(json(&db, None, &["list"])[0]["deliveries_failed"], 0);
+    }
+}
+
+#[test]
+fn a_sync_killed_mid_delivery_loses_and_doubles_nothing() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("victim", 3);
+        ok(&db, Some(&fake), &["add", "victim"]);
+        fake.lock().pipedrive.faults.push_back((
+            PipedriveRoute::CreateActivity,
+            PipedriveFault::SlowAfterWrite(Duration::from_secs(30)),
+        ));
+        let mut child = support::command(&db, Some(&fake))
+            .env("GISTTRACK_HTTP_TIMEOUT", "60s")
+            .arg("sync")
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fake.lock().pipedrive.activity_posts == 0 {
+            assert!(Instant::now() < deadline, "sync never reached Pipedrive");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap(); // SIGKILL: no cleanup, the lease and the `sending` row stay behind
+        child.wait().unwrap();
+        assert_eq!(
+            fake.activity_count(),
+            1,
+            "the first activity was written before the kill"
+        );
+
+        let (success, report, stderr) = sync_report(&db, &fake, &[]);
+        assert!(success, "{report} {stderr}");
+        assert_eq!(
+            report["users_skipped"], 0,
+            "the dead process's lease was taken over at once"
+        );
+        assert_eq!(report["activities_reconciled"], 1);
+        assert_eq!(report["activities_created"], 2);
+        assert_eq!(fake.activity_count(), 3);
+        assert_each_gist_once(&fake, "victim");
+    }
+}
+
+#[test]
+fn concurrent_syncs_deliver_each_gist_once_and_ask_github_once_per_user() {
+    for db in backends() {
+        let fake = roomy_fake();
+        let logins: Vec<String> = (0..12).map(|n| format!("crowd{n}")).collect();
+        for login in &logins {
+            fake.add_user(login, 3);
+        }
+        let mut add = vec!["add"];
+        add.extend(logins.iter().map(String::as_str));
+        ok(&db, Some(&fake), &add);
+        fake.lock().github.latency = Duration::from_millis(150);
+        fake.lock().pipedrive.latency = Duration::from_millis(10);
+        let children: Vec<_> = (0..3)
+            .map(|_| support::spawn(&db, Some(&fake), &["sync", "--concurrency", "2"]))
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(fake.activity_count(), 36);
+        for login in &logins {
+            assert_each_gist_once(&fake, login);
+            assert_eq!(
+                fake.lock().github.list_requests[login.as_str()],
+                1,
+                "{login} listed once in the pass"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_dry_run_writes_nothing_anywhere() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("dry", 3);
+        ok(&db, Some(&fake), &["add", "dry"]);
+        let out = support::command(&db, Some(&fake))
+            .env_remove("PIPEDRIVE_TOKEN")
+            .args(["-o", "json", "sync", "--dry-run"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["planned"].as_array().unwrap().len(), 3);
+        assert!(report["run_id"].is_null());
+        assert_eq!(fake.activity_count(), 0);
+        let shown = json(&db, None, &["show", "--all", "dry"]);
+        assert!(
+            shown["gists"].as_array().unwrap().is_empty(),
+            "no ledger rows"
+        );
+        assert!(
+            shown["last_sync"].is_null(),
+            "the ETag and sync time did not move"
+        );
+        let table = ok(&db, Some(&fake), &["sync", "--dry-run"]);
+        assert!(table.contains("ACTIVITY SUBJECT"), "{table}");
+        // The real pass afterwards still sees everything.
+        let (_, report, _) = sync_report(&db, &fake, &[]);
+        assert_eq!(report["activities_created"], 3);
+    }
+}
+
+#[test]
+fn only_new_tracks_gists_created_after_the_add() {
+    let fake = roomy_fake();
+    fake.add_user("fresh", 4);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "--only-new", "fresh"]);
+    let (_, report, _) = sync_report(&db, &fake, &[]);
+    assert_eq!(report["new_gists"], 4);
+    assert_eq!(report["activities_created"], 0);
+    let shown = json(&db, None, &["show", "--all", "fresh"]);
+    assert!(shown["gists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["delivery"] == "skipped"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let new_id = fake.add_gist("fresh");
+    let (_, report, _) = sync_report(&db, &fake, &[]);
+    assert_eq!(report["activities_created"], 1);
+    assert_eq!(fake.activities_for_gist(&new_id), 1);
+}
+
+#[test]
+fn a_distant_github_rate_limit_stops_github_work_for_the_pass() {
+    let fake = roomy_fake();
+    fake.add_user("first", 1);
+    fake.add_user("second", 1);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "first", "second"]);
+    let before = fake.lock().github.total_requests;
+    fake.lock()
+        .github
+        .faults
+        .push_back(GithubFault::PrimaryLimit { reset_in: 3600 });
+    let (success, report, stderr) = sync_report(&db, &fake, &["--concurrency", "1"]);
+    assert!(!success);
+    let errors = report["errors"].to_string();
+    assert!(errors.contains("hourly budget"), "{errors}");
+    assert_eq!(
+        fake.lock().github.total_requests - before,
+        1,
+        "stopped asking GitHub after the limit"
+    );
+    assert!(stderr.contains("failure"), "{stderr}");
+}
+
+#[test]
+fn a_secondary_limit_is_waited_out() {
+    let fake = roomy_fake();
+    fake.add_user("patient", 2);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "patient"]);
+    fake.lock().github.faults.push_back(GithubFault::Secondary {
+        retry_after: Some(1),
+    });
+    let started = Instant::now();
+    let (success, report, _) = sync_report(&db, &fake, &[]);
+    assert!(success, "{report}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for retry-after"
+    );
+    assert_eq!(report["activities_created"], 2);
+}
+
+#[test]
+fn pipedrive_refusals_are_named_and_stop_pipedrive_work() {
+    let fake = roomy_fake();
+    fake.add_user("blocked", 3);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "blocked"]);
+
+    let out = support::command(&db, Some(&fake))
+        .env("PIPEDRIVE_TOKEN", "wrong-token")
+        .args(["sync"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Pipedrive rejected the token"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-token"),
+        "the token is never printed"
+    );
+
+    let posts = fake.lock().pipedrive.activity_posts;
+    fake.lock()
+        .pipedrive
+        .faults
+        .push_back((PipedriveRoute::CreateActivity, PipedriveFault::BlockedHtml));
+    let (success, report, _) = sync_report(&db, &fake, &[]);
+    assert!(!success);
+    assert!(report["errors"].to_string().contains("403"), "{report}");
+    assert_eq!(
+        fake.lock().pipedrive.activity_posts,
+        posts,
+        "no further POSTs after the 403 page"
+    );
+    let (success, _, _) = sync_report(&db, &fake, &["--retry-failed"]);
+    assert!(success);
+    assert_each_gist_once(&fake, "blocked");
+}
+
+#[test]
+fn the_burst_limit_is_respected() {
+    let fake = FakeApis::start();
+    fake.add_user("bursty", 30);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "bursty"]);
+    let (success, report, stderr) = sync_report(&db, &fake, &[]);
+    assert!(success, "{report} {stderr}");
+    assert_eq!(fake.activity_count(), 30);
+    assert_eq!(
+        fake.lock().pipedrive.sent_during_penalty,
+        0,
+        "never sent while told to wait"
+    );
+}
+
+#[test]
+fn order_does_not_matter_and_renames_are_followed() {
+    let fake = roomy_fake();
+    fake.add_user("mover", 120);
+    fake.lock().github.order = GistOrder::Shuffled;
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "mover"]);
+    ok(&db, Some(&fake), &["sync"]);
+    assert_eq!(fake.activity_count(), 120);
+    fake.lock().github.user_mut("mover").unwrap().login = "moved".into();
+    let new_id = fake.add_gist("moved");
+    let (success, report, stderr) = sync_report(&db, &fake, &[]);
+    assert!(success, "{report} {stderr}");
+    assert_eq!(fake.activities_for_gist(&new_id), 1);
+    assert_eq!(fake.activity_count(), 121);
+    assert_eq!(json(&db, None, &["list"])[0]["github_username"], "moved");
+}
+
+#[test]
+fn sync_of_an_untracked_user_is_refused() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let err = fails(&db, Some(&fake), &["sync", "ghost"]);
+    assert!(err.contains("ghost is not tracked"), "{err}");
+    assert_eq!(fake.lock().github.total_requests, 0);
+}
+
+#[test]
+fn every_pass_is_recorded_in_sync_runs() {
+    let fake = roomy_fake();
+    fake.add_user("logged", 2);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "logged"]);
+    ok(&db, Some(&fake), &["sync"]);
+    ok(&db, Some(&fake), &["sync", "--dry-run"]);
+    let store =
+        gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
+            .unwrap();
+    let runs = gisttrack::db::sync_runs::recent(&mut store.conn().unwrap(), 10).unwrap();
+    assert_eq!(runs.len(), 1, "dry runs are not recorded");
+    assert_eq!(runs[0].trigger_kind, "cli");
+    assert_eq!(runs[0].activities_created, 2);
+    assert!(runs[0].finished_at.is_some());
+}
