@@ -1,6 +1,7 @@
 //! gisttrack: track GitHub users' public gists and mirror each new one into Pipedrive as
 //! exactly one activity. The binary is a thin shell over this library.
 
+pub mod api;
 pub mod cli;
 pub mod clients;
 pub mod cmd;

@@ -68,6 +68,7 @@ pub fn run(
         dry_run: args.dry_run,
         retry_failed: args.retry_failed,
         trigger: Trigger::Cli,
+        run_id: None,
     };
     let report = engine.run_pass(&options, &progress)?;
     print_report(&report, format);

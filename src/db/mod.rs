@@ -149,6 +149,18 @@ impl Store {
             .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))
     }
 
+    /// Checks quickly that the database answers (for `/readyz`).
+    pub fn ping(&self) -> Result<()> {
+        let mut conn = self
+            .pool
+            .get_timeout(Duration::from_secs(2))
+            .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| Error::DatabaseUnavailable(e.to_string()))
+    }
+
     pub fn target(&self) -> &DatabaseTarget {
         &self.target
     }

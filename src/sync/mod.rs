@@ -5,6 +5,7 @@ pub mod activity;
 mod delivery;
 mod discovery;
 pub mod lease;
+pub mod scheduler;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,6 +93,8 @@ pub struct PassOptions {
     /// Retry failed deliveries now instead of waiting for their backoff.
     pub retry_failed: bool,
     pub trigger: Trigger,
+    /// A `sync_runs` row opened in advance (the serve loop announces its id before running).
+    pub run_id: Option<i64>,
 }
 
 /// An activity a dry run would create.
@@ -172,6 +175,16 @@ impl Pass<'_> {
 }
 
 impl Engine {
+    /// Opens the `sync_runs` row for a pass about to run.
+    pub fn open_run(&self, trigger: Trigger) -> Result<i64> {
+        sync_runs::start(
+            &mut *self.store.conn()?,
+            trigger.as_str(),
+            lease::process_owner(),
+            now_ms(),
+        )
+    }
+
     /// Runs one pass over the chosen people. Per-person failures are counted in the report,
     /// never stop the others; only a failure to start (bad input, no database) is an `Err`.
     pub fn run_pass(&self, options: &PassOptions, progress: &ProgressBar) -> Result<SyncReport> {

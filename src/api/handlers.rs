@@ -1,0 +1,385 @@
+//! The HTTP handlers: each parses its input, runs one service call off the async threads,
+//! and shapes the answer.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use warp::http::{header, StatusCode};
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+use super::rejection::{ApiProblem, ErrorBody};
+use super::{blocking, ApiState};
+use crate::db::people::Page;
+use crate::db::sync_runs::{self, SyncRun};
+use crate::error::Error;
+use crate::service::{self, PersonDetail, PersonSummary, ViewMode};
+
+fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+/// Paging for `GET /api/v1/people`; without either parameter every person is returned.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-based page number (default 1 when `per_page` is given).
+    pub page: Option<u32>,
+    /// People per page, 1 to 1000 (default 100 when `page` is given).
+    pub per_page: Option<u32>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/people",
+    tag = "people",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Tracked people, ordered by login. When paged, a `Link` header points to the other pages and `X-Total-Count` gives the total.", body = [PersonSummary]),
+        (status = 400, description = "Bad paging parameters", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    ),
+    security((), ("api_token" = []))
+)]
+pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, Rejection> {
+    let paged = query.page.is_some() || query.per_page.is_some();
+    if !paged {
+        let store = state.store.clone();
+        let people = blocking(move || service::list_people(&store, None)).await?;
+        return Ok(json_reply(StatusCode::OK, &people));
+    }
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(100);
+    if page == 0 || per_page == 0 || per_page > 1000 {
+        return Err(warp::reject::custom(ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "page must be at least 1 and per_page between 1 and 1000",
+        )));
+    }
+    let store = state.store.clone();
+    let slice = Page {
+        offset: (page as i64 - 1) * per_page as i64,
+        limit: per_page as i64,
+    };
+    let (people, total) = blocking(move || {
+        let people = service::list_people(&store, Some(slice))?;
+        Ok((people, service::count_people(&store)?))
+    })
+    .await?;
+    let last = ((total as u64).div_ceil(per_page as u64)).max(1) as u32;
+    let link =
+        |n: u32, rel: &str| format!("</api/v1/people?page={n}&per_page={per_page}>; rel=\"{rel}\"");
+    let mut links = vec![link(1, "first")];
+    if page > 1 {
+        links.push(link(page - 1, "prev"));
+    }
+    if page < last {
+        links.push(link(page + 1, "next"));
+    }
+    links.push(link(last, "last"));
+    let mut response = json_reply(StatusCode::OK, &people);
+    let headers = response.headers_mut();
+    if let Ok(value) = links.join(", ").parse() {
+        headers.insert(header::LINK, value);
+    }
+    headers.insert("x-total-count", total.into());
+    Ok(response)
+}
+
+/// Which gists `GET /api/v1/people/{username}` lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ViewQuery {
+    /// Every gist; does not record a visit.
+    pub all: Option<bool>,
+    /// The seed's name for `all`.
+    #[serde(rename = "getAllGists")]
+    #[param(rename = "getAllGists")]
+    pub get_all_gists: Option<bool>,
+    /// The gists new since the last visit, without recording this one.
+    pub peek: Option<bool>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/people/{username}",
+    tag = "people",
+    params(("username" = String, Path, description = "GitHub login (case-insensitive)"), ViewQuery),
+    responses(
+        (status = 200, description = "The person and the gists first seen since the previous visit (which this request records), or every gist with `all`", body = PersonDetail),
+        (status = 400, description = "Invalid username or query", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+        (status = 404, description = "Not tracked", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    ),
+    security((), ("api_token" = []))
+)]
+pub async fn view_person(
+    state: ApiState,
+    username: String,
+    query: ViewQuery,
+) -> Result<Response, Rejection> {
+    let mode = if query.all.unwrap_or(false) || query.get_all_gists.unwrap_or(false) {
+        ViewMode::All
+    } else if query.peek.unwrap_or(false) {
+        ViewMode::Peek
+    } else {
+        ViewMode::NewSinceLastVisit
+    };
+    let store = state.store.clone();
+    let detail = blocking(move || service::view_person(&store, &username, mode)).await?;
+    Ok(json_reply(StatusCode::OK, &detail))
+}
+
+/// The body of `POST /api/v1/people`, as JSON or as form data (the seed's way).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddPersonRequest {
+    /// GitHub login to track.
+    pub username: String,
+    /// Deliver gists that existed before the user was added (default true).
+    pub backfill: Option<bool>,
+}
+
+/// Reads `username` from a JSON or form body.
+fn parse_add_request(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<AddPersonRequest, ApiProblem> {
+    let missing = || {
+        ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "missing_username",
+            "send username as form data or as JSON {\"username\": ...}",
+        )
+    };
+    let is_json = match content_type {
+        Some(ct) => ct.to_ascii_lowercase().contains("json"),
+        None => body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+    };
+    if is_json {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            ApiProblem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("invalid JSON: {e}"),
+            )
+        })?;
+        let username = value
+            .get("username")
+            .and_then(|u| u.as_str())
+            .ok_or_else(missing)?;
+        let backfill = value.get("backfill").and_then(|b| b.as_bool());
+        return Ok(AddPersonRequest {
+            username: username.to_string(),
+            backfill,
+        });
+    }
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| {
+        ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("invalid form data: {e}"),
+        )
+    })?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let username = field("username").ok_or_else(missing)?;
+    let backfill = match field("backfill").as_deref() {
+        None => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0") => Some(false),
+        Some(_) => {
+            return Err(ApiProblem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "backfill must be true or false",
+            ))
+        }
+    };
+    Ok(AddPersonRequest { username, backfill })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/people",
+    tag = "people",
+    request_body(
+        description = "The GitHub login to track",
+        content(
+            (AddPersonRequest = "application/x-www-form-urlencoded"),
+            (AddPersonRequest = "application/json"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Tracking started; `Location` names the new person", body = PersonDetail),
+        (status = 400, description = "Missing or invalid username, or already tracked", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "No such GitHub user", body = ErrorBody),
+        (status = 502, description = "GitHub or Pipedrive failed; nothing was created", body = ErrorBody),
+        (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
+    ),
+    security((), ("api_token" = []))
+)]
+pub async fn add_person(
+    state: ApiState,
+    content_type: Option<String>,
+    body: bytes::Bytes,
+) -> Result<Response, Rejection> {
+    let request =
+        parse_add_request(content_type.as_deref(), &body).map_err(warp::reject::custom)?;
+    let backfill = request.backfill.unwrap_or(true);
+    let ApiState {
+        store,
+        github,
+        pipedrive,
+        ..
+    } = state;
+    let detail = blocking(move || {
+        service::add_person(
+            &store,
+            github.as_ref(),
+            pipedrive.as_deref(),
+            &request.username,
+            backfill,
+        )
+    })
+    .await?;
+    let mut response = json_reply(StatusCode::CREATED, &detail);
+    if let Ok(location) = format!("/api/v1/people/{}", detail.person.github_username).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// The answer to a delete.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: String,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/people/{username}",
+    tag = "people",
+    params(("username" = String, Path, description = "GitHub login (case-insensitive)")),
+    responses(
+        (status = 200, description = "No longer tracked; Pipedrive keeps its person and activities", body = Deleted),
+        (status = 400, description = "Invalid username", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+        (status = 404, description = "Not tracked", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    ),
+    security((), ("api_token" = []))
+)]
+pub async fn delete_person(state: ApiState, username: String) -> Result<Response, Rejection> {
+    let store = state.store.clone();
+    let name = username.clone();
+    blocking(move || service::delete_person(&store, &name)).await?;
+    Ok(json_reply(StatusCode::OK, &Deleted { deleted: username }))
+}
+
+/// The answer to `POST /api/v1/sync`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncAccepted {
+    /// The `sync_runs` row that covers this request (see `GET /api/v1/sync/runs`).
+    pub run_id: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/sync",
+    tag = "sync",
+    responses(
+        (status = 202, description = "A pass runs now (or the one under way covers the request)", body = SyncAccepted),
+        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+        (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
+    ),
+    security((), ("api_token" = []))
+)]
+pub async fn trigger_sync(state: ApiState) -> Result<Response, Rejection> {
+    let scheduler = state
+        .scheduler
+        .clone()
+        .ok_or_else(|| warp::reject::custom(ApiProblem::from(Error::MissingPipedriveToken)))?;
+    let run_id = blocking(move || scheduler.request_pass()).await?;
+    let mut response = json_reply(StatusCode::ACCEPTED, &SyncAccepted { run_id });
+    if let Ok(location) = "/api/v1/sync/runs".parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// How many runs, newest first (1 to 1000, default 50).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync/runs",
+    tag = "sync",
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "Recent sync passes, newest first; times are Unix milliseconds", body = [SyncRun]),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    ),
+    security((), ("api_token" = []))
+)]
+pub async fn sync_runs(state: ApiState, query: RunsQuery) -> Result<Response, Rejection> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(warp::reject::custom(ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        )));
+    }
+    let store = state.store.clone();
+    let runs = blocking(move || sync_runs::recent(&mut *store.conn()?, limit as i64)).await?;
+    Ok(json_reply(StatusCode::OK, &runs))
+}
+
+/// Liveness and readiness answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
+pub async fn healthz() -> Result<Response, Rejection> {
+    Ok(json_reply(StatusCode::OK, &Health { status: "ok" }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database does not answer", body = ErrorBody),
+    )
+)]
+pub async fn readyz(state: ApiState) -> Result<Response, Rejection> {
+    let store = state.store.clone();
+    blocking(move || store.ping()).await?;
+    Ok(json_reply(StatusCode::OK, &Health { status: "ready" }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(state: ApiState) -> Result<Response, Rejection> {
+    let mut response = state.metrics.render().into_response();
+    if let Ok(value) = "text/plain; version=0.0.4; charset=utf-8".parse() {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,256 @@
+//! The HTTP API on warp: the seed's routes plus sync, docs, health and metrics, all calling
+//! the same service layer as the CLI.
+
+pub mod handlers;
+pub mod openapi;
+pub mod rejection;
+
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::clients::{GithubApi, PipedriveApi};
+use crate::config::Secret;
+use crate::db::Store;
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::sync::scheduler::Scheduler;
+use rejection::ApiProblem;
+
+/// Largest request body accepted (a username is a few bytes).
+pub const BODY_LIMIT: u64 = 16 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub github: Arc<dyn GithubApi>,
+    pub pipedrive: Option<Arc<dyn PipedriveApi>>,
+    /// `None` without a Pipedrive token: syncing stays off.
+    pub scheduler: Option<Arc<Scheduler>>,
+    pub metrics: Arc<Metrics>,
+    pub api_token: Option<Secret>,
+}
+
+impl ApiState {
+    /// True when no token is configured, or the request carries it (compared in constant time).
+    fn authorized(&self, header: Option<&str>) -> bool {
+        let Some(expected) = &self.api_token else {
+            return true;
+        };
+        let Some(presented) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        presented
+            .trim()
+            .as_bytes()
+            .ct_eq(expected.expose().as_bytes())
+            .into()
+    }
+}
+
+/// Runs blocking work (Diesel, ureq) on the blocking pool; errors become JSON rejections.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T, Rejection> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(warp::reject::custom(ApiProblem::from(err))),
+        Err(join) => {
+            log::error!("a request's work panicked: {join}");
+            Err(warp::reject::custom(ApiProblem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log",
+            )))
+        }
+    }
+}
+
+fn with_state(
+    state: ApiState,
+) -> impl Filter<Extract = (ApiState,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// Passes only requests that carry the API token (when one is configured).
+fn authorized(state: ApiState) -> impl Filter<Extract = (ApiState,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let state = state.clone();
+        async move {
+            if state.authorized(header.as_deref()) {
+                Ok(state)
+            } else {
+                Err(warp::reject::custom(ApiProblem::unauthorized()))
+            }
+        }
+    })
+}
+
+/// The route pattern a path belongs to, for bounded metric labels.
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/api/v1/people" => "/api/v1/people",
+        "/api/v1/sync" => "/api/v1/sync",
+        "/api/v1/sync/runs" => "/api/v1/sync/runs",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/api/v1/people/") && !p["/api/v1/people/".len()..].contains('/') => {
+            "/api/v1/people/{username}"
+        }
+        p if p.starts_with("/documentation") => "/documentation",
+        _ => "other",
+    }
+}
+
+/// Every route, with JSON errors, the access log and request metrics.
+/// Paths are matched before methods, so an unknown path is a 404 and a known one a 405.
+pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
+    let api = authorized(state.clone());
+
+    let people = warp::path!("api" / "v1" / "people").and(
+        warp::get()
+            .and(api.clone())
+            .and(warp::query::<handlers::PageQuery>())
+            .and_then(handlers::list_people)
+            .or(warp::post()
+                .and(api.clone())
+                .and(warp::body::content_length_limit(BODY_LIMIT))
+                .and(warp::header::optional::<String>("content-type"))
+                .and(warp::body::bytes())
+                .and_then(handlers::add_person))
+            .unify(),
+    );
+    let view = warp::path!("api" / "v1" / "people" / String)
+        .and(warp::get())
+        .and(api.clone())
+        .and(warp::query::<handlers::ViewQuery>())
+        .and_then(|username, state, query| handlers::view_person(state, username, query));
+    let delete = warp::path!("api" / "v1" / "people" / String)
+        .and(warp::delete())
+        .and(api.clone())
+        .and_then(|username, state| handlers::delete_person(state, username));
+    let person = view.or(delete).unify();
+    let sync = warp::path!("api" / "v1" / "sync")
+        .and(warp::post())
+        .and(api.clone())
+        .and_then(handlers::trigger_sync);
+    let runs = warp::path!("api" / "v1" / "sync" / "runs")
+        .and(warp::get())
+        .and(api)
+        .and(warp::query::<handlers::RunsQuery>())
+        .and_then(handlers::sync_runs);
+
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .and_then(handlers::healthz);
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(handlers::readyz);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(handlers::metrics);
+
+    let log_metrics = state.metrics.clone();
+    let access_log = warp::log::custom(move |info| {
+        let status = info.status().as_u16();
+        let method: &'static str = match *info.method() {
+            warp::http::Method::GET => "GET",
+            warp::http::Method::POST => "POST",
+            warp::http::Method::DELETE => "DELETE",
+            warp::http::Method::PUT => "PUT",
+            warp::http::Method::PATCH => "PATCH",
+            warp::http::Method::HEAD => "HEAD",
+            _ => "OTHER",
+        };
+        log_metrics.http_request(method, route_label(info.path()), status);
+        log::info!(
+            target: "gisttrack::http",
+            "{method} {} {status} {:.1}ms",
+            info.path(),
+            info.elapsed().as_secs_f64() * 1000.0
+        );
+    });
+
+    people
+        .or(person)
+        .unify()
+        .or(sync)
+        .unify()
+        .or(runs)
+        .unify()
+        .or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(documentation())
+        .unify()
+        .recover(rejection::handle_rejection)
+        .unify()
+        .with(access_log)
+        .map(Reply::into_response)
+        .boxed()
+}
+
+/// `/documentation/openapi.json` and Swagger UI at `/documentation/index.html`, from the binary.
+fn documentation() -> BoxedFilter<(Response,)> {
+    let spec = Arc::new(openapi::json());
+    let config = Arc::new(utoipa_swagger_ui::Config::from(
+        "/documentation/openapi.json",
+    ));
+    let openapi_json = warp::path!("documentation" / "openapi.json")
+        .and(warp::get())
+        .map(move || {
+            let mut response = (*spec).clone().into_response();
+            response.headers_mut().insert(
+                warp::http::header::CONTENT_TYPE,
+                warp::http::HeaderValue::from_static("application/json"),
+            );
+            response
+        });
+    let root = warp::path!("documentation").and(warp::get()).map(|| {
+        warp::redirect::found(warp::http::Uri::from_static("/documentation/index.html"))
+            .into_response()
+    });
+    let ui = warp::path("documentation")
+        .and(warp::path::tail())
+        .and(warp::get())
+        .and_then(move |tail: warp::path::Tail| {
+            let config = config.clone();
+            async move {
+                match utoipa_swagger_ui::serve(tail.as_str(), config) {
+                    Ok(Some(file)) => {
+                        let mut response = Response::new(file.bytes.into_owned().into());
+                        if let Ok(value) = file.content_type.parse() {
+                            response
+                                .headers_mut()
+                                .insert(warp::http::header::CONTENT_TYPE, value);
+                        }
+                        if file.gzpipped {
+                            response.headers_mut().insert(
+                                warp::http::header::CONTENT_ENCODING,
+                                warp::http::HeaderValue::from_static("gzip"),
+                            );
+                        }
+                        Ok(response)
+                    }
+                    Ok(None) => Err(warp::reject::not_found()),
+                    Err(err) => Err(warp::reject::custom(ApiProblem::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        err.to_string(),
+                    ))),
+                }
+            }
+        });
+    openapi_json.or(root).unify().or(ui).unify().boxed()
+}

@@ -1,0 +1,162 @@
+//! Every HTTP error as a JSON body `{"error", "code"}` with the right status; client errors are 4xx.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use warp::http::StatusCode;
+use warp::reject::Reject;
+use warp::{Rejection, Reply};
+
+use crate::error::Error;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// A stable identifier, for a program.
+    pub code: &'static str,
+}
+
+/// An error answer carried through warp's rejection system.
+#[derive(Debug)]
+pub struct ApiProblem {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl Reject for ApiProblem {}
+
+impl ApiProblem {
+    pub fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> ApiProblem {
+        ApiProblem {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                code,
+            },
+        }
+    }
+
+    pub fn unauthorized() -> ApiProblem {
+        ApiProblem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong API token: send Authorization: Bearer <GISTTRACK_API_TOKEN>",
+        )
+    }
+
+    pub fn reply(&self) -> warp::reply::Response {
+        warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response()
+    }
+}
+
+impl From<Error> for ApiProblem {
+    fn from(err: Error) -> ApiProblem {
+        use StatusCode as S;
+        let message = err.to_string();
+        match &err {
+            Error::InvalidLogin { .. } => {
+                ApiProblem::new(S::BAD_REQUEST, "invalid_username", message)
+            }
+            Error::NotTracked(_) => ApiProblem::new(S::NOT_FOUND, "not_tracked", message),
+            // The seed documented 400 for adding a tracked user; its clients rely on it.
+            Error::AlreadyTracked(_) => ApiProblem::new(S::BAD_REQUEST, "already_tracked", message),
+            Error::GithubUserNotFound(_) => {
+                ApiProblem::new(S::UNPROCESSABLE_ENTITY, "github_user_not_found", message)
+            }
+            Error::MissingPipedriveToken => ApiProblem::new(
+                S::SERVICE_UNAVAILABLE,
+                "pipedrive_not_configured",
+                "this needs Pipedrive: start serve with PIPEDRIVE_TOKEN set",
+            ),
+            Error::DatabaseUnavailable(_) | Error::DatabaseUnreachable { .. } => ApiProblem::new(
+                S::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+            ),
+            Error::Database(db) if is_connection_error(db) => ApiProblem::new(
+                S::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+            ),
+            Error::Github(_) | Error::Pipedrive(_) => {
+                ApiProblem::new(S::BAD_GATEWAY, "upstream_error", message)
+            }
+            _ => {
+                log::error!("internal error: {message}");
+                ApiProblem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
+            }
+        }
+    }
+}
+
+fn is_connection_error(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as D};
+    match err {
+        D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) => true,
+        D::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            message.contains("gone away")
+                || message.contains("lost connection")
+                || message.contains("can't connect")
+        }
+        _ => false,
+    }
+}
+
+/// Turns any rejection into the JSON error body.
+pub async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    use StatusCode as S;
+    let problem = if let Some(problem) = rejection.find::<ApiProblem>() {
+        return Ok(problem.reply());
+    } else if rejection.is_not_found() {
+        ApiProblem::new(S::NOT_FOUND, "not_found", "no such route")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiProblem::new(
+            S::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not answer that method",
+        )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiProblem::new(
+            S::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiProblem::new(
+            S::LENGTH_REQUIRED,
+            "length_required",
+            "send a Content-Length with the body",
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiProblem::new(
+            S::BAD_REQUEST,
+            "invalid_query",
+            format!("invalid query string: {err}"),
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiProblem::new(S::BAD_REQUEST, "invalid_header", err.to_string())
+    } else if let Some(err) = rejection.find::<warp::reject::MissingHeader>() {
+        ApiProblem::new(S::BAD_REQUEST, "missing_header", err.to_string())
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        ApiProblem::new(
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "unsupported content type",
+        )
+    } else {
+        log::error!("unhandled rejection: {rejection:?}");
+        ApiProblem::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    };
+    Ok(problem.reply())
+}
