@@ -113,16 +113,11 @@ fn is_connection_error(err: &diesel::result::Error) -> bool {
 /// Turns any rejection into the JSON error body.
 pub async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     use StatusCode as S;
-    let problem = if let Some(problem) = rejection.find::<ApiProblem>() {
+    if let Some(problem) = rejection.find::<ApiProblem>() {
         return Ok(problem.reply());
-    } else if rejection.is_not_found() {
+    }
+    let problem = if rejection.is_not_found() {
         ApiProblem::new(S::NOT_FOUND, "not_found", "no such route")
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiProblem::new(
-            S::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this route does not answer that method",
-        )
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiProblem::new(
             S::PAYLOAD_TOO_LARGE,
@@ -153,6 +148,14 @@ pub async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Respo
             S::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "unsupported content type",
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // Checked last: when one branch of a path refused the method and another refused the
+        // content, the content's answer is the useful one.
+        ApiProblem::new(
+            S::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not answer that method",
         )
     } else {
         log::error!("unhandled rejection: {rejection:?}");

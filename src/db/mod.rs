@@ -173,6 +173,21 @@ impl Store {
     }
 }
 
+/// The id of the row this connection inserted last (connection-scoped on both backends, so
+/// concurrent inserts elsewhere cannot be mistaken for ours).
+pub fn last_insert_id(conn: &mut DbConnection) -> Result<i64> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    Ok(match conn {
+        DbConnection::Mysql(c) => {
+            diesel::select(sql::<BigInt>("LAST_INSERT_ID()")).get_result(c)?
+        }
+        DbConnection::Sqlite(c) => {
+            diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(c)?
+        }
+    })
+}
+
 /// True when a Diesel error is a unique-constraint violation (a concurrent insert won).
 pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(

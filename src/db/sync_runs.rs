@@ -48,21 +48,14 @@ struct NewRun<'a> {
 
 /// Opens a run row and returns its id.
 pub fn start(conn: &mut DbConnection, trigger: &str, owner: &str, now: i64) -> Result<i64> {
-    conn.transaction(|conn| {
-        diesel::insert_into(sync_runs::table)
-            .values(&NewRun {
-                trigger_kind: trigger,
-                owner,
-                started_at: now,
-            })
-            .execute(conn)?;
-        Ok(sync_runs::table
-            .filter(sync_runs::owner.eq(owner))
-            .filter(sync_runs::started_at.eq(now))
-            .select(sync_runs::id)
-            .order(sync_runs::id.desc())
-            .first(conn)?)
-    })
+    diesel::insert_into(sync_runs::table)
+        .values(&NewRun {
+            trigger_kind: trigger,
+            owner,
+            started_at: now,
+        })
+        .execute(conn)?;
+    super::last_insert_id(conn)
 }
 
 pub fn finish(conn: &mut DbConnection, run_id: i64, totals: &RunTotals, now: i64) -> Result<()> {

@@ -206,14 +206,10 @@ impl Engine {
         };
         let owner = lease::process_owner();
         let started_at = now_ms();
-        let run_id = match options.dry_run {
-            true => None,
-            false => Some(sync_runs::start(
-                &mut *self.store.conn()?,
-                options.trigger.as_str(),
-                owner,
-                started_at,
-            )?),
+        let run_id = match (options.dry_run, options.run_id) {
+            (true, _) => None,
+            (false, Some(run_id)) => Some(run_id),
+            (false, None) => Some(self.open_run(options.trigger)?),
         };
         self.metrics.sync_passes.inc();
         progress.set_length(people.len() as u64);

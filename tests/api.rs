@@ -1,0 +1,533 @@
+//! Every route and error of the HTTP API through `warp::test`, on a real database, with the
+//! real clients talking to the fake GitHub and Pipedrive.
+
+mod support;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gisttrack::api::{routes, ApiState};
+use gisttrack::clients::github::{GithubClient, GithubSettings};
+use gisttrack::clients::pipedrive::{PipedriveClient, PipedriveSettings};
+use gisttrack::config::{DatabaseTarget, Secret};
+use gisttrack::db::Store;
+use gisttrack::metrics::Metrics;
+use gisttrack::sync::scheduler::Scheduler;
+use gisttrack::sync::{Engine, SyncSettings};
+use serde_json::Value;
+use support::{backends, FakeApis, TestDb, GITHUB_TOKEN, PIPEDRIVE_TOKEN};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+struct Api {
+    routes: BoxedFilter<(Response,)>,
+    store: Store,
+    fake: FakeApis,
+    _db: TestDb,
+}
+
+fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive: bool) -> Engine {
+    let github = GithubClient::new(
+        GithubSettings::new(&fake.github_url, Secret::new(GITHUB_TOKEN)),
+        metrics.clone(),
+    );
+    let pipedrive = with_pipedrive.then(|| {
+        Arc::new(PipedriveClient::new(
+            PipedriveSettings::new(&fake.pipedrive_url, Secret::new(PIPEDRIVE_TOKEN).unwrap()),
+            metrics.clone(),
+        )) as Arc<dyn gisttrack::clients::PipedriveApi>
+    });
+    Engine {
+        store: store.clone(),
+        github: Arc::new(github),
+        pipedrive,
+        settings: SyncSettings::default(),
+        metrics: metrics.clone(),
+        shutdown: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
+    let fake = FakeApis::start();
+    fake.lock().pipedrive.burst_limit = 100_000;
+    let store = Store::open(&DatabaseTarget::parse(&db.url).unwrap()).unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let engine = engine(&store, &fake, &metrics, with_pipedrive);
+    let scheduler = with_pipedrive.then(|| Scheduler::new(engine.clone(), None));
+    if let Some(scheduler) = &scheduler {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(scheduler.clone().run(rx));
+        std::mem::forget(_tx);
+    }
+    let state = ApiState {
+        store: store.clone(),
+        github: engine.github.clone(),
+        pipedrive: engine.pipedrive.clone(),
+        scheduler,
+        metrics,
+        api_token: token.and_then(Secret::new),
+    };
+    Api {
+        routes: routes(state),
+        store,
+        fake,
+        _db: db,
+    }
+}
+
+async fn call(api: &Api, method: &str, path: &str) -> (StatusCode, Value, warp::http::HeaderMap) {
+    let response = warp::test::request()
+        .method(method)
+        .path(path)
+        .reply(&api.routes)
+        .await;
+    body_of(response)
+}
+
+fn body_of(
+    response: warp::http::Response<bytes::Bytes>,
+) -> (StatusCode, Value, warp::http::HeaderMap) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+    (status, body, headers)
+}
+
+async fn post_form(api: &Api, body: &str) -> (StatusCode, Value, warp::http::HeaderMap) {
+    let response = warp::test::request()
+        .method("POST")
+        .path("/api/v1/people")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .reply(&api.routes)
+        .await;
+    body_of(response)
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_can_be_added_listed_viewed_and_deleted() {
+    for db in backends() {
+        let api = api_on(db, None, true);
+        api.fake.add_user("octocat", 2);
+        api.fake.add_user("hubot", 0);
+
+        let (status, body, headers) = post_form(&api, "username=OctoCat").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(headers["location"], "/api/v1/people/octocat");
+        assert_eq!(body["github_username"], "octocat");
+        assert!(body["pipedrive_id"].as_i64().is_some());
+
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/v1/people")
+            .json(&serde_json::json!({"username": "hubot", "backfill": false}))
+            .reply(&api.routes)
+            .await;
+        let (status, body, _) = body_of(response);
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["backfill"], false);
+
+        let (status, people, _) = call(&api, "GET", "/api/v1/people").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(people.as_array().unwrap().len(), 2);
+
+        let (status, accepted, _) = call(&api, "POST", "/api/v1/sync").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let run_id = accepted["run_id"].as_i64().unwrap();
+        let mut finished = false;
+        let mut runs = Value::Null;
+        for _ in 0..100 {
+            (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
+            if runs
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == run_id && !r["finished_at"].is_null())
+            {
+                finished = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(finished, "the requested pass ran: {runs}");
+        assert_eq!(api.fake.activity_count(), 2);
+
+        let (status, person, _) = call(&api, "GET", "/api/v1/people/octocat").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(person["gists"].as_array().unwrap().len(), 2);
+        let (_, again, _) = call(&api, "GET", "/api/v1/people/OCTOCAT").await;
+        assert!(
+            again["gists"].as_array().unwrap().is_empty(),
+            "the first view recorded the visit"
+        );
+        let (_, all, _) = call(&api, "GET", "/api/v1/people/octocat?getAllGists=true").await;
+        assert_eq!(all["gists"].as_array().unwrap().len(), 2);
+        let (_, all, _) = call(&api, "GET", "/api/v1/people/octocat?all=true").await;
+        assert_eq!(all["gists"].as_array().unwrap().len(), 2);
+
+        let new_id = api.fake.add_gist("octocat");
+        let (status, _, _) = call(&api, "POST", "/api/v1/sync").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        for _ in 0..100 {
+            if api.fake.activities_for_gist(&new_id) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (_, peek, _) = call(&api, "GET", "/api/v1/people/octocat?peek=true").await;
+        assert_eq!(peek["gists"].as_array().unwrap().len(), 1);
+        let (_, visit, _) = call(&api, "GET", "/api/v1/people/octocat").await;
+        assert_eq!(visit["gists"][0]["id"], new_id.as_str());
+
+        let (status, body, _) = call(&api, "DELETE", "/api/v1/people/octocat").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body, _) = call(&api, "DELETE", "/api/v1/people/octocat").await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_tracked");
+        let (status, body, _) = call(&api, "GET", "/api/v1/people/octocat").await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_tracked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_adds_change_nothing_anywhere() {
+    for db in backends() {
+        let api = api_on(db, None, true);
+        api.fake.add_user("octocat", 0);
+        let (status, body, _) = post_form(&api, "").await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "missing_username");
+        let (status, body, _) = post_form(&api, "username=-bad-").await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_username");
+        let (status, body, _) = post_form(&api, "username=nobody").await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "github_user_not_found",
+        );
+        assert!(api.fake.lock().pipedrive.persons.is_empty());
+
+        let (status, _, _) = post_form(&api, "username=octocat").await;
+        assert_eq!(status, StatusCode::CREATED);
+        let persons = api.fake.lock().pipedrive.persons.len();
+        let (status, body, _) = post_form(&api, "username=octocat").await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "already_tracked");
+        assert_eq!(api.fake.lock().pipedrive.persons.len(), persons);
+
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/v1/people")
+            .header("content-type", "application/json")
+            .body("{not json")
+            .reply(&api.routes)
+            .await;
+        let (status, body, _) = body_of(response);
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+
+        let huge = format!("username={}", "a".repeat(100_000));
+        let (status, body, _) = post_form(&api, &huge).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        );
+
+        // Pipedrive failing mid-add leaves no person behind.
+        api.fake.add_user("unlucky", 0);
+        api.fake.lock().pipedrive.faults.push_back((
+            support::fake::PipedriveRoute::CreatePerson,
+            support::fake::PipedriveFault::ServerError,
+        ));
+        let (status, body, _) = post_form(&api, "username=unlucky").await;
+        assert_error(status, &body, StatusCode::BAD_GATEWAY, "upstream_error");
+        let (_, people, _) = call(&api, "GET", "/api/v1/people").await;
+        assert_eq!(people.as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_wrong_methods_and_bad_queries_are_json_4xx() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    for (method, path, status, code) in [
+        ("GET", "/nope", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "GET",
+            "/api/v1/people/a/b",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "PUT",
+            "/api/v1/people",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "POST",
+            "/api/v1/people/octocat",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/api/v1/sync",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "DELETE",
+            "/healthz",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/api/v1/people?page=abc",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/api/v1/people?per_page=0",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/api/v1/people?per_page=5000",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/api/v1/people/octocat?peek=maybe",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/api/v1/sync/runs?limit=0",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/api/v1/people/..%2F..%2Fetc",
+            StatusCode::BAD_REQUEST,
+            "invalid_username",
+        ),
+        (
+            "GET",
+            "/api/v1/people/x'%20OR%201=1--",
+            StatusCode::BAD_REQUEST,
+            "invalid_username",
+        ),
+        (
+            "DELETE",
+            "/api/v1/people/%C3%BCnicode",
+            StatusCode::BAD_REQUEST,
+            "invalid_username",
+        ),
+    ] {
+        let (got, body, headers) = call(&api, method, path).await;
+        assert_error(got, &body, status, code);
+        assert_eq!(
+            headers["content-type"], "application/json",
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_can_be_paged_with_link_headers() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    for n in 0..5 {
+        api.fake.add_user(&format!("user{n}"), 0);
+        let (status, _, _) = post_form(&api, &format!("username=user{n}")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, page, headers) = call(&api, "GET", "/api/v1/people?page=2&per_page=2").await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["github_username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["user2", "user3"]);
+    assert_eq!(headers["x-total-count"], "5");
+    let link = headers["link"].to_str().unwrap();
+    assert!(
+        link.contains("</api/v1/people?page=3&per_page=2>; rel=\"next\""),
+        "{link}"
+    );
+    assert!(
+        link.contains("</api/v1/people?page=1&per_page=2>; rel=\"prev\""),
+        "{link}"
+    );
+    assert!(
+        link.contains("</api/v1/people?page=3&per_page=2>; rel=\"last\""),
+        "{link}"
+    );
+    let (_, last, headers) = call(&api, "GET", "/api/v1/people?page=3&per_page=2").await;
+    assert_eq!(last.as_array().unwrap().len(), 1);
+    assert!(!headers["link"].to_str().unwrap().contains("rel=\"next\""));
+    let (_, all, headers) = call(&api, "GET", "/api/v1/people").await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        5,
+        "no paging parameters: everyone"
+    );
+    assert!(headers.get("link").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_guards_the_api_but_not_docs_or_health() {
+    let api = api_on(TestDb::sqlite(), Some("s3cret-token"), true);
+    for (method, path) in [
+        ("GET", "/api/v1/people"),
+        ("POST", "/api/v1/sync"),
+        ("GET", "/api/v1/sync/runs"),
+        ("DELETE", "/api/v1/people/x"),
+        ("GET", "/api/v1/people/x"),
+    ] {
+        let (status, body, _) = call(&api, method, path).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        let response = warp::test::request()
+            .method(method)
+            .path(path)
+            .header("authorization", "Bearer wrong-token!")
+            .reply(&api.routes)
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = warp::test::request()
+        .path("/api/v1/people")
+        .header("authorization", "Bearer s3cret-token")
+        .reply(&api.routes)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/documentation/openapi.json",
+        "/documentation/index.html",
+    ] {
+        let response = warp::test::request().path(path).reply(&api.routes).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path} stays open");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pipedrive_reads_work_and_writes_say_why_not() {
+    let api = api_on(TestDb::sqlite(), None, false);
+    api.fake.add_user("octocat", 0);
+    let (status, _, _) = call(&api, "GET", "/api/v1/people").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = post_form(&api, "username=octocat").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "pipedrive_not_configured",
+    );
+    let (status, body, _) = call(&api, "POST", "/api/v1/sync").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "pipedrive_not_configured",
+    );
+    assert_eq!(api.fake.lock().github.total_requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_documentation_are_served() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    let (status, body, _) = call(&api, "GET", "/healthz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, body, _) = call(&api, "GET", "/readyz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    call(&api, "GET", "/api/v1/people").await;
+    call(&api, "GET", "/api/v1/people/nobody").await;
+
+    let response = warp::test::request()
+        .path("/metrics")
+        .reply(&api.routes)
+        .await;
+    let text = String::from_utf8_lossy(response.body()).into_owned();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(text.contains("gisttrack_http_requests_total{method=\"GET\",route=\"/api/v1/people\",status=\"200\"} 1"), "{text}");
+    assert!(
+        text.contains("route=\"/api/v1/people/{username}\",status=\"404\"} 1"),
+        "{text}"
+    );
+    for name in [
+        "gisttrack_sync_passes_total",
+        "gisttrack_activities_created_total",
+        "gisttrack_delivery_failures_total",
+        "gisttrack_github_requests_total",
+        "gisttrack_pipedrive_rate_limit_waits_total",
+        "gisttrack_gists_found_total",
+    ] {
+        assert!(text.contains(name), "{name} missing");
+    }
+
+    let response = warp::test::request()
+        .path("/documentation/index.html")
+        .reply(&api.routes)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(String::from_utf8_lossy(response.body()).contains("swagger"));
+    let response = warp::test::request()
+        .path("/documentation/swagger-initializer.js")
+        .reply(&api.routes)
+        .await;
+    assert!(String::from_utf8_lossy(response.body()).contains("/documentation/openapi.json"));
+    let response = warp::test::request()
+        .path("/documentation")
+        .reply(&api.routes)
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let (status, spec, _) = call(&api, "GET", "/documentation/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["paths"]["/api/v1/people/{username}"]["get"].is_object());
+}
+
+#[test]
+fn the_committed_openapi_snapshot_matches_the_code() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    let current = gisttrack::api::openapi::json();
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &current).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == current,
+        "the API changed: review it, then run UPDATE_SNAPSHOTS=1 cargo test --test api to refresh {}",
+        path.display()
+    );
+}
