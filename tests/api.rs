@@ -23,7 +23,6 @@ use warp::reply::Response;
 
 struct Api {
     routes: BoxedFilter<(Response,)>,
-    store: Store,
     fake: FakeApis,
     _db: TestDb,
 }
@@ -71,7 +70,6 @@ fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
     };
     Api {
         routes: routes(state),
-        store,
         fake,
         _db: db,
     }
@@ -100,7 +98,7 @@ async fn post_form(api: &Api, body: &str) -> (StatusCode, Value, warp::http::Hea
         .method("POST")
         .path("/api/v1/people")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_string())
+        .body(body)
         .reply(&api.routes)
         .await;
     body_of(response)
