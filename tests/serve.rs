@@ -1,0 +1,547 @@
+//! `gisttrack serve` end to end: the real binary on loopback, the fake APIs, a real database.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ExitStatus};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::fake::{PipedriveFault, PipedriveRoute};
+use support::{backends, FakeApis, TestDb};
+
+struct Server {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(db: &TestDb, fake: &FakeApis, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = support::command(db, Some(fake));
+        cmd.env("RUST_LOG", "info")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("serve did not start: {:?}", log.lock().unwrap()));
+        Server {
+            child,
+            url: format!("http://{address}"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn terminate(&mut self) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "serve ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn get(url: &str) -> (u16, Value) {
+    let mut response = agent().get(url).call().unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn post_form(url: &str, body: &str) -> (u16, Value) {
+    let mut response = agent()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn roomy_fake() -> FakeApis {
+    let fake = FakeApis::start();
+    fake.lock().pipedrive.burst_limit = 100_000;
+    fake
+}
+
+#[test]
+fn the_loop_syncs_and_visits_advance_across_several_visits() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("looper", 2);
+        let server = Server::start(&db, &fake, &["--interval", "1s"], &[]);
+        let (status, body) = post_form(&format!("{}/api/v1/people", server.url), "username=looper");
+        assert_eq!(status, 201, "{body}");
+        wait_until("the loop to deliver the first gists", || {
+            fake.activity_count() == 2
+        });
+
+        let person = format!("{}/api/v1/people/looper", server.url);
+        let (_, first) = get(&person);
+        assert_eq!(first["gists"].as_array().unwrap().len(), 2);
+        let (_, second) = get(&person);
+        assert!(second["gists"].as_array().unwrap().is_empty());
+
+        let new_id = fake.add_gist("looper");
+        wait_until("the loop to pick up the new gist", || {
+            fake.activities_for_gist(&new_id) == 1
+        });
+        let (_, third) = get(&person);
+        assert_eq!(third["gists"].as_array().unwrap().len(), 1);
+        assert_eq!(third["gists"][0]["id"], new_id.as_str());
+        assert!(get(&person).1["gists"].as_array().unwrap().is_empty());
+        assert_each_once(&fake, "looper");
+
+        let (_, runs) = get(&format!("{}/api/v1/sync/runs", server.url));
+        assert!(
+            runs.as_array().unwrap().len() >= 2,
+            "the loop ran repeatedly: {runs}"
+        );
+        assert!(runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["trigger"] == "loop"));
+        let log = server.log();
+        assert!(
+            log.contains("GET /api/v1/people/looper 200"),
+            "one access-log line per request: {log}"
+        );
+        assert!(
+            !log.contains(support::PIPEDRIVE_TOKEN) && !log.contains(support::GITHUB_TOKEN),
+            "no token in logs"
+        );
+    }
+}
+
+fn assert_each_once(fake: &FakeApis, login: &str) {
+    for id in fake.gist_ids(login) {
+        assert_eq!(fake.activities_for_gist(&id), 1, "gist {id}");
+    }
+}
+
+#[test]
+fn the_api_token_is_enforced_by_the_binary() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let server = Server::start(
+        &db,
+        &fake,
+        &["--no-sync"],
+        &[("GISTTRACK_API_TOKEN", "tok-123")],
+    );
+    assert_eq!(get(&format!("{}/api/v1/people", server.url)).0, 401);
+    let mut response = agent()
+        .get(format!("{}/api/v1/people", server.url))
+        .header("authorization", "Bearer tok-123")
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.body_mut().read_to_string().unwrap(), "[]");
+    assert_eq!(get(&format!("{}/healthz", server.url)).0, 200);
+    assert!(!server.log().contains("tok-123"));
+}
+
+#[test]
+fn a_public_address_without_a_token_is_warned_about() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let mut cmd = support::command(&db, Some(&fake));
+    let out = cmd
+        .env("RUST_LOG", "info")
+        .env_remove("PIPEDRIVE_TOKEN")
+        .args(["serve", "--listen", "0.0.0.0:0", "--interval", "1h"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child: out,
+        url: String::new(),
+        log: Arc::new(Mutex::new(Vec::new())),
+    };
+    let stderr = server.child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.contains("listening on");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    assert!(text.contains("WITHOUT an API token"), "{text}");
+    assert_eq!(
+        text.matches("PIPEDRIVE_TOKEN is not set").count(),
+        1,
+        "said once: {text}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn hostile_input_never_gives_a_5xx_nor_changes_data() {
+    let fake = roomy_fake();
+    fake.add_user("keeper", 1);
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+    assert_eq!(
+        post_form(&format!("{}/api/v1/people", server.url), "username=keeper").0,
+        201
+    );
+    let before = get(&format!("{}/api/v1/people", server.url)).1;
+
+    let long = "a".repeat(10_000);
+    let paths = [
+        format!("/api/v1/people/{long}"),
+        "/api/v1/people/%F0%9F%92%A9".to_string(),
+        "/api/v1/people/..%2F..%2Fetc%2Fpasswd".to_string(),
+        "/api/v1/people/../../etc/passwd".to_string(),
+        "/api/v1/people/keeper'%20OR%20'1'='1".to_string(),
+        "/api/v1/people/keeper;DROP%20TABLE%20people".to_string(),
+        "/api/v1/people?page=-1".to_string(),
+        "/api/v1/people?per_page=99999999999999999999".to_string(),
+        "/api/v1/people/nobody?all=%00&peek=%FF".to_string(),
+        "/documentation/../../Cargo.toml".to_string(),
+    ];
+    for path in &paths {
+        for method in ["GET", "DELETE", "POST", "PUT"] {
+            let request = ureq::http::Request::builder()
+                .method(method)
+                .uri(format!("{}{path}", server.url))
+                .body(())
+                .unwrap();
+            let status = agent()
+                .run(request)
+                .map(|r| r.status().as_u16())
+                .unwrap_or(400);
+            assert!(
+                (400..500).contains(&status) || status == 200,
+                "{method} {path} gave {status}"
+            );
+        }
+    }
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("application/json", b"{\"username\": 42}".to_vec()),
+        ("application/json", b"[[[[[[[[[[".to_vec()),
+        (
+            "application/json",
+            format!("{{\"username\": \"{long}\"}}").into_bytes(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"username=%ZZ".to_vec(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "username=k\u{e9}eper".as_bytes().to_vec(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"username=x%27%3B%20DROP%20TABLE%20people%3B--".to_vec(),
+        ),
+        ("text/plain", vec![0xff, 0xfe, 0x00, 0x01]),
+        ("application/json", vec![b'a'; 2 * 1024 * 1024]),
+    ];
+    for (content_type, body) in bodies {
+        let mut response = agent()
+            .post(format!("{}/api/v1/people", server.url))
+            .header("content-type", content_type)
+            .send(&body[..])
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        assert!(
+            (400..500).contains(&status),
+            "{content_type} body gave {status}: {text}"
+        );
+        let error: Value = serde_json::from_str(&text).unwrap();
+        assert!(error["code"].is_string());
+    }
+    assert_eq!(
+        get(&format!("{}/api/v1/people", server.url)).1,
+        before,
+        "nothing changed"
+    );
+    assert_eq!(fake.lock().pipedrive.persons.len(), 1);
+}
+
+#[test]
+fn the_cli_and_serve_share_one_sqlite_file() {
+    let fake = roomy_fake();
+    for n in 0..6 {
+        fake.add_user(&format!("shared{n}"), 2);
+    }
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, &fake, &["--interval", "1s"], &[]);
+    let handles: Vec<_> = (0..6)
+        .map(|n| {
+            let url = db.url.clone();
+            let home = db.home.path().to_path_buf();
+            let (gh, pd) = (fake.github_url.clone(), fake.pipedrive_url.clone());
+            std::thread::spawn(move || {
+                let run = |args: &[&str]| {
+                    let out = std::process::Command::new(support::binary())
+                        .env_clear()
+                        .env("HOME", &home)
+                        .env("DATABASE_URL", &url)
+                        .env("GITHUB_API_URL", &gh)
+                        .env("GITHUB_TOKEN", support::GITHUB_TOKEN)
+                        .env("PIPEDRIVE_API_URL", &pd)
+                        .env("PIPEDRIVE_TOKEN", support::PIPEDRIVE_TOKEN)
+                        .args(args)
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{args:?}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                };
+                let login = format!("shared{n}");
+                run(&["add", &login]);
+                run(&["sync", &login]);
+                run(&["show", &login]);
+                run(&["list"]);
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    wait_until("every gist delivered", || fake.activity_count() == 12);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(fake.activity_count(), 12, "nothing doubled by the loop");
+    for n in 0..6 {
+        assert_each_once(&fake, &format!("shared{n}"));
+    }
+    assert_eq!(
+        get(&format!("{}/api/v1/people", server.url))
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(
+        !server.log().contains("database is locked"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn sigterm_during_a_pass_stops_cleanly_and_loses_nothing() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("busy", 6);
+        support::ok(&db, Some(&fake), &["add", "busy"]);
+        fake.lock().pipedrive.latency = Duration::from_millis(400);
+        let mut server = Server::start(&db, &fake, &["--interval", "1h"], &[]);
+        wait_until("the pass to start delivering", || {
+            fake.lock().pipedrive.activity_posts >= 1
+        });
+        let (status, took) = server.terminate();
+        assert!(status.success(), "exit code {status}: {}", server.log());
+        assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+        assert!(fake.activity_count() < 6, "stopped mid-pass");
+        let log = server.log();
+        assert!(log.contains("stopped"), "{log}");
+
+        let store =
+            gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
+                .unwrap();
+        let person = gisttrack::db::people::find_by_login(
+            &mut store.conn().unwrap(),
+            &gisttrack::login::Login::parse("busy").unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(person.lease_owner.is_none(), "the lease was released");
+
+        fake.lock().pipedrive.latency = Duration::ZERO;
+        support::ok(&db, Some(&fake), &["sync"]);
+        assert_eq!(fake.activity_count(), 6);
+        assert_each_once(&fake, "busy");
+    }
+}
+
+#[test]
+fn an_upstream_failure_during_add_leaves_nothing_behind() {
+    let fake = roomy_fake();
+    fake.add_user("fragile", 0);
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+    fake.lock()
+        .pipedrive
+        .faults
+        .push_back((PipedriveRoute::CreatePerson, PipedriveFault::BlockedHtml));
+    let (status, body) = post_form(&format!("{}/api/v1/people", server.url), "username=fragile");
+    assert_eq!(status, 502, "{body}");
+    assert!(get(&format!("{}/api/v1/people", server.url))
+        .1
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+/// A TCP relay to MariaDB that the test can cut and restore, to make the database go away.
+#[cfg(unix)]
+mod relay {
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    pub struct Relay {
+        pub port: u16,
+        up: Arc<AtomicBool>,
+        streams: Arc<Mutex<Vec<TcpStream>>>,
+    }
+
+    impl Relay {
+        pub fn start(target: &str) -> Relay {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let up = Arc::new(AtomicBool::new(true));
+            let streams = Arc::new(Mutex::new(Vec::new()));
+            let (flag, held, target) = (up.clone(), streams.clone(), target.to_string());
+            std::thread::spawn(move || {
+                for client in listener.incoming().map_while(Result::ok) {
+                    if !flag.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let Ok(server) = TcpStream::connect(&target) else {
+                        continue;
+                    };
+                    for stream in [&client, &server] {
+                        held.lock().unwrap().push(stream.try_clone().unwrap());
+                    }
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                        (server, client),
+                    ] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            });
+            Relay { port, up, streams }
+        }
+
+        /// Cuts every connection and refuses new ones.
+        pub fn down(&self) {
+            self.up.store(false, Ordering::SeqCst);
+            for stream in self.streams.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+
+        pub fn up(&self) {
+            self.up.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn the_database_going_away_gives_503_and_recovers_without_a_restart() {
+    let Some(db) = TestDb::mysql() else {
+        // Needs a server to take away; the SQLite file cannot vanish the same way.
+        return;
+    };
+    let fake = roomy_fake();
+    fake.add_user("steady", 1);
+    support::ok(&db, Some(&fake), &["add", "steady"]);
+    let relay = relay::Relay::start("127.0.0.1:3306");
+    let (server_url, name) = db.url.rsplit_once('/').unwrap();
+    let host_part = server_url
+        .rsplit_once('@')
+        .map(|(user, _)| format!("{user}@"))
+        .unwrap_or_else(|| "mysql://".into());
+    let relayed = format!("{host_part}127.0.0.1:{}/{name}", relay.port);
+    let server = Server::start(&db, &fake, &["--no-sync"], &[("DATABASE_URL", &relayed)]);
+    assert_eq!(get(&format!("{}/readyz", server.url)).0, 200);
+    assert_eq!(get(&format!("{}/api/v1/people", server.url)).0, 200);
+
+    relay.down();
+    let (status, body) = get(&format!("{}/api/v1/people", server.url));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "database_unavailable");
+    assert_eq!(get(&format!("{}/readyz", server.url)).0, 503);
+    assert_eq!(
+        get(&format!("{}/healthz", server.url)).0,
+        200,
+        "the process itself is fine"
+    );
+
+    relay.up();
+    wait_until("recovery", || {
+        get(&format!("{}/readyz", server.url)).0 == 200
+    });
+    let (status, people) = get(&format!("{}/api/v1/people", server.url));
+    assert_eq!(status, 200);
+    assert_eq!(people[0]["github_username"], "steady");
+}
