@@ -1,1 +1,181 @@
-fn main() {}
+//! `make bench` (sync): one pass over N users against the fake APIs with a simulated latency.
+//!
+//! Baselines measured in the same run: the same pass with one worker (how the seed worked,
+//! one user after another), next to the serial bound N x latency. Targets: an unchanged
+//! re-sync costs 0 counted GitHub requests; 300 users at 20 ms finish at least 3x under the
+//! serial bound.
+
+#[path = "../tests/support/fake.rs"]
+mod fake;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gisttrack::clients::github::{GithubClient, GithubSettings};
+use gisttrack::clients::pipedrive::{PipedriveClient, PipedriveSettings};
+use gisttrack::config::{DatabaseTarget, Secret};
+use gisttrack::db::Store;
+use gisttrack::metrics::Metrics;
+use gisttrack::sync::{Engine, PassOptions, SyncReport, SyncSettings, Trigger};
+use indicatif::ProgressBar;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+}
+
+fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let target = DatabaseTarget::Sqlite(dir.path().join("bench.db"));
+    let store = Store::open(&target).unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let github = Arc::new(GithubClient::new(
+        GithubSettings::new(&apis.github_url, Secret::new(fake::GITHUB_TOKEN)),
+        metrics.clone(),
+    ));
+    let pipedrive = Arc::new(PipedriveClient::new(
+        PipedriveSettings::new(
+            &apis.pipedrive_url,
+            Secret::new(fake::PIPEDRIVE_TOKEN).unwrap(),
+        ),
+        metrics.clone(),
+    ));
+    let engine = Engine {
+        store: store.clone(),
+        github: github.clone(),
+        pipedrive: Some(pipedrive.clone()),
+        settings: SyncSettings {
+            concurrency,
+            ..SyncSettings::default()
+        },
+        metrics,
+        shutdown: Arc::new(AtomicBool::new(false)),
+    };
+    for n in 0..users {
+        gisttrack::service::add_person(
+            &store,
+            github.as_ref(),
+            Some(pipedrive.as_ref()),
+            &format!("bench{n}"),
+            backfill,
+        )
+        .unwrap();
+    }
+    Setup { _dir: dir, engine }
+}
+
+fn pass(apis: &fake::FakeApis, engine: &Engine) -> (Duration, u64, SyncReport) {
+    let counted = apis.github_counted();
+    let options = PassOptions {
+        logins: Vec::new(),
+        dry_run: false,
+        retry_failed: false,
+        trigger: Trigger::Cli,
+        run_id: None,
+    };
+    let started = Instant::now();
+    let report = engine.run_pass(&options, &ProgressBar::hidden()).unwrap();
+    let wall = started.elapsed();
+    assert!(report.ok(), "bench pass failed: {:?}", report.errors);
+    (wall, apis.github_counted() - counted, report)
+}
+
+fn main() {
+    let users: usize = env_or("BENCH_USERS", 300);
+    let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 20));
+    let default_concurrency = SyncSettings::default().concurrency;
+    let apis = fake::FakeApis::start();
+    apis.lock().pipedrive.burst_limit = 1_000_000;
+    for n in 0..users {
+        apis.add_user(&format!("bench{n}"), 1);
+    }
+    let serial_bound = latency * users as u32;
+    println!("sync benchmark: {users} users, {latency:?} per upstream answer, serial bound {serial_bound:?}");
+
+    // Discovery: every user's list changed (first pass; existing gists are not delivered).
+    let serial = setup(&apis, users, 1, false);
+    let concurrent = setup(&apis, users, default_concurrency, false);
+    apis.lock().github.latency = latency;
+    apis.lock().pipedrive.latency = latency;
+    let (serial_wall, serial_counted, _) = pass(&apis, &serial.engine);
+    let (wall, counted, report) = pass(&apis, &concurrent.engine);
+    assert_eq!(report.users_checked as usize, users);
+    // Re-sync: nothing changed, so every list answer is a free 304.
+    let (resync_wall, resync_counted, resync) = pass(&apis, &concurrent.engine);
+    assert_eq!(resync.users_unchanged as usize, users);
+
+    // Delivery: one new gist per user, one activity each.
+    for n in 0..users {
+        apis.add_gist(&format!("bench{n}"));
+    }
+    let (deliver_wall, deliver_counted, delivered) = pass(&apis, &concurrent.engine);
+    assert_eq!(delivered.activities_created as usize, users);
+
+    let ratio = |d: Duration| serial_bound.as_secs_f64() / d.as_secs_f64();
+    println!();
+    println!(
+        "{:<44} {:>10} {:>14} {:>18}",
+        "pass", "wall", "x under bound", "counted GitHub req"
+    );
+    println!(
+        "{:<44} {:>10.2?} {:>14} {:>18}",
+        "serial bound (seed model: N x latency)", serial_bound, "1.00", users
+    );
+    println!(
+        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "first pass, 1 worker (measured baseline)",
+        serial_wall,
+        ratio(serial_wall),
+        serial_counted
+    );
+    println!(
+        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        format!("first pass, {default_concurrency} workers (default)"),
+        wall,
+        ratio(wall),
+        counted
+    );
+    println!(
+        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "unchanged re-sync (304s)",
+        resync_wall,
+        ratio(resync_wall),
+        resync_counted
+    );
+    println!(
+        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "pass with 1 new gist per user (+activity)",
+        deliver_wall,
+        ratio(deliver_wall),
+        deliver_counted
+    );
+    println!();
+    println!(
+        "speed-up over the measured 1-worker baseline: {:.2}x",
+        serial_wall.as_secs_f64() / wall.as_secs_f64()
+    );
+    let mut ok = true;
+    let mut check = |name: &str, pass: bool| {
+        println!("target {name}: {}", if pass { "met" } else { "MISSED" });
+        ok &= pass;
+    };
+    check(
+        "unchanged re-sync costs 0 counted GitHub requests",
+        resync_counted == 0,
+    );
+    check(
+        "first pass at least 3x under the serial bound",
+        ratio(wall) >= 3.0,
+    );
+    if !ok {
+        std::process::exit(1);
+    }
+}

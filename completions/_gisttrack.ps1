@@ -109,6 +109,9 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             break
         }
         'gisttrack;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start')
+            [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Require `Authorization: Bearer <token>` on every /api/v1 route')
             [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
             [CompletionResult]::new('--github-token', '--github-token', [CompletionResultType]::ParameterName, 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)')
             [CompletionResult]::new('--pipedrive-api-url', '--pipedrive-api-url', [CompletionResultType]::ParameterName, 'Pipedrive company URL; requests go to {URL}/api/v2/...')
@@ -120,6 +123,7 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--no-sync', '--no-sync', [CompletionResultType]::ParameterName, 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)')
             [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

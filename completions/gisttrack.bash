@@ -351,12 +351,24 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-o -h -V --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-o -h -V --listen --interval --no-sync --api-token --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --concurrency --activity-type --activity-done --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --github-api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

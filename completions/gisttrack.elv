@@ -100,6 +100,9 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand --version 'Print version'
         }
         &'gisttrack;serve'= {
+            cand --listen 'Address to listen on'
+            cand --interval 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start'
+            cand --api-token 'Require `Authorization: Bearer <token>` on every /api/v1 route'
             cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
             cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
@@ -111,6 +114,7 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
             cand -o 'Output format for commands that print data'
             cand --output 'Output format for commands that print data'
+            cand --no-sync 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)'
             cand --activity-done 'Create activities already marked done'
             cand -h 'Print help'
             cand --help 'Print help'

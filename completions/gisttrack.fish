@@ -82,6 +82,9 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l retry-faile
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-done -d 'Create activities already marked done'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l listen -d 'Address to listen on' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l interval -d 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l api-token -d 'Require `Authorization: Bearer <token>` on every /api/v1 route' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
@@ -93,6 +96,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-t
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
 json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l no-sync -d 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-done -d 'Create activities already marked done'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s V -l version -d 'Print version'

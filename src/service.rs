@@ -213,18 +213,20 @@ pub fn add_person(
 /// Tracked people with their delivery counts, all or one page.
 pub fn list_people(store: &Store, page: Option<Page>) -> Result<Vec<PersonSummary>> {
     let mut conn = store.conn()?;
-    let people = people::list(&mut conn, page)?;
-    let counts = match page {
-        Some(_) => {
-            let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
-            gists::counts(&mut conn, Some(&ids))?
+    match page {
+        Some(page) => Ok(people::page_with_counts(&mut conn, page)?
+            .iter()
+            .map(|(person, counts)| summary(person, *counts))
+            .collect()),
+        None => {
+            let people = people::list(&mut conn, None)?;
+            let counts = gists::counts(&mut conn)?;
+            Ok(people
+                .iter()
+                .map(|p| summary(p, counts.get(&p.id).copied().unwrap_or_default()))
+                .collect())
         }
-        None => gists::counts(&mut conn, None)?,
-    };
-    Ok(people
-        .iter()
-        .map(|p| summary(p, counts.get(&p.id).copied().unwrap_or_default()))
-        .collect())
+    }
 }
 
 pub fn count_people(store: &Store) -> Result<i64> {
@@ -249,9 +251,7 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
         ViewMode::All => (person, None),
     };
     let rows = gists::list_for_person(&mut conn, person.id, since)?;
-    let counts = gists::counts(&mut conn, Some(&[person.id]))?
-        .remove(&person.id)
-        .unwrap_or_default();
+    let counts = gists::counts_for(&mut conn, person.id)?;
     Ok(PersonDetail {
         person: summary(&person, counts),
         since: since.map(format_ms),

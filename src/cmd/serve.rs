@@ -95,6 +95,8 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(async move {
+        // Installed before anything announces readiness, so an early SIGTERM is a clean stop.
+        let stop_requested = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -122,7 +124,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
                 .run(),
         );
 
-        shutdown_signal().await;
+        stop_requested.await;
         log::info!("stopping: no new connections; finishing in-flight requests and the delivery under way");
         engine.shutdown.store(true, Ordering::SeqCst);
         let _ = stop_tx.send(true);
@@ -155,17 +157,15 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
     outcome
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGTERM or SIGINT; the handlers are registered when this is called.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    })
 }

@@ -254,25 +254,44 @@ fn insert_files(conn: &mut DbConnection, gist_id: i64, remote: &RemoteGist) -> R
 }
 
 /// The person's gists, newest first; with `first_seen_after`, only those first seen later.
+/// Both statements have a fixed shape, so Diesel prepares them once per connection.
 pub fn list_for_person(
     conn: &mut DbConnection,
     person_id: i64,
     first_seen_after: Option<i64>,
 ) -> Result<Vec<(Gist, Vec<GistFile>)>> {
-    let mut query = gists::table
-        .filter(gists::person_id.eq(person_id))
-        .order((
-            gists::first_seen_at.desc(),
-            gists::github_created_at.desc(),
-            gists::id.desc(),
-        ))
-        .select(Gist::as_select())
-        .into_boxed();
-    if let Some(after) = first_seen_after {
-        query = query.filter(gists::first_seen_at.gt(after));
+    let after = first_seen_after.unwrap_or(i64::MIN);
+    let (rows, file_rows): (Vec<Gist>, Vec<GistFile>) = crate::on_backend!(conn, |c| {
+        let rows = gists::table
+            .filter(gists::person_id.eq(person_id))
+            .filter(gists::first_seen_at.gt(after))
+            .order((
+                gists::first_seen_at.desc(),
+                gists::github_created_at.desc(),
+                gists::id.desc(),
+            ))
+            .select(Gist::as_select())
+            .load(c)?;
+        let files = gist_files::table
+            .inner_join(gists::table)
+            .filter(gists::person_id.eq(person_id))
+            .filter(gists::first_seen_at.gt(after))
+            .order((gist_files::gist_id.asc(), gist_files::name.asc()))
+            .select(GistFile::as_select())
+            .load(c)?;
+        (rows, files)
+    });
+    let mut files: HashMap<i64, Vec<GistFile>> = HashMap::new();
+    for file in file_rows {
+        files.entry(file.gist_id).or_default().push(file);
     }
-    let rows = query.load(conn)?;
-    with_files(conn, rows)
+    Ok(rows
+        .into_iter()
+        .map(|gist| {
+            let own = files.remove(&gist.id).unwrap_or_default();
+            (gist, own)
+        })
+        .collect())
 }
 
 /// Attaches each gist's files, in name order.
@@ -369,28 +388,32 @@ pub fn mark_failed(
     Ok(())
 }
 
-/// Known / pending / failed counts per person (for every person when `person_ids` is None).
-pub fn counts(
-    conn: &mut DbConnection,
-    person_ids: Option<&[i64]>,
-) -> Result<HashMap<i64, GistCounts>> {
-    let query = gists::table
+/// Known / pending / failed counts for one person.
+pub fn counts_for(conn: &mut DbConnection, person_id: i64) -> Result<GistCounts> {
+    let rows: Vec<(String, i64)> = crate::on_backend!(conn, |c| gists::table
+        .filter(gists::person_id.eq(person_id))
+        .group_by(gists::delivery_state)
+        .select((gists::delivery_state, count_star()))
+        .load(c))?;
+    Ok(
+        fold_counts(rows.into_iter().map(|(state, n)| (person_id, state, n)))
+            .remove(&person_id)
+            .unwrap_or_default(),
+    )
+}
+
+/// Known / pending / failed counts for every person.
+pub fn counts(conn: &mut DbConnection) -> Result<HashMap<i64, GistCounts>> {
+    let rows: Vec<(i64, String, i64)> = gists::table
         .group_by((gists::person_id, gists::delivery_state))
-        .select((gists::person_id, gists::delivery_state, count_star()));
-    let rows: Vec<(i64, String, i64)> = match person_ids {
-        Some(ids) => {
-            let mut rows = Vec::new();
-            for chunk in ids.chunks(500) {
-                rows.extend(
-                    query
-                        .filter(gists::person_id.eq_any(chunk))
-                        .load::<(i64, String, i64)>(conn)?,
-                );
-            }
-            rows
-        }
-        None => query.load(conn)?,
-    };
+        .select((gists::person_id, gists::delivery_state, count_star()))
+        .load(conn)?;
+    Ok(fold_counts(rows.into_iter()))
+}
+
+pub(crate) fn fold_counts(
+    rows: impl Iterator<Item = (i64, String, i64)>,
+) -> HashMap<i64, GistCounts> {
     let mut counts: HashMap<i64, GistCounts> = HashMap::new();
     for (person_id, state, n) in rows {
         let entry = counts.entry(person_id).or_default();
@@ -401,5 +424,5 @@ pub fn counts(
             DeliveryState::Delivered | DeliveryState::Skipped => {}
         }
     }
-    Ok(counts)
+    counts
 }

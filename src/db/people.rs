@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::gists::GistCounts;
 use super::schema::{gist_files, gists, people};
 use super::{is_unique_violation, DbConnection};
 use crate::error::{Error, Result};
@@ -64,11 +65,12 @@ pub fn insert(conn: &mut DbConnection, new: &NewPerson<'_>) -> Result<Person> {
 }
 
 pub fn find_by_login(conn: &mut DbConnection, login: &Login) -> Result<Option<Person>> {
-    Ok(people::table
-        .filter(people::github_login_key.eq(login.key()))
+    let key = login.key();
+    Ok(crate::on_backend!(conn, |c| people::table
+        .filter(people::github_login_key.eq(&key))
         .select(Person::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The tracked person, or [`Error::NotTracked`].
@@ -102,8 +104,48 @@ pub fn list(conn: &mut DbConnection, page: Option<Page>) -> Result<Vec<Person>> 
     })
 }
 
+/// One page of people, in login order, with their gists' delivery counts.
+///
+/// Two fixed-shape statements (so both are prepared once per connection): the page itself,
+/// then the counts for the contiguous range of logins the page spans.
+pub fn page_with_counts(conn: &mut DbConnection, page: Page) -> Result<Vec<(Person, GistCounts)>> {
+    let rows: Vec<Person> = crate::on_backend!(conn, |c| people::table
+        .order(people::github_login_key.asc())
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(Person::as_select())
+        .load(c))?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(Vec::new());
+    };
+    let (first, last) = (
+        first.github_login_key.clone(),
+        last.github_login_key.clone(),
+    );
+    let counts: Vec<(i64, String, i64)> = crate::on_backend!(conn, |c| gists::table
+        .inner_join(people::table)
+        .filter(people::github_login_key.between(&first, &last))
+        .group_by((gists::person_id, gists::delivery_state))
+        .select((
+            gists::person_id,
+            gists::delivery_state,
+            diesel::dsl::count_star()
+        ))
+        .load(c))?;
+    let mut counts = super::gists::fold_counts(counts.into_iter());
+    Ok(rows
+        .into_iter()
+        .map(|person| {
+            let own = counts.remove(&person.id).unwrap_or_default();
+            (person, own)
+        })
+        .collect())
+}
+
 pub fn count(conn: &mut DbConnection) -> Result<i64> {
-    Ok(people::table.count().get_result(conn)?)
+    Ok(crate::on_backend!(conn, |c| people::table
+        .count()
+        .get_result(c))?)
 }
 
 /// Stops tracking: removes the person's files, gists and row in one transaction.

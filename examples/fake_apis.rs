@@ -1,0 +1,50 @@
+//! Try gisttrack offline: serves the test suite's fake GitHub and Pipedrive on loopback with
+//! a few users, and prints the environment to point gisttrack at them.
+//!
+//! ```sh
+//! cargo run --example fake_apis            # then, in another shell, paste the exports it prints
+//! gisttrack add octocat && gisttrack sync && gisttrack show octocat
+//! ```
+
+#[path = "../tests/support/fake.rs"]
+mod fake;
+
+use std::time::Duration;
+
+fn main() {
+    let github = std::env::var("FAKE_GITHUB_ADDR").unwrap_or_else(|_| "127.0.0.1:9301".into());
+    let pipedrive =
+        std::env::var("FAKE_PIPEDRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:9302".into());
+    let apis = fake::FakeApis::start_on(&github, &pipedrive);
+    for (login, gists) in [("octocat", 3), ("hubot", 1), ("monalisa", 120)] {
+        apis.add_user(login, gists);
+    }
+    println!("Fake GitHub and Pipedrive are up. Point gisttrack at them with:\n");
+    println!(
+        "export GITHUB_API_URL={} GITHUB_TOKEN={}",
+        apis.github_url,
+        fake::GITHUB_TOKEN
+    );
+    println!(
+        "export PIPEDRIVE_API_URL={} PIPEDRIVE_TOKEN={}",
+        apis.pipedrive_url,
+        fake::PIPEDRIVE_TOKEN
+    );
+    println!("\nUsers: octocat (3 gists), hubot (1), monalisa (120). A new gist appears for octocat every minute.");
+    println!("Press Ctrl-C to stop.");
+    let mut last = 0;
+    let mut tick = 0u64;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        tick += 1;
+        if tick % 60 == 0 {
+            let id = apis.add_gist("octocat");
+            println!("octocat published gist {id}");
+        }
+        let count = apis.activity_count();
+        if count != last {
+            println!("Pipedrive now holds {count} activities");
+            last = count;
+        }
+    }
+}
