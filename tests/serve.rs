@@ -302,7 +302,6 @@ fn hostile_input_never_gives_a_5xx_nor_changes_data() {
             b"username=x%27%3B%20DROP%20TABLE%20people%3B--".to_vec(),
         ),
         ("text/plain", vec![0xff, 0xfe, 0x00, 0x01]),
-        ("application/json", vec![b'a'; 2 * 1024 * 1024]),
     ];
     for (content_type, body) in bodies {
         let mut response = agent()
