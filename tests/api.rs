@@ -529,3 +529,32 @@ fn the_committed_openapi_snapshot_matches_the_code() {
         path.display()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_data_may_also_come_multipart() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    api.fake.add_user("curlfan", 0);
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\ncurlfan\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"backfill\"\r\n\r\nfalse\r\n--XyZ--\r\n";
+    let response = warp::test::request()
+        .method("POST")
+        .path("/api/v1/people")
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .reply(&api.routes)
+        .await;
+    let (status, person, _) = body_of(response);
+    assert_eq!(status, StatusCode::CREATED, "{person}");
+    assert_eq!(person["github_username"], "curlfan");
+    assert_eq!(person["backfill"], false);
+
+    let response = warp::test::request()
+        .method("POST")
+        .path("/api/v1/people")
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body("--XyZ\r\nnot a part")
+        .reply(&api.routes)
+        .await;
+    let (status, body, _) = body_of(response);
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+}

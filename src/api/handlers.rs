@@ -141,67 +141,96 @@ pub struct AddPersonRequest {
     pub backfill: Option<bool>,
 }
 
-/// Reads `username` from a JSON or form body.
-fn parse_add_request(
+fn missing_username() -> ApiProblem {
+    ApiProblem::new(
+        StatusCode::BAD_REQUEST,
+        "missing_username",
+        "send username as form data or as JSON {\"username\": ...}",
+    )
+}
+
+fn invalid_body(message: impl Into<String>) -> ApiProblem {
+    ApiProblem::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+}
+
+fn parse_backfill(value: Option<&str>) -> Result<Option<bool>, ApiProblem> {
+    match value {
+        None => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(_) => Err(invalid_body("backfill must be true or false")),
+    }
+}
+
+/// Reads `username` from a JSON, URL-encoded or multipart body (the seed accepted form data
+/// in either encoding).
+async fn parse_add_request(
     content_type: Option<&str>,
-    body: &[u8],
+    body: bytes::Bytes,
 ) -> Result<AddPersonRequest, ApiProblem> {
-    let missing = || {
-        ApiProblem::new(
-            StatusCode::BAD_REQUEST,
-            "missing_username",
-            "send username as form data or as JSON {\"username\": ...}",
-        )
-    };
-    let is_json = match content_type {
-        Some(ct) => ct.to_ascii_lowercase().contains("json"),
-        None => body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+    let original = content_type.unwrap_or("");
+    let content_type = original.to_ascii_lowercase();
+    if content_type.starts_with("multipart/form-data") {
+        // The boundary is case-sensitive: parse it from the header as sent.
+        return parse_multipart(original, body).await;
+    }
+    let is_json = if content_type.is_empty() {
+        body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+    } else {
+        content_type.contains("json")
     };
     if is_json {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            ApiProblem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                format!("invalid JSON: {e}"),
-            )
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| invalid_body(format!("invalid JSON: {e}")))?;
         let username = value
             .get("username")
             .and_then(|u| u.as_str())
-            .ok_or_else(missing)?;
-        let backfill = value.get("backfill").and_then(|b| b.as_bool());
+            .ok_or_else(missing_username)?;
+        let backfill = match value.get("backfill") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(invalid_body("backfill must be true or false")),
+        };
         return Ok(AddPersonRequest {
             username: username.to_string(),
             backfill,
         });
     }
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| {
-        ApiProblem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("invalid form data: {e}"),
-        )
-    })?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| invalid_body(format!("invalid form data: {e}")))?;
     let field = |name: &str| {
         fields
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     };
-    let username = field("username").ok_or_else(missing)?;
-    let backfill = match field("backfill").as_deref() {
-        None => None,
-        Some("true" | "1") => Some(true),
-        Some("false" | "0") => Some(false),
-        Some(_) => {
-            return Err(ApiProblem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "backfill must be true or false",
-            ))
+    Ok(AddPersonRequest {
+        username: field("username").ok_or_else(missing_username)?.to_string(),
+        backfill: parse_backfill(field("backfill"))?,
+    })
+}
+
+async fn parse_multipart(
+    content_type: &str,
+    body: bytes::Bytes,
+) -> Result<AddPersonRequest, ApiProblem> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| invalid_body(format!("invalid multipart body: {e}")))?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let (mut username, mut backfill) = (None, None);
+    let bad = |e: multer::Error| invalid_body(format!("invalid multipart body: {e}"));
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("username") => username = Some(field.text().await.map_err(bad)?),
+            Some("backfill") => backfill = Some(field.text().await.map_err(bad)?),
+            _ => {}
         }
-    };
-    Ok(AddPersonRequest { username, backfill })
+    }
+    Ok(AddPersonRequest {
+        username: username.ok_or_else(missing_username)?,
+        backfill: parse_backfill(backfill.as_deref())?,
+    })
 }
 
 #[utoipa::path(
@@ -212,6 +241,7 @@ fn parse_add_request(
         description = "The GitHub login to track",
         content(
             (AddPersonRequest = "application/x-www-form-urlencoded"),
+            (AddPersonRequest = "multipart/form-data"),
             (AddPersonRequest = "application/json"),
         )
     ),
@@ -231,8 +261,9 @@ pub async fn add_person(
     content_type: Option<String>,
     body: bytes::Bytes,
 ) -> Result<Response, Rejection> {
-    let request =
-        parse_add_request(content_type.as_deref(), &body).map_err(warp::reject::custom)?;
+    let request = parse_add_request(content_type.as_deref(), body)
+        .await
+        .map_err(warp::reject::custom)?;
     let backfill = request.backfill.unwrap_or(true);
     let ApiState {
         store,
