@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{agent, backoff, excerpt, header, header_num, http_response::Response};
+use super::{agent, excerpt, header, header_num, http_response::Response, Retries};
 use super::{ApiError, GistListing, GithubApi, GithubUser, RemoteFile, RemoteGist};
 use crate::config::Secret;
 use crate::metrics::Metrics;
@@ -218,7 +218,7 @@ impl GithubClient {
                 self.origin
             )));
         }
-        let mut failures = 0;
+        let mut retries = Retries::new(self.settings.retry_base, self.settings.retries);
         let mut secondary = 0;
         loop {
             self.wait_for_budget()?;
@@ -237,13 +237,7 @@ impl GithubClient {
             let mut response = match request.call() {
                 Ok(response) => response,
                 Err(err) => {
-                    if failures < self.settings.retries {
-                        sleep(backoff(
-                            self.settings.retry_base,
-                            failures,
-                            Duration::from_secs(10),
-                        ));
-                        failures += 1;
+                    if retries.wait() {
                         continue;
                     }
                     return Err(ApiError::Transport(err.to_string()));
@@ -306,13 +300,7 @@ impl GithubClient {
                 }
                 500..=599 => {
                     let body = response.body_mut().read_to_string().unwrap_or_default();
-                    if failures < self.settings.retries {
-                        sleep(backoff(
-                            self.settings.retry_base,
-                            failures,
-                            Duration::from_secs(10),
-                        ));
-                        failures += 1;
+                    if retries.wait() {
                         continue;
                     }
                     return Err(ApiError::Server {

@@ -135,6 +135,33 @@ pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     capped.mul_f64(jitter)
 }
 
+/// Retries of a transient failure (5xx, network): each waits a growing pause with jitter.
+pub(crate) struct Retries {
+    base: Duration,
+    limit: u32,
+    used: u32,
+}
+
+impl Retries {
+    pub(crate) fn new(base: Duration, limit: u32) -> Retries {
+        Retries {
+            base,
+            limit,
+            used: 0,
+        }
+    }
+
+    /// Sleeps before the next attempt and returns true, or returns false when none are left.
+    pub(crate) fn wait(&mut self) -> bool {
+        if self.used >= self.limit {
+            return false;
+        }
+        std::thread::sleep(backoff(self.base, self.used, Duration::from_secs(10)));
+        self.used += 1;
+        true
+    }
+}
+
 /// Reads a header as text.
 fn header<'a>(response: &'a http_response::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())

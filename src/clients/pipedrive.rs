@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{agent, backoff, excerpt, header, header_num, http_response::Response};
+use super::{agent, backoff, excerpt, header, header_num, http_response::Response, Retries};
 use super::{ActivitySummary, ApiError, NewActivity, PipedriveApi};
 use crate::config::Secret;
 use crate::metrics::Metrics;
@@ -99,7 +99,7 @@ impl PipedriveClient {
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.settings.base_url);
-        let mut failures = 0;
+        let mut retries = Retries::new(self.settings.retry_base, self.settings.retries);
         let mut throttled = 0;
         loop {
             self.wait_turn();
@@ -133,13 +133,7 @@ impl PipedriveClient {
             let mut response = match result {
                 Ok(response) => response,
                 Err(err) => {
-                    if method != Method::Post && failures < self.settings.retries {
-                        sleep(backoff(
-                            self.settings.retry_base,
-                            failures,
-                            Duration::from_secs(10),
-                        ));
-                        failures += 1;
+                    if method != Method::Post && retries.wait() {
                         continue;
                     }
                     return Err(ApiError::Transport(err.to_string()));
@@ -196,9 +190,7 @@ impl PipedriveClient {
                     ))
                 }
                 500..=599 => {
-                    if method != Method::Post && failures < self.settings.retries {
-                        sleep(backoff(self.settings.retry_base, failures, Duration::from_secs(10)));
-                        failures += 1;
+                    if method != Method::Post && retries.wait() {
                         continue;
                     }
                     return Err(ApiError::Server {
