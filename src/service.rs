@@ -193,11 +193,14 @@ pub fn add_person(
         .conn()
         .and_then(|mut conn| people::insert(&mut conn, &new));
     match stored {
-        Ok(person) => Ok(PersonDetail {
-            person: summary(&person, GistCounts::default()),
-            since: None,
-            gists: Vec::new(),
-        }),
+        Ok(person) => {
+            store.touch();
+            Ok(PersonDetail {
+                person: summary(&person, GistCounts::default()),
+                since: None,
+                gists: Vec::new(),
+            })
+        }
         Err(err) => {
             // Undo our side effect so a refused add leaves no orphan person in Pipedrive.
             if created {
@@ -241,6 +244,7 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
     let (person, since) = match mode {
         ViewMode::NewSinceLastVisit => {
             let visited = people::record_visit(&mut conn, person.id, now_ms())?;
+            store.touch();
             let since = visited.previous_visited_at;
             (visited, since)
         }
@@ -265,5 +269,7 @@ pub fn delete_person(store: &Store, input: &str) -> Result<()> {
     let login = Login::parse(input)?;
     let mut conn = store.conn()?;
     let person = people::get_by_login(&mut conn, &login)?;
-    people::delete(&mut conn, person.id)
+    people::delete(&mut conn, person.id)?;
+    store.touch();
+    Ok(())
 }

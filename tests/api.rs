@@ -23,6 +23,7 @@ use warp::reply::Response;
 
 struct Api {
     routes: BoxedFilter<(Response,)>,
+    url: String,
     fake: FakeApis,
     _db: TestDb,
 }
@@ -67,9 +68,11 @@ fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
         scheduler,
         metrics,
         api_token: token.and_then(Secret::new),
+        lists: Default::default(),
     };
     Api {
         routes: routes(state),
+        url: db.url.clone(),
         fake,
         _db: db,
     }
@@ -557,4 +560,50 @@ async fn form_data_may_also_come_multipart() {
         .await;
     let (status, body, _) = body_of(response);
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_answers_follow_writes_here_at_once_and_elsewhere_within_a_second() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    for login in ["first", "second", "third"] {
+        api.fake.add_user(login, 0);
+    }
+    let count = |body: &Value| body.as_array().unwrap().len();
+    assert_eq!(count(&call(&api, "GET", "/api/v1/people").await.1), 0);
+    assert_eq!(
+        post_form(&api, "username=first").await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        count(&call(&api, "GET", "/api/v1/people").await.1),
+        1,
+        "a write here shows at once"
+    );
+    assert_eq!(
+        count(&call(&api, "GET", "/api/v1/people?per_page=10").await.1),
+        1
+    );
+
+    // Another process (here: another store on the same file) adds someone.
+    let other = Store::open(&DatabaseTarget::parse(&api.url).unwrap()).unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let elsewhere = engine(&other, &api.fake, &metrics, true);
+    gisttrack::service::add_person(
+        &other,
+        elsewhere.github.as_ref(),
+        elsewhere.pipedrive.as_deref(),
+        "second",
+        true,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        count(&call(&api, "GET", "/api/v1/people").await.1),
+        2,
+        "within a second"
+    );
+    assert_eq!(
+        count(&call(&api, "GET", "/api/v1/people?per_page=10").await.1),
+        2
+    );
 }

@@ -34,7 +34,7 @@ pub struct PageQuery {
     tag = "people",
     params(PageQuery),
     responses(
-        (status = 200, description = "Tracked people, ordered by login. When paged, a `Link` header points to the other pages and `X-Total-Count` gives the total.", body = [PersonSummary]),
+        (status = 200, description = "Tracked people, ordered by login. When paged, a `Link` header points to the other pages and `X-Total-Count` gives the total. Changes made by another process may take up to a second to show.", body = [PersonSummary]),
         (status = 400, description = "Bad paging parameters", body = ErrorBody),
         (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
@@ -42,48 +42,66 @@ pub struct PageQuery {
     security((), ("api_token" = []))
 )]
 pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, Rejection> {
-    let paged = query.page.is_some() || query.per_page.is_some();
-    if !paged {
-        let store = state.store.clone();
-        let people = blocking(move || service::list_people(&store, None)).await?;
-        return Ok(json_reply(StatusCode::OK, &people));
-    }
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(100);
-    if page == 0 || per_page == 0 || per_page > 1000 {
-        return Err(warp::reject::custom(ApiProblem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "page must be at least 1 and per_page between 1 and 1000",
-        )));
-    }
-    let store = state.store.clone();
-    let slice = Page {
-        offset: (page as i64 - 1) * per_page as i64,
-        limit: per_page as i64,
+    let key = match (query.page, query.per_page) {
+        (None, None) => None,
+        (page, per_page) => {
+            let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(100));
+            if page == 0 || per_page == 0 || per_page > 1000 {
+                return Err(warp::reject::custom(ApiProblem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    "page must be at least 1 and per_page between 1 and 1000",
+                )));
+            }
+            Some((page, per_page))
+        }
     };
-    let (people, total) = blocking(move || {
-        let people = service::list_people(&store, Some(slice))?;
-        Ok((people, service::count_people(&store)?))
-    })
-    .await?;
-    let last = ((total as u64).div_ceil(per_page as u64)).max(1) as u32;
-    let link =
-        |n: u32, rel: &str| format!("</api/v1/people?page={n}&per_page={per_page}>; rel=\"{rel}\"");
-    let mut links = vec![link(1, "first")];
-    if page > 1 {
-        links.push(link(page - 1, "prev"));
-    }
-    if page < last {
-        links.push(link(page + 1, "next"));
-    }
-    links.push(link(last, "last"));
-    let mut response = json_reply(StatusCode::OK, &people);
+    let revision = state.store.revision();
+    let list = match state.lists.get(key, revision) {
+        Some(hit) => hit,
+        None => {
+            let store = state.store.clone();
+            let (body, total) = blocking(move || {
+                let page = key.map(|(page, per_page)| Page {
+                    offset: (page as i64 - 1) * per_page as i64,
+                    limit: per_page as i64,
+                });
+                let people = service::list_people(&store, page)?;
+                let total = match page {
+                    Some(_) => service::count_people(&store)?,
+                    None => people.len() as i64,
+                };
+                let body = serde_json::to_vec(&people).map_err(|e| Error::Config(e.to_string()))?;
+                Ok((body, total))
+            })
+            .await?;
+            state.lists.put(key, revision, body.into(), total)
+        }
+    };
+    let mut response = Response::new(list.body.into());
     let headers = response.headers_mut();
-    if let Ok(value) = links.join(", ").parse() {
-        headers.insert(header::LINK, value);
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    if let Some((page, per_page)) = key {
+        let last = ((list.total as u64).div_ceil(per_page as u64)).max(1) as u32;
+        let link = |n: u32, rel: &str| {
+            format!("</api/v1/people?page={n}&per_page={per_page}>; rel=\"{rel}\"")
+        };
+        let mut links = vec![link(1, "first")];
+        if page > 1 {
+            links.push(link(page - 1, "prev"));
+        }
+        if page < last {
+            links.push(link(page + 1, "next"));
+        }
+        links.push(link(last, "last"));
+        if let Ok(value) = links.join(", ").parse() {
+            headers.insert(header::LINK, value);
+        }
+        headers.insert("x-total-count", list.total.into());
     }
-    headers.insert("x-total-count", total.into());
     Ok(response)
 }
 

@@ -2,6 +2,7 @@
 //! the same service layer as the CLI.
 
 pub mod handlers;
+mod list_cache;
 pub mod openapi;
 pub mod rejection;
 
@@ -19,6 +20,7 @@ use crate::db::Store;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
+pub use list_cache::ListCache;
 use rejection::ApiProblem;
 
 /// Largest request body accepted (a username is a few bytes).
@@ -34,6 +36,8 @@ pub struct ApiState {
     pub scheduler: Option<Arc<Scheduler>>,
     pub metrics: Arc<Metrics>,
     pub api_token: Option<Secret>,
+    /// Rendered `GET /api/v1/people` answers, reused briefly.
+    pub lists: Arc<ListCache>,
 }
 
 impl ApiState {

@@ -89,6 +89,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         scheduler: scheduler.clone(),
         metrics,
         api_token,
+        lists: Default::default(),
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

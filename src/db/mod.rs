@@ -148,6 +148,8 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 pub struct Store {
     pool: Pool,
     target: DatabaseTarget,
+    /// Bumped by every change made through this process, so read caches know to drop.
+    revision: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -188,6 +190,7 @@ impl Store {
         Ok(Store {
             pool,
             target: target.clone(),
+            revision: Default::default(),
         })
     }
 
@@ -208,6 +211,17 @@ impl Store {
             .execute(&mut *conn)
             .map(|_| ())
             .map_err(|e| Error::DatabaseUnavailable(e.to_string()))
+    }
+
+    /// Records that this process changed the data.
+    pub fn touch(&self) {
+        self.revision
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Changes made through this process so far.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn target(&self) -> &DatabaseTarget {

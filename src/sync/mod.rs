@@ -245,6 +245,9 @@ impl Engine {
         });
         progress.finish_and_clear();
 
+        if !options.dry_run {
+            self.store.touch();
+        }
         let mut report = pass.report.into_inner().unwrap_or_else(|e| e.into_inner());
         report.duration_ms = clock.elapsed().as_millis() as u64;
         if let Some(run_id) = run_id {

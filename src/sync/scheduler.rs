@@ -44,23 +44,15 @@ impl Scheduler {
     /// Asks for a pass now and returns the id of the run that will cover the request: the
     /// one under way, one already asked for, or a new one. Blocking (opens a run row).
     pub fn request_pass(&self) -> Result<i64> {
-        if let Some(id) = {
-            let state = self.state();
-            state.running.or(state.requested)
-        } {
+        // The lock is held across the insert so two requests at once share one run.
+        let mut state = self.state();
+        if let Some(id) = state.running.or(state.requested) {
             return Ok(id);
         }
         let id = self.engine.open_run(Trigger::Api)?;
-        let mut state = self.state();
-        match state.running.or(state.requested) {
-            // Another request won the race; ours stays an empty row, closed by the next pass.
-            Some(existing) => Ok(existing),
-            None => {
-                state.requested = Some(id);
-                self.wake.notify_one();
-                Ok(id)
-            }
-        }
+        state.requested = Some(id);
+        self.wake.notify_one();
+        Ok(id)
     }
 
     /// Runs until `stop` turns true; a pass under way finishes its current delivery first.

@@ -1,0 +1,106 @@
+//! Rendered `GET /api/v1/people` answers, reused for at most a second: a page of 100 people
+//! costs far more to read and render than to send. Any change made through this process drops
+//! them at once (the store's revision moves); changes by another process (a cron `sync`, the
+//! CLI) show within the second.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a rendered list may be reused.
+pub const LIST_TTL: Duration = Duration::from_secs(1);
+/// Bounded memory: bodies larger than a quarter of this are not kept, and the cache starts
+/// over when it would grow beyond it.
+const MAX_BYTES: usize = 2 * 1024 * 1024;
+
+/// `None` for the whole list, else `(page, per_page)`.
+pub type ListKey = Option<(u32, u32)>;
+
+#[derive(Debug, Clone)]
+pub struct CachedList {
+    /// The JSON array, ready to send.
+    pub body: bytes::Bytes,
+    /// Every tracked person, for paging headers.
+    pub total: i64,
+    revision: u64,
+    rendered_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    lists: HashMap<ListKey, CachedList>,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+pub struct ListCache {
+    ttl: Duration,
+    entries: Mutex<Entries>,
+}
+
+impl Default for ListCache {
+    fn default() -> Self {
+        ListCache::new(LIST_TTL)
+    }
+}
+
+impl ListCache {
+    pub fn new(ttl: Duration) -> ListCache {
+        ListCache {
+            ttl,
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    /// A rendering still valid at `revision`.
+    pub fn get(&self, key: ListKey, revision: u64) -> Option<CachedList> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .lists
+            .get(&key)
+            .filter(|hit| hit.revision == revision && hit.rendered_at.elapsed() < self.ttl)
+            .cloned()
+    }
+
+    /// Keeps a rendering made from data read at `revision` (read before the query, so a
+    /// change during it leaves the entry already stale).
+    pub fn put(&self, key: ListKey, revision: u64, body: bytes::Bytes, total: i64) -> CachedList {
+        let entry = CachedList {
+            body,
+            total,
+            revision,
+            rendered_at: Instant::now(),
+        };
+        let size = entry.body.len();
+        if !self.ttl.is_zero() && size <= MAX_BYTES / 4 {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if entries.bytes + size > MAX_BYTES {
+                *entries = Entries::default();
+            }
+            if let Some(old) = entries.lists.insert(key, entry.clone()) {
+                entries.bytes -= old.body.len();
+            }
+            entries.bytes += size;
+        }
+        entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_with_revision_and_time() {
+        let cache = ListCache::new(Duration::from_millis(50));
+        cache.put(Some((1, 10)), 7, bytes::Bytes::from_static(b"[]"), 0);
+        assert!(cache.get(Some((1, 10)), 7).is_some());
+        assert!(cache.get(Some((2, 10)), 7).is_none(), "other page");
+        assert!(
+            cache.get(Some((1, 10)), 8).is_none(),
+            "a change was made since"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get(Some((1, 10)), 7).is_none(), "too old");
+    }
+}
