@@ -153,6 +153,13 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The round with the median throughput.
+fn median(mut rounds: Vec<Load>) -> Load {
+    rounds.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let middle = rounds.len() / 2;
+    rounds.swap_remove(middle)
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -165,7 +172,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 
 fn main() {
     let people_count: usize = env_or("BENCH_PEOPLE", 10_000);
-    let seconds: u64 = env_or("BENCH_SECONDS", 5);
+    let seconds: u64 = env_or("BENCH_SECONDS", 3);
     let clients: usize = env_or("BENCH_CLIENTS", 4);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("serve-bench.db");
@@ -217,16 +224,27 @@ fn main() {
 
     // Warm the caches and the connection pool first.
     load(&base, pid, clients, Duration::from_secs(1), peek.clone());
-    let ceiling = load(&base, pid, clients, duration, healthz);
-    let person = load(&base, pid, clients, duration, peek);
-    let list = load(&base, pid, clients, duration, first_page);
-    let deep = load(&base, pid, clients, duration, any_page);
+    // Routes take turns over several rounds so that drift in a shared machine's load hits
+    // them alike; each figure is the median round.
+    let rounds: usize = env_or("BENCH_ROUNDS", 3);
+    let mut runs: [Vec<Load>; 4] = Default::default();
+    for _ in 0..rounds {
+        for (slot, route) in [&healthz, &peek, &first_page, &any_page]
+            .into_iter()
+            .enumerate()
+        {
+            runs[slot].push(load(&base, pid, clients, duration, route.clone()));
+        }
+    }
+    let [ceiling, person, list, deep] = runs.map(median);
     let rss = rss_kib(server.id(), "VmRSS:");
     let peak = rss_kib(server.id(), "VmHWM:");
     let _ = server.kill();
     let _ = server.wait();
 
-    println!("{clients} keep-alive clients, {seconds}s per route\n");
+    println!(
+        "{clients} keep-alive clients, {seconds}s per route per round, median of {rounds} rounds\n"
+    );
     println!(
         "{:<44} {:>10} {:>10} {:>10} {:>12} {:>12} {:>7}",
         "route", "req/s", "p50", "p99", "of ceiling", "server CPU", "errors"

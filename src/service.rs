@@ -3,6 +3,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use diesel::Connection;
+
 use crate::clients::{ApiError, GithubApi, PipedriveApi};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
 use crate::db::people::{self, NewPerson, Page, Person};
@@ -240,26 +242,37 @@ pub fn count_people(store: &Store) -> Result<i64> {
 pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
     let mut conn = store.conn()?;
-    let person = people::get_by_login(&mut conn, &login)?;
-    let (person, since) = match mode {
+    // A visit is its own write transaction (write first, so SQLite's busy timeout applies);
+    // the reads then share one snapshot, which on SQLite also takes the WAL read lock once.
+    let visited = match mode {
         ViewMode::NewSinceLastVisit => {
+            let person = people::get_by_login(&mut conn, &login)?;
             let visited = people::record_visit(&mut conn, person.id, now_ms())?;
             store.touch();
-            let since = visited.previous_visited_at;
-            (visited, since)
+            Some(visited)
         }
-        ViewMode::Peek => {
-            let since = person.last_visited_at;
-            (person, since)
-        }
-        ViewMode::All => (person, None),
+        ViewMode::Peek | ViewMode::All => None,
     };
-    let rows = gists::list_for_person(&mut conn, person.id, since)?;
-    let counts = gists::counts_for(&mut conn, person.id)?;
-    Ok(PersonDetail {
-        person: summary(&person, counts),
-        since: since.map(format_ms),
-        gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
+    (*conn).transaction(|conn| {
+        let (person, since) = match (visited, mode) {
+            (Some(visited), _) => {
+                let since = visited.previous_visited_at;
+                (visited, since)
+            }
+            (None, ViewMode::All) => (people::get_by_login(conn, &login)?, None),
+            (None, _) => {
+                let person = people::get_by_login(conn, &login)?;
+                let since = person.last_visited_at;
+                (person, since)
+            }
+        };
+        let rows = gists::list_for_person(conn, person.id, since)?;
+        let counts = gists::counts_for(conn, person.id)?;
+        Ok(PersonDetail {
+            person: summary(&person, counts),
+            since: since.map(format_ms),
+            gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
+        })
     })
 }
 

@@ -37,7 +37,7 @@ macro_rules! on_backend {
 
 /// Settings every SQLite connection needs so `serve` and a cron `sync` can share one file.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
-     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1024;";
 
 /// The bundled SQLite is built with STAT4, which marks a statement for re-preparing whenever
 /// a bound value could change its plan: every cached statement was parsed again on each use
