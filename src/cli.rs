@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
+use crate::config::Secret;
 use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
@@ -23,9 +24,10 @@ pub struct Cli {
         env = "DATABASE_URL",
         hide_env_values = true,
         global = true,
-        value_name = "URL"
+        value_name = "URL",
+        value_parser = Secret::from_arg
     )]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Output format for commands that print data.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, global = true, env = "GISTTRACK_OUTPUT")]
@@ -71,9 +73,10 @@ pub struct UpstreamArgs {
         long,
         env = "GITHUB_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = Secret::from_arg
     )]
-    pub github_token: Option<String>,
+    pub github_token: Option<Secret>,
 
     /// Pipedrive company URL; requests go to {URL}/api/v2/...
     #[arg(
@@ -89,9 +92,10 @@ pub struct UpstreamArgs {
         long,
         env = "PIPEDRIVE_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = Secret::from_arg
     )]
-    pub pipedrive_token: Option<String>,
+    pub pipedrive_token: Option<Secret>,
 
     /// Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service.
     #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -124,4 +128,29 @@ pub struct EngineArgs {
     /// Create activities already marked done.
     #[arg(long, env = "GISTTRACK_ACTIVITY_DONE")]
     pub activity_done: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_configuration_hides_every_secret() {
+        let cli = Cli::parse_from([
+            "gisttrack",
+            "--database-url",
+            "mysql://app:db-secret@db/gt",
+            "serve",
+            "--github-token",
+            "gh-secret",
+            "--pipedrive-token",
+            "pd-secret",
+            "--api-token",
+            "api-secret",
+        ]);
+        let debug = format!("{cli:?}");
+        for secret in ["db-secret", "gh-secret", "pd-secret", "api-secret"] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+    }
 }

@@ -170,6 +170,20 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Parses a command-line or environment value (clap `value_parser`).
+    pub fn from_arg(value: &str) -> Result<Secret, String> {
+        Ok(Secret(value.trim().to_string()))
+    }
+
+    /// `None` for an unset or empty value.
+    pub fn present(value: &Option<Secret>) -> Option<Secret> {
+        value.clone().filter(|s| !s.is_empty())
+    }
 }
 
 impl std::fmt::Debug for Secret {

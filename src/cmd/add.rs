@@ -36,8 +36,8 @@ pub fn run(
     if args
         .upstream
         .pipedrive_token
-        .as_deref()
-        .is_none_or(|t| t.trim().is_empty())
+        .as_ref()
+        .is_none_or(|t| t.is_empty())
     {
         return Err(Error::MissingPipedriveToken);
     }

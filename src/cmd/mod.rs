@@ -27,8 +27,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Completions(args) = cli.command {
         return completions::run(args);
     }
-    let target =
-        DatabaseTarget::resolve(cli.database_url.as_deref(), &|key| std::env::var(key).ok())?;
+    let target = DatabaseTarget::resolve(cli.database_url.as_ref().map(Secret::expose), &|key| {
+        std::env::var(key).ok()
+    })?;
     let open = || Store::open(&target);
     match cli.command {
         Command::Add(args) => add::run(args, open, output),
@@ -48,21 +49,17 @@ pub fn clients(
 ) -> (Arc<dyn GithubApi>, Option<Arc<dyn PipedriveApi>>) {
     let mut github = GithubSettings::new(
         &upstream.github_api_url,
-        upstream.github_token.clone().and_then(Secret::new),
+        Secret::present(&upstream.github_token),
     );
     github.max_wait = upstream.rate_limit_max_wait;
     github.timeout = upstream.http_timeout;
     let github: Arc<dyn GithubApi> = Arc::new(GithubClient::new(github, metrics.clone()));
-    let pipedrive = upstream
-        .pipedrive_token
-        .clone()
-        .and_then(Secret::new)
-        .map(|token| {
-            let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
-            settings.max_wait = upstream.rate_limit_max_wait;
-            settings.timeout = upstream.http_timeout;
-            Arc::new(PipedriveClient::new(settings, metrics.clone())) as Arc<dyn PipedriveApi>
-        });
+    let pipedrive = Secret::present(&upstream.pipedrive_token).map(|token| {
+        let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
+        settings.max_wait = upstream.rate_limit_max_wait;
+        settings.timeout = upstream.http_timeout;
+        Arc::new(PipedriveClient::new(settings, metrics.clone())) as Arc<dyn PipedriveApi>
+    });
     (github, pipedrive)
 }
 

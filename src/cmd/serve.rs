@@ -43,9 +43,10 @@ pub struct ServeArgs {
         long,
         env = "GISTTRACK_API_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = Secret::from_arg
     )]
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
 
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -63,7 +64,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
     let store = open()?;
     let metrics = Arc::new(Metrics::default());
     let engine = super::engine(store.clone(), &args.engine, metrics.clone());
-    let api_token = args.api_token.clone().and_then(Secret::new);
+    let api_token = Secret::present(&args.api_token);
     if engine.pipedrive.is_none() {
         log::warn!(
             "PIPEDRIVE_TOKEN is not set: serving reads only. Adding people, the sync loop and \
