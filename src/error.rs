@@ -38,6 +38,8 @@ pub enum Error {
     SyncFailed(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<diesel::r2d2::PoolError> for Error {

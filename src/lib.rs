@@ -2,6 +2,7 @@
 //! exactly one activity. The binary is a thin shell over this library.
 
 pub mod api;
+pub mod blocking;
 pub mod cli;
 pub mod clients;
 pub mod cmd;

@@ -57,22 +57,13 @@ impl ApiState {
     }
 }
 
-/// Runs blocking work (Diesel, ureq) on the blocking pool; errors become JSON rejections.
+/// Runs blocking work (Diesel, ureq) through [`crate::blocking::run`]; errors become JSON rejections.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T, Rejection> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(warp::reject::custom(ApiProblem::from(err))),
-        Err(join) => {
-            log::error!("a request's work panicked: {join}");
-            Err(warp::reject::custom(ApiProblem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error; see the server log",
-            )))
-        }
-    }
+    crate::blocking::run(work)
+        .await
+        .map_err(|err| warp::reject::custom(ApiProblem::from(err)))
 }
 
 fn with_state(

@@ -140,16 +140,16 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         if drained.is_err() {
             log::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
         }
-        let released = tokio::task::spawn_blocking(move || {
+        let released = crate::blocking::run(move || {
             store
                 .conn()
                 .and_then(|mut conn| people::release_all(&mut conn, lease::process_owner()))
         })
         .await;
         match released {
-            Ok(Ok(n)) if n > 0 => log::info!("released {n} lease(s)"),
-            Ok(Err(err)) => log::warn!("could not release leases: {err}; they expire on their own"),
-            _ => {}
+            Ok(n) if n > 0 => log::info!("released {n} lease(s)"),
+            Ok(_) => {}
+            Err(err) => log::warn!("could not release leases: {err}; they expire on their own"),
         }
         log::info!("stopped");
         Ok(())

@@ -81,11 +81,8 @@ impl Scheduler {
                 break;
             }
             let this = self.clone();
-            let outcome = tokio::task::spawn_blocking(move || this.pass(trigger)).await;
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => log::error!("sync pass failed: {err}; the next tick tries again"),
-                Err(err) => log::error!("sync pass panicked: {err}; the next tick tries again"),
+            if let Err(err) = crate::blocking::run(move || this.pass(trigger)).await {
+                log::error!("sync pass failed: {err}; the next tick tries again");
             }
             self.state().running = None;
         }

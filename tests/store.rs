@@ -1,0 +1,387 @@
+//! The store's functions on each backend: people, the gist ledger, leases, visits, runs.
+
+mod support;
+
+use gisttrack::clients::{RemoteFile, RemoteGist};
+use gisttrack::config::DatabaseTarget;
+use gisttrack::db::gists::{self, DeliveryState};
+use gisttrack::db::people::{self, NewPerson, Page, Person};
+use gisttrack::db::{sync_runs, Store};
+use gisttrack::login::Login;
+use gisttrack::Error;
+use support::{backends, TestDb};
+
+fn open(db: &TestDb) -> Store {
+    Store::open(&DatabaseTarget::parse(&db.url).unwrap()).unwrap()
+}
+
+fn add(store: &Store, login: &str, github_id: i64, backfill: bool, added_at: i64) -> Person {
+    let key = login.to_lowercase();
+    people::insert(
+        &mut store.conn().unwrap(),
+        &NewPerson {
+            github_login: login,
+            github_login_key: &key,
+            github_id: Some(github_id),
+            name: None,
+            email: None,
+            pipedrive_person_id: Some(github_id),
+            backfill,
+            added_at,
+        },
+    )
+    .unwrap()
+}
+
+fn remote(id: &str, created_at: i64, description: &str) -> RemoteGist {
+    RemoteGist {
+        id: id.into(),
+        description: Some(description.into()),
+        html_url: format!("https://gist.github.com/{id}"),
+        pull_url: format!("https://gist.github.com/{id}.git"),
+        created_at,
+        updated_at: created_at,
+        files: vec![RemoteFile {
+            name: "a.rs".into(),
+            raw_url: format!("https://gist.githubusercontent.com/u/{id}/raw/a.rs"),
+            language: Some("Rust".into()),
+            size: 1,
+        }],
+    }
+}
+
+#[test]
+fn people_are_unique_by_login_case_insensitively_and_by_github_id() {
+    for db in backends() {
+        let store = open(&db);
+        let octo = add(&store, "OctoCat", 1, true, 0);
+        let mut conn = store.conn().unwrap();
+        let again = people::insert(
+            &mut conn,
+            &NewPerson {
+                github_login: "octocat",
+                github_login_key: "octocat",
+                github_id: Some(2),
+                name: None,
+                email: None,
+                pipedrive_person_id: None,
+                backfill: true,
+                added_at: 0,
+            },
+        );
+        assert!(
+            matches!(again, Err(Error::AlreadyTracked(_))),
+            "{}",
+            db.backend
+        );
+        let found = people::find_by_login(&mut conn, &Login::parse("OCTOCAT").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, octo.id);
+        assert_eq!(
+            people::find_by_github_id(&mut conn, 1).unwrap().unwrap().id,
+            octo.id
+        );
+        assert!(matches!(
+            people::get_by_login(&mut conn, &Login::parse("ghost").unwrap()),
+            Err(Error::NotTracked(_))
+        ));
+        people::rename(&mut conn, octo.id, &Login::parse("Mona").unwrap()).unwrap();
+        assert!(
+            people::find_by_login(&mut conn, &Login::parse("mona").unwrap())
+                .unwrap()
+                .is_some()
+        );
+    }
+}
+
+#[test]
+fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_backfill() {
+    for db in backends() {
+        let store = open(&db);
+        let backfilled = add(&store, "old", 1, true, 1_000);
+        let fresh_only = add(&store, "new", 2, false, 1_000);
+        let mut conn = store.conn().unwrap();
+        let listing = vec![
+            remote("g1", 500, "before"),
+            remote("g2", 2_000, "after"),
+            remote("g1", 500, "dupe"),
+        ];
+        let changes = gists::record_listing(&mut conn, &backfilled, &listing, 5_000).unwrap();
+        assert_eq!(
+            changes.inserted, 2,
+            "a repeated id in one listing is one row"
+        );
+        let changes = gists::record_listing(&mut conn, &fresh_only, &listing[..2], 5_000).unwrap();
+        assert_eq!(changes.inserted, 2);
+        let states = |person: &Person, conn: &mut _| -> Vec<(String, DeliveryState)> {
+            let mut rows: Vec<_> = gists::list_for_person(conn, person.id, None)
+                .unwrap()
+                .into_iter()
+                .map(|(g, files)| {
+                    assert_eq!(files.len(), 1);
+                    (g.github_gist_id.clone(), g.state())
+                })
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows
+        };
+        assert_eq!(
+            states(&backfilled, &mut conn),
+            [
+                ("g1".into(), DeliveryState::Pending),
+                ("g2".into(), DeliveryState::Pending)
+            ]
+        );
+        assert_eq!(
+            states(&fresh_only, &mut conn),
+            [
+                ("g1".into(), DeliveryState::Skipped),
+                ("g2".into(), DeliveryState::Pending)
+            ],
+            "only gists created after the add are delivered"
+        );
+
+        let mut edited = remote("g2", 2_000, "edited");
+        edited.updated_at = 3_000;
+        edited.files.push(RemoteFile {
+            name: "b.rs".into(),
+            raw_url: "https://x/b.rs".into(),
+            language: None,
+            size: 2,
+        });
+        let changes = gists::record_listing(&mut conn, &backfilled, &[edited], 6_000).unwrap();
+        assert_eq!((changes.inserted, changes.updated), (0, 1));
+        let rows = gists::list_for_person(&mut conn, backfilled.id, Some(5_500)).unwrap();
+        assert!(rows.is_empty(), "an edit keeps the first-seen time");
+        let rows = gists::list_for_person(&mut conn, backfilled.id, None).unwrap();
+        let (g2, files) = rows.iter().find(|(g, _)| g.github_gist_id == "g2").unwrap();
+        assert_eq!(g2.description.as_deref(), Some("edited"));
+        assert_eq!(files.len(), 2);
+    }
+}
+
+#[test]
+fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
+    for db in backends() {
+        let store = open(&db);
+        let person = add(&store, "deliver", 1, true, 0);
+        let mut conn = store.conn().unwrap();
+        gists::record_listing(
+            &mut conn,
+            &person,
+            &[
+                remote("a", 10, "a"),
+                remote("b", 20, "b"),
+                remote("c", 30, "c"),
+            ],
+            100,
+        )
+        .unwrap();
+        let due = gists::due_for_delivery(&mut conn, person.id, 1_000, false).unwrap();
+        assert_eq!(
+            due.iter()
+                .map(|g| g.github_gist_id.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c"],
+            "oldest first"
+        );
+        let (a, b, c) = (&due[0], &due[1], &due[2]);
+
+        assert!(gists::mark_sending(&mut conn, a.id, 1_000).unwrap());
+        gists::mark_delivered(&mut conn, a.id, 77).unwrap();
+        assert!(
+            !gists::mark_sending(&mut conn, a.id, 1_001).unwrap(),
+            "a delivered gist is never sent again"
+        );
+
+        assert!(gists::mark_sending(&mut conn, b.id, 1_000).unwrap());
+        gists::mark_failed(&mut conn, b.id, "boom", 5_000).unwrap();
+        assert!(gists::mark_sending(&mut conn, c.id, 1_000).unwrap()); // left `sending`, as after a crash
+
+        let due: Vec<String> = gists::due_for_delivery(&mut conn, person.id, 2_000, false)
+            .unwrap()
+            .into_iter()
+            .map(|g| g.github_gist_id)
+            .collect();
+        assert_eq!(
+            due,
+            ["c"],
+            "the failed one waits; the interrupted one is due"
+        );
+        let due = gists::due_for_delivery(&mut conn, person.id, 6_000, false).unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].attempts, 1);
+        assert_eq!(
+            gists::due_for_delivery(&mut conn, person.id, 2_000, true)
+                .unwrap()
+                .len(),
+            2,
+            "--retry-failed"
+        );
+
+        let counts = gists::counts_for(&mut conn, person.id).unwrap();
+        assert_eq!((counts.known, counts.pending, counts.failed), (3, 1, 1));
+        let all = gists::counts(&mut conn).unwrap();
+        assert_eq!(all[&person.id].known, 3);
+    }
+}
+
+#[test]
+fn leases_exclude_others_expire_and_yield_to_a_dead_local_owner() {
+    for db in backends() {
+        let store = open(&db);
+        let person = add(&store, "leased", 1, true, 0);
+        let mut conn = store.conn().unwrap();
+        assert!(people::claim(&mut conn, person.id, "a", 1_000, 500, None, None).unwrap());
+        assert!(
+            !people::claim(&mut conn, person.id, "b", 1_100, 500, None, None).unwrap(),
+            "held by a"
+        );
+        assert!(
+            people::claim(&mut conn, person.id, "a", 1_100, 500, None, None).unwrap(),
+            "the owner may reclaim"
+        );
+        assert!(people::renew(&mut conn, person.id, "a", 1_400, 500).unwrap());
+        assert!(!people::renew(&mut conn, person.id, "b", 1_400, 500).unwrap());
+        assert!(
+            !people::claim(&mut conn, person.id, "b", 1_800, 500, None, None).unwrap(),
+            "renewed until 1900"
+        );
+        assert!(
+            people::claim(&mut conn, person.id, "b", 2_000, 500, None, None).unwrap(),
+            "expired"
+        );
+        assert!(
+            people::claim(&mut conn, person.id, "c", 2_100, 500, None, Some("b")).unwrap(),
+            "b is known dead"
+        );
+        people::release(&mut conn, person.id, "c").unwrap();
+        assert!(people::get(&mut conn, person.id)
+            .unwrap()
+            .lease_owner
+            .is_none());
+
+        // A person synced by a concurrent pass after this pass began is not claimed again.
+        assert!(people::claim(&mut conn, person.id, "d", 3_000, 500, None, None).unwrap());
+        assert!(people::mark_listed(&mut conn, person.id, "d", Some("W/\"etag\""), 3_100).unwrap());
+        people::release(&mut conn, person.id, "d").unwrap();
+        assert!(!people::claim(&mut conn, person.id, "e", 3_200, 500, Some(2_900), None).unwrap());
+        assert!(people::claim(&mut conn, person.id, "e", 3_200, 500, Some(3_150), None).unwrap());
+        assert!(
+            !people::mark_listed(&mut conn, person.id, "d", None, 3_300).unwrap(),
+            "only the holder records a listing"
+        );
+        assert_eq!(
+            people::get(&mut conn, person.id)
+                .unwrap()
+                .gists_etag
+                .as_deref(),
+            Some("W/\"etag\"")
+        );
+        assert_eq!(people::release_all(&mut conn, "e").unwrap(), 1);
+    }
+}
+
+#[test]
+fn visits_shift_the_window_and_pages_come_in_login_order_with_counts() {
+    for db in backends() {
+        let store = open(&db);
+        let first = add(&store, "bravo", 1, true, 0);
+        add(&store, "alpha", 2, true, 0);
+        add(&store, "charlie", 3, true, 0);
+        let mut conn = store.conn().unwrap();
+        let visit = people::record_visit(&mut conn, first.id, 100).unwrap();
+        assert_eq!(
+            (visit.previous_visited_at, visit.last_visited_at),
+            (None, Some(100))
+        );
+        let visit = people::record_visit(&mut conn, first.id, 200).unwrap();
+        assert_eq!(
+            (visit.previous_visited_at, visit.last_visited_at),
+            (Some(100), Some(200))
+        );
+
+        gists::record_listing(&mut conn, &first, &[remote("x", 1, "x")], 50).unwrap();
+        let page = people::page_with_counts(
+            &mut conn,
+            Page {
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].0.github_login, "bravo");
+        assert_eq!((page[0].1.known, page[0].1.pending), (1, 1));
+        assert!(people::page_with_counts(
+            &mut conn,
+            Page {
+                offset: 9,
+                limit: 5
+            }
+        )
+        .unwrap()
+        .is_empty());
+        let names: Vec<String> = people::list(&mut conn, None)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.github_login)
+            .collect();
+        assert_eq!(names, ["alpha", "bravo", "charlie"]);
+        assert_eq!(people::count(&mut conn).unwrap(), 3);
+
+        people::delete(&mut conn, first.id).unwrap();
+        assert_eq!(people::count(&mut conn).unwrap(), 2);
+        assert!(
+            gists::counts(&mut conn).unwrap().is_empty(),
+            "its gists went with it"
+        );
+    }
+}
+
+#[test]
+fn sync_runs_are_opened_and_closed() {
+    for db in backends() {
+        let store = open(&db);
+        let mut conn = store.conn().unwrap();
+        let first = sync_runs::start(&mut conn, "cli", "me", 10).unwrap();
+        let second = sync_runs::start(&mut conn, "loop", "me", 10).unwrap();
+        assert_ne!(
+            first, second,
+            "two runs in the same millisecond are two rows"
+        );
+        let totals = sync_runs::RunTotals {
+            users_checked: 3,
+            activities_created: 2,
+            ..Default::default()
+        };
+        sync_runs::finish(&mut conn, first, &totals, 20).unwrap();
+        let runs = sync_runs::recent(&mut conn, 10).unwrap();
+        assert_eq!(
+            runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [second, first]
+        );
+        assert_eq!(runs[1].finished_at, Some(20));
+        assert_eq!(runs[1].activities_created, 2);
+        assert!(runs[0].finished_at.is_none());
+    }
+}
+
+#[test]
+fn several_processes_may_migrate_a_new_database_at_once() {
+    for db in backends() {
+        let children: Vec<_> = (0..4)
+            .map(|_| support::spawn(&db, None, &["list"]))
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "[{}] {}",
+                db.backend,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
