@@ -520,3 +520,80 @@ fn every_pass_is_recorded_in_sync_runs() {
     assert_eq!(runs[0].activities_created, 2);
     assert!(runs[0].finished_at.is_some());
 }
+
+#[test]
+fn a_github_enterprise_base_url_works_with_its_api_v3_path() {
+    let fake = roomy_fake();
+    fake.add_user("enterprise", 150);
+    let db = TestDb::sqlite();
+    let ghes = format!("{}/api/v3", fake.github_url);
+    let run = |args: &[&str]| {
+        support::command(&db, Some(&fake))
+            .env("GITHUB_API_URL", &ghes)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["add", "enterprise"]).status.success());
+    let out = run(&["sync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fake.activity_count(),
+        150,
+        "both pages followed under /api/v3"
+    );
+}
+
+#[test]
+fn a_secondary_limit_longer_than_the_wait_cap_stops_github_work() {
+    let fake = roomy_fake();
+    fake.add_user("capped", 1);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "capped"]);
+    fake.lock()
+        .github
+        .faults
+        .push_back(GithubFault::Secondary { retry_after: None });
+    let started = Instant::now();
+    let out = support::command(&db, Some(&fake))
+        .env("GISTTRACK_RATE_LIMIT_MAX_WAIT", "5s")
+        .args(["-o", "json", "sync"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not sit out the minute"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["errors"]
+            .to_string()
+            .contains("secondary rate limit"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_pipedrive_429_without_retry_after_waits_for_the_window_reset() {
+    let fake = roomy_fake();
+    fake.add_user("windowed", 2);
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "windowed"]);
+    fake.lock().pipedrive.faults.push_back((
+        PipedriveRoute::CreateActivity,
+        PipedriveFault::TooManyRequests { retry_after: None },
+    ));
+    let (success, report, _) = sync_report(&db, &fake, &[]);
+    assert!(success, "{report}");
+    assert_eq!(fake.activity_count(), 2);
+    assert_eq!(
+        fake.lock().pipedrive.sent_during_penalty,
+        0,
+        "waited for x-ratelimit-reset"
+    );
+}

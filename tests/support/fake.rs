@@ -624,7 +624,13 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
             &rate_headers(used),
         );
     }
-    let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    // GitHub Enterprise Server serves the same API under /api/v3.
+    let (prefix, path) = match request.path.strip_prefix("/api/v3") {
+        Some(rest) => ("/api/v3", rest),
+        None => ("", request.path.as_str()),
+    };
+    let base = format!("{base}{prefix}");
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let per_page = request
         .query
         .get("per_page")
