@@ -35,7 +35,7 @@ pub enum Error {
     #[error("Pipedrive: {0}")]
     Pipedrive(ApiError),
     #[error("{0}")]
-    SyncFailed(String),
+    Incomplete(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]

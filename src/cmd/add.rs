@@ -77,7 +77,7 @@ pub fn run(
             for err in &failures {
                 eprintln!("gisttrack: {err}");
             }
-            Err(Error::SyncFailed(format!(
+            Err(Error::Incomplete(format!(
                 "{n} of {} users were not added",
                 args.logins.len()
             )))

@@ -75,7 +75,7 @@ pub fn run(
     if report.ok() {
         Ok(())
     } else {
-        Err(Error::SyncFailed(format!(
+        Err(Error::Incomplete(format!(
             "sync finished with {} failure(s); failed deliveries are retried by the next pass",
             report.failed.max(report.errors.len() as u32)
         )))

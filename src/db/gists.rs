@@ -281,40 +281,37 @@ pub fn list_for_person(
             .load(c)?;
         (rows, files)
     });
-    let mut files: HashMap<i64, Vec<GistFile>> = HashMap::new();
-    for file in file_rows {
-        files.entry(file.gist_id).or_default().push(file);
+    Ok(pair_with_files(rows, file_rows))
+}
+
+/// Gives each gist its files (which arrive in gist, then name, order).
+fn pair_with_files(rows: Vec<Gist>, files: Vec<GistFile>) -> Vec<(Gist, Vec<GistFile>)> {
+    let mut by_gist: HashMap<i64, Vec<GistFile>> = HashMap::new();
+    for file in files {
+        by_gist.entry(file.gist_id).or_default().push(file);
     }
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|gist| {
-            let own = files.remove(&gist.id).unwrap_or_default();
+            let own = by_gist.remove(&gist.id).unwrap_or_default();
             (gist, own)
         })
-        .collect())
+        .collect()
 }
 
 /// Attaches each gist's files, in name order.
 pub fn with_files(conn: &mut DbConnection, rows: Vec<Gist>) -> Result<Vec<(Gist, Vec<GistFile>)>> {
     let ids: Vec<i64> = rows.iter().map(|g| g.id).collect();
-    let mut files: HashMap<i64, Vec<GistFile>> = HashMap::new();
+    let mut files = Vec::new();
     for chunk in ids.chunks(500) {
-        for file in gist_files::table
-            .filter(gist_files::gist_id.eq_any(chunk))
-            .order((gist_files::gist_id.asc(), gist_files::name.asc()))
-            .select(GistFile::as_select())
-            .load(conn)?
-        {
-            files.entry(file.gist_id).or_default().push(file);
-        }
+        files.extend(
+            gist_files::table
+                .filter(gist_files::gist_id.eq_any(chunk))
+                .order((gist_files::gist_id.asc(), gist_files::name.asc()))
+                .select(GistFile::as_select())
+                .load(conn)?,
+        );
     }
-    Ok(rows
-        .into_iter()
-        .map(|gist| {
-            let own = files.remove(&gist.id).unwrap_or_default();
-            (gist, own)
-        })
-        .collect())
+    Ok(pair_with_files(rows, files))
 }
 
 /// Gists that need a delivery attempt now: pending, interrupted (`sending`), or failed and

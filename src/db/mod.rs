@@ -36,7 +36,9 @@ macro_rules! on_backend {
 }
 
 /// Settings every SQLite connection needs so `serve` and a cron `sync` can share one file.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+/// The busy timeout comes first: switching a new file to WAL needs a lock that another
+/// process opening it at the same moment may hold.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1024;";
 
 /// The bundled SQLite is built with STAT4, which marks a statement for re-preparing whenever

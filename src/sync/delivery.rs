@@ -58,7 +58,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
             now_ms(),
             ttl,
         )? {
-            return Err(Error::SyncFailed(
+            return Err(Error::Incomplete(
                 "lost the lease during delivery; another process took over".into(),
             ));
         }

@@ -35,7 +35,7 @@ pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
         GistListing::Changed { etag, gists } => engine.store.transaction(|conn| {
             let now = now_ms();
             if !people::mark_listed(conn, person.id, pass.owner, etag.as_deref(), now)? {
-                return Err(Error::SyncFailed(
+                return Err(Error::Incomplete(
                     "lost the lease while listing; another process took over".into(),
                 ));
             }
