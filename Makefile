@@ -36,7 +36,7 @@ test: deps
 
 cover: deps
 	@command -v cargo-tarpaulin >/dev/null 2>&1 || $(CARGO) install cargo-tarpaulin --locked
-	$(CARGO) tarpaulin --engine ptrace --skip-clean --out Stdout --exclude-files 'tests/*' 'benches/*' 'examples/*' | tail -n 3
+	$(CARGO) tarpaulin --engine ptrace --follow-exec --skip-clean --out Stdout --exclude-files 'tests/*' 'benches/*' 'examples/*' | tail -n 3
 
 completions: deps
 	$(CARGO) build
