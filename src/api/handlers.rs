@@ -71,7 +71,8 @@ pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, 
                     Some(_) => service::count_people(&store)?,
                     None => people.len() as i64,
                 };
-                let body = serde_json::to_vec(&people).map_err(|e| Error::Config(e.to_string()))?;
+                let body =
+                    serde_json::to_vec(&people).map_err(|e| Error::Internal(e.to_string()))?;
                 Ok((body, total))
             })
             .await?;
