@@ -451,6 +451,15 @@ fn pipedrive_refusals_are_named_and_stop_pipedrive_work() {
     assert!(!success);
     assert!(report["errors"].to_string().contains("403"), "{report}");
     assert_eq!(
+        report["failed"], 1,
+        "one failed delivery, counted once: {report}"
+    );
+    assert_eq!(
+        report["errors"].as_array().unwrap().len(),
+        1,
+        "reported once: {report}"
+    );
+    assert_eq!(
         fake.lock().pipedrive.activity_posts,
         posts,
         "no further POSTs after the 403 page"

@@ -138,14 +138,14 @@ fn send_one(
                 }
                 Err(list_err) => {
                     fail(pass, gist, attempts, &list_err)?;
-                    return Err(stop_on(pass, list_err));
+                    stop_if_service_wide(pass, &list_err);
+                    return Ok(());
                 }
             }
         }
+        // Reported once, on the gist, by `fail`; the pass only needs to know to stop.
         fail(pass, gist, attempts, &err)?;
-        if err.stops_service() {
-            return Err(stop_on(pass, err));
-        }
+        stop_if_service_wide(pass, &err);
         return Ok(());
     }
     Ok(())
@@ -182,10 +182,16 @@ fn find(existing: &[ActivitySummary], gist: &Gist) -> Option<i64> {
         .map(|a| a.id)
 }
 
-/// Records a service-wide stop (token refused, rate limited, blocked) and converts the error.
-fn stop_on(pass: &Pass<'_>, err: ApiError) -> Error {
+/// Stops Pipedrive work for the pass when the error is service-wide (token refused, rate
+/// limited, blocked).
+fn stop_if_service_wide(pass: &Pass<'_>, err: &ApiError) {
     if err.stops_service() {
-        pass.stop(&pass.pipedrive_stopped, &err);
+        pass.stop(&pass.pipedrive_stopped, err);
     }
+}
+
+/// Stops if service-wide and converts the error, for the caller to report.
+fn stop_on(pass: &Pass<'_>, err: ApiError) -> Error {
+    stop_if_service_wide(pass, &err);
     Error::Pipedrive(err)
 }

@@ -140,8 +140,8 @@ struct Pass<'a> {
     owner: &'a str,
     started_at: i64,
     report: Mutex<SyncReport>,
-    github_stopped: Mutex<Option<String>>,
-    pipedrive_stopped: Mutex<Option<String>>,
+    github_stopped: AtomicBool,
+    pipedrive_stopped: AtomicBool,
 }
 
 impl Pass<'_> {
@@ -158,19 +158,16 @@ impl Pass<'_> {
         });
     }
 
-    /// Stops a service for the rest of the pass, saying so once.
-    fn stop(&self, slot: &Mutex<Option<String>>, error: &ApiError) {
-        let mut stopped = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if stopped.is_none() {
-            let line = error.to_string();
-            log::warn!("sync: {line}");
-            self.record(|r| r.errors.push(line.clone()));
-            *stopped = Some(line);
+    /// Leaves a service alone for the rest of the pass. The caller reports the error that
+    /// caused it (once, where it happened); this only logs the decision, once.
+    fn stop(&self, service: &AtomicBool, error: &ApiError) {
+        if !service.swap(true, Ordering::SeqCst) {
+            log::warn!("sync: {error}; no more requests to that service in this pass");
         }
     }
 
-    fn stopped(slot: &Mutex<Option<String>>) -> bool {
-        slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    fn stopped(service: &AtomicBool) -> bool {
+        service.load(Ordering::SeqCst)
     }
 }
 
@@ -224,8 +221,8 @@ impl Engine {
                 dry_run: options.dry_run,
                 ..SyncReport::default()
             }),
-            github_stopped: Mutex::new(None),
-            pipedrive_stopped: Mutex::new(None),
+            github_stopped: AtomicBool::new(false),
+            pipedrive_stopped: AtomicBool::new(false),
         };
         let queue = Mutex::new(VecDeque::from(people));
         let workers = self.settings.concurrency.clamp(1, 64);
