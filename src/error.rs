@@ -48,17 +48,4 @@ impl From<diesel::r2d2::PoolError> for Error {
     }
 }
 
-impl Error {
-    /// True for mistakes in what the caller asked (a 4xx), false for failures on our side or upstream.
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidLogin { .. }
-                | Error::NotTracked(_)
-                | Error::AlreadyTracked(_)
-                | Error::GithubUserNotFound(_)
-        )
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;

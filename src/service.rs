@@ -224,7 +224,7 @@ pub fn list_people(store: &Store, page: Option<Page>) -> Result<Vec<PersonSummar
             .map(|(person, counts)| summary(person, *counts))
             .collect()),
         None => {
-            let people = people::list(&mut conn, None)?;
+            let people = people::list(&mut conn)?;
             let counts = gists::counts(&mut conn)?;
             Ok(people
                 .iter()

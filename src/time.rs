@@ -16,11 +16,6 @@ pub fn format_ms(ms: i64) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// Formats an optional time, `None` as "never".
-pub fn format_opt(ms: Option<i64>) -> String {
-    ms.map(format_ms).unwrap_or_else(|| "never".to_string())
-}
-
 /// Parses GitHub's `2010-04-14T02:15:15Z` into Unix milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))

@@ -323,7 +323,7 @@ fn visits_shift_the_window_and_pages_come_in_login_order_with_counts() {
         )
         .unwrap()
         .is_empty());
-        let names: Vec<String> = people::list(&mut conn, None)
+        let names: Vec<String> = people::list(&mut conn)
             .unwrap()
             .into_iter()
             .map(|p| p.github_login)

@@ -93,15 +93,12 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<Person> {
         .first(conn)?)
 }
 
-/// Tracked people ordered by login, optionally one page of them.
-pub fn list(conn: &mut DbConnection, page: Option<Page>) -> Result<Vec<Person>> {
-    let query = people::table
+/// Every tracked person, ordered by login.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Person>> {
+    Ok(people::table
         .order(people::github_login_key.asc())
-        .select(Person::as_select());
-    Ok(match page {
-        Some(page) => query.offset(page.offset).limit(page.limit).load(conn)?,
-        None => query.load(conn)?,
-    })
+        .select(Person::as_select())
+        .load(conn)?)
 }
 
 /// One page of people, in login order, with their gists' delivery counts.

@@ -192,7 +192,7 @@ impl Engine {
         let people = {
             let mut conn = self.store.conn()?;
             if options.logins.is_empty() {
-                people::list(&mut conn, None)?
+                people::list(&mut conn)?
             } else {
                 options
                     .logins
