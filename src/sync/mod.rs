@@ -316,15 +316,18 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
 fn claim(pass: &Pass<'_>, person: &Person) -> Result<bool> {
     let ttl = pass.engine.settings.lease_ttl.as_millis() as i64;
     let mut conn = pass.engine.store.conn()?;
-    if people::claim(
-        &mut conn,
-        person.id,
-        pass.owner,
-        now_ms(),
-        ttl,
-        Some(pass.started_at),
-        None,
-    )? {
+    let claim_over = |conn: &mut crate::db::DbConnection, dead_owner: Option<&str>| {
+        people::claim(
+            conn,
+            person.id,
+            pass.owner,
+            now_ms(),
+            ttl,
+            Some(pass.started_at),
+            dead_owner,
+        )
+    };
+    if claim_over(&mut conn, None)? {
         return Ok(true);
     }
     let current = people::get(&mut conn, person.id)?;
@@ -334,15 +337,7 @@ fn claim(pass: &Pass<'_>, person: &Person) -> Result<bool> {
                 "sync: taking over {}'s lease from dead process {owner}",
                 person.github_login
             );
-            people::claim(
-                &mut conn,
-                person.id,
-                pass.owner,
-                now_ms(),
-                ttl,
-                Some(pass.started_at),
-                Some(owner),
-            )
+            claim_over(&mut conn, Some(owner))
         }
         _ => Ok(false),
     }
