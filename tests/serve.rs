@@ -237,7 +237,8 @@ fn a_public_address_without_a_token_is_warned_about() {
         "said once: {text}"
     );
     let (status, _) = server.terminate();
-    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(status.success(), "{status}: {}", rest.join("\n"));
 }
 
 #[test]
