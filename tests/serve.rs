@@ -223,7 +223,8 @@ fn a_public_address_without_a_token_is_warned_about() {
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
     while let Some(Ok(line)) = lines.next() {
-        let done = line.contains("listening on");
+        // The readiness line, not the warning that also names the address.
+        let done = line.contains("listening on http://");
         seen.push(line);
         if done {
             break;

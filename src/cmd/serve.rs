@@ -61,6 +61,11 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
 }
 
 pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // Registered before the first log line, so a SIGTERM that follows any output is a clean stop.
+    let stop_requested = runtime.block_on(async { shutdown_signal() })?;
     let store = open()?;
     let metrics = Arc::new(Metrics::default());
     let engine = super::engine(store.clone(), &args.engine, metrics.clone());
@@ -93,12 +98,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         lists: Default::default(),
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let outcome = runtime.block_on(async move {
-        // Installed before anything announces readiness, so an early SIGTERM is a clean stop.
-        let stop_requested = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.listen)))?;
