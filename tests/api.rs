@@ -107,6 +107,22 @@ async fn post_form(api: &Api, body: &str) -> (StatusCode, Value, warp::http::Hea
     body_of(response)
 }
 
+/// Polls `check` until it holds; generous, because CI machines are shared and slow.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["code"], code, "{body}");
@@ -146,22 +162,14 @@ async fn people_can_be_added_listed_viewed_and_deleted() {
         let (status, accepted, _) = call(&api, "POST", "/api/v1/sync").await;
         assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
         let run_id = accepted["run_id"].as_i64().unwrap();
-        let mut finished = false;
-        let mut runs = Value::Null;
-        for _ in 0..100 {
-            (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
-            if runs
-                .as_array()
+        eventually("the requested pass to finish", || async {
+            let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
+            runs.as_array()
                 .unwrap()
                 .iter()
                 .any(|r| r["id"] == run_id && !r["finished_at"].is_null())
-            {
-                finished = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(finished, "the requested pass ran: {runs}");
+        })
+        .await;
         assert_eq!(api.fake.activity_count(), 2);
 
         let (status, person, _) = call(&api, "GET", "/api/v1/people/octocat").await;
@@ -180,12 +188,10 @@ async fn people_can_be_added_listed_viewed_and_deleted() {
         let new_id = api.fake.add_gist("octocat");
         let (status, _, _) = call(&api, "POST", "/api/v1/sync").await;
         assert_eq!(status, StatusCode::ACCEPTED);
-        for _ in 0..100 {
-            if api.fake.activities_for_gist(&new_id) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually("the new gist's activity", || async {
+            api.fake.activities_for_gist(&new_id) == 1
+        })
+        .await;
         let (_, peek, _) = call(&api, "GET", "/api/v1/people/octocat?peek=true").await;
         assert_eq!(peek["gists"].as_array().unwrap().len(), 1);
         let (_, visit, _) = call(&api, "GET", "/api/v1/people/octocat").await;

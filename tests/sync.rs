@@ -574,8 +574,9 @@ fn a_secondary_limit_longer_than_the_wait_cap_stops_github_work() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // The limit asks for at least a minute; anything well short of it means it was not waited out.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(30),
         "did not sit out the minute"
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
