@@ -272,6 +272,10 @@ pub fn list_for_person(
             ))
             .select(Gist::as_select())
             .load(c)?;
+        if rows.is_empty() {
+            // The usual answer to "anything new?": no need to ask for files.
+            return Ok(Vec::new());
+        }
         let files = gist_files::table
             .inner_join(gists::table)
             .filter(gists::person_id.eq(person_id))
