@@ -8,6 +8,7 @@ use diesel::Connection;
 use crate::clients::{ApiError, GithubApi, PipedriveApi};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
 use crate::db::people::{self, NewPerson, Page, Person};
+use crate::db::sync_runs::{self, SyncRun};
 use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::login::Login;
@@ -72,6 +73,43 @@ pub struct FileView {
     pub raw_url: String,
     pub language: Option<String>,
     pub size: i64,
+}
+
+/// One sync pass as `GET /api/v1/sync/runs` shows it. Times are RFC 3339 UTC.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SyncRunView {
+    pub id: i64,
+    /// `cli`, `loop` or `api`.
+    pub trigger: String,
+    /// The process that ran the pass (host/pid/start).
+    pub owner: String,
+    pub started_at: String,
+    /// Null while the pass runs (or if its process died).
+    pub finished_at: Option<String>,
+    pub users_checked: i32,
+    pub users_unchanged: i32,
+    pub new_gists: i32,
+    pub activities_created: i32,
+    pub failures: i32,
+    pub error_summary: Option<String>,
+}
+
+impl From<SyncRun> for SyncRunView {
+    fn from(run: SyncRun) -> Self {
+        SyncRunView {
+            id: run.id,
+            trigger: run.trigger_kind,
+            owner: run.owner,
+            started_at: format_ms(run.started_at),
+            finished_at: run.finished_at.map(format_ms),
+            users_checked: run.users_checked,
+            users_unchanged: run.users_unchanged,
+            new_gists: run.new_gists,
+            activities_created: run.activities_created,
+            failures: run.failures,
+            error_summary: run.error_summary,
+        }
+    }
 }
 
 /// Which gists a view shows, and whether it counts as a visit.
@@ -274,6 +312,12 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
             gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
         })
     })
+}
+
+/// The most recent sync passes, newest first.
+pub fn recent_runs(store: &Store, limit: i64) -> Result<Vec<SyncRunView>> {
+    let runs = sync_runs::recent(&mut *store.conn()?, limit)?;
+    Ok(runs.into_iter().map(SyncRunView::from).collect())
 }
 
 /// Stops tracking a user and removes their rows. Pipedrive keeps its person and activities:

@@ -171,6 +171,19 @@ async fn people_can_be_added_listed_viewed_and_deleted() {
         })
         .await;
         assert_eq!(api.fake.activity_count(), 2);
+        let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
+        let run = &runs[0];
+        assert_eq!(
+            (run["id"].as_i64(), run["trigger"].as_str()),
+            (Some(run_id), Some("api"))
+        );
+        for time in ["started_at", "finished_at"] {
+            let text = run[time].as_str().unwrap_or_default();
+            assert!(
+                humantime::parse_rfc3339(text).is_ok(),
+                "{time} is RFC 3339: {run}"
+            );
+        }
 
         let (status, person, _) = call(&api, "GET", "/api/v1/people/octocat").await;
         assert_eq!(status, StatusCode::OK);

@@ -10,9 +10,8 @@ use warp::{Rejection, Reply};
 use super::rejection::{ApiProblem, ErrorBody};
 use super::{blocking, ApiState};
 use crate::db::people::Page;
-use crate::db::sync_runs::{self, SyncRun};
 use crate::error::Error;
-use crate::service::{self, PersonDetail, PersonSummary, ViewMode};
+use crate::service::{self, PersonDetail, PersonSummary, SyncRunView, ViewMode};
 
 fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
@@ -378,7 +377,7 @@ pub struct RunsQuery {
     tag = "sync",
     params(RunsQuery),
     responses(
-        (status = 200, description = "Recent sync passes, newest first; times are Unix milliseconds", body = [SyncRun]),
+        (status = 200, description = "Recent sync passes, newest first", body = [SyncRunView]),
         (status = 400, description = "Bad limit", body = ErrorBody),
         (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
@@ -395,7 +394,7 @@ pub async fn sync_runs(state: ApiState, query: RunsQuery) -> Result<Response, Re
         )));
     }
     let store = state.store.clone();
-    let runs = blocking(move || sync_runs::recent(&mut *store.conn()?, limit as i64)).await?;
+    let runs = blocking(move || service::recent_runs(&store, limit.into())).await?;
     Ok(json_reply(StatusCode::OK, &runs))
 }
 

@@ -6,12 +6,11 @@ use super::schema::sync_runs;
 use super::DbConnection;
 use crate::error::Result;
 
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sync_runs)]
 pub struct SyncRun {
     pub id: i64,
     /// `cli`, `loop` or `api`.
-    #[serde(rename = "trigger")]
     pub trigger_kind: String,
     /// The process that ran the pass (host/pid/start).
     pub owner: String,
