@@ -162,6 +162,50 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
 }
 
 #[test]
+fn a_large_delivery_batch_gets_every_gists_files_across_query_chunks() {
+    for db in backends() {
+        let store = open(&db);
+        let prolific = add(&store, "prolific", 1, true, 0);
+        let mut conn = store.conn().unwrap();
+        // More gists than one `IN (...)` chunk holds, each with a file named after it.
+        let listing: Vec<RemoteGist> = (0..1_203)
+            .map(|n| {
+                let mut gist = remote(&format!("p{n:04}"), 10 + n, "many");
+                gist.files[0].name = format!("file{n:04}.rs");
+                gist
+            })
+            .collect();
+        gists::record_listing(&mut conn, &prolific, &listing, 5_000).unwrap();
+        let due = gists::due_for_delivery(&mut conn, prolific.id, 5_000, false).unwrap();
+        assert_eq!(due.len(), 1_203);
+        let paired = gists::with_files(&mut conn, due).unwrap();
+        assert_eq!(paired.len(), 1_203, "no gist lost at a chunk boundary");
+        for (gist, files) in &paired {
+            let number = gist.github_gist_id.trim_start_matches('p');
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [format!("file{number}.rs")],
+                "{}",
+                gist.github_gist_id
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pipedrive_person_found_later_is_recorded_on_the_person() {
+    for db in backends() {
+        let store = open(&db);
+        let octo = add(&store, "octo", 7, true, 0);
+        let mut conn = store.conn().unwrap();
+        people::set_pipedrive_person(&mut conn, octo.id, 4242).unwrap();
+        let stored = people::get(&mut conn, octo.id).unwrap();
+        assert_eq!(stored.pipedrive_person_id, Some(4242));
+    }
+}
+
+#[test]
 fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
     for db in backends() {
         let store = open(&db);
