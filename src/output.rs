@@ -54,7 +54,34 @@ pub fn print(text: &str) {
     let _ = writeln!(out, "{text}");
 }
 
+/// An RFC 3339 time as people read it in a table: `2026-11-29 11:00:35 UTC`, or `never`.
+/// (JSON keeps the full timestamp.)
+pub fn when(rfc3339: Option<&str>) -> String {
+    match rfc3339 {
+        None => "never".into(),
+        Some(text) => match (text.get(..10), text.get(11..19)) {
+            (Some(date), Some(time)) if text.ends_with('Z') => format!("{date} {time} UTC"),
+            _ => text.to_string(),
+        },
+    }
+}
+
 /// A cell for an optional value.
 pub fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn times_read_plainly_in_tables() {
+        assert_eq!(
+            when(Some("2026-11-29T11:00:35.884Z")),
+            "2026-11-29 11:00:35 UTC"
+        );
+        assert_eq!(when(None), "never");
+        assert_eq!(when(Some("odd")), "odd", "anything else is shown as it is");
+    }
 }

@@ -25,8 +25,8 @@ pub fn run(_args: ListArgs, store: &Store, format: OutputFormat) -> Result<()> {
                         p.gists_known.to_string(),
                         p.deliveries_pending.to_string(),
                         p.deliveries_failed.to_string(),
-                        p.last_sync.unwrap_or_else(|| "never".into()),
-                        p.last_visit.unwrap_or_else(|| "never".into()),
+                        output::when(p.last_sync.as_deref()),
+                        output::when(p.last_visit.as_deref()),
                     ]
                 })
                 .collect();

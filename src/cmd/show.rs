@@ -34,7 +34,10 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
     let person = &detail.person;
     let scope = match (mode, &detail.since) {
         (ViewMode::All, _) => "All gists".to_string(),
-        (_, Some(since)) => format!("Gists first seen since the visit of {since}"),
+        (_, Some(since)) => format!(
+            "Gists first seen since the visit of {}",
+            output::when(Some(since))
+        ),
         (_, None) => "Gists first seen since tracking began (first visit)".to_string(),
     };
     output::print(&format!(
@@ -45,7 +48,7 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
         person.gists_known,
         person.deliveries_pending,
         person.deliveries_failed,
-        person.last_sync.as_deref().unwrap_or("never"),
+        output::when(person.last_sync.as_deref()),
     ));
     if detail.gists.is_empty() {
         output::print("  (none)");
@@ -69,7 +72,7 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
                     .map(|f| f.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                g.discovered_at.clone(),
+                output::when(Some(&g.discovered_at)),
                 delivery,
                 or_dash(g.activity_id),
                 g.html_url.clone(),

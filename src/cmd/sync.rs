@@ -88,9 +88,9 @@ fn print_report(report: &SyncReport, format: OutputFormat) {
         return;
     }
     let label = if report.dry_run {
-        "would create"
+        "WOULD CREATE"
     } else {
-        "activities created"
+        "ACTIVITIES CREATED"
     };
     output::print(&output::table(
         &[
