@@ -167,7 +167,6 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
 }
 
 /// The Pipedrive person for a GitHub user: one whose email matches exactly, else a new one.
-/// Returns the id and whether it was created here.
 pub fn pipedrive_person_for(
     pipedrive: &dyn PipedriveApi,
     name: &str,
@@ -176,6 +175,7 @@ pub fn pipedrive_person_for(
     find_or_create_person(pipedrive, name, email).map(|(id, _)| id)
 }
 
+/// The person's id, and whether it was created here (so a failed add can take it back).
 fn find_or_create_person(
     pipedrive: &dyn PipedriveApi,
     name: &str,

@@ -32,8 +32,8 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let pipedrive_person = match person.pipedrive_person_id {
         Some(id) => id,
         None => {
-            // `add` records the person before creating it in Pipedrive only if that step failed;
-            // finish the job here rather than losing the user's activities.
+            // `add` always links a Pipedrive person, but the column allows none (a row written
+            // by hand or by another tool): link one here rather than lose the activities.
             let id = service::pipedrive_person_for(
                 pipedrive,
                 person.name.as_deref().unwrap_or(&person.github_login),
