@@ -2,6 +2,10 @@
 
 use crate::error::{Error, Result};
 
+/// [`Login::parse`]'s rule as a regular expression, for the OpenAPI document (with a length of
+/// 1 to 39): an ASCII letter or digit first, then letters, digits, `_` and single hyphens.
+pub const LOGIN_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$";
+
 /// A GitHub login that passed validation. GitHub treats logins case-insensitively, so
 /// lookups go through [`Login::key`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

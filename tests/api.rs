@@ -319,6 +319,12 @@ async fn unknown_routes_wrong_methods_and_bad_queries_are_json_4xx() {
         ),
         (
             "GET",
+            "/api/v1/people?page=4294967296",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
             "/api/v1/people?per_page=0",
             StatusCode::BAD_REQUEST,
             "invalid_query",
@@ -366,6 +372,18 @@ async fn unknown_routes_wrong_methods_and_bad_queries_are_json_4xx() {
             headers["content-type"], "application/json",
             "{method} {path}"
         );
+    }
+    // A 405 says which methods the route does answer (RFC 9110).
+    for (method, path, allow) in [
+        ("PUT", "/api/v1/people", "GET, POST"),
+        ("POST", "/api/v1/people/octocat", "GET, DELETE"),
+        ("GET", "/api/v1/sync", "POST"),
+        ("TRACE", "/metrics", "GET"),
+        ("POST", "/documentation/openapi.json", "GET"),
+    ] {
+        let (status, _, headers) = call(&api, method, path).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(headers["allow"], allow, "{method} {path}");
     }
 }
 
@@ -550,6 +568,42 @@ fn the_committed_openapi_snapshot_matches_the_code() {
         "the API changed: review it, then run UPDATE_SNAPSHOTS=1 cargo test --test api to refresh {}",
         path.display()
     );
+}
+
+#[test]
+fn the_openapi_document_states_the_limits_the_server_enforces() {
+    let spec: Value = serde_json::from_str(&gisttrack::api::openapi::json()).unwrap();
+    let login_rule = serde_json::json!({
+        "minLength": 1, "maxLength": 39, "pattern": gisttrack::login::LOGIN_PATTERN
+    });
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        spec["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no {name}"))["schema"]
+            .clone()
+    };
+    let username = [
+        param("/api/v1/people/{username}", "get", "username"),
+        param("/api/v1/people/{username}", "delete", "username"),
+        spec["components"]["schemas"]["AddPersonRequest"]["properties"]["username"].clone(),
+    ];
+    for schema in username {
+        for (key, value) in login_rule.as_object().unwrap() {
+            assert_eq!(&schema[key], value, "{key} in {schema}");
+        }
+    }
+    for (path, name, minimum, maximum) in [
+        ("/api/v1/people", "page", 1, Some(u32::MAX as i64)),
+        ("/api/v1/people", "per_page", 1, Some(1000)),
+        ("/api/v1/sync/runs", "limit", 1, Some(1000)),
+    ] {
+        let schema = param(path, "get", name);
+        assert_eq!(schema["minimum"], minimum, "{path} {name}");
+        assert_eq!(schema["maximum"].as_i64(), maximum, "{path} {name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

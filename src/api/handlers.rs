@@ -22,8 +22,10 @@ fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1 when `per_page` is given).
+    #[param(minimum = 1, maximum = 4294967295_u64, format = Int64)]
     pub page: Option<u32>,
     /// People per page, 1 to 1000 (default 100 when `page` is given).
+    #[param(minimum = 1, maximum = 1000)]
     pub per_page: Option<u32>,
 }
 
@@ -123,7 +125,7 @@ pub struct ViewQuery {
     get,
     path = "/api/v1/people/{username}",
     tag = "people",
-    params(("username" = String, Path, description = "GitHub login (case-insensitive)"), ViewQuery),
+    params(("username" = String, Path, description = "GitHub login (case-insensitive)", min_length = 1, max_length = 39, pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$"), ViewQuery),
     responses(
         (status = 200, description = "The person and the gists first seen since the previous visit (which this request records), or every gist with `all`", body = PersonDetail),
         (status = 400, description = "Invalid username or query", body = ErrorBody),
@@ -154,6 +156,11 @@ pub async fn view_person(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddPersonRequest {
     /// GitHub login to track.
+    #[schema(
+        min_length = 1,
+        max_length = 39,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$"
+    )]
     pub username: String,
     /// Deliver gists that existed before the user was added (default true).
     pub backfill: Option<bool>,
@@ -316,7 +323,7 @@ pub struct Deleted {
     delete,
     path = "/api/v1/people/{username}",
     tag = "people",
-    params(("username" = String, Path, description = "GitHub login (case-insensitive)")),
+    params(("username" = String, Path, description = "GitHub login (case-insensitive)", min_length = 1, max_length = 39, pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$")),
     responses(
         (status = 200, description = "No longer tracked; Pipedrive keeps its person and activities", body = Deleted),
         (status = 400, description = "Invalid username", body = ErrorBody),
@@ -368,6 +375,7 @@ pub async fn trigger_sync(state: ApiState) -> Result<Response, Rejection> {
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// How many runs, newest first (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -103,6 +103,17 @@ pub fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// What a 405 on a route lists in `Allow` (RFC 9110 requires it).
+fn allowed_methods(route: &str) -> Option<&'static str> {
+    match route {
+        "/api/v1/people" => Some("GET, POST"),
+        "/api/v1/people/{username}" => Some("GET, DELETE"),
+        "/api/v1/sync" => Some("POST"),
+        "/api/v1/sync/runs" | "/healthz" | "/readyz" | "/metrics" | "/documentation" => Some("GET"),
+        _ => None,
+    }
+}
+
 /// Every route, with JSON errors, the access log and request metrics.
 /// Paths are matched before methods, so an unknown path is a 404 and a known one a 405.
 pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
@@ -174,7 +185,7 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         );
     });
 
-    people
+    let answers = people
         .or(person)
         .unify()
         .or(sync)
@@ -190,7 +201,20 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .or(documentation())
         .unify()
         .recover(rejection::handle_rejection)
-        .unify()
+        .unify();
+    warp::path::full()
+        .and(answers)
+        .map(|path: warp::path::FullPath, mut response: Response| {
+            if response.status() == warp::http::StatusCode::METHOD_NOT_ALLOWED {
+                if let Some(allow) = allowed_methods(route_label(path.as_str())) {
+                    response.headers_mut().insert(
+                        warp::http::header::ALLOW,
+                        warp::http::HeaderValue::from_static(allow),
+                    );
+                }
+            }
+            response
+        })
         .with(access_log)
         .map(Reply::into_response)
         .boxed()
