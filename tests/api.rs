@@ -379,6 +379,7 @@ async fn unknown_routes_wrong_methods_and_bad_queries_are_json_4xx() {
         ("POST", "/api/v1/people/octocat", "GET, DELETE"),
         ("GET", "/api/v1/sync", "POST"),
         ("TRACE", "/metrics", "GET"),
+        ("POST", "/healthz", "GET, HEAD"),
         ("POST", "/documentation/openapi.json", "GET"),
     ] {
         let (status, _, headers) = call(&api, method, path).await;
@@ -504,6 +505,10 @@ async fn health_metrics_and_documentation_are_served() {
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("ready"))
     );
+    for probe in ["/healthz", "/readyz"] {
+        let (status, _, _) = call(&api, "HEAD", probe).await;
+        assert_eq!(status, StatusCode::OK, "HEAD {probe}");
+    }
     call(&api, "GET", "/api/v1/people").await;
     call(&api, "GET", "/api/v1/people/nobody").await;
 

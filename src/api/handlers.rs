@@ -412,13 +412,13 @@ pub struct Health {
     pub status: &'static str,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
+#[utoipa::path(method(get, head), path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn healthz() -> Result<Response, Rejection> {
     Ok(json_reply(StatusCode::OK, &Health { status: "ok" }))
 }
 
 #[utoipa::path(
-    get,
+    method(get, head),
     path = "/readyz",
     tag = "operations",
     responses(

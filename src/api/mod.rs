@@ -109,7 +109,8 @@ fn allowed_methods(route: &str) -> Option<&'static str> {
         "/api/v1/people" => Some("GET, POST"),
         "/api/v1/people/{username}" => Some("GET, DELETE"),
         "/api/v1/sync" => Some("POST"),
-        "/api/v1/sync/runs" | "/healthz" | "/readyz" | "/metrics" | "/documentation" => Some("GET"),
+        "/healthz" | "/readyz" => Some("GET, HEAD"),
+        "/api/v1/sync/runs" | "/metrics" | "/documentation" => Some("GET"),
         _ => None,
     }
 }
@@ -152,11 +153,13 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .and(warp::query::<handlers::RunsQuery>())
         .and_then(handlers::sync_runs);
 
+    // Load balancers and uptime checkers often probe with HEAD.
+    let get_or_head = || warp::get().or(warp::head()).unify();
     let healthz = warp::path!("healthz")
-        .and(warp::get())
+        .and(get_or_head())
         .and_then(handlers::healthz);
     let readyz = warp::path!("readyz")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and_then(handlers::readyz);
     let metrics = warp::path!("metrics")
