@@ -273,11 +273,7 @@ fn the_default_store_is_an_sqlite_file_under_xdg_data_home() {
         .arg("list")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "list on the default store");
     assert!(data.join("gisttrack/gisttrack.db").exists());
 
     let out = support::command(&db, None)

@@ -354,11 +354,7 @@ fn the_cli_and_serve_share_one_sqlite_file() {
                         .args(args)
                         .output()
                         .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "{args:?}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
+                    support::assert_success(&out, &format!("{args:?}"));
                 };
                 let login = format!("shared{n}");
                 run(&["add", &login]);

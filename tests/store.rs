@@ -420,12 +420,7 @@ fn several_processes_may_migrate_a_new_database_at_once() {
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "[{}] {}",
-                db.backend,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            support::assert_success(&out, &format!("[{}] migrating process", db.backend));
         }
     }
 }

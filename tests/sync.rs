@@ -302,11 +302,7 @@ fn concurrent_syncs_deliver_each_gist_once_and_ask_github_once_per_user() {
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            support::assert_success(&out, &format!("[{}] concurrent sync", db.backend));
         }
         assert_eq!(fake.activity_count(), 36);
         for login in &logins {
@@ -331,11 +327,7 @@ fn a_dry_run_writes_nothing_anywhere() {
             .args(["-o", "json", "sync", "--dry-run"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::assert_success(&out, "sync --dry-run");
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["planned"].as_array().unwrap().len(), 3);
         assert!(report["run_id"].is_null());
@@ -545,11 +537,7 @@ fn a_github_enterprise_base_url_works_with_its_api_v3_path() {
     };
     assert!(run(&["add", "enterprise"]).status.success());
     let out = run(&["sync"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "sync");
     assert_eq!(
         fake.activity_count(),
         150,

@@ -121,15 +121,19 @@ pub fn run(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> Output {
 /// Runs the binary and asserts it succeeded; returns stdout.
 pub fn ok(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> String {
     let out = run(db, fake, args);
+    assert_success(&out, &format!("[{}] gisttrack {args:?}", db.backend));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Asserts a finished `gisttrack` process succeeded; on failure shows what it printed.
+pub fn assert_success(out: &std::process::Output, context: &str) {
     assert!(
         out.status.success(),
-        "[{}] gisttrack {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-        db.backend,
+        "{context} failed ({}):\nstdout: {}\nstderr: {}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs the binary, asserts it failed, returns stderr.
