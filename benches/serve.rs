@@ -37,6 +37,7 @@ fn seed(store: &Store, count: usize) {
                         pipedrive_person_id: Some(n as i64 + 1),
                         backfill: true,
                         added_at: now - 86_400_000,
+                        pipedrive_history_read: true,
                     },
                 )?;
                 let listed: Vec<RemoteGist> = (0..2)

@@ -97,7 +97,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --only-new --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --database-url --output --help --version"
+            opts="-o -h -V --only-new --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +124,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -351,7 +355,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-o -h -V --listen --interval --no-sync --api-token --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-o -h -V --listen --interval --no-sync --api-token --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,6 +394,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -447,7 +455,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +482,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

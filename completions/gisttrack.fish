@@ -43,6 +43,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-ap
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
 json\t''"
@@ -72,6 +73,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-a
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l concurrency -d 'Users synced at once by this process' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
@@ -79,6 +81,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l dry-run -d 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l retry-failed -d 'Retry failed deliveries now instead of waiting for their backoff'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l reread-history -d 'Read every person\'s activities in Pipedrive again before delivering, and record the gists already there (after restoring a database backup)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-done -d 'Create activities already marked done'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s V -l version -d 'Print version'
@@ -91,6 +94,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l concurrency -d 'Users synced at once by this process' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r

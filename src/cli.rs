@@ -104,6 +104,27 @@ pub struct UpstreamArgs {
     /// Timeout for one request to GitHub or Pipedrive.
     #[arg(long, env = "GISTTRACK_HTTP_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub http_timeout: Duration,
+
+    /// How long a Pipedrive write that got no answer may still land; until then it is neither
+    /// looked for nor sent again [default: three HTTP timeouts, at least 60s].
+    #[arg(long, env = "GISTTRACK_IN_FLIGHT_BOUND", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub in_flight_bound: Option<Duration>,
+}
+
+impl UpstreamArgs {
+    /// The in-flight bound in effect; one shorter than the HTTP timeout would let a resend
+    /// overtake a request that is still running, so it is refused.
+    pub fn in_flight_bound(&self) -> crate::Result<Duration> {
+        match self.in_flight_bound {
+            None => Ok(crate::sync::default_in_flight_bound(self.http_timeout)),
+            Some(bound) if bound < self.http_timeout => Err(crate::Error::Config(format!(
+                "--in-flight-bound ({}) must be at least --http-timeout ({}): a request can run that long",
+                humantime::format_duration(bound),
+                humantime::format_duration(self.http_timeout)
+            ))),
+            Some(bound) => Ok(bound),
+        }
+    }
 }
 
 /// How a sync pass runs; shared by `sync` and `serve`.

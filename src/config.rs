@@ -31,6 +31,7 @@ impl DatabaseTarget {
         for scheme in ["mysql://", "mariadb://"] {
             if let Some(rest) = url.strip_prefix(scheme) {
                 let target = DatabaseTarget::Mysql(format!("mysql://{rest}"));
+                check_mysql_userinfo(&target)?;
                 if target.database_name().is_empty() {
                     return Err(Error::Config(format!(
                         "DATABASE_URL {} names no database (expected mysql://user:password@host:port/db)",
@@ -102,13 +103,12 @@ impl DatabaseTarget {
     pub fn host(&self) -> String {
         match self {
             DatabaseTarget::Sqlite(path) => path.display().to_string(),
-            DatabaseTarget::Mysql(url) => {
-                let authority = url["mysql://".len()..]
-                    .split(['/', '?'])
-                    .next()
-                    .unwrap_or("");
-                authority.rsplit('@').next().unwrap_or("").to_string()
-            }
+            DatabaseTarget::Mysql(url) => mysql_parts(url)
+                .1
+                .split(['/', '?'])
+                .next()
+                .unwrap_or("")
+                .to_string(),
         }
     }
 
@@ -119,35 +119,92 @@ impl DatabaseTarget {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            DatabaseTarget::Mysql(url) => {
-                let rest = &url["mysql://".len()..];
-                rest.split_once('/')
-                    .map(|(_, db)| db.split('?').next().unwrap_or("").to_string())
-                    .unwrap_or_default()
-            }
+            DatabaseTarget::Mysql(url) => mysql_parts(url)
+                .1
+                .split_once('/')
+                .map(|(_, db)| db.split('?').next().unwrap_or("").to_string())
+                .unwrap_or_default(),
         }
     }
 
-    /// The URL with any password replaced, safe for logs and errors.
+    /// The URL without its user and password, safe for logs and errors.
     pub fn redacted(&self) -> String {
         match self {
             DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
-            DatabaseTarget::Mysql(url) => {
-                let rest = &url["mysql://".len()..];
-                let (authority, tail) = match rest.find('/') {
-                    Some(i) => rest.split_at(i),
-                    None => (rest, ""),
-                };
-                match authority.rsplit_once('@') {
-                    Some((credentials, host)) => {
-                        let user = credentials.split(':').next().unwrap_or("");
-                        format!("mysql://{user}:***@{host}{tail}")
-                    }
-                    None => url.clone(),
-                }
+            DatabaseTarget::Mysql(url) => match mysql_parts(url) {
+                (Some(_), rest) => format!("mysql://***@{rest}"),
+                (None, rest) => format!("mysql://{rest}"),
+            },
+        }
+    }
+
+    /// The password as the driver will see it (percent-decoded), to scrub driver messages.
+    pub(crate) fn password(&self) -> Option<String> {
+        let DatabaseTarget::Mysql(url) = self else {
+            return None;
+        };
+        let (_, password) = mysql_parts(url).0?.split_once(':')?;
+        (!password.is_empty()).then(|| percent_decode(password))
+    }
+}
+
+/// Splits `mysql://USERINFO@REST` at the last `@`, so a password holding an unencoded `@`, `/`
+/// or `?` is still wholly inside the userinfo, which is never printed.
+fn mysql_parts(url: &str) -> (Option<&str>, &str) {
+    let rest = url.strip_prefix("mysql://").unwrap_or(url);
+    match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
+    }
+}
+
+/// Characters that end the userinfo part of a URL unless percent-encoded.
+fn check_mysql_userinfo(target: &DatabaseTarget) -> Result<()> {
+    let DatabaseTarget::Mysql(url) = target else {
+        return Ok(());
+    };
+    let bad_escape = |text: &str| {
+        text.split('%')
+            .skip(1)
+            .any(|tail| tail.len() < 2 || !tail.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit))
+    };
+    let broken = match mysql_parts(url).0 {
+        Some(userinfo) => userinfo.contains(['@', '/', '?', '#']) || bad_escape(userinfo),
+        None => url.contains('#'),
+    };
+    if broken {
+        return Err(Error::Config(
+            "DATABASE_URL: the user name or password holds a character that must be \
+             percent-encoded in a URL (@ as %40, / as %2F, ? as %3F, # as %23, % as %25, : in \
+             the user name as %3A); or set DATABASE_HOST, DATABASE_NAME, DATABASE_USERNAME and \
+             DATABASE_PASSWORD instead, which need no encoding"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
             }
         }
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl std::fmt::Debug for DatabaseTarget {
@@ -232,9 +289,32 @@ mod tests {
     #[test]
     fn never_shows_the_password() {
         let target = DatabaseTarget::parse("mysql://root:hunter2@db:3306/gt").unwrap();
-        assert_eq!(target.redacted(), "mysql://root:***@db:3306/gt");
+        assert_eq!(target.redacted(), "mysql://***@db:3306/gt");
+        assert_eq!(target.password().as_deref(), Some("hunter2"));
         assert!(!format!("{target:?}").contains("hunter2"));
         assert!(!format!("{:?}", Secret::new("hunter2").unwrap()).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_password_with_unencoded_url_characters_is_refused_without_echoing_it() {
+        for url in [
+            "mysql://app:p@ss@db/gt",
+            "mysql://app:pa/ss@db/gt",
+            "mysql://app:pa?ss@db/gt",
+            "mysql://app:pa#ss@db/gt",
+            "mysql://app:50%off@db/gt",
+        ] {
+            let err = DatabaseTarget::parse(url).unwrap_err().to_string();
+            assert!(err.contains("percent-encoded"), "{url}: {err}");
+            for piece in ["p@ss", "pa/ss", "pa?ss", "pa#ss", "50%off", "app"] {
+                assert!(!err.contains(piece), "{url}: {err} shows {piece}");
+            }
+        }
+        let encoded = DatabaseTarget::parse("mysql://app:p%40ss%2Fw@db:3306/gt").unwrap();
+        assert_eq!(encoded.password().as_deref(), Some("p@ss/w"));
+        assert_eq!(encoded.host(), "db:3306");
+        assert_eq!(encoded.database_name(), "gt");
+        assert!(!format!("{encoded:?}").contains("p%40ss"));
     }
 
     #[test]

@@ -36,6 +36,16 @@ pub enum Error {
     Pipedrive(ApiError),
     #[error("{0}")]
     Incomplete(String),
+    #[error("lost the lease on {0}: another process took over its sync")]
+    LeaseLost(String),
+    #[error("gist {gist} has an unknown delivery state {state:?} (written by a newer gisttrack, or edited by hand); nothing is sent for it")]
+    UnknownDeliveryState { gist: String, state: String },
+    #[error("the Pipedrive person for {login} may still be being created ({reason}); to avoid a second one, add {login} again after {retry_after}")]
+    PersonCreationUnsettled {
+        login: String,
+        reason: String,
+        retry_after: String,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]

@@ -11,9 +11,7 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .format_target(false)
-        .init();
+    gisttrack::logging::init(default_level);
     match gisttrack::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -5,13 +5,15 @@ use utoipa::ToSchema;
 
 use diesel::Connection;
 
-use crate::clients::{ApiError, GithubApi, PipedriveApi};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
 use crate::db::people::{self, NewPerson, Page, Person};
-use crate::db::sync_runs::{self, SyncRun};
+use crate::db::person_creations;
+use crate::db::sync_runs::{self, RunCounts, RunTrigger, SyncRun};
 use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::login::Login;
+use crate::sync::link::{self, Candidate};
+use crate::sync::Engine;
 use crate::time::{format_ms, now_ms};
 
 /// A tracked person as `list` and `GET /api/v1/people` show it. Times are RFC 3339 UTC.
@@ -79,34 +81,30 @@ pub struct FileView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SyncRunView {
     pub id: i64,
-    /// `cli`, `loop` or `api`.
-    pub trigger: String,
+    pub trigger: RunTrigger,
     /// The process that ran the pass (host/pid/start).
     pub owner: String,
     pub started_at: String,
     /// Null while the pass runs (or if its process died).
     pub finished_at: Option<String>,
-    pub users_checked: i32,
-    pub users_unchanged: i32,
-    pub new_gists: i32,
-    pub activities_created: i32,
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    /// The same as `failed` (the name earlier versions used).
     pub failures: i32,
     pub error_summary: Option<String>,
 }
 
 impl From<SyncRun> for SyncRunView {
     fn from(run: SyncRun) -> Self {
+        let counts = RunCounts::from(run.counts);
         SyncRunView {
             id: run.id,
             trigger: run.trigger_kind,
             owner: run.owner,
             started_at: format_ms(run.started_at),
             finished_at: run.finished_at.map(format_ms),
-            users_checked: run.users_checked,
-            users_unchanged: run.users_unchanged,
-            new_gists: run.new_gists,
-            activities_created: run.activities_created,
-            failures: run.failures,
+            failures: counts.failed,
+            counts,
             error_summary: run.error_summary,
         }
     }
@@ -142,7 +140,7 @@ fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
 
 fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
     GistView {
-        delivery: gist.state(),
+        delivery: gist.delivery_state,
         id: gist.github_gist_id,
         description: gist.description,
         html_url: gist.html_url,
@@ -166,72 +164,61 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
     }
 }
 
-/// The Pipedrive person for a GitHub user: one whose email matches exactly, else a new one.
-pub fn pipedrive_person_for(
-    pipedrive: &dyn PipedriveApi,
-    name: &str,
-    email: Option<&str>,
-) -> Result<i64, ApiError> {
-    find_or_create_person(pipedrive, name, email).map(|(id, _)| id)
-}
-
-/// The person's id, and whether it was created here (so a failed add can take it back).
-fn find_or_create_person(
-    pipedrive: &dyn PipedriveApi,
-    name: &str,
-    email: Option<&str>,
-) -> Result<(i64, bool), ApiError> {
-    if let Some(email) = email {
-        if let Some(id) = pipedrive.find_person_by_email(email)? {
-            return Ok((id, false));
-        }
-    }
-    Ok((pipedrive.create_person(name, email)?, true))
-}
-
 /// Starts tracking a GitHub user: validated, checked against GitHub, linked to a Pipedrive
-/// person (reused by email or created), then stored. Any refusal leaves nothing behind.
-pub fn add_person(
-    store: &Store,
-    github: &dyn GithubApi,
-    pipedrive: Option<&dyn PipedriveApi>,
-    input: &str,
-    backfill: bool,
-) -> Result<PersonDetail> {
+/// person (reused by e-mail, or created), then stored. A refusal leaves nothing behind: a
+/// person created for it is removed again, and one whose creation got no answer is
+/// remembered so the next add finds it instead of creating a second.
+pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
-    let pipedrive = pipedrive.ok_or(Error::MissingPipedriveToken)?;
-    if people::find_by_login(&mut *store.conn()?, &login)?.is_some() {
-        return Err(Error::AlreadyTracked(login.to_string()));
+    let store = &engine.store;
+    let pipedrive = engine
+        .pipedrive
+        .as_deref()
+        .ok_or(Error::MissingPipedriveToken)?;
+    if let Some(existing) = people::find_by_login(&mut *store.conn()?, &login)? {
+        return Err(Error::AlreadyTracked(existing.github_login));
     }
-    let user = github
+    let user = engine
+        .github
         .user(login.as_str())
         .map_err(Error::Github)?
         .ok_or_else(|| Error::GithubUserNotFound(login.to_string()))?;
     let canonical = Login::parse(&user.login).unwrap_or(login);
     if let Some(existing) = people::find_by_github_id(&mut *store.conn()?, user.id)? {
-        return Err(Error::AlreadyTracked(format!(
-            "{} (as {})",
-            canonical, existing.github_login
+        return Err(Error::AlreadyTracked(tracked_as(
+            &canonical,
+            &existing.github_login,
         )));
     }
     let display_name = user.name.clone().unwrap_or_else(|| canonical.to_string());
-    let (pipedrive_id, created) =
-        find_or_create_person(pipedrive, &display_name, user.email.as_deref())
-            .map_err(Error::Pipedrive)?;
     let key = canonical.key();
+    let linked = link::link_person(
+        engine,
+        pipedrive,
+        Candidate {
+            login_key: &key,
+            login: canonical.as_str(),
+            name: &display_name,
+            email: user.email.as_deref(),
+        },
+    )?;
     let new = NewPerson {
         github_login: canonical.as_str(),
         github_login_key: &key,
         github_id: Some(user.id),
         name: user.name.as_deref(),
         email: user.email.as_deref(),
-        pipedrive_person_id: Some(pipedrive_id),
+        pipedrive_person_id: Some(linked.pipedrive_id),
         backfill,
         added_at: now_ms(),
+        // A person made for this user has no earlier activities to look for.
+        pipedrive_history_read: linked.created,
     };
-    let stored = store
-        .conn()
-        .and_then(|mut conn| people::insert(&mut conn, &new));
+    let stored = store.transaction(|conn| {
+        let person = people::insert(conn, &new)?;
+        person_creations::forget(conn, &key)?;
+        Ok(person)
+    });
     match stored {
         Ok(person) => {
             store.touch();
@@ -242,14 +229,28 @@ pub fn add_person(
             })
         }
         Err(err) => {
-            // Undo our side effect so a refused add leaves no orphan person in Pipedrive.
-            if created {
-                if let Err(undo) = pipedrive.delete_person(pipedrive_id) {
-                    log::warn!("could not remove Pipedrive person {pipedrive_id} after a failed add: {undo}");
+            // Take back what this add made, so the refusal leaves no orphan in Pipedrive.
+            if linked.created {
+                match pipedrive.delete_person(linked.pipedrive_id) {
+                    Ok(()) => link::forget(engine, &key),
+                    // Still remembered as this login's creation: the next add reuses it.
+                    Err(undo) => log::warn!(
+                        "could not remove Pipedrive person {} after a failed add: {undo}",
+                        linked.pipedrive_id
+                    ),
                 }
             }
             Err(err)
         }
+    }
+}
+
+/// "hubot", or "Hubot (tracked as hubot)" when the spellings differ.
+fn tracked_as(asked: &Login, tracked: &str) -> String {
+    if asked.as_str() == tracked {
+        tracked.to_string()
+    } else {
+        format!("{asked} (tracked as {tracked})")
     }
 }
 
@@ -285,7 +286,8 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
     let visited = match mode {
         ViewMode::NewSinceLastVisit => {
             let person = people::get_by_login(&mut conn, &login)?;
-            let visited = people::record_visit(&mut conn, person.id, now_ms())?;
+            let visited = people::record_visit(&mut conn, person.id, now_ms())?
+                .ok_or_else(|| Error::NotTracked(login.to_string()))?;
             store.touch();
             Some(visited)
         }
@@ -320,13 +322,16 @@ pub fn recent_runs(store: &Store, limit: i64) -> Result<Vec<SyncRunView>> {
     Ok(runs.into_iter().map(SyncRunView::from).collect())
 }
 
-/// Stops tracking a user and removes their rows. Pipedrive keeps its person and activities:
-/// they are the sales team's records now.
-pub fn delete_person(store: &Store, input: &str) -> Result<()> {
+/// Stops tracking a user and removes their rows; returns the login as GitHub spells it.
+/// Pipedrive keeps its person and activities: they are the sales team's records now.
+/// Of two deletes at once, one wins and the other finds the person not tracked.
+pub fn delete_person(store: &Store, input: &str) -> Result<String> {
     let login = Login::parse(input)?;
     let mut conn = store.conn()?;
     let person = people::get_by_login(&mut conn, &login)?;
-    people::delete(&mut conn, person.id)?;
+    if !people::delete(&mut conn, person.id)? {
+        return Err(Error::NotTracked(login.to_string()));
+    }
     store.touch();
-    Ok(())
+    Ok(person.github_login)
 }

@@ -61,15 +61,7 @@ fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
         tokio::spawn(scheduler.clone().run(rx));
         std::mem::forget(_tx);
     }
-    let state = ApiState {
-        store: store.clone(),
-        github: engine.github.clone(),
-        pipedrive: engine.pipedrive.clone(),
-        scheduler,
-        metrics,
-        api_token: token.and_then(Secret::new),
-        lists: Default::default(),
-    };
+    let state = ApiState::new(engine, scheduler, token.and_then(Secret::new));
     Api {
         routes: routes(state),
         url: db.url.clone(),
@@ -666,14 +658,7 @@ async fn list_answers_follow_writes_here_at_once_and_elsewhere_within_a_second()
     let other = Store::open(&DatabaseTarget::parse(&api.url).unwrap()).unwrap();
     let metrics = Arc::new(Metrics::default());
     let elsewhere = engine(&other, &api.fake, &metrics, true);
-    gisttrack::service::add_person(
-        &other,
-        elsewhere.github.as_ref(),
-        elsewhere.pipedrive.as_deref(),
-        "second",
-        true,
-    )
-    .unwrap();
+    gisttrack::service::add_person(&elsewhere, "second", true).unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         count(&call(&api, "GET", "/api/v1/people").await.1),

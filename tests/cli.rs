@@ -118,6 +118,7 @@ fn add_reuses_the_pipedrive_person_with_the_same_email() {
                 name: "Existing".into(),
                 emails: vec!["OCTOCAT@example.com".into()],
                 deleted: false,
+                update_time: 0,
             });
         let added = json(&db, Some(&fake), &["add", "octocat"]);
         assert_eq!(added[0]["pipedrive_id"], 4242);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::fake::{PipedriveFault, PipedriveRoute};
-use support::{backends, FakeApis, TestDb};
+use support::{assert_each_gist_once, backends, roomy_fake, FakeApis, TestDb};
 
 struct Server {
     child: Child,
@@ -118,12 +118,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn roomy_fake() -> FakeApis {
-    let fake = FakeApis::start();
-    fake.lock().pipedrive.burst_limit = 100_000;
-    fake
-}
-
 #[test]
 fn the_loop_syncs_and_visits_advance_across_several_visits() {
     for db in backends() {
@@ -150,7 +144,7 @@ fn the_loop_syncs_and_visits_advance_across_several_visits() {
         assert_eq!(third["gists"].as_array().unwrap().len(), 1);
         assert_eq!(third["gists"][0]["id"], new_id.as_str());
         assert!(get(&person).1["gists"].as_array().unwrap().is_empty());
-        assert_each_once(&fake, "looper");
+        assert_each_gist_once(&fake, "looper");
 
         let (_, runs) = get(&format!("{}/api/v1/sync/runs", server.url));
         assert!(
@@ -171,12 +165,6 @@ fn the_loop_syncs_and_visits_advance_across_several_visits() {
             !log.contains(support::PIPEDRIVE_TOKEN) && !log.contains(support::GITHUB_TOKEN),
             "no token in logs"
         );
-    }
-}
-
-fn assert_each_once(fake: &FakeApis, login: &str) {
-    for id in fake.gist_ids(login) {
-        assert_eq!(fake.activities_for_gist(&id), 1, "gist {id}");
     }
 }
 
@@ -371,7 +359,7 @@ fn the_cli_and_serve_share_one_sqlite_file() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(fake.activity_count(), 12, "nothing doubled by the loop");
     for n in 0..6 {
-        assert_each_once(&fake, &format!("shared{n}"));
+        assert_each_gist_once(&fake, &format!("shared{n}"));
     }
     assert_eq!(
         get(&format!("{}/api/v1/people", server.url))
@@ -420,7 +408,7 @@ fn sigterm_during_a_pass_stops_cleanly_and_loses_nothing() {
         fake.lock().pipedrive.latency = Duration::ZERO;
         support::ok(&db, Some(&fake), &["sync"]);
         assert_eq!(fake.activity_count(), 6);
-        assert_each_once(&fake, "busy");
+        assert_each_gist_once(&fake, "busy");
     }
 }
 

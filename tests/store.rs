@@ -6,6 +6,7 @@ use gisttrack::clients::{RemoteFile, RemoteGist};
 use gisttrack::config::DatabaseTarget;
 use gisttrack::db::gists::{self, DeliveryState};
 use gisttrack::db::people::{self, NewPerson, Page, Person};
+use gisttrack::db::sync_runs::{RunCounts, RunTrigger};
 use gisttrack::db::{sync_runs, Store};
 use gisttrack::login::Login;
 use gisttrack::Error;
@@ -28,6 +29,7 @@ fn add(store: &Store, login: &str, github_id: i64, backfill: bool, added_at: i64
             pipedrive_person_id: Some(github_id),
             backfill,
             added_at,
+            pipedrive_history_read: true,
         },
     )
     .unwrap()
@@ -67,6 +69,7 @@ fn people_are_unique_by_login_case_insensitively_and_by_github_id() {
                 pipedrive_person_id: None,
                 backfill: true,
                 added_at: 0,
+                pipedrive_history_read: true,
             },
         );
         assert!(
@@ -120,7 +123,7 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
                 .into_iter()
                 .map(|(g, files)| {
                     assert_eq!(files.len(), 1);
-                    (g.github_gist_id.clone(), g.state())
+                    (g.github_gist_id.clone(), g.delivery_state)
                 })
                 .collect();
             rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -271,33 +274,55 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
     }
 }
 
+fn claim(
+    conn: &mut gisttrack::db::DbConnection,
+    person_id: i64,
+    owner: &str,
+    now: i64,
+    ttl_ms: i64,
+    not_synced_since: Option<i64>,
+    dead_owner: Option<&str>,
+) -> gisttrack::Result<bool> {
+    people::claim(
+        conn,
+        person_id,
+        &people::Claim {
+            owner,
+            now,
+            ttl_ms,
+            not_synced_since,
+            dead_owner,
+        },
+    )
+}
+
 #[test]
 fn leases_exclude_others_expire_and_yield_to_a_dead_local_owner() {
     for db in backends() {
         let store = open(&db);
         let person = add(&store, "leased", 1, true, 0);
         let mut conn = store.conn().unwrap();
-        assert!(people::claim(&mut conn, person.id, "a", 1_000, 500, None, None).unwrap());
+        assert!(claim(&mut conn, person.id, "a", 1_000, 500, None, None).unwrap());
         assert!(
-            !people::claim(&mut conn, person.id, "b", 1_100, 500, None, None).unwrap(),
+            !claim(&mut conn, person.id, "b", 1_100, 500, None, None).unwrap(),
             "held by a"
         );
         assert!(
-            people::claim(&mut conn, person.id, "a", 1_100, 500, None, None).unwrap(),
+            claim(&mut conn, person.id, "a", 1_100, 500, None, None).unwrap(),
             "the owner may reclaim"
         );
         assert!(people::renew(&mut conn, person.id, "a", 1_400, 500).unwrap());
         assert!(!people::renew(&mut conn, person.id, "b", 1_400, 500).unwrap());
         assert!(
-            !people::claim(&mut conn, person.id, "b", 1_800, 500, None, None).unwrap(),
+            !claim(&mut conn, person.id, "b", 1_800, 500, None, None).unwrap(),
             "renewed until 1900"
         );
         assert!(
-            people::claim(&mut conn, person.id, "b", 2_000, 500, None, None).unwrap(),
+            claim(&mut conn, person.id, "b", 2_000, 500, None, None).unwrap(),
             "expired"
         );
         assert!(
-            people::claim(&mut conn, person.id, "c", 2_100, 500, None, Some("b")).unwrap(),
+            claim(&mut conn, person.id, "c", 2_100, 500, None, Some("b")).unwrap(),
             "b is known dead"
         );
         people::release(&mut conn, person.id, "c").unwrap();
@@ -307,11 +332,11 @@ fn leases_exclude_others_expire_and_yield_to_a_dead_local_owner() {
             .is_none());
 
         // A person synced by a concurrent pass after this pass began is not claimed again.
-        assert!(people::claim(&mut conn, person.id, "d", 3_000, 500, None, None).unwrap());
+        assert!(claim(&mut conn, person.id, "d", 3_000, 500, None, None).unwrap());
         assert!(people::mark_listed(&mut conn, person.id, "d", Some("W/\"etag\""), 3_100).unwrap());
         people::release(&mut conn, person.id, "d").unwrap();
-        assert!(!people::claim(&mut conn, person.id, "e", 3_200, 500, Some(2_900), None).unwrap());
-        assert!(people::claim(&mut conn, person.id, "e", 3_200, 500, Some(3_150), None).unwrap());
+        assert!(!claim(&mut conn, person.id, "e", 3_200, 500, Some(2_900), None).unwrap());
+        assert!(claim(&mut conn, person.id, "e", 3_200, 500, Some(3_150), None).unwrap());
         assert!(
             !people::mark_listed(&mut conn, person.id, "d", None, 3_300).unwrap(),
             "only the holder records a listing"
@@ -335,12 +360,16 @@ fn visits_shift_the_window_and_pages_come_in_login_order_with_counts() {
         add(&store, "alpha", 2, true, 0);
         add(&store, "charlie", 3, true, 0);
         let mut conn = store.conn().unwrap();
-        let visit = people::record_visit(&mut conn, first.id, 100).unwrap();
+        let visit = people::record_visit(&mut conn, first.id, 100)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (visit.previous_visited_at, visit.last_visited_at),
             (None, Some(100))
         );
-        let visit = people::record_visit(&mut conn, first.id, 200).unwrap();
+        let visit = people::record_visit(&mut conn, first.id, 200)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (visit.previous_visited_at, visit.last_visited_at),
             (Some(100), Some(200))
@@ -389,25 +418,34 @@ fn sync_runs_are_opened_and_closed() {
     for db in backends() {
         let store = open(&db);
         let mut conn = store.conn().unwrap();
-        let first = sync_runs::start(&mut conn, "cli", "me", 10).unwrap();
-        let second = sync_runs::start(&mut conn, "loop", "me", 10).unwrap();
+        let first = sync_runs::start(&mut conn, RunTrigger::Cli, "me", 10).unwrap();
+        let second = sync_runs::start(&mut conn, RunTrigger::Loop, "me", 10).unwrap();
         assert_ne!(
             first, second,
             "two runs in the same millisecond are two rows"
         );
-        let totals = sync_runs::RunTotals {
+        let counts = RunCounts {
             users_checked: 3,
+            users_skipped: 1,
             activities_created: 2,
+            activities_reconciled: 4,
+            deliveries_waiting: 5,
             ..Default::default()
         };
-        sync_runs::finish(&mut conn, first, &totals, 20).unwrap();
+        sync_runs::finish(&mut conn, first, counts, Some("a: boom"), 20).unwrap();
         let runs = sync_runs::recent(&mut conn, 10).unwrap();
         assert_eq!(
             runs.iter().map(|r| r.id).collect::<Vec<_>>(),
             [second, first]
         );
         assert_eq!(runs[1].finished_at, Some(20));
-        assert_eq!(runs[1].activities_created, 2);
+        assert_eq!(
+            RunCounts::from(runs[1].counts),
+            counts,
+            "every count is stored"
+        );
+        assert_eq!(runs[1].error_summary.as_deref(), Some("a: boom"));
+        assert_eq!(runs[1].trigger_kind, RunTrigger::Cli);
         assert!(runs[0].finished_at.is_none());
     }
 }

@@ -57,11 +57,11 @@ pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, 
             Some((page, per_page))
         }
     };
-    let revision = state.store.revision();
+    let revision = state.store().revision();
     let list = match state.lists.get(key, revision) {
         Some(hit) => hit,
         None => {
-            let store = state.store.clone();
+            let store = state.store().clone();
             let (body, total) = blocking(move || {
                 let page = key.map(|(page, per_page)| Page {
                     offset: (page as i64 - 1) * per_page as i64,
@@ -147,7 +147,7 @@ pub async fn view_person(
     } else {
         ViewMode::NewSinceLastVisit
     };
-    let store = state.store.clone();
+    let store = state.store().clone();
     let detail = blocking(move || service::view_person(&store, &username, mode)).await?;
     Ok(json_reply(StatusCode::OK, &detail))
 }
@@ -290,22 +290,9 @@ pub async fn add_person(
         .await
         .map_err(warp::reject::custom)?;
     let backfill = request.backfill.unwrap_or(true);
-    let ApiState {
-        store,
-        github,
-        pipedrive,
-        ..
-    } = state;
-    let detail = blocking(move || {
-        service::add_person(
-            &store,
-            github.as_ref(),
-            pipedrive.as_deref(),
-            &request.username,
-            backfill,
-        )
-    })
-    .await?;
+    let engine = state.engine.clone();
+    let detail =
+        blocking(move || service::add_person(&engine, &request.username, backfill)).await?;
     let mut response = json_reply(StatusCode::CREATED, &detail);
     if let Ok(location) = format!("/api/v1/people/{}", detail.person.github_username).parse() {
         response.headers_mut().insert(header::LOCATION, location);
@@ -334,10 +321,9 @@ pub struct Deleted {
     security((), ("api_token" = []))
 )]
 pub async fn delete_person(state: ApiState, username: String) -> Result<Response, Rejection> {
-    let store = state.store.clone();
-    let name = username.clone();
-    blocking(move || service::delete_person(&store, &name)).await?;
-    Ok(json_reply(StatusCode::OK, &Deleted { deleted: username }))
+    let store = state.store().clone();
+    let deleted = blocking(move || service::delete_person(&store, &username)).await?;
+    Ok(json_reply(StatusCode::OK, &Deleted { deleted }))
 }
 
 /// The answer to `POST /api/v1/sync`.
@@ -363,7 +349,10 @@ pub async fn trigger_sync(state: ApiState) -> Result<Response, Rejection> {
         .scheduler
         .clone()
         .ok_or_else(|| warp::reject::custom(ApiProblem::from(Error::MissingPipedriveToken)))?;
-    let run_id = blocking(move || scheduler.request_pass()).await?;
+    let run_id = scheduler
+        .request_pass()
+        .await
+        .map_err(|err| warp::reject::custom(ApiProblem::from(err)))?;
     let mut response = json_reply(StatusCode::ACCEPTED, &SyncAccepted { run_id });
     if let Ok(location) = "/api/v1/sync/runs".parse() {
         response.headers_mut().insert(header::LOCATION, location);
@@ -401,7 +390,7 @@ pub async fn sync_runs(state: ApiState, query: RunsQuery) -> Result<Response, Re
             "limit must be between 1 and 1000",
         )));
     }
-    let store = state.store.clone();
+    let store = state.store().clone();
     let runs = blocking(move || service::recent_runs(&store, limit.into())).await?;
     Ok(json_reply(StatusCode::OK, &runs))
 }
@@ -427,14 +416,14 @@ pub async fn healthz() -> Result<Response, Rejection> {
     )
 )]
 pub async fn readyz(state: ApiState) -> Result<Response, Rejection> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || store.ping()).await?;
     Ok(json_reply(StatusCode::OK, &Health { status: "ready" }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: ApiState) -> Result<Response, Rejection> {
-    let mut response = state.metrics.render().into_response();
+    let mut response = state.engine.metrics.render().into_response();
     if let Ok(value) = "text/plain; version=0.0.4; charset=utf-8".parse() {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }

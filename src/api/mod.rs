@@ -14,12 +14,11 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use crate::clients::{GithubApi, PipedriveApi};
 use crate::config::Secret;
 use crate::db::Store;
 use crate::error::Result;
-use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
+use crate::sync::Engine;
 pub use list_cache::ListCache;
 use rejection::ApiProblem;
 
@@ -29,18 +28,33 @@ pub const BODY_LIMIT: u64 = 16 * 1024;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    pub store: Store,
-    pub github: Arc<dyn GithubApi>,
-    pub pipedrive: Option<Arc<dyn PipedriveApi>>,
+    /// The store, the clients and their settings: what the service layer works with.
+    pub engine: Engine,
     /// `None` without a Pipedrive token: syncing stays off.
     pub scheduler: Option<Arc<Scheduler>>,
-    pub metrics: Arc<Metrics>,
     pub api_token: Option<Secret>,
     /// Rendered `GET /api/v1/people` answers, reused briefly.
     pub lists: Arc<ListCache>,
 }
 
 impl ApiState {
+    pub fn new(
+        engine: Engine,
+        scheduler: Option<Arc<Scheduler>>,
+        api_token: Option<Secret>,
+    ) -> ApiState {
+        ApiState {
+            engine,
+            scheduler,
+            api_token,
+            lists: Default::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.engine.store
+    }
+
     /// True when no token is configured, or the request carries it (compared in constant time).
     fn authorized(&self, header: Option<&str>) -> bool {
         let Some(expected) = &self.api_token else {
@@ -167,7 +181,7 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .and(with_state(state.clone()))
         .and_then(handlers::metrics);
 
-    let log_metrics = state.metrics.clone();
+    let log_metrics = state.engine.metrics.clone();
     let access_log = warp::log::custom(move |info| {
         let status = info.status().as_u16();
         let method: &'static str = match *info.method() {

@@ -76,13 +76,17 @@ impl From<Error> for ApiProblem {
                 "database_unavailable",
                 "the database is unavailable; try again shortly",
             ),
-            Error::Database(db) if is_connection_error(db) => ApiProblem::new(
+            Error::Database(db) if is_unavailable(db) => ApiProblem::new(
                 S::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is unavailable; try again shortly",
             ),
             Error::Github(_) | Error::Pipedrive(_) => {
                 ApiProblem::new(S::BAD_GATEWAY, "upstream_error", message)
+            }
+            // Not the client's fault, and over once the earlier request can no longer land.
+            Error::PersonCreationUnsettled { .. } => {
+                ApiProblem::new(S::SERVICE_UNAVAILABLE, "creation_unsettled", message)
             }
             _ => {
                 log::error!("internal error: {message}");
@@ -96,15 +100,27 @@ impl From<Error> for ApiProblem {
     }
 }
 
-fn is_connection_error(err: &diesel::result::Error) -> bool {
+/// A database that cannot serve right now (a dropped server connection, a SQLite file that
+/// is corrupt or gone): 503, as `/readyz` says, not a 500 for one request.
+fn is_unavailable(err: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind as K, Error as D};
     match err {
         D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) => true,
         D::DatabaseError(_, info) => {
             let message = info.message().to_ascii_lowercase();
-            message.contains("gone away")
-                || message.contains("lost connection")
-                || message.contains("can't connect")
+            [
+                "gone away",
+                "lost connection",
+                "can't connect",
+                "file is not a database",
+                "disk image is malformed",
+                "unable to open database file",
+                "no such table",
+                "readonly database",
+                "disk i/o error",
+            ]
+            .iter()
+            .any(|known| message.contains(known))
         }
         _ => false,
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{agent, excerpt, header, header_num, http_response::Response, Retries};
+use super::{
+    agent, drive, excerpt, header, header_num, http_response::Response, HeaderMap, Next, Patience,
+};
 use super::{ApiError, GistListing, GithubApi, GithubUser, RemoteFile, RemoteGist};
 use crate::config::Secret;
 use crate::metrics::Metrics;
@@ -163,9 +165,9 @@ impl GithubClient {
         }
     }
 
-    fn observe(&self, response: &Response) {
-        let remaining = header_num(response, "x-ratelimit-remaining");
-        let reset = header_num(response, "x-ratelimit-reset");
+    fn observe(&self, headers: &HeaderMap) {
+        let remaining = header_num(headers, "x-ratelimit-remaining");
+        let reset = header_num(headers, "x-ratelimit-reset");
         if remaining.is_some() || reset.is_some() {
             let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
             budget.remaining = remaining.or(budget.remaining);
@@ -200,13 +202,26 @@ impl GithubClient {
         if wait > self.settings.max_wait {
             return Err(ApiError::RateLimited(message()));
         }
+        self.pause(wait);
+        Ok(())
+    }
+
+    fn pause(&self, wait: Duration) {
         log::warn!(
             "GitHub rate limit: waiting {}",
             humantime::format_duration(round(wait))
         );
         self.metrics.github_rate_limit_waits.inc();
         sleep(wait);
-        Ok(())
+    }
+
+    fn patience(&self) -> Patience {
+        Patience {
+            retries: self.settings.retries,
+            retry_base: self.settings.retry_base,
+            max_wait: self.settings.max_wait,
+            max_waits: 3,
+        }
     }
 
     /// One GET with GitHub's headers, retried through 5xx, network errors and rate limits.
@@ -218,10 +233,10 @@ impl GithubClient {
                 self.origin
             )));
         }
-        let mut retries = Retries::new(self.settings.retry_base, self.settings.retries);
-        let mut secondary = 0;
-        loop {
-            self.wait_for_budget()?;
+        let attempt = |waits: u32| {
+            if let Err(err) = self.wait_for_budget() {
+                return Next::Fail(err);
+            }
             let mut request = self
                 .agent
                 .get(url)
@@ -236,87 +251,17 @@ impl GithubClient {
             self.metrics.github_requests.inc();
             let mut response = match request.call() {
                 Ok(response) => response,
-                Err(err) => {
-                    if retries.wait() {
-                        continue;
-                    }
-                    return Err(ApiError::Transport(err.to_string()));
-                }
+                Err(err) => return Next::Transient(ApiError::Transport(err.to_string())),
             };
-            self.observe(&response);
+            self.observe(response.headers());
             let status = response.status().as_u16();
-            match status {
-                200..=299 | 304 | 404 => return Ok(response),
-                401 => {
-                    return Err(ApiError::Unauthorized(
-                        "GitHub rejected the token (401); check GITHUB_TOKEN".into(),
-                    ))
-                }
-                403 | 429 => {
-                    let body = response.body_mut().read_to_string().unwrap_or_default();
-                    let remaining = header_num(&response, "x-ratelimit-remaining");
-                    let retry_after = header_num(&response, "retry-after");
-                    let lower = body.to_ascii_lowercase();
-                    if remaining == Some(0) && retry_after.is_none() {
-                        let reset = header_num(&response, "x-ratelimit-reset").unwrap_or(0);
-                        let wait =
-                            Duration::from_millis((reset * 1000 - now_ms()).max(1000) as u64);
-                        self.wait_or_stop(wait, || {
-                            format!(
-                                "GitHub's hourly budget is spent until {}; stopped asking GitHub for this pass",
-                                crate::time::format_ms(reset * 1000)
-                            )
-                        })?;
-                        continue;
-                    }
-                    if retry_after.is_some()
-                        || status == 429
-                        || lower.contains("secondary rate limit")
-                        || lower.contains("abuse")
-                    {
-                        // GitHub's rule: retry-after if given, else at least a minute, backing off.
-                        let wait = match retry_after {
-                            Some(seconds) => Duration::from_secs(seconds.max(0) as u64),
-                            None => Duration::from_secs(60 << secondary.min(4)),
-                        };
-                        if secondary >= 3 {
-                            return Err(ApiError::RateLimited(
-                                "GitHub's secondary rate limit persists; stopped asking GitHub for this pass".into(),
-                            ));
-                        }
-                        secondary += 1;
-                        self.wait_or_stop(wait, || {
-                            format!(
-                                "GitHub's secondary rate limit asks for a {} pause; stopped asking GitHub for this pass",
-                                humantime::format_duration(round(wait))
-                            )
-                        })?;
-                        continue;
-                    }
-                    return Err(ApiError::Rejected {
-                        status,
-                        message: github_message(&body),
-                    });
-                }
-                500..=599 => {
-                    let body = response.body_mut().read_to_string().unwrap_or_default();
-                    if retries.wait() {
-                        continue;
-                    }
-                    return Err(ApiError::Server {
-                        status,
-                        message: github_message(&body),
-                    });
-                }
-                _ => {
-                    let body = response.body_mut().read_to_string().unwrap_or_default();
-                    return Err(ApiError::Rejected {
-                        status,
-                        message: github_message(&body),
-                    });
-                }
+            if matches!(status, 200..=299 | 304 | 404) {
+                return Next::Done(response);
             }
-        }
+            let body = response.body_mut().read_to_string().unwrap_or_default();
+            classify_refusal(status, response.headers(), &body, waits, now_ms())
+        };
+        drive(self.patience(), attempt, |wait| self.pause(wait))
     }
 
     fn get_user(&self, url: &str) -> Result<Option<GithubUser>, ApiError> {
@@ -334,6 +279,69 @@ impl GithubClient {
 
 fn round(wait: Duration) -> Duration {
     Duration::from_secs(wait.as_secs().max(1))
+}
+
+/// What an answer other than 2xx, 304 or 404 means. GitHub signals its limits with 403 or
+/// 429: a spent hourly budget (`x-ratelimit-remaining: 0`) is waited out until its reset; a
+/// secondary limit for `retry-after`, else a minute that doubles. A limit without a reset
+/// header backs off the same way, so it is never retried once a second forever.
+fn classify_refusal<T>(
+    status: u16,
+    headers: &HeaderMap,
+    body: &str,
+    waits: u32,
+    now_ms: i64,
+) -> Next<T> {
+    let remaining = header_num(headers, "x-ratelimit-remaining");
+    let retry_after = header_num(headers, "retry-after");
+    let reset = header_num(headers, "x-ratelimit-reset");
+    match status {
+        401 => Next::Fail(ApiError::Unauthorized(
+            "GitHub rejected the token (401); check GITHUB_TOKEN".into(),
+        )),
+        403 | 429 => {
+            if let (Some(0), None, Some(reset)) = (remaining, retry_after, reset) {
+                return Next::Wait {
+                    after: Duration::from_millis((reset * 1000 - now_ms).max(1000) as u64),
+                    give_up: ApiError::RateLimited(format!(
+                        "GitHub's hourly budget is spent until {}; stopped asking GitHub for this pass",
+                        crate::time::format_ms(reset * 1000)
+                    )),
+                };
+            }
+            let lower = body.to_ascii_lowercase();
+            let limited = retry_after.is_some()
+                || status == 429
+                || remaining == Some(0)
+                || lower.contains("secondary rate limit")
+                || lower.contains("abuse");
+            if !limited {
+                return Next::Fail(ApiError::Rejected {
+                    status,
+                    message: github_message(body),
+                });
+            }
+            let after = match retry_after {
+                Some(seconds) => Duration::from_secs(seconds.max(0) as u64),
+                None => Duration::from_secs(60 << waits.min(4)),
+            };
+            Next::Wait {
+                after,
+                give_up: ApiError::RateLimited(format!(
+                    "GitHub's secondary rate limit asks for a {} pause (or persists); stopped asking GitHub for this pass",
+                    humantime::format_duration(round(after))
+                )),
+            }
+        }
+        500..=599 => Next::Transient(ApiError::Server {
+            status,
+            message: github_message(body),
+        }),
+        _ => Next::Fail(ApiError::Rejected {
+            status,
+            message: github_message(body),
+        }),
+    }
 }
 
 /// GitHub's `message` field, else the body's start.
@@ -368,7 +376,7 @@ impl GithubApi for GithubClient {
             404 => return Ok(GistListing::UserGone),
             _ => {}
         }
-        let new_etag = header(&response, "etag").map(str::to_string);
+        let new_etag = header(response.headers(), "etag").map(str::to_string);
         let mut gists = Vec::new();
         let mut seen_pages = vec![first];
         loop {
@@ -379,7 +387,7 @@ impl GithubApi for GithubClient {
                 .read_json()
                 .map_err(|e| ApiError::Decode(format!("gist list: {e}")))?;
             gists.extend(page.into_iter().map(GistJson::into_remote));
-            let Some(next) = header(&response, "link").and_then(next_link) else {
+            let Some(next) = header(response.headers(), "link").and_then(next_link) else {
                 break;
             };
             if seen_pages.contains(&next) || seen_pages.len() >= 1000 {
@@ -423,5 +431,76 @@ mod tests {
             origin_of("http://127.0.0.1:8080/api/v3"),
             "http://127.0.0.1:8080"
         );
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn wait_of(next: Next<()>) -> (Duration, String) {
+        match next {
+            Next::Wait { after, give_up } => (after, give_up.to_string()),
+            other => panic!("expected a wait, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_spent_hourly_budget_waits_for_its_reset_on_403_and_429_alike() {
+        let now = 1_000_000_000_000;
+        let spent = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1000000030"),
+        ]);
+        for status in [403, 429] {
+            let (after, give_up) = wait_of(classify_refusal(status, &spent, "{}", 0, now));
+            assert_eq!(after, Duration::from_secs(30), "{status}");
+            assert!(give_up.contains("hourly budget"), "{give_up}");
+        }
+    }
+
+    #[test]
+    fn a_limit_without_a_reset_backs_off_instead_of_retrying_every_second() {
+        let no_reset = headers(&[("x-ratelimit-remaining", "0")]);
+        let (first, _) = wait_of(classify_refusal(429, &no_reset, "", 0, 0));
+        let (third, _) = wait_of(classify_refusal(429, &no_reset, "", 2, 0));
+        assert_eq!(first, Duration::from_secs(60));
+        assert_eq!(third, Duration::from_secs(240));
+    }
+
+    #[test]
+    fn secondary_limits_honour_retry_after_and_other_refusals_fail() {
+        let (after, give_up) = wait_of(classify_refusal(
+            403,
+            &headers(&[("retry-after", "7")]),
+            "{\"message\":\"You have exceeded a secondary rate limit\"}",
+            0,
+            0,
+        ));
+        assert_eq!(after, Duration::from_secs(7));
+        assert!(give_up.contains("secondary rate limit"));
+        let (after, _) = wait_of(classify_refusal(
+            403,
+            &HeaderMap::new(),
+            "secondary rate limit",
+            1,
+            0,
+        ));
+        assert_eq!(after, Duration::from_secs(120));
+        assert!(matches!(
+            classify_refusal::<()>(403, &HeaderMap::new(), "{\"message\":\"Forbidden\"}", 0, 0),
+            Next::Fail(ApiError::Rejected { status: 403, .. })
+        ));
+        assert!(matches!(
+            classify_refusal::<()>(401, &HeaderMap::new(), "", 0, 0),
+            Next::Fail(ApiError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            classify_refusal::<()>(502, &HeaderMap::new(), "", 0, 0),
+            Next::Transient(ApiError::Server { status: 502, .. })
+        ));
     }
 }

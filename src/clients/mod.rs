@@ -31,11 +31,33 @@ pub enum ApiError {
     Decode(String),
 }
 
+/// What a failed write may have left behind upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Certainly not written (a refusal, a rate limit, a block): safe to send again.
+    NotWritten,
+    /// The service answered, so the request is over, but it may have written (a 500 or 503
+    /// of its own, an unreadable 2xx): look for it, then send again if it is not there.
+    Finished,
+    /// No answer came back (a timeout, a dropped connection) or a gateway answered for the
+    /// service (502, 504): the request may still be running there and land later.
+    MayStillLand,
+}
+
 impl ApiError {
-    /// True when a write may or may not have happened upstream (no answer, or a 5xx):
-    /// the caller must reconcile before sending again.
-    pub fn outcome_unknown(&self) -> bool {
-        matches!(self, ApiError::Server { .. } | ApiError::Transport(_))
+    /// What a write that failed with this error may have done.
+    pub fn write_outcome(&self) -> WriteOutcome {
+        match self {
+            ApiError::Transport(_) => WriteOutcome::MayStillLand,
+            ApiError::Server {
+                status: 502 | 504, ..
+            } => WriteOutcome::MayStillLand,
+            ApiError::Server { .. } | ApiError::Decode(_) => WriteOutcome::Finished,
+            ApiError::Unauthorized(_)
+            | ApiError::RateLimited(_)
+            | ApiError::Blocked(_)
+            | ApiError::Rejected { .. } => WriteOutcome::NotWritten,
+        }
     }
 
     /// True when the whole service should be left alone for the rest of the pass.
@@ -117,12 +139,29 @@ pub struct ActivitySummary {
     pub note: String,
 }
 
+/// A record Pipedrive created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    pub id: i64,
+    /// `x-daily-requests-left` of the answer, when Pipedrive sent it: at 0 the day's writes
+    /// are spent, and any further one would be refused (and, pressed, blocked).
+    pub daily_writes_left: Option<i64>,
+}
+
 pub trait PipedriveApi: Send + Sync {
     /// An existing person whose email matches exactly.
     fn find_person_by_email(&self, email: &str) -> Result<Option<i64>, ApiError>;
-    fn create_person(&self, name: &str, email: Option<&str>) -> Result<i64, ApiError>;
+    /// A person with exactly this name (and this email, when given) added or changed since
+    /// `since_ms`: how an earlier creation whose answer was lost is found again.
+    fn find_recent_person(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        since_ms: i64,
+    ) -> Result<Option<i64>, ApiError>;
+    fn create_person(&self, name: &str, email: Option<&str>) -> Result<Created, ApiError>;
     fn delete_person(&self, id: i64) -> Result<(), ApiError>;
-    fn create_activity(&self, activity: &NewActivity) -> Result<i64, ApiError>;
+    fn create_activity(&self, activity: &NewActivity) -> Result<Created, ApiError>;
     /// Every activity whose primary participant is the person (all cursor pages).
     fn person_activities(&self, person_id: i64) -> Result<Vec<ActivitySummary>, ApiError>;
 }
@@ -135,42 +174,79 @@ pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     capped.mul_f64(jitter)
 }
 
-/// Retries of a transient failure (5xx, network): each waits a growing pause with jitter.
-pub(crate) struct Retries {
-    base: Duration,
-    limit: u32,
-    used: u32,
+/// What one answer (or a failure to get one) means for the request that asked.
+#[derive(Debug)]
+pub(crate) enum Next<T> {
+    /// The answer to hand back.
+    Done(T),
+    /// A transient failure (a 5xx, a dropped connection) of a request that is safe to repeat:
+    /// tried again with a growing pause while retries last, else this error.
+    Transient(ApiError),
+    /// The service asks for a pause (a rate limit): waited out when it is short enough and
+    /// not asked too often, else `give_up`.
+    Wait { after: Duration, give_up: ApiError },
+    /// Final.
+    Fail(ApiError),
 }
 
-impl Retries {
-    pub(crate) fn new(base: Duration, limit: u32) -> Retries {
-        Retries {
-            base,
-            limit,
-            used: 0,
-        }
-    }
+/// How patient [`drive`] is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    /// Retries of transient failures.
+    pub retries: u32,
+    pub retry_base: Duration,
+    /// The longest single pause worth waiting for.
+    pub max_wait: Duration,
+    /// Pauses at most, per request: a service that keeps asking is left alone.
+    pub max_waits: u32,
+}
 
-    /// Sleeps before the next attempt and returns true, or returns false when none are left.
-    pub(crate) fn wait(&mut self) -> bool {
-        if self.used >= self.limit {
-            return false;
+/// The one retry loop both clients share: `attempt(waits_so_far)` sends the request and
+/// classifies the answer; `pause` carries out a requested wait (GitHub sleeps the caller,
+/// Pipedrive pauses every worker).
+pub(crate) fn drive<T>(
+    patience: Patience,
+    mut attempt: impl FnMut(u32) -> Next<T>,
+    mut pause: impl FnMut(Duration),
+) -> Result<T, ApiError> {
+    let (mut retries, mut waits) = (0, 0);
+    loop {
+        match attempt(waits) {
+            Next::Done(value) => return Ok(value),
+            Next::Fail(err) => return Err(err),
+            Next::Transient(err) => {
+                if retries >= patience.retries {
+                    return Err(err);
+                }
+                std::thread::sleep(backoff(
+                    patience.retry_base,
+                    retries,
+                    Duration::from_secs(10),
+                ));
+                retries += 1;
+            }
+            Next::Wait { after, give_up } => {
+                if after > patience.max_wait || waits >= patience.max_waits {
+                    return Err(give_up);
+                }
+                waits += 1;
+                pause(after);
+            }
         }
-        std::thread::sleep(backoff(self.base, self.used, Duration::from_secs(10)));
-        self.used += 1;
-        true
     }
 }
 
 /// Reads a header as text.
-fn header<'a>(response: &'a http_response::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).and_then(|v| v.to_str().ok())
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Reads a header as a number.
-fn header_num(response: &http_response::Response, name: &str) -> Option<i64> {
-    header(response, name).and_then(|v| v.trim().parse().ok())
+fn header_num(headers: &HeaderMap, name: &str) -> Option<i64> {
+    header(headers, name).and_then(|v| v.trim().parse().ok())
 }
+
+pub(crate) use ureq::http::HeaderMap;
 
 /// The response type both ureq clients share.
 mod http_response {
@@ -195,4 +271,108 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .user_agent(format!("gisttrack/{}", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn patience() -> Patience {
+        Patience {
+            retries: 2,
+            retry_base: Duration::from_millis(1),
+            max_wait: Duration::from_secs(60),
+            max_waits: 3,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_a_quarter_of_jitter() {
+        let base = Duration::from_secs(1);
+        for attempt in 0..6 {
+            let pause = backoff(base, attempt, Duration::from_secs(10));
+            let nominal = Duration::from_secs(1 << attempt).min(Duration::from_secs(10));
+            assert!(
+                pause >= nominal.mul_f64(0.75) && pause <= nominal.mul_f64(1.25),
+                "{attempt}: {pause:?}"
+            );
+        }
+        assert!(backoff(base, 40, Duration::from_secs(10)) <= Duration::from_millis(12_500));
+    }
+
+    #[test]
+    fn transient_failures_are_retried_while_retries_last() {
+        let calls = RefCell::new(0);
+        let outcome: Result<u8, ApiError> = drive(
+            patience(),
+            |_| {
+                *calls.borrow_mut() += 1;
+                Next::Transient(ApiError::Transport("reset".into()))
+            },
+            |_| panic!("no pause asked"),
+        );
+        assert_eq!(outcome, Err(ApiError::Transport("reset".into())));
+        assert_eq!(*calls.borrow(), 3, "one try and two retries");
+
+        let mut answers = vec![
+            Next::Done(7),
+            Next::Transient(ApiError::Transport("x".into())),
+        ];
+        assert_eq!(drive(patience(), |_| answers.pop().unwrap(), |_| {}), Ok(7));
+    }
+
+    #[test]
+    fn waits_are_carried_out_until_too_long_or_too_many() {
+        let paused = RefCell::new(Vec::new());
+        let give_up = ApiError::RateLimited("stop".into());
+        let outcome: Result<u8, ApiError> = drive(
+            patience(),
+            |waits| Next::Wait {
+                after: Duration::from_secs(u64::from(waits) + 1),
+                give_up: give_up.clone(),
+            },
+            |d| paused.borrow_mut().push(d.as_secs()),
+        );
+        assert_eq!(outcome, Err(give_up.clone()));
+        assert_eq!(*paused.borrow(), [1, 2, 3], "at most three pauses");
+
+        let outcome: Result<u8, ApiError> = drive(
+            patience(),
+            |_| Next::Wait {
+                after: Duration::from_secs(3600),
+                give_up: give_up.clone(),
+            },
+            |_| panic!("an hour is beyond the wait cap"),
+        );
+        assert_eq!(outcome, Err(give_up));
+    }
+
+    #[test]
+    fn write_outcomes_follow_who_answered() {
+        let server = |status| ApiError::Server {
+            status,
+            message: String::new(),
+        };
+        assert_eq!(
+            ApiError::Transport("timeout".into()).write_outcome(),
+            WriteOutcome::MayStillLand
+        );
+        assert_eq!(server(502).write_outcome(), WriteOutcome::MayStillLand);
+        assert_eq!(server(504).write_outcome(), WriteOutcome::MayStillLand);
+        assert_eq!(server(500).write_outcome(), WriteOutcome::Finished);
+        assert_eq!(server(503).write_outcome(), WriteOutcome::Finished);
+        assert_eq!(
+            ApiError::RateLimited("429".into()).write_outcome(),
+            WriteOutcome::NotWritten
+        );
+        assert_eq!(
+            ApiError::Rejected {
+                status: 400,
+                message: String::new()
+            }
+            .write_outcome(),
+            WriteOutcome::NotWritten
+        );
+    }
 }

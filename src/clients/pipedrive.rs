@@ -1,13 +1,14 @@
 //! The Pipedrive API v2 client (ureq): persons and activities, paced under the burst limit.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{agent, backoff, excerpt, header, header_num, http_response::Response, Retries};
-use super::{ActivitySummary, ApiError, NewActivity, PipedriveApi};
+use super::{agent, backoff, drive, excerpt, header, header_num, HeaderMap, Next, Patience};
+use super::{ActivitySummary, ApiError, Created, NewActivity, PipedriveApi};
 use crate::config::Secret;
 use crate::metrics::Metrics;
 
@@ -37,20 +38,34 @@ impl PipedriveSettings {
     }
 }
 
+/// Pipedrive's search API allows 10 requests per 2 seconds on every plan, apart from the
+/// token's burst window.
+const SEARCH_LIMIT: usize = 10;
+const SEARCH_WINDOW: Duration = Duration::from_secs(2);
+
 pub struct PipedriveClient {
     agent: ureq::Agent,
     settings: PipedriveSettings,
     /// No request leaves before this instant: set by 429s and by an emptied burst window,
     /// shared by every worker so one 429 pauses them all.
     not_before: Mutex<Instant>,
+    /// When the last searches left, to stay within [`SEARCH_LIMIT`] per [`SEARCH_WINDOW`].
+    searches: Mutex<VecDeque<Instant>>,
     metrics: Arc<Metrics>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Method {
     Get,
     Post,
     Delete,
+}
+
+/// A 2xx answer: its envelope, and the daily write budget it reported.
+#[derive(Debug)]
+struct Answer {
+    envelope: Value,
+    daily_writes_left: Option<i64>,
 }
 
 impl PipedriveClient {
@@ -59,6 +74,7 @@ impl PipedriveClient {
             agent: agent(settings.timeout),
             settings,
             not_before: Mutex::new(Instant::now()),
+            searches: Mutex::new(VecDeque::new()),
             metrics,
         }
     }
@@ -78,11 +94,33 @@ impl PipedriveClient {
         }
     }
 
+    /// Waits until one more search fits in the search API's own window.
+    fn wait_search_turn(&self) {
+        loop {
+            let wait = {
+                let mut sent = self.searches.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                while sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= SEARCH_WINDOW)
+                {
+                    sent.pop_front();
+                }
+                if sent.len() < SEARCH_LIMIT {
+                    sent.push_back(now);
+                    return;
+                }
+                SEARCH_WINDOW - now.duration_since(sent[0])
+            };
+            sleep(wait);
+        }
+    }
+
     /// Reads the burst headers: when the window is (nearly) empty, everyone waits for its reset.
-    fn observe(&self, response: &Response) {
+    fn observe(&self, headers: &HeaderMap) {
         if let (Some(remaining), Some(reset)) = (
-            header_num(response, "x-ratelimit-remaining"),
-            header_num(response, "x-ratelimit-reset"),
+            header_num(headers, "x-ratelimit-remaining"),
+            header_num(headers, "x-ratelimit-reset"),
         ) {
             if remaining <= 1 {
                 self.pause_until(Instant::now() + Duration::from_secs(reset.clamp(0, 60) as u64));
@@ -90,19 +128,30 @@ impl PipedriveClient {
         }
     }
 
-    /// Sends one request and returns the envelope of a 2xx answer.
+    fn patience(&self) -> Patience {
+        Patience {
+            retries: self.settings.retries,
+            retry_base: self.settings.retry_base,
+            max_wait: self.settings.max_wait,
+            max_waits: 5,
+        }
+    }
+
+    /// Sends one request and returns a 2xx answer; reads are retried through 5xx and network
+    /// errors, 429s are waited out (a 429 was not processed, so even a write is resent).
     fn send(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let url = format!("{}{path}", self.settings.base_url);
-        let mut retries = Retries::new(self.settings.retry_base, self.settings.retries);
-        let mut throttled = 0;
-        loop {
+        let attempt = |waits: u32| {
             self.wait_turn();
+            if path.ends_with("/search") {
+                self.wait_search_turn();
+            }
             self.metrics.pipedrive_requests.inc();
             let token = self.settings.token.expose();
             let result = match method {
@@ -133,80 +182,103 @@ impl PipedriveClient {
             let mut response = match result {
                 Ok(response) => response,
                 Err(err) => {
-                    if method != Method::Post && retries.wait() {
-                        continue;
-                    }
-                    return Err(ApiError::Transport(err.to_string()));
+                    let err = ApiError::Transport(err.to_string());
+                    return match method {
+                        Method::Post => Next::Fail(err),
+                        _ => Next::Transient(err),
+                    };
                 }
             };
-            self.observe(&response);
-            let status = response.status().as_u16();
-            let is_json = header(&response, "content-type").is_some_and(|c| c.contains("json"));
+            self.observe(response.headers());
             let text = response
                 .body_mut()
                 .with_config()
                 .limit(64 * 1024 * 1024)
                 .read_to_string()
                 .unwrap_or_default();
-            match status {
-                200..=299 => {
-                    let envelope: Value =
-                        serde_json::from_str(&text).map_err(|e| ApiError::Decode(format!("{path}: {e}")))?;
-                    if envelope.get("success").and_then(Value::as_bool) == Some(false) {
-                        return Err(ApiError::Rejected {
-                            status,
-                            message: envelope_error(&text),
-                        });
-                    }
-                    return Ok(envelope);
-                }
-                401 => return Err(ApiError::Unauthorized("Pipedrive rejected the token (401); check PIPEDRIVE_TOKEN".into())),
-                429 => {
-                    if header_num(&response, "x-daily-ratelimit-token-remaining") == Some(0) {
-                        return Err(ApiError::RateLimited(
-                            "Pipedrive's daily token budget is spent; stopped Pipedrive work for this pass".into(),
-                        ));
-                    }
-                    // A 429 means the request was not processed, so even a write is safe to resend.
-                    let wait = header_num(&response, "retry-after")
-                        .or_else(|| header_num(&response, "x-ratelimit-reset"))
-                        .map(|s| Duration::from_secs(s.max(1) as u64))
-                        .unwrap_or_else(|| backoff(Duration::from_secs(2), throttled, Duration::from_secs(60)));
-                    if wait > self.settings.max_wait || throttled >= 5 {
-                        return Err(ApiError::RateLimited(format!(
-                            "Pipedrive keeps answering 429 (asked to wait {}); stopped Pipedrive work for this pass",
-                            humantime::format_duration(Duration::from_secs(wait.as_secs()))
-                        )));
-                    }
-                    throttled += 1;
-                    self.metrics.pipedrive_rate_limit_waits.inc();
-                    log::warn!("Pipedrive rate limit: pausing every worker for {:?}", wait);
-                    self.pause_until(Instant::now() + wait);
-                    continue;
-                }
-                403 if !is_json => {
-                    return Err(ApiError::Blocked(
-                        "Pipedrive answered 403 with an HTML page (blocked after rate limiting); stopped Pipedrive work for this pass".into(),
-                    ))
-                }
-                500..=599 => {
-                    if method != Method::Post && retries.wait() {
-                        continue;
-                    }
-                    return Err(ApiError::Server {
-                        status,
-                        message: envelope_error(&text),
-                    });
-                }
-                _ => {
-                    return Err(ApiError::Rejected {
-                        status,
-                        message: envelope_error(&text),
-                    })
-                }
+            let status = response.status().as_u16();
+            classify(method, status, response.headers(), &text, waits, path)
+        };
+        drive(self.patience(), attempt, |wait| {
+            self.metrics.pipedrive_rate_limit_waits.inc();
+            log::warn!("Pipedrive rate limit: pausing every worker for {wait:?}");
+            self.pause_until(Instant::now() + wait);
+        })
+    }
+}
+
+/// What one Pipedrive answer means (`waits`: 429 pauses already taken for this request).
+fn classify(
+    method: Method,
+    status: u16,
+    headers: &HeaderMap,
+    text: &str,
+    waits: u32,
+    path: &str,
+) -> Next<Answer> {
+    let is_json = header(headers, "content-type").is_some_and(|c| c.contains("json"));
+    match status {
+        200..=299 => {
+            let envelope: Value = match serde_json::from_str(text) {
+                Ok(envelope) => envelope,
+                Err(e) => return Next::Fail(ApiError::Decode(format!("{path}: {e}"))),
+            };
+            if envelope.get("success").and_then(Value::as_bool) == Some(false) {
+                return Next::Fail(ApiError::Rejected {
+                    status,
+                    message: envelope_error(text),
+                });
+            }
+            Next::Done(Answer {
+                envelope,
+                daily_writes_left: header_num(headers, "x-daily-requests-left"),
+            })
+        }
+        401 => Next::Fail(ApiError::Unauthorized(
+            "Pipedrive rejected the token (401); check PIPEDRIVE_TOKEN".into(),
+        )),
+        429 if daily_budget_spent(headers, text) => Next::Fail(ApiError::RateLimited(
+            "Pipedrive's daily budget is spent; stopped Pipedrive work for this pass".into(),
+        )),
+        429 => {
+            let after = header_num(headers, "retry-after")
+                .or_else(|| header_num(headers, "x-ratelimit-reset"))
+                .map(|s| Duration::from_secs(s.max(1) as u64))
+                .unwrap_or_else(|| backoff(Duration::from_secs(2), waits, Duration::from_secs(60)));
+            Next::Wait {
+                after,
+                give_up: ApiError::RateLimited(format!(
+                    "Pipedrive keeps answering 429 (asked to wait {}); stopped Pipedrive work for this pass",
+                    humantime::format_duration(Duration::from_secs(after.as_secs()))
+                )),
             }
         }
+        403 if !is_json => Next::Fail(ApiError::Blocked(
+            "Pipedrive answered 403 with an HTML page (blocked after rate limiting); stopped Pipedrive work for this pass".into(),
+        )),
+        500..=599 => {
+            let err = ApiError::Server {
+                status,
+                message: envelope_error(text),
+            };
+            match method {
+                Method::Post => Next::Fail(err),
+                _ => Next::Transient(err),
+            }
+        }
+        _ => Next::Fail(ApiError::Rejected {
+            status,
+            message: envelope_error(text),
+        }),
     }
+}
+
+/// A 429 that is about the day's budget, not the burst window: waiting a few seconds will
+/// not help, and pressing on gets the token blocked.
+fn daily_budget_spent(headers: &HeaderMap, text: &str) -> bool {
+    header_num(headers, "x-daily-ratelimit-token-remaining") == Some(0)
+        || header_num(headers, "x-daily-requests-left") == Some(0)
+        || text.to_ascii_lowercase().contains("daily")
 }
 
 /// The envelope's `error` (and `code`), else the body's start.
@@ -227,16 +299,42 @@ fn envelope_error(text: &str) -> String {
     }
 }
 
-fn data_id(envelope: &Value) -> Result<i64, ApiError> {
-    envelope
+fn created(answer: Answer) -> Result<Created, ApiError> {
+    let id = answer
+        .envelope
         .pointer("/data/id")
         .and_then(Value::as_i64)
-        .ok_or_else(|| ApiError::Decode("no data.id in the answer".into()))
+        .ok_or_else(|| ApiError::Decode("no data.id in the answer".into()))?;
+    Ok(Created {
+        id,
+        daily_writes_left: answer.daily_writes_left,
+    })
+}
+
+fn next_cursor(envelope: &Value) -> Option<String> {
+    envelope
+        .pointer("/additional_data/next_cursor")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Whether a person item (v2 list or search) carries this email, in either shape Pipedrive
+/// uses: plain strings (search) or `{value, ...}` objects (persons).
+fn has_email(item: &Value, email: &str) -> bool {
+    item.get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            e.as_str()
+                .or_else(|| e.get("value").and_then(Value::as_str))
+                .is_some_and(|v| v.eq_ignore_ascii_case(email))
+        })
 }
 
 impl PipedriveApi for PipedriveClient {
     fn find_person_by_email(&self, email: &str) -> Result<Option<i64>, ApiError> {
-        let envelope = self.send(
+        let answer = self.send(
             Method::Get,
             "/api/v2/persons/search",
             &[
@@ -247,7 +345,8 @@ impl PipedriveApi for PipedriveClient {
             ],
             None,
         )?;
-        let items = envelope
+        let items = answer
+            .envelope
             .pointer("/data/items")
             .and_then(Value::as_array)
             .cloned()
@@ -255,25 +354,58 @@ impl PipedriveApi for PipedriveClient {
         // Exact matching has been reported not to be honoured everywhere: check it ourselves.
         Ok(items.iter().find_map(|entry| {
             let item = entry.get("item")?;
-            let emails = item.get("emails")?.as_array()?;
-            let matches = emails.iter().any(|e| {
-                let value = e
-                    .as_str()
-                    .or_else(|| e.get("value").and_then(Value::as_str));
-                value.is_some_and(|v| v.eq_ignore_ascii_case(email))
-            });
-            matches
+            has_email(item, email)
                 .then(|| item.get("id").and_then(Value::as_i64))
                 .flatten()
         }))
     }
 
-    fn create_person(&self, name: &str, email: Option<&str>) -> Result<i64, ApiError> {
+    fn find_recent_person(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        since_ms: i64,
+    ) -> Result<Option<i64>, ApiError> {
+        let since = crate::time::format_seconds(since_ms);
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let mut query = vec![
+                ("updated_since", since.clone()),
+                ("limit", "500".to_string()),
+            ];
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.clone()));
+            }
+            let answer = self.send(Method::Get, "/api/v2/persons", &query, None)?;
+            let found = answer
+                .envelope
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|item| {
+                    item.get("name").and_then(Value::as_str) == Some(name)
+                        && item.get("is_deleted").and_then(Value::as_bool) != Some(true)
+                        && email.is_none_or(|email| has_email(item, email))
+                })
+                .and_then(|item| item.get("id").and_then(Value::as_i64));
+            if found.is_some() {
+                return Ok(found);
+            }
+            cursor = next_cursor(&answer.envelope);
+            if cursor.is_none() {
+                return Ok(None);
+            }
+        }
+        Err(ApiError::Decode("person pagination does not end".into()))
+    }
+
+    fn create_person(&self, name: &str, email: Option<&str>) -> Result<Created, ApiError> {
         let mut body = json!({ "name": name });
         if let Some(email) = email {
             body["emails"] = json!([{ "value": email, "primary": true, "label": "work" }]);
         }
-        data_id(&self.send(Method::Post, "/api/v2/persons", &[], Some(&body))?)
+        created(self.send(Method::Post, "/api/v2/persons", &[], Some(&body))?)
     }
 
     fn delete_person(&self, id: i64) -> Result<(), ApiError> {
@@ -281,7 +413,7 @@ impl PipedriveApi for PipedriveClient {
             .map(|_| ())
     }
 
-    fn create_activity(&self, activity: &NewActivity) -> Result<i64, ApiError> {
+    fn create_activity(&self, activity: &NewActivity) -> Result<Created, ApiError> {
         let body = json!({
             "subject": activity.subject,
             "type": activity.activity_type,
@@ -290,7 +422,7 @@ impl PipedriveApi for PipedriveClient {
             "note": activity.note,
             "participants": [{ "person_id": activity.person_id, "primary": true }],
         });
-        data_id(&self.send(Method::Post, "/api/v2/activities", &[], Some(&body))?)
+        created(self.send(Method::Post, "/api/v2/activities", &[], Some(&body))?)
     }
 
     fn person_activities(&self, person_id: i64) -> Result<Vec<ActivitySummary>, ApiError> {
@@ -304,7 +436,9 @@ impl PipedriveApi for PipedriveClient {
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor.clone()));
             }
-            let envelope = self.send(Method::Get, "/api/v2/activities", &query, None)?;
+            let envelope = self
+                .send(Method::Get, "/api/v2/activities", &query, None)?
+                .envelope;
             for item in envelope
                 .get("data")
                 .and_then(Value::as_array)
@@ -320,10 +454,7 @@ impl PipedriveApi for PipedriveClient {
                     activities.push(ActivitySummary { id, note });
                 }
             }
-            cursor = envelope
-                .pointer("/additional_data/next_cursor")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            cursor = next_cursor(&envelope);
             if cursor.is_none() {
                 return Ok(activities);
             }

@@ -41,19 +41,11 @@ pub fn run(
     {
         return Err(Error::MissingPipedriveToken);
     }
-    let store = open()?;
-    let metrics = Arc::new(Metrics::default());
-    let (github, pipedrive) = super::clients(&args.upstream, &metrics);
+    let engine = super::engine(open()?, &args.upstream, Arc::new(Metrics::default()))?;
     let mut added = Vec::new();
     let mut failures = Vec::new();
     for login in &args.logins {
-        match service::add_person(
-            &store,
-            github.as_ref(),
-            pipedrive.as_deref(),
-            login,
-            !args.only_new,
-        ) {
+        match service::add_person(&engine, login, !args.only_new) {
             Ok(person) => added.push(person),
             Err(err) => failures.push(err),
         }

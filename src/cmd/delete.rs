@@ -13,14 +13,13 @@ pub struct DeleteArgs {
 }
 
 pub fn run(args: DeleteArgs, store: &Store, format: OutputFormat) -> Result<()> {
-    service::delete_person(store, &args.login)?;
+    let login = service::delete_person(store, &args.login)?;
     match format {
         OutputFormat::Json => {
-            output::print(&output::json(&serde_json::json!({ "deleted": args.login })))
+            output::print(&output::json(&serde_json::json!({ "deleted": login })))
         }
         OutputFormat::Table => output::print(&format!(
-            "Stopped tracking {} (Pipedrive keeps its person and activities)",
-            args.login
+            "Stopped tracking {login} (Pipedrive keeps its person and activities)"
         )),
     }
     Ok(())

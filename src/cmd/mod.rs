@@ -19,7 +19,7 @@ use crate::config::{DatabaseTarget, Secret};
 use crate::db::Store;
 use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::sync::{Engine, SyncSettings};
+use crate::sync::{ActivitySettings, Engine, SyncSettings};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -63,20 +63,29 @@ pub fn clients(
     (github, pipedrive)
 }
 
-/// A sync engine configured from the command line.
-pub fn engine(store: Store, args: &EngineArgs, metrics: Arc<Metrics>) -> Engine {
-    let (github, pipedrive) = clients(&args.upstream, &metrics);
-    Engine {
+/// The engine `add` and `sync` share, with the settings `add` needs.
+pub fn engine(store: Store, upstream: &UpstreamArgs, metrics: Arc<Metrics>) -> Result<Engine> {
+    let (github, pipedrive) = clients(upstream, &metrics);
+    Ok(Engine {
         store,
         github,
         pipedrive,
         settings: SyncSettings {
-            concurrency: args.concurrency as usize,
-            activity_type: args.activity_type.clone(),
-            activity_done: args.activity_done,
+            in_flight_bound: upstream.in_flight_bound()?,
             ..SyncSettings::default()
         },
         metrics,
         shutdown: Arc::new(AtomicBool::new(false)),
-    }
+    })
+}
+
+/// A sync engine configured from the command line.
+pub fn sync_engine(store: Store, args: &EngineArgs, metrics: Arc<Metrics>) -> Result<Engine> {
+    let mut engine = engine(store, &args.upstream, metrics)?;
+    engine.settings.concurrency = args.concurrency as usize;
+    engine.settings.activity = ActivitySettings {
+        activity_type: args.activity_type.clone(),
+        done: args.activity_done,
+    };
+    Ok(engine)
 }

@@ -68,7 +68,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
     let store = open()?;
     let metrics = Arc::new(Metrics::default());
-    let engine = super::engine(store.clone(), &args.engine, metrics.clone());
+    let engine = super::sync_engine(store.clone(), &args.engine, metrics)?;
     let api_token = Secret::present(&args.api_token);
     if engine.pipedrive.is_none() {
         log::warn!(
@@ -88,15 +88,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         .pipedrive
         .is_some()
         .then(|| Scheduler::new(engine.clone(), interval));
-    let state = ApiState {
-        store: store.clone(),
-        github: engine.github.clone(),
-        pipedrive: engine.pipedrive.clone(),
-        scheduler: scheduler.clone(),
-        metrics,
-        api_token,
-        lists: Default::default(),
-    };
+    let state = ApiState::new(engine.clone(), scheduler.clone(), api_token);
 
     let outcome = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

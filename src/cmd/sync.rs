@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
-use crate::sync::{PassOptions, SyncReport, Trigger};
+use crate::sync::{PassOptions, Scope, SyncReport, Trigger};
 
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
@@ -26,6 +26,11 @@ pub struct SyncArgs {
     /// Retry failed deliveries now instead of waiting for their backoff.
     #[arg(long)]
     pub retry_failed: bool,
+
+    /// Read every person's activities in Pipedrive again before delivering, and record the
+    /// gists already there (after restoring a database backup).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub reread_history: bool,
 
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -51,7 +56,7 @@ pub fn run(
     {
         return Err(Error::MissingPipedriveToken);
     }
-    let engine = super::engine(open()?, &args.engine, Arc::new(Metrics::default()));
+    let engine = super::sync_engine(open()?, &args.engine, Arc::new(Metrics::default()))?;
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0);
         bar.set_style(
@@ -63,13 +68,13 @@ pub fn run(
     } else {
         ProgressBar::hidden()
     };
-    let options = PassOptions {
-        logins,
-        dry_run: args.dry_run,
-        retry_failed: args.retry_failed,
-        trigger: Trigger::Cli,
-        run_id: None,
-    };
+    let mut options = PassOptions::new(Trigger::Cli);
+    if !logins.is_empty() {
+        options.scope = Scope::Named(logins);
+    }
+    options.dry_run = args.dry_run;
+    options.retry_failed = args.retry_failed;
+    options.reread_history = args.reread_history;
     let report = engine.run_pass(&options, &progress)?;
     print_report(&report, format);
     if report.ok() {
@@ -77,7 +82,7 @@ pub fn run(
     } else {
         Err(Error::Incomplete(format!(
             "sync finished with {} failure(s); failed deliveries are retried by the next pass",
-            report.failed.max(report.errors.len() as u32)
+            report.counts.failed.max(report.errors.len() as i32)
         )))
     }
 }
@@ -92,6 +97,7 @@ fn print_report(report: &SyncReport, format: OutputFormat) {
     } else {
         "ACTIVITIES CREATED"
     };
+    let c = &report.counts;
     output::print(&output::table(
         &[
             "USERS CHECKED",
@@ -100,23 +106,32 @@ fn print_report(report: &SyncReport, format: OutputFormat) {
             "NEW GISTS",
             label,
             "RECONCILED",
+            "WAITING",
             "FAILED",
         ],
         vec![vec![
-            report.users_checked.to_string(),
-            report.users_unchanged.to_string(),
-            report.users_skipped.to_string(),
-            report.new_gists.to_string(),
+            c.users_checked.to_string(),
+            c.users_unchanged.to_string(),
+            c.users_skipped.to_string(),
+            c.new_gists.to_string(),
             if report.dry_run {
                 report.planned.len()
             } else {
-                report.activities_created as usize
+                c.activities_created as usize
             }
             .to_string(),
-            report.activities_reconciled.to_string(),
-            report.failed.to_string(),
+            c.activities_reconciled.to_string(),
+            c.deliveries_waiting.to_string(),
+            c.failed.to_string(),
         ]],
     ));
+    if let Some(until) = &report.waiting_until {
+        eprintln!(
+            "{} deliveries got no answer and may still land; the first sync after {} looks for them before sending anything again",
+            c.deliveries_waiting,
+            output::when(Some(until))
+        );
+    }
     if report.dry_run && !report.planned.is_empty() {
         output::print("");
         output::print(&output::table(

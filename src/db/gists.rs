@@ -9,15 +9,28 @@ use super::people::Person;
 use super::schema::{gist_files, gists};
 use super::DbConnection;
 use crate::clients::RemoteGist;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Where a gist stands on its way to becoming one Pipedrive activity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+    serde::Serialize,
+    utoipa::ToSchema,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for its activity.
     Pending,
-    /// A request is (or was, when a process died) under way; reconciled before any resend.
+    /// A request is (or was, when a process died) under way; it is left alone until it can
+    /// no longer land, then reconciled before any resend.
     Sending,
     /// The activity exists; its id is recorded.
     Delivered,
@@ -28,6 +41,14 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Pending,
+        DeliveryState::Sending,
+        DeliveryState::Delivered,
+        DeliveryState::Failed,
+        DeliveryState::Skipped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -38,16 +59,13 @@ impl DeliveryState {
         }
     }
 
-    pub fn parse(text: &str) -> DeliveryState {
-        match text {
-            "sending" => DeliveryState::Sending,
-            "delivered" => DeliveryState::Delivered,
-            "failed" => DeliveryState::Failed,
-            "skipped" => DeliveryState::Skipped,
-            _ => DeliveryState::Pending,
-        }
+    /// The state a stored name stands for; `None` for a name this version does not know.
+    pub fn from_name(name: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
+
+crate::text_enum_sql!(DeliveryState, "delivery state");
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = gists)]
@@ -61,18 +79,12 @@ pub struct Gist {
     pub github_created_at: i64,
     pub github_updated_at: i64,
     pub first_seen_at: i64,
-    pub delivery_state: String,
+    pub delivery_state: DeliveryState,
     pub activity_id: Option<i64>,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<i64>,
     pub attempt_started_at: Option<i64>,
-}
-
-impl Gist {
-    pub fn state(&self) -> DeliveryState {
-        DeliveryState::parse(&self.delivery_state)
-    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -97,7 +109,7 @@ struct NewGist<'a> {
     github_created_at: i64,
     github_updated_at: i64,
     first_seen_at: i64,
-    delivery_state: &'static str,
+    delivery_state: DeliveryState,
     attempts: i32,
 }
 
@@ -192,9 +204,9 @@ pub fn record_listing(
             github_updated_at: remote.updated_at,
             first_seen_at: now,
             delivery_state: if person.backfill || remote.created_at >= person.added_at {
-                DeliveryState::Pending.as_str()
+                DeliveryState::Pending
             } else {
-                DeliveryState::Skipped.as_str()
+                DeliveryState::Skipped
             },
             attempts: 0,
         })
@@ -261,7 +273,7 @@ pub fn list_for_person(
     first_seen_after: Option<i64>,
 ) -> Result<Vec<(Gist, Vec<GistFile>)>> {
     let after = first_seen_after.unwrap_or(i64::MIN);
-    let (rows, file_rows): (Vec<Gist>, Vec<GistFile>) = crate::on_backend!(conn, |c| {
+    let loaded: Result<(Vec<Gist>, Vec<GistFile>)> = crate::on_backend!(conn, |c| (|| {
         let rows = gists::table
             .filter(gists::person_id.eq(person_id))
             .filter(gists::first_seen_at.gt(after))
@@ -274,7 +286,7 @@ pub fn list_for_person(
             .load(c)?;
         if rows.is_empty() {
             // The usual answer to "anything new?": no need to ask for files.
-            return Ok(Vec::new());
+            return Ok((rows, Vec::new()));
         }
         let files = gist_files::table
             .inner_join(gists::table)
@@ -283,8 +295,9 @@ pub fn list_for_person(
             .order((gist_files::gist_id.asc(), gist_files::name.asc()))
             .select(GistFile::as_select())
             .load(c)?;
-        (rows, files)
-    });
+        Ok((rows, files))
+    })());
+    let (rows, file_rows) = loaded.map_err(|err| name_unreadable_row(conn, person_id, err))?;
     Ok(pair_with_files(rows, file_rows))
 }
 
@@ -318,42 +331,70 @@ pub fn with_files(conn: &mut DbConnection, rows: Vec<Gist>) -> Result<Vec<(Gist,
     Ok(pair_with_files(rows, files))
 }
 
-/// Gists that need a delivery attempt now: pending, interrupted (`sending`), or failed and
-/// due for retry (or all failed ones when `retry_failed_now`). Oldest first.
+/// Gists that may need a delivery attempt now: pending, `sending` (an attempt under way, or
+/// left by a process that died: the caller decides whether it can still land), or failed and
+/// due for retry (or all failed ones when `retry_failed_now`). Oldest first. A row whose
+/// state cannot be read is an error naming it.
 pub fn due_for_delivery(
     conn: &mut DbConnection,
     person_id: i64,
     now: i64,
     retry_failed_now: bool,
 ) -> Result<Vec<Gist>> {
-    let waiting = gists::delivery_state.eq_any([
-        DeliveryState::Pending.as_str(),
-        DeliveryState::Sending.as_str(),
-    ]);
-    let failed = gists::delivery_state.eq(DeliveryState::Failed.as_str());
+    // Everything not finished, so a row in a state this version does not know is read, and
+    // reported by name, rather than silently never delivered.
+    let unfinished =
+        gists::delivery_state.ne_all([DeliveryState::Delivered, DeliveryState::Skipped]);
+    let not_resting = gists::delivery_state
+        .ne(DeliveryState::Failed)
+        .or(gists::next_attempt_at.le(now));
     let query = gists::table
         .filter(gists::person_id.eq(person_id))
         .order((gists::github_created_at.asc(), gists::id.asc()))
         .select(Gist::as_select());
-    Ok(if retry_failed_now {
-        query.filter(waiting.or(failed)).load(conn)?
+    let loaded = if retry_failed_now {
+        query.filter(unfinished).load(conn)
     } else {
-        query
-            .filter(waiting.or(failed.and(gists::next_attempt_at.le(now))))
-            .load(conn)?
-    })
+        query.filter(unfinished.and(not_resting)).load(conn)
+    };
+    loaded.map_err(|err| name_unreadable_row(conn, person_id, err))
+}
+
+/// Turns "a row could not be read" into an error naming the gist and the value, so a ledger
+/// written by a newer version (or edited by hand) is reported, and nothing is sent for it.
+fn name_unreadable_row(conn: &mut DbConnection, person_id: i64, err: impl Into<Error>) -> Error {
+    let err = err.into();
+    if !matches!(
+        err,
+        Error::Database(diesel::result::Error::DeserializationError(_))
+    ) {
+        return err;
+    }
+    let odd = gists::table
+        .filter(gists::person_id.eq(person_id))
+        .select((gists::github_gist_id, gists::delivery_state))
+        .load::<(String, String)>(conn)
+        .ok()
+        .and_then(|rows| {
+            rows.into_iter()
+                .find(|(_, state)| DeliveryState::from_name(state).is_none())
+        });
+    match odd {
+        Some((gist, state)) => Error::UnknownDeliveryState { gist, state },
+        None => err,
+    }
 }
 
 /// Commits "a request is about to be sent" before it is sent: a crash after this point
-/// leaves `sending`, which the next pass reconciles instead of blindly resending.
+/// leaves `sending`, which no pass resends before the attempt can no longer land.
 pub fn mark_sending(conn: &mut DbConnection, gist_id: i64, now: i64) -> Result<bool> {
     let changed = diesel::update(
         gists::table
             .find(gist_id)
-            .filter(gists::delivery_state.ne(DeliveryState::Delivered.as_str())),
+            .filter(gists::delivery_state.ne(DeliveryState::Delivered)),
     )
     .set((
-        gists::delivery_state.eq(DeliveryState::Sending.as_str()),
+        gists::delivery_state.eq(DeliveryState::Sending),
         gists::attempts.eq(gists::attempts + 1),
         gists::attempt_started_at.eq(now),
     ))
@@ -361,10 +402,31 @@ pub fn mark_sending(conn: &mut DbConnection, gist_id: i64, now: i64) -> Result<b
     Ok(changed == 1)
 }
 
+/// An attempt got no answer (or a gateway's): the row stays `sending`, with why and when it
+/// will be reconciled, for `show` and the API.
+pub fn mark_unsettled(
+    conn: &mut DbConnection,
+    gist_id: i64,
+    error: &str,
+    settles_at: i64,
+) -> Result<()> {
+    diesel::update(
+        gists::table
+            .find(gist_id)
+            .filter(gists::delivery_state.eq(DeliveryState::Sending)),
+    )
+    .set((
+        gists::last_error.eq(error),
+        gists::next_attempt_at.eq(settles_at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn mark_delivered(conn: &mut DbConnection, gist_id: i64, activity_id: i64) -> Result<()> {
     diesel::update(gists::table.find(gist_id))
         .set((
-            gists::delivery_state.eq(DeliveryState::Delivered.as_str()),
+            gists::delivery_state.eq(DeliveryState::Delivered),
             gists::activity_id.eq(activity_id),
             gists::last_error.eq(None::<String>),
             gists::next_attempt_at.eq(None::<i64>),
@@ -381,7 +443,7 @@ pub fn mark_failed(
 ) -> Result<()> {
     diesel::update(gists::table.find(gist_id))
         .set((
-            gists::delivery_state.eq(DeliveryState::Failed.as_str()),
+            gists::delivery_state.eq(DeliveryState::Failed),
             gists::last_error.eq(error),
             gists::next_attempt_at.eq(next_attempt_at),
         ))
@@ -412,6 +474,8 @@ pub fn counts(conn: &mut DbConnection) -> Result<HashMap<i64, GistCounts>> {
     Ok(fold_counts(rows.into_iter()))
 }
 
+/// Counts read the state as text: one unreadable row must not hide every person's list; it
+/// is counted as known, logged, and reported by name where the gist itself is read.
 pub(crate) fn fold_counts(
     rows: impl Iterator<Item = (i64, String, i64)>,
 ) -> HashMap<i64, GistCounts> {
@@ -419,10 +483,13 @@ pub(crate) fn fold_counts(
     for (person_id, state, n) in rows {
         let entry = counts.entry(person_id).or_default();
         entry.known += n;
-        match DeliveryState::parse(&state) {
-            DeliveryState::Pending | DeliveryState::Sending => entry.pending += n,
-            DeliveryState::Failed => entry.failed += n,
-            DeliveryState::Delivered | DeliveryState::Skipped => {}
+        match DeliveryState::from_name(&state) {
+            Some(DeliveryState::Pending | DeliveryState::Sending) => entry.pending += n,
+            Some(DeliveryState::Failed) => entry.failed += n,
+            Some(DeliveryState::Delivered | DeliveryState::Skipped) => {}
+            None => log::warn!(
+                "{n} gist(s) of person {person_id} have an unknown delivery state {state:?}"
+            ),
         }
     }
     counts

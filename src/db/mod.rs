@@ -3,14 +3,18 @@
 pub mod gists;
 pub mod migrations;
 pub mod people;
+pub mod person_creations;
 pub mod schema;
 pub mod sync_runs;
+mod text_enum;
 
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{self, ManageConnection};
-use diesel::{Connection, MysqlConnection, RunQueryDsl, SqliteConnection};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, MysqlConnection, QueryDsl, RunQueryDsl, SqliteConnection};
 
 use crate::config::DatabaseTarget;
 use crate::error::{Error, Result};
@@ -74,13 +78,54 @@ fn enable_sqlite_plan_stability() {
 }
 
 /// Opens connections for a [`DatabaseTarget`], choosing the backend from the target, not by trial.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    /// The SQLite file the pool's connections have open (device, inode): a file deleted or
+    /// replaced under a running process must not go on taking writes that nobody will see.
+    sqlite_file: Mutex<Option<(u64, u64)>>,
+}
+
+/// The (device, inode) of a file, or `None` when it is gone.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// A `file:` URI that opens an existing SQLite file read-write and never creates one: a pool
+/// connection to a file that was deleted fails instead of starting an empty, unmigrated one.
+fn sqlite_existing_file_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    uri
 }
 
 impl ConnectionManager {
+    fn new(target: &DatabaseTarget) -> ConnectionManager {
+        let sqlite_file = match target {
+            DatabaseTarget::Sqlite(path) => file_identity(path),
+            DatabaseTarget::Mysql(_) => None,
+        };
+        ConnectionManager {
+            target: target.clone(),
+            sqlite_file: Mutex::new(sqlite_file),
+        }
+    }
+
+    /// Opens one connection; a SQLite file is created when it does not exist yet.
     pub fn establish(target: &DatabaseTarget) -> Result<DbConnection> {
+        Self::open(target, true)
+    }
+
+    fn open(target: &DatabaseTarget, create: bool) -> Result<DbConnection> {
         let unreachable = |reason: String| Error::DatabaseUnreachable {
             backend: target.backend(),
             host: target.host(),
@@ -90,9 +135,13 @@ impl ConnectionManager {
         match target {
             DatabaseTarget::Sqlite(path) => {
                 enable_sqlite_plan_stability();
-                let path = path.to_string_lossy();
+                let url = if create {
+                    path.to_string_lossy().into_owned()
+                } else {
+                    sqlite_existing_file_uri(path)
+                };
                 let mut conn =
-                    SqliteConnection::establish(&path).map_err(|e| unreachable(e.to_string()))?;
+                    SqliteConnection::establish(&url).map_err(|e| unreachable(e.to_string()))?;
                 conn.batch_execute(SQLITE_PRAGMAS)
                     .map_err(|e| unreachable(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
@@ -104,22 +153,22 @@ impl ConnectionManager {
             }
         }
     }
+
+    fn file_gone(&self) -> Error {
+        Error::DatabaseUnavailable(format!(
+            "the database file {} was deleted or replaced while in use",
+            self.target.host()
+        ))
+    }
 }
 
-/// Removes anything that looks like the URL's password from a driver message.
+/// Removes the URL's password from a driver message.
 fn scrub(message: &str, target: &DatabaseTarget) -> String {
     let message = message.trim().to_string();
-    if let DatabaseTarget::Mysql(url) = target {
-        let authority = url["mysql://".len()..].split('/').next().unwrap_or("");
-        if let Some((credentials, _)) = authority.rsplit_once('@') {
-            if let Some((_, password)) = credentials.split_once(':') {
-                if !password.is_empty() {
-                    return message.replace(password, "***");
-                }
-            }
-        }
+    match target.password() {
+        Some(password) => message.replace(&password, "***"),
+        None => message,
     }
-    message
 }
 
 impl ManageConnection for ConnectionManager {
@@ -127,18 +176,31 @@ impl ManageConnection for ConnectionManager {
     type Error = Error;
 
     fn connect(&self) -> Result<DbConnection> {
-        ConnectionManager::establish(&self.target)
+        let conn = Self::open(&self.target, false)?;
+        if let DatabaseTarget::Sqlite(path) = &self.target {
+            // A file restored in place (a new inode) is the one new connections use.
+            *self.sqlite_file.lock().unwrap_or_else(|e| e.into_inner()) = file_identity(path);
+        }
+        Ok(conn)
     }
 
+    /// On checkout: a server connection must still answer; a SQLite connection must still
+    /// have the file that is at the path open (a stat, no query).
     fn is_valid(&self, conn: &mut DbConnection) -> Result<()> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(Error::from)
+        match (&self.target, conn) {
+            (DatabaseTarget::Sqlite(path), _) => {
+                let expected = *self.sqlite_file.lock().unwrap_or_else(|e| e.into_inner());
+                match file_identity(path) {
+                    Some(now) if Some(now) == expected => Ok(()),
+                    _ => Err(self.file_gone()),
+                }
+            }
+            (DatabaseTarget::Mysql(_), conn) => conn.ping().map_err(Error::from),
+        }
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
@@ -180,15 +242,13 @@ impl Store {
         migrations::run(&mut conn)?;
         let pool = r2d2::Pool::builder()
             .max_size(16)
-            // A server connection can die between uses (restart, idle timeout): check it on
-            // checkout. A SQLite file handle cannot, so skip the extra round trip there.
-            .test_on_check_out(matches!(target, DatabaseTarget::Mysql(_)))
+            // A server connection can die between uses (restart, idle timeout), and a SQLite
+            // file can be deleted or replaced: check on checkout (a ping, or a stat).
+            .test_on_check_out(true)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(ConnectionManager {
-                target: target.clone(),
-            });
+            .build_unchecked(ConnectionManager::new(target));
         Ok(Store {
             pool,
             target: target.clone(),
@@ -203,16 +263,28 @@ impl Store {
             .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))
     }
 
-    /// Checks quickly that the database answers (for `/readyz`).
+    /// Checks quickly that the data can be read as the data routes read it (for `/readyz`):
+    /// a connection that answers `SELECT 1` says nothing about a corrupt or deleted file.
     pub fn ping(&self) -> Result<()> {
+        use schema::{gists, people, sync_runs};
         let mut conn = self
             .pool
             .get_timeout(Duration::from_secs(2))
             .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))?;
-        diesel::sql_query("SELECT 1")
-            .execute(&mut *conn)
-            .map(|_| ())
-            .map_err(|e| Error::DatabaseUnavailable(e.to_string()))
+        let conn = &mut *conn;
+        let read = people::table
+            .select(people::id)
+            .limit(1)
+            .load::<i64>(conn)
+            .and_then(|_| gists::table.select(gists::id).limit(1).load::<i64>(conn))
+            .and_then(|_| {
+                sync_runs::table
+                    .select(sync_runs::id)
+                    .limit(1)
+                    .load::<i64>(conn)
+            });
+        read.map(|_| ())
+            .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))
     }
 
     /// Records that this process changed the data.
@@ -230,11 +302,50 @@ impl Store {
         &self.target
     }
 
-    /// Runs `work` in a transaction. On SQLite the first statement of a writing transaction
-    /// should be a write so the busy timeout, not an immediate SQLITE_BUSY, decides contention.
-    pub fn transaction<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn()?;
-        (*conn).transaction(work)
+    /// Runs `work` in a transaction, again when the database asks for a retry (see
+    /// [`Store::write`]). On SQLite the first statement of a writing transaction should be a
+    /// write so the busy timeout, not an immediate SQLITE_BUSY, decides contention.
+    pub fn transaction<T>(
+        &self,
+        mut work: impl FnMut(&mut DbConnection) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|conn| conn.transaction(&mut work))
+    }
+
+    /// Runs `work` on a pooled connection, and again (up to four tries) when MySQL picked it
+    /// as a deadlock's victim or a lock wait timed out: both undo only this work, and a retry
+    /// is what the server asks for. `work` must be safe to run again (a transaction, or one
+    /// statement).
+    pub fn write<T>(&self, mut work: impl FnMut(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut conn = self.conn()?;
+            match work(&mut conn) {
+                Err(err) if tries < 4 && is_lock_conflict(&err) => {
+                    log::debug!("retrying after a lock conflict: {err}");
+                    drop(conn);
+                    std::thread::sleep(Duration::from_millis(
+                        20 * (1 << tries) + fastrand::u64(0..20),
+                    ));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// A deadlock (MySQL 1213, which Diesel calls a serialization failure) or a lock wait
+/// timeout (1205): transient, and the server's advice is to retry.
+pub fn is_lock_conflict(err: &Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as D};
+    match err {
+        Error::Database(D::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
+        Error::Database(D::DatabaseError(_, info)) => {
+            let message = info.message();
+            message.contains("Deadlock found") || message.contains("Lock wait timeout exceeded")
+        }
+        _ => false,
     }
 }
 

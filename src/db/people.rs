@@ -27,6 +27,9 @@ pub struct Person {
     pub gists_etag: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
+    /// The Pipedrive person's activities were read for gisttrack markers (or it was created
+    /// by gisttrack and has none): deliveries need not look for history first.
+    pub pipedrive_history_read: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -40,6 +43,7 @@ pub struct NewPerson<'a> {
     pub pipedrive_person_id: Option<i64>,
     pub backfill: bool,
     pub added_at: i64,
+    pub pipedrive_history_read: bool,
 }
 
 /// One page of a listing: `offset` rows skipped, at most `limit` returned.
@@ -91,6 +95,15 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<Person> {
         .find(id)
         .select(Person::as_select())
         .first(conn)?)
+}
+
+/// The people with these row ids that are still tracked, in id order.
+pub fn find_all(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Person>> {
+    Ok(people::table
+        .filter(people::id.eq_any(ids))
+        .order(people::id.asc())
+        .select(Person::as_select())
+        .load(conn)?)
 }
 
 /// Every tracked person, ordered by login.
@@ -145,8 +158,9 @@ pub fn count(conn: &mut DbConnection) -> Result<i64> {
         .get_result(c))?)
 }
 
-/// Stops tracking: removes the person's files, gists and row in one transaction.
-pub fn delete(conn: &mut DbConnection, person_id: i64) -> Result<()> {
+/// Stops tracking: removes the person's files, gists and row in one transaction. Returns
+/// false when the person was already gone (a concurrent delete won).
+pub fn delete(conn: &mut DbConnection, person_id: i64) -> Result<bool> {
     conn.transaction(|conn| {
         let person_gists = gists::table
             .filter(gists::person_id.eq(person_id))
@@ -154,15 +168,15 @@ pub fn delete(conn: &mut DbConnection, person_id: i64) -> Result<()> {
         diesel::delete(gist_files::table.filter(gist_files::gist_id.eq_any(person_gists)))
             .execute(conn)?;
         diesel::delete(gists::table.filter(gists::person_id.eq(person_id))).execute(conn)?;
-        diesel::delete(people::table.find(person_id)).execute(conn)?;
-        Ok(())
+        Ok(diesel::delete(people::table.find(person_id)).execute(conn)? == 1)
     })
 }
 
 /// Records a visit at `now` and returns the person as it now stands: its
 /// `previous_visited_at` is the visit before this one, the boundary of "new since last visit".
 /// A single UPDATE shifts both columns, so two visits at once each get a distinct window.
-pub fn record_visit(conn: &mut DbConnection, person_id: i64, now: i64) -> Result<Person> {
+/// `None` when the person was deleted meanwhile.
+pub fn record_visit(conn: &mut DbConnection, person_id: i64, now: i64) -> Result<Option<Person>> {
     conn.transaction(|conn| {
         diesel::update(people::table.find(person_id))
             .set((
@@ -170,7 +184,11 @@ pub fn record_visit(conn: &mut DbConnection, person_id: i64, now: i64) -> Result
                 people::last_visited_at.eq(now),
             ))
             .execute(conn)?;
-        get(conn, person_id)
+        Ok(people::table
+            .find(person_id)
+            .select(Person::as_select())
+            .first(conn)
+            .optional()?)
     })
 }
 
@@ -180,9 +198,29 @@ pub fn set_pipedrive_person(
     pipedrive_id: i64,
 ) -> Result<()> {
     diesel::update(people::table.find(person_id))
-        .set(people::pipedrive_person_id.eq(pipedrive_id))
+        .set((
+            people::pipedrive_person_id.eq(pipedrive_id),
+            // A person found (not created) may carry earlier activities.
+            people::pipedrive_history_read.eq(false),
+        ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The person's Pipedrive history has been read; later deliveries need not read it again.
+pub fn mark_history_read(conn: &mut DbConnection, person_id: i64) -> Result<()> {
+    diesel::update(people::table.find(person_id))
+        .set(people::pipedrive_history_read.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Makes the next pass read every person's Pipedrive history again before delivering (after
+/// restoring a backup, whose ledger may not know of activities sent since it was taken).
+pub fn forget_history(conn: &mut DbConnection) -> Result<usize> {
+    Ok(diesel::update(people::table)
+        .set(people::pipedrive_history_read.eq(false))
+        .execute(conn)?)
 }
 
 /// Follows a GitHub rename: the account kept its numeric id but has a new login.
@@ -197,24 +235,39 @@ pub fn rename(conn: &mut DbConnection, person_id: i64, login: &Login) -> Result<
     Ok(())
 }
 
-/// Claims the person for `owner` until `now + ttl_ms`, unless another live owner holds it or
-/// (when `not_synced_since` is set) another process already synced it during this pass.
+/// Who asks for a lease, until when, and on what terms.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub now: i64,
+    pub ttl_ms: i64,
+    /// Refuse when another process already synced the person at or after this time.
+    pub not_synced_since: Option<i64>,
+    /// A holder known to be dead (a local process that no longer runs): taken over at once.
+    pub dead_owner: Option<&'a str>,
+}
+
+/// Claims the person for `claim.owner` until `now + ttl`, unless another live owner holds it
+/// or (with `not_synced_since`) another process already synced it during this pass.
 /// Returns whether this owner now holds the lease.
-pub fn claim(
-    conn: &mut DbConnection,
-    person_id: i64,
-    owner: &str,
-    now: i64,
-    ttl_ms: i64,
-    not_synced_since: Option<i64>,
-    dead_owner: Option<&str>,
-) -> Result<bool> {
+pub fn claim(conn: &mut DbConnection, person_id: i64, claim: &Claim<'_>) -> Result<bool> {
+    let Claim {
+        owner,
+        now,
+        ttl_ms,
+        not_synced_since,
+        dead_owner,
+    } = *claim;
     let free = people::lease_owner
         .is_null()
         .or(people::lease_expires_at.lt(now))
         .or(people::lease_owner.eq(owner))
         .or(people::lease_owner.eq(dead_owner.unwrap_or(owner)));
     let target = people::table.find(person_id).filter(free);
+    let lease = (
+        people::lease_owner.eq(owner),
+        people::lease_expires_at.eq(now + ttl_ms),
+    );
     let changed = match not_synced_since {
         Some(since) => diesel::update(
             target.filter(
@@ -223,17 +276,9 @@ pub fn claim(
                     .or(people::last_synced_at.lt(since)),
             ),
         )
-        .set((
-            people::lease_owner.eq(owner),
-            people::lease_expires_at.eq(now + ttl_ms),
-        ))
+        .set(lease)
         .execute(conn)?,
-        None => diesel::update(target)
-            .set((
-                people::lease_owner.eq(owner),
-                people::lease_expires_at.eq(now + ttl_ms),
-            ))
-            .execute(conn)?,
+        None => diesel::update(target).set(lease).execute(conn)?,
     };
     Ok(changed == 1)
 }

@@ -17,6 +17,7 @@ diesel::table! {
         gists_etag -> Nullable<Text>,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
+        pipedrive_history_read -> Bool,
     }
 }
 
@@ -64,9 +65,27 @@ diesel::table! {
         activities_created -> Integer,
         failures -> Integer,
         error_summary -> Nullable<Text>,
+        users_skipped -> Integer,
+        activities_reconciled -> Integer,
+        deliveries_waiting -> Integer,
+    }
+}
+
+diesel::table! {
+    person_creations (github_login_key) {
+        github_login_key -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        started_at -> BigInt,
     }
 }
 
 diesel::joinable!(gists -> people (person_id));
 diesel::joinable!(gist_files -> gists (gist_id));
-diesel::allow_tables_to_appear_in_same_query!(people, gists, gist_files, sync_runs);
+diesel::allow_tables_to_appear_in_same_query!(
+    people,
+    gists,
+    gist_files,
+    sync_runs,
+    person_creations
+);

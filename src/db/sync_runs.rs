@@ -1,52 +1,143 @@
 //! The `sync_runs` table: one row per sync pass, its trigger, counts and errors.
 
 use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::schema::sync_runs;
 use super::DbConnection;
 use crate::error::Result;
 
+/// What started a pass.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow, Serialize, ToSchema,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// `gisttrack sync`.
+    Cli,
+    /// The serve loop's interval.
+    Loop,
+    /// `POST /api/v1/sync`.
+    Api,
+    /// The serve loop, for deliveries whose earlier attempt has settled since the last pass.
+    FollowUp,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Cli => "cli",
+            RunTrigger::Loop => "loop",
+            RunTrigger::Api => "api",
+            RunTrigger::FollowUp => "follow_up",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RunTrigger> {
+        [
+            RunTrigger::Cli,
+            RunTrigger::Loop,
+            RunTrigger::Api,
+            RunTrigger::FollowUp,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == name)
+    }
+}
+
+crate::text_enum_sql!(RunTrigger, "sync run trigger");
+
+/// What one pass did, counted once and stored in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RunCounts {
+    pub users_checked: i32,
+    /// Users whose gist list had not changed (a free 304).
+    pub users_unchanged: i32,
+    /// Users another process was syncing, or had just synced, during this pass.
+    pub users_skipped: i32,
+    pub new_gists: i32,
+    pub activities_created: i32,
+    /// Deliveries found already done in Pipedrive (a lost answer, the person's history) and
+    /// recorded, not sent again.
+    pub activities_reconciled: i32,
+    /// Deliveries whose earlier attempt may still land: left alone until it no longer can.
+    pub deliveries_waiting: i32,
+    /// Failed deliveries and users that could not be synced; later passes retry them.
+    pub failed: i32,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sync_runs)]
 pub struct SyncRun {
     pub id: i64,
-    /// `cli`, `loop` or `api`.
-    pub trigger_kind: String,
+    pub trigger_kind: RunTrigger,
     /// The process that ran the pass (host/pid/start).
     pub owner: String,
     /// Unix milliseconds.
     pub started_at: i64,
     /// Unix milliseconds; null while the pass runs (or if its process died).
     pub finished_at: Option<i64>,
-    pub users_checked: i32,
-    pub users_unchanged: i32,
-    pub new_gists: i32,
-    pub activities_created: i32,
-    pub failures: i32,
+    #[diesel(embed)]
+    pub counts: StoredCounts,
     pub error_summary: Option<String>,
 }
 
-/// The figures written when a pass ends.
-#[derive(Debug, Clone, Default)]
-pub struct RunTotals {
+/// [`RunCounts`] as the columns hold them.
+#[derive(Debug, Clone, Copy, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = sync_runs)]
+pub struct StoredCounts {
     pub users_checked: i32,
     pub users_unchanged: i32,
+    pub users_skipped: i32,
     pub new_gists: i32,
     pub activities_created: i32,
+    pub activities_reconciled: i32,
+    pub deliveries_waiting: i32,
     pub failures: i32,
-    pub error_summary: Option<String>,
+}
+
+impl From<StoredCounts> for RunCounts {
+    fn from(c: StoredCounts) -> RunCounts {
+        RunCounts {
+            users_checked: c.users_checked,
+            users_unchanged: c.users_unchanged,
+            users_skipped: c.users_skipped,
+            new_gists: c.new_gists,
+            activities_created: c.activities_created,
+            activities_reconciled: c.activities_reconciled,
+            deliveries_waiting: c.deliveries_waiting,
+            failed: c.failures,
+        }
+    }
+}
+
+impl From<RunCounts> for StoredCounts {
+    fn from(c: RunCounts) -> StoredCounts {
+        StoredCounts {
+            users_checked: c.users_checked,
+            users_unchanged: c.users_unchanged,
+            users_skipped: c.users_skipped,
+            new_gists: c.new_gists,
+            activities_created: c.activities_created,
+            activities_reconciled: c.activities_reconciled,
+            deliveries_waiting: c.deliveries_waiting,
+            failures: c.failed,
+        }
+    }
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = sync_runs)]
 struct NewRun<'a> {
-    trigger_kind: &'a str,
+    trigger_kind: RunTrigger,
     owner: &'a str,
     started_at: i64,
 }
 
 /// Opens a run row and returns its id.
-pub fn start(conn: &mut DbConnection, trigger: &str, owner: &str, now: i64) -> Result<i64> {
+pub fn start(conn: &mut DbConnection, trigger: RunTrigger, owner: &str, now: i64) -> Result<i64> {
     diesel::insert_into(sync_runs::table)
         .values(&NewRun {
             trigger_kind: trigger,
@@ -57,19 +148,49 @@ pub fn start(conn: &mut DbConnection, trigger: &str, owner: &str, now: i64) -> R
     super::last_insert_id(conn)
 }
 
-pub fn finish(conn: &mut DbConnection, run_id: i64, totals: &RunTotals, now: i64) -> Result<()> {
+/// Closes a run with what it did; `error_summary` is every failure, one per line.
+pub fn finish(
+    conn: &mut DbConnection,
+    run_id: i64,
+    counts: RunCounts,
+    error_summary: Option<&str>,
+    now: i64,
+) -> Result<()> {
     diesel::update(sync_runs::table.find(run_id))
         .set((
             sync_runs::finished_at.eq(now),
-            sync_runs::users_checked.eq(totals.users_checked),
-            sync_runs::users_unchanged.eq(totals.users_unchanged),
-            sync_runs::new_gists.eq(totals.new_gists),
-            sync_runs::activities_created.eq(totals.activities_created),
-            sync_runs::failures.eq(totals.failures),
-            sync_runs::error_summary.eq(totals.error_summary.as_deref()),
+            StoredCounts::from(counts),
+            sync_runs::error_summary.eq(error_summary),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Runs still open: `(id, owner)`, oldest first.
+pub fn open_runs(conn: &mut DbConnection) -> Result<Vec<(i64, String)>> {
+    Ok(sync_runs::table
+        .filter(sync_runs::finished_at.is_null())
+        .order(sync_runs::id.asc())
+        .select((sync_runs::id, sync_runs::owner))
+        .load(conn)?)
+}
+
+/// Closes runs whose pass ended without recording its outcome (its process died, or the
+/// database was away when it ended), so none stays "running" forever.
+pub fn close_abandoned(conn: &mut DbConnection, run_ids: &[i64], now: i64) -> Result<usize> {
+    if run_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        sync_runs::table
+            .filter(sync_runs::id.eq_any(run_ids))
+            .filter(sync_runs::finished_at.is_null()),
+    )
+    .set((
+        sync_runs::finished_at.eq(now),
+        sync_runs::error_summary.eq("the pass ended without recording its outcome"),
+    ))
+    .execute(conn)?)
 }
 
 /// The most recent runs, newest first.

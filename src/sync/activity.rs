@@ -1,7 +1,66 @@
 //! What an activity says about a gist: its subject, its HTML note, and the marker that finds it again.
 
-use crate::clients::NewActivity;
+use crate::clients::{NewActivity, RemoteGist};
 use crate::db::gists::{Gist, GistFile};
+
+/// Pipedrive's limit for a subject, in characters.
+const SUBJECT_LIMIT: usize = 250;
+
+/// The parts of a gist an activity's text is made of, from the ledger or from a listing.
+#[derive(Debug, Clone)]
+pub struct GistText<'a> {
+    pub gist_id: &'a str,
+    pub description: Option<&'a str>,
+    pub html_url: &'a str,
+    pub pull_url: &'a str,
+    /// `(name, raw_url)` of each file, in name order.
+    pub files: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> GistText<'a> {
+    pub fn of(gist: &'a Gist, files: &'a [GistFile]) -> GistText<'a> {
+        GistText {
+            gist_id: &gist.github_gist_id,
+            description: gist.description.as_deref(),
+            html_url: &gist.html_url,
+            pull_url: &gist.pull_url,
+            files: files
+                .iter()
+                .map(|f| (f.name.as_str(), f.raw_url.as_str()))
+                .collect(),
+        }
+    }
+
+    pub fn of_remote(gist: &'a RemoteGist) -> GistText<'a> {
+        GistText {
+            gist_id: &gist.id,
+            description: gist.description.as_deref(),
+            html_url: &gist.html_url,
+            pull_url: &gist.pull_url,
+            files: gist
+                .files
+                .iter()
+                .map(|f| (f.name.as_str(), f.raw_url.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// The activity type and whether it is created done (`--activity-type`, `--activity-done`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivitySettings {
+    pub activity_type: String,
+    pub done: bool,
+}
+
+impl Default for ActivitySettings {
+    fn default() -> Self {
+        ActivitySettings {
+            activity_type: "task".into(),
+            done: false,
+        }
+    }
+}
 
 /// A string no human types by accident, carried in every note so a delivery whose answer
 /// was lost can be recognised among the person's activities.
@@ -20,20 +79,22 @@ pub fn has_marker(note: &str, github_gist_id: &str) -> bool {
     })
 }
 
-/// The gist's description, else its first file's name, else its id.
-pub fn subject(gist: &Gist, files: &[GistFile]) -> String {
+/// `Gist: ` and the description, else the first file's name, else the id; a subject longer
+/// than Pipedrive takes ends in "…".
+pub fn subject(gist: &GistText<'_>) -> String {
     let name = gist
         .description
-        .as_deref()
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .or_else(|| files.first().map(|f| f.name.as_str()))
-        .unwrap_or(&gist.github_gist_id);
-    let mut subject: String = format!("Gist: {name}").chars().take(250).collect();
-    if subject.chars().count() == 250 {
-        subject.push('…');
+        .or_else(|| gist.files.first().map(|(name, _)| *name))
+        .unwrap_or(gist.gist_id);
+    let subject = format!("Gist: {name}");
+    if subject.chars().count() <= SUBJECT_LIMIT {
+        return subject;
     }
-    subject
+    let mut cut: String = subject.chars().take(SUBJECT_LIMIT - 1).collect();
+    cut.push('…');
+    cut
 }
 
 pub fn escape_html(text: &str) -> String {
@@ -52,48 +113,43 @@ pub fn escape_html(text: &str) -> String {
 }
 
 /// The note: links to the gist page, its clone URL and every file's raw URL, then the marker.
-pub fn note(login: &str, gist: &Gist, files: &[GistFile]) -> String {
+pub fn note(login: &str, gist: &GistText<'_>) -> String {
     let link = |url: &str, text: &str| {
         format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(text))
     };
     let mut note = format!(
         "<p>New public gist by <b>{}</b>: {}</p>",
         escape_html(login),
-        link(
-            &gist.html_url,
-            gist.description.as_deref().unwrap_or(&gist.github_gist_id)
-        )
+        link(gist.html_url, gist.description.unwrap_or(gist.gist_id))
     );
     note.push_str(&format!(
         "<p>Clone: {}</p>",
-        link(&gist.pull_url, &gist.pull_url)
+        link(gist.pull_url, gist.pull_url)
     ));
-    if !files.is_empty() {
+    if !gist.files.is_empty() {
         note.push_str("<p>Files:</p><ul>");
-        for file in files {
-            note.push_str(&format!("<li>{}</li>", link(&file.raw_url, &file.name)));
+        for (name, raw_url) in &gist.files {
+            note.push_str(&format!("<li>{}</li>", link(raw_url, name)));
         }
         note.push_str("</ul>");
     }
-    note.push_str(&format!("<p>{}</p>", marker(&gist.github_gist_id)));
+    note.push_str(&format!("<p>{}</p>", marker(gist.gist_id)));
     note
 }
 
 /// Everything Pipedrive needs to create the gist's one activity.
 pub fn build(
+    gist: &GistText<'_>,
     login: &str,
-    gist: &Gist,
-    files: &[GistFile],
     pipedrive_person_id: i64,
-    activity_type: &str,
-    done: bool,
+    settings: &ActivitySettings,
     now: i64,
 ) -> NewActivity {
     NewActivity {
-        subject: subject(gist, files),
-        note: note(login, gist, files),
-        activity_type: activity_type.to_string(),
-        done,
+        subject: subject(gist),
+        note: note(login, gist),
+        activity_type: settings.activity_type.clone(),
+        done: settings.done,
         due_date: crate::time::utc_date(now),
         person_id: pipedrive_person_id,
     }
@@ -103,50 +159,53 @@ pub fn build(
 mod tests {
     use super::*;
 
-    fn gist(description: Option<&str>) -> Gist {
-        Gist {
-            id: 1,
-            person_id: 1,
-            github_gist_id: "abc123".into(),
-            description: description.map(str::to_string),
-            html_url: "https://gist.github.com/abc123".into(),
-            pull_url: "https://gist.github.com/abc123.git".into(),
-            github_created_at: 0,
-            github_updated_at: 0,
-            first_seen_at: 0,
-            delivery_state: "pending".into(),
-            activity_id: None,
-            attempts: 0,
-            last_error: None,
-            next_attempt_at: None,
-            attempt_started_at: None,
+    fn text(
+        description: Option<&'static str>,
+        files: Vec<(&'static str, &'static str)>,
+    ) -> GistText<'static> {
+        GistText {
+            gist_id: "abc123",
+            description,
+            html_url: "https://gist.github.com/abc123",
+            pull_url: "https://gist.github.com/abc123.git",
+            files,
         }
     }
 
-    fn file(name: &str) -> GistFile {
-        GistFile {
-            id: 1,
-            gist_id: 1,
-            name: name.into(),
-            raw_url: format!("https://gist.githubusercontent.com/u/abc123/raw/{name}"),
-            language: None,
-            size: 1,
-        }
+    const FILE: (&str, &str) = (
+        "a.rs",
+        "https://gist.githubusercontent.com/u/abc123/raw/a.rs",
+    );
+
+    #[test]
+    fn subject_falls_back_to_first_file_then_the_id() {
+        assert_eq!(subject(&text(Some("Hello"), vec![FILE])), "Gist: Hello");
+        assert_eq!(subject(&text(Some("  "), vec![FILE])), "Gist: a.rs");
+        assert_eq!(subject(&text(None, vec![])), "Gist: abc123");
     }
 
     #[test]
-    fn subject_falls_back_to_first_file() {
-        assert_eq!(
-            subject(&gist(Some("Hello")), &[file("a.rs")]),
-            "Gist: Hello"
-        );
-        assert_eq!(subject(&gist(Some("  ")), &[file("a.rs")]), "Gist: a.rs");
-        assert_eq!(subject(&gist(None), &[]), "Gist: abc123");
+    fn only_a_subject_longer_than_the_limit_is_cut() {
+        let exact: &'static str = Box::leak("x".repeat(SUBJECT_LIMIT - 6).into_boxed_str());
+        let fits = subject(&text(Some(exact), vec![]));
+        assert_eq!(fits.chars().count(), SUBJECT_LIMIT);
+        assert!(!fits.ends_with('…'), "exactly at the limit: kept whole");
+
+        let long: &'static str = Box::leak("é".repeat(400).into_boxed_str());
+        let cut = subject(&text(Some(long), vec![]));
+        assert_eq!(cut.chars().count(), SUBJECT_LIMIT);
+        assert!(cut.ends_with('…'));
     }
 
     #[test]
     fn note_escapes_and_carries_marker() {
-        let note = note("octo", &gist(Some("<script>x</script>")), &[file("a&b.rs")]);
+        let note = note(
+            "octo",
+            &text(
+                Some("<script>x</script>"),
+                vec![("a&b.rs", "https://x/raw/a&b.rs")],
+            ),
+        );
         assert!(!note.contains("<script>"));
         assert!(note.contains("&lt;script&gt;"));
         assert!(note.contains("a&amp;b.rs"));

@@ -1,16 +1,17 @@
-//! Delivery: each due gist becomes exactly one Pipedrive activity, reconciled by its marker
-//! whenever an earlier attempt's outcome is unknown.
+//! Delivery: each due gist becomes exactly one Pipedrive activity. Attempts whose outcome is
+//! unknown wait until they can no longer land, then are reconciled by their marker; a person
+//! gisttrack did not create has their history read once before the first delivery.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{activity, Pass};
-use crate::clients::{backoff, ActivitySummary, ApiError, PipedriveApi};
-use crate::db::gists::{self, DeliveryState, Gist};
+use super::plan::{self, Attempts, Step};
+use super::{activity, link, Pass};
+use crate::clients::{backoff, ActivitySummary, ApiError, PipedriveApi, WriteOutcome};
+use crate::db::gists::{self, Gist, GistFile};
 use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
-use crate::service;
-use crate::time::now_ms;
+use crate::time::{format_ms, now_ms};
 
 pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let engine = pass.engine;
@@ -20,138 +21,209 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     if Pass::stopped(&pass.pipedrive_stopped) {
         return Ok(());
     }
-    let due = {
-        let mut conn = engine.store.conn()?;
-        let due =
-            gists::due_for_delivery(&mut conn, person.id, now_ms(), pass.options.retry_failed)?;
-        gists::with_files(&mut conn, due)?
-    };
+    let due = engine.store.write(|conn| {
+        let due = gists::due_for_delivery(conn, person.id, now_ms(), pass.options.retry_failed)?;
+        gists::with_files(conn, due)
+    })?;
     if due.is_empty() {
         return Ok(());
     }
-    let pipedrive_person = match person.pipedrive_person_id {
-        Some(id) => id,
-        None => {
-            // `add` always links a Pipedrive person, but the column allows none (a row written
-            // by hand or by another tool): link one here rather than lose the activities.
-            let id = service::pipedrive_person_for(
-                pipedrive,
-                person.name.as_deref().unwrap_or(&person.github_login),
-                person.email.as_deref(),
-            )
-            .map_err(|err| stop_on(pass, err))?;
-            people::set_pipedrive_person(&mut *engine.store.conn()?, person.id, id)?;
-            id
-        }
-    };
+    let pipedrive_person = linked_person(pass, pipedrive, person)?;
+    let bound = pass.in_flight_bound_ms();
+    let now = now_ms();
+    let mut steps: Vec<(Gist, Vec<GistFile>, Step)> = due
+        .into_iter()
+        .filter_map(|(gist, files)| {
+            let step = plan::step_for(attempts_of(&gist), now, bound)?;
+            Some((gist, files, step))
+        })
+        .collect();
 
-    let mut existing: Option<Vec<ActivitySummary>> = None;
-    for (gist, files) in due {
+    // One read of the person's activities serves every gist that needs it: the history of a
+    // person gisttrack did not create, and any earlier attempt that is over.
+    let history_unread = !person.pipedrive_history_read;
+    if history_unread || steps.iter().any(|(_, _, s)| *s == Step::Reconcile) {
+        let existing = pipedrive
+            .person_activities(pipedrive_person)
+            .map_err(|err| stop_on(pass, err))?;
+        steps = record_found(pass, steps, &existing)?;
+        if history_unread {
+            engine
+                .store
+                .write(|conn| people::mark_history_read(conn, person.id))?;
+        }
+    }
+
+    for (gist, files, step) in steps {
         if engine.shutdown.load(Ordering::SeqCst) || Pass::stopped(&pass.pipedrive_stopped) {
             break;
         }
-        let ttl = engine.settings.lease_ttl.as_millis() as i64;
-        if !people::renew(
-            &mut *engine.store.conn()?,
-            person.id,
-            pass.owner,
-            now_ms(),
-            ttl,
-        )? {
-            return Err(Error::Incomplete(
-                "lost the lease during delivery; another process took over".into(),
-            ));
+        if let Step::Wait { until } = step {
+            pass.waiting(person.id, until);
+            continue;
         }
-        // An earlier attempt may have reached Pipedrive even though we never saw the answer.
-        if gist.attempts > 0 || gist.state() == DeliveryState::Sending {
-            if existing.is_none() {
-                existing = Some(
-                    pipedrive
-                        .person_activities(pipedrive_person)
-                        .map_err(|err| stop_on(pass, err))?,
-                );
-            }
-            if let Some(found) = find(existing.as_deref().unwrap_or_default(), &gist) {
-                gists::mark_delivered(&mut *engine.store.conn()?, gist.id, found)?;
-                pass.record(|r| r.activities_reconciled += 1);
-                continue;
-            }
-        }
+        renew_lease(pass, person)?;
         let new = activity::build(
+            &activity::GistText::of(&gist, &files),
             &person.github_login,
-            &gist,
-            &files,
             pipedrive_person,
-            &engine.settings.activity_type,
-            engine.settings.activity_done,
+            &engine.settings.activity,
             now_ms(),
         );
-        send_one(pass, pipedrive, pipedrive_person, &gist, &new)?;
+        send_one(pass, pipedrive, pipedrive_person, person, &gist, &new)?;
     }
     Ok(())
 }
 
-/// Sends one activity, retrying an unknown outcome only after checking it did not land.
+fn attempts_of(gist: &Gist) -> Attempts {
+    Attempts {
+        state: gist.delivery_state,
+        count: gist.attempts,
+        last_started_at: gist.attempt_started_at,
+    }
+}
+
+/// The person's Pipedrive id. `add` always links one, but the column allows none (a row
+/// written by hand or by another tool): link one here rather than lose the activities.
+fn linked_person(pass: &Pass<'_>, pipedrive: &dyn PipedriveApi, person: &Person) -> Result<i64> {
+    if let Some(id) = person.pipedrive_person_id {
+        return Ok(id);
+    }
+    let who = link::Candidate {
+        login_key: &person.github_login_key,
+        login: &person.github_login,
+        name: person.name.as_deref().unwrap_or(&person.github_login),
+        email: person.email.as_deref(),
+    };
+    let linked = link::link_person(pass.engine, pipedrive, who).inspect_err(|err| {
+        if let Error::Pipedrive(api) = err {
+            if api.stops_service() {
+                pass.stop(&pass.pipedrive_stopped, api);
+            }
+        }
+    })?;
+    pass.engine
+        .store
+        .write(|conn| people::set_pipedrive_person(conn, person.id, linked.pipedrive_id))?;
+    link::forget(pass.engine, &person.github_login_key);
+    Ok(linked.pipedrive_id)
+}
+
+/// Records every due gist whose marker is already in Pipedrive as delivered (it landed: a
+/// lost answer, a request that finished late, an earlier install) and returns the rest.
+fn record_found(
+    pass: &Pass<'_>,
+    steps: Vec<(Gist, Vec<GistFile>, Step)>,
+    existing: &[ActivitySummary],
+) -> Result<Vec<(Gist, Vec<GistFile>, Step)>> {
+    let mut rest = Vec::with_capacity(steps.len());
+    for (gist, files, step) in steps {
+        match find(existing, &gist) {
+            Some(activity_id) => {
+                pass.engine
+                    .store
+                    .write(|conn| gists::mark_delivered(conn, gist.id, activity_id))?;
+                pass.record(|r| r.counts.activities_reconciled += 1);
+            }
+            None => rest.push((gist, files, step)),
+        }
+    }
+    Ok(rest)
+}
+
+fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
+    let ttl = pass.engine.settings.lease_ttl.as_millis() as i64;
+    let renewed = pass
+        .engine
+        .store
+        .write(|conn| people::renew(conn, person.id, pass.owner, now_ms(), ttl))?;
+    if renewed {
+        Ok(())
+    } else {
+        Err(Error::LeaseLost(person.github_login.clone()))
+    }
+}
+
+/// Sends one activity. An answer Pipedrive gave itself (a 500 or 503) ends the request, so it
+/// is reconciled and sent again at once, within `delivery_tries`; no answer, or a gateway's,
+/// leaves the row `sending` until it can no longer land.
 fn send_one(
     pass: &Pass<'_>,
     pipedrive: &dyn PipedriveApi,
     pipedrive_person: i64,
+    person: &Person,
     gist: &Gist,
     new: &crate::clients::NewActivity,
 ) -> Result<()> {
     let engine = pass.engine;
+    let store = &engine.store;
     let tries = engine.settings.delivery_tries.max(1);
     let mut attempts = gist.attempts;
     for attempt in 0..tries {
-        // Committed before the request: a crash from here on leaves `sending`, never a silent resend.
-        if !gists::mark_sending(&mut *engine.store.conn()?, gist.id, now_ms())? {
+        let started = now_ms();
+        // Committed before the request: a crash from here on leaves `sending`, never a resend.
+        if !store.write(|conn| gists::mark_sending(conn, gist.id, started))? {
             return Ok(());
         }
         attempts += 1;
         let err = match pipedrive.create_activity(new) {
-            Ok(activity_id) => {
-                gists::mark_delivered(&mut *engine.store.conn()?, gist.id, activity_id)?;
+            Ok(created) => {
+                store.write(|conn| gists::mark_delivered(conn, gist.id, created.id))?;
                 engine.metrics.activities_created.inc();
-                pass.record(|r| r.activities_created += 1);
+                pass.record(|r| r.counts.activities_created += 1);
+                if created.daily_writes_left == Some(0) {
+                    pass.stop_pipedrive(ApiError::RateLimited(
+                        "Pipedrive's daily budget is spent; the remaining deliveries wait for a later pass"
+                            .into(),
+                    ));
+                }
                 return Ok(());
             }
             Err(err) => err,
         };
-        if err.outcome_unknown() && attempt + 1 < tries {
-            log::warn!(
-                "sync: activity for gist {} may not have landed ({err}); checking",
-                gist.github_gist_id
-            );
-            std::thread::sleep(backoff(
-                Duration::from_millis(200),
-                attempt,
-                Duration::from_secs(5),
-            ));
-            match pipedrive.person_activities(pipedrive_person) {
-                Ok(existing) => {
-                    if let Some(found) = find(&existing, gist) {
-                        gists::mark_delivered(&mut *engine.store.conn()?, gist.id, found)?;
-                        pass.record(|r| r.activities_reconciled += 1);
-                        return Ok(());
+        match err.write_outcome() {
+            WriteOutcome::MayStillLand => {
+                let until = started + pass.in_flight_bound_ms();
+                let note = format!(
+                    "{err}; the request may still land, so it is looked for, not resent, after {}",
+                    format_ms(until)
+                );
+                log::warn!("sync: activity for gist {}: {note}", gist.github_gist_id);
+                store.write(|conn| gists::mark_unsettled(conn, gist.id, &note, until))?;
+                pass.waiting(person.id, until);
+                return Ok(());
+            }
+            WriteOutcome::Finished if attempt + 1 < tries => {
+                log::warn!(
+                    "sync: activity for gist {} may have landed ({err}); checking",
+                    gist.github_gist_id
+                );
+                std::thread::sleep(backoff(
+                    Duration::from_millis(200),
+                    attempt,
+                    Duration::from_secs(5),
+                ));
+                match pipedrive.person_activities(pipedrive_person) {
+                    Ok(existing) => {
+                        if let Some(found) = find(&existing, gist) {
+                            store.write(|conn| gists::mark_delivered(conn, gist.id, found))?;
+                            pass.record(|r| r.counts.activities_reconciled += 1);
+                            return Ok(());
+                        }
                     }
-                    continue;
-                }
-                Err(list_err) => {
-                    fail(pass, gist, attempts, &list_err)?;
-                    stop_if_service_wide(pass, &list_err);
-                    return Ok(());
+                    Err(list_err) => return fail(pass, gist, attempts, &list_err),
                 }
             }
+            WriteOutcome::Finished | WriteOutcome::NotWritten => {
+                return fail(pass, gist, attempts, &err);
+            }
         }
-        // Reported once, on the gist, by `fail`; the pass only needs to know to stop.
-        fail(pass, gist, attempts, &err)?;
-        stop_if_service_wide(pass, &err);
-        return Ok(());
     }
     Ok(())
 }
 
-/// Parks the gist as failed, visible with its error, due again after a growing pause.
+/// Parks the gist as failed, visible with its error, due again after a growing pause; a
+/// service-wide refusal also stops Pipedrive work for the pass.
 fn fail(pass: &Pass<'_>, gist: &Gist, attempts: i32, err: &ApiError) -> Result<()> {
     let settings = &pass.engine.settings;
     let pause = backoff(
@@ -160,18 +232,19 @@ fn fail(pass: &Pass<'_>, gist: &Gist, attempts: i32, err: &ApiError) -> Result<(
         settings.retry_cap,
     );
     let message = err.to_string();
-    gists::mark_failed(
-        &mut *pass.engine.store.conn()?,
-        gist.id,
-        &message,
-        now_ms() + pause.as_millis() as i64,
-    )?;
+    pass.engine.store.write(|conn| {
+        gists::mark_failed(conn, gist.id, &message, now_ms() + pause.as_millis() as i64)
+    })?;
     pass.engine.metrics.delivery_failures.inc();
+    // Reported once, on the gist; the pass only needs to know to stop.
     pass.record(|r| {
-        r.failed += 1;
+        r.counts.failed += 1;
         r.errors
             .push(format!("gist {}: {message}", gist.github_gist_id));
     });
+    if err.stops_service() {
+        pass.stop(&pass.pipedrive_stopped, err);
+    }
     Ok(())
 }
 
@@ -182,16 +255,11 @@ fn find(existing: &[ActivitySummary], gist: &Gist) -> Option<i64> {
         .map(|a| a.id)
 }
 
-/// Stops Pipedrive work for the pass when the error is service-wide (token refused, rate
-/// limited, blocked).
-fn stop_if_service_wide(pass: &Pass<'_>, err: &ApiError) {
-    if err.stops_service() {
-        pass.stop(&pass.pipedrive_stopped, err);
-    }
-}
-
-/// Stops if service-wide and converts the error, for the caller to report.
+/// Stops Pipedrive work for the pass when the error is service-wide, and converts it for
+/// the caller to report.
 fn stop_on(pass: &Pass<'_>, err: ApiError) -> Error {
-    stop_if_service_wide(pass, &err);
+    if err.stops_service() {
+        pass.stop(&pass.pipedrive_stopped, &err);
+    }
     Error::Pipedrive(err)
 }

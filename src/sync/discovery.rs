@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::{activity, Pass, PlannedActivity};
 use crate::clients::{ApiError, GistListing, RemoteGist};
-use crate::db::gists::{self, DeliveryState};
+use crate::db::gists;
 use crate::db::people::{self, Person};
 use crate::db::schema;
 use crate::error::{Error, Result};
@@ -19,7 +19,7 @@ pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
     if Pass::stopped(&pass.github_stopped) {
         return Ok(());
     }
-    pass.record(|r| r.users_checked += 1);
+    pass.record(|r| r.counts.users_checked += 1);
     let listing = list(pass, person)?;
     let person = &*person;
     let engine = pass.engine;
@@ -35,18 +35,16 @@ pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
         GistListing::Changed { etag, gists } => engine.store.transaction(|conn| {
             let now = now_ms();
             if !people::mark_listed(conn, person.id, pass.owner, etag.as_deref(), now)? {
-                return Err(Error::Incomplete(
-                    "lost the lease while listing; another process took over".into(),
-                ));
+                return Err(Error::LeaseLost(person.github_login.clone()));
             }
             Ok(Some(gists::record_listing(conn, person, &gists, now)?))
         }),
     };
     match outcome? {
-        None => pass.record(|r| r.users_unchanged += 1),
+        None => pass.record(|r| r.counts.users_unchanged += 1),
         Some(changes) => {
             engine.metrics.gists_found.add(changes.inserted as u64);
-            pass.record(|r| r.new_gists += changes.inserted as u32);
+            pass.record(|r| r.counts.new_gists += changes.inserted as i32);
         }
     }
     Ok(())
@@ -81,7 +79,9 @@ fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
         "sync: {} was renamed to {login} on GitHub; following",
         person.github_login
     );
-    people::rename(&mut *pass.engine.store.conn()?, person.id, &login)?;
+    pass.engine
+        .store
+        .write(|conn| people::rename(conn, person.id, &login))?;
     person.github_login = login.to_string();
     person.github_login_key = login.key();
     person.gists_etag = None;
@@ -90,7 +90,7 @@ fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
 
 /// Dry run: asks GitHub (conditionally) and reports what would be created, writing nothing.
 pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
-    pass.record(|r| r.users_checked += 1);
+    pass.record(|r| r.counts.users_checked += 1);
     let listing = if Pass::stopped(&pass.github_stopped) {
         GistListing::NotModified
     } else {
@@ -120,7 +120,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         .map(|(gist, files)| PlannedActivity {
             github_username: person.github_login.clone(),
             gist_id: gist.github_gist_id.clone(),
-            subject: activity::subject(gist, files),
+            subject: activity::subject(&activity::GistText::of(gist, files)),
         })
         .collect();
     let fresh: Vec<&RemoteGist> = match &listing {
@@ -131,53 +131,18 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     };
     for remote in &fresh {
         if person.backfill || remote.created_at >= person.added_at {
-            let (gist, files) = preview_row(person, remote);
             planned.push(PlannedActivity {
                 github_username: person.github_login.clone(),
                 gist_id: remote.id.clone(),
-                subject: activity::subject(&gist, &files),
+                subject: activity::subject(&activity::GistText::of_remote(remote)),
             });
         }
     }
     pass.record(|r| {
-        r.new_gists += fresh.len() as u32;
+        r.counts.new_gists += fresh.len() as i32;
         if listing == GistListing::NotModified {
-            r.users_unchanged += 1;
+            r.counts.users_unchanged += 1;
         }
         r.planned.extend(planned);
     });
-}
-
-/// A ledger row as discovery would write it, for computing a dry run's subjects.
-fn preview_row(person: &Person, remote: &RemoteGist) -> (gists::Gist, Vec<gists::GistFile>) {
-    let gist = gists::Gist {
-        id: 0,
-        person_id: person.id,
-        github_gist_id: remote.id.clone(),
-        description: remote.description.clone(),
-        html_url: remote.html_url.clone(),
-        pull_url: remote.pull_url.clone(),
-        github_created_at: remote.created_at,
-        github_updated_at: remote.updated_at,
-        first_seen_at: now_ms(),
-        delivery_state: DeliveryState::Pending.as_str().into(),
-        activity_id: None,
-        attempts: 0,
-        last_error: None,
-        next_attempt_at: None,
-        attempt_started_at: None,
-    };
-    let files = remote
-        .files
-        .iter()
-        .map(|f| gists::GistFile {
-            id: 0,
-            gist_id: 0,
-            name: f.name.clone(),
-            raw_url: f.raw_url.clone(),
-            language: f.language.clone(),
-            size: f.size,
-        })
-        .collect();
-    (gist, files)
 }

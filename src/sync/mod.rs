@@ -5,6 +5,8 @@ pub mod activity;
 mod delivery;
 mod discovery;
 pub mod lease;
+pub mod link;
+pub mod plan;
 pub mod scheduler;
 
 use std::collections::VecDeque;
@@ -16,13 +18,16 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::clients::{ApiError, GithubApi, PipedriveApi};
-use crate::db::people::{self, Person};
-use crate::db::sync_runs::{self, RunTotals};
+use crate::db::people::{self, Claim, Person};
+use crate::db::sync_runs::{self, RunCounts};
 use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::metrics::Metrics;
-use crate::time::now_ms;
+use crate::time::{format_ms, now_ms};
+
+pub use crate::db::sync_runs::RunTrigger as Trigger;
+pub use activity::ActivitySettings;
 
 /// How a pass behaves; shared by the CLI and `serve`.
 #[derive(Debug, Clone)]
@@ -30,13 +35,21 @@ pub struct SyncSettings {
     /// People worked on at once within this process.
     pub concurrency: usize,
     pub lease_ttl: Duration,
-    pub activity_type: String,
-    pub activity_done: bool,
+    pub activity: ActivitySettings,
     /// First pause before a failed delivery is retried by a later pass (doubles per attempt).
     pub retry_base: Duration,
     pub retry_cap: Duration,
-    /// Tries within one pass for a delivery whose outcome was unknown (5xx, timeout).
+    /// Tries within one pass for a delivery Pipedrive answered with a 500 or 503.
     pub delivery_tries: u32,
+    /// How long after it was sent a request with no answer (or a gateway's) may still land:
+    /// until then it is not looked for, let alone sent again.
+    pub in_flight_bound: Duration,
+}
+
+/// The default in-flight bound for an HTTP timeout: a server may finish a request well after
+/// its client gave up, so three timeouts, and never under a minute.
+pub fn default_in_flight_bound(http_timeout: Duration) -> Duration {
+    (http_timeout * 3).max(Duration::from_secs(60))
 }
 
 impl Default for SyncSettings {
@@ -44,11 +57,11 @@ impl Default for SyncSettings {
         SyncSettings {
             concurrency: 4,
             lease_ttl: Duration::from_secs(120),
-            activity_type: "task".into(),
-            activity_done: false,
+            activity: ActivitySettings::default(),
             retry_base: Duration::from_secs(60),
             retry_cap: Duration::from_secs(6 * 3600),
             delivery_tries: 3,
+            in_flight_bound: default_in_flight_bound(Duration::from_secs(20)),
         }
     }
 }
@@ -66,35 +79,43 @@ pub struct Engine {
     pub shutdown: Arc<AtomicBool>,
 }
 
-/// What started a pass (recorded in `sync_runs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Cli,
-    Loop,
-    Api,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Cli => "cli",
-            Trigger::Loop => "loop",
-            Trigger::Api => "api",
-        }
-    }
+/// Whom a pass covers.
+#[derive(Debug, Clone, Default)]
+pub enum Scope {
+    /// Every tracked person.
+    #[default]
+    Everyone,
+    /// These logins; each must be tracked.
+    Named(Vec<Login>),
+    /// These people (by row id) if they are still tracked: a follow-up for waiting deliveries.
+    Waiting(Vec<i64>),
 }
 
 #[derive(Debug, Clone)]
 pub struct PassOptions {
-    /// Only these people; all when empty.
-    pub logins: Vec<Login>,
+    pub scope: Scope,
     /// Ask GitHub, print what would be created, write nothing anywhere.
     pub dry_run: bool,
     /// Retry failed deliveries now instead of waiting for their backoff.
     pub retry_failed: bool,
+    /// Read every person's Pipedrive history again before delivering (after a restore).
+    pub reread_history: bool,
     pub trigger: Trigger,
     /// A `sync_runs` row opened in advance (the serve loop announces its id before running).
     pub run_id: Option<i64>,
+}
+
+impl PassOptions {
+    pub fn new(trigger: Trigger) -> PassOptions {
+        PassOptions {
+            scope: Scope::Everyone,
+            dry_run: false,
+            retry_failed: false,
+            reread_history: false,
+            trigger,
+            run_id: None,
+        }
+    }
 }
 
 /// An activity a dry run would create.
@@ -111,25 +132,28 @@ pub struct SyncReport {
     /// The `sync_runs` row (absent for dry runs).
     pub run_id: Option<i64>,
     pub dry_run: bool,
-    pub users_checked: u32,
-    /// Users whose gist list had not changed (a free 304).
-    pub users_unchanged: u32,
-    /// Users another process was syncing, or had just synced, during this pass.
-    pub users_skipped: u32,
-    pub new_gists: u32,
-    pub activities_created: u32,
-    /// Deliveries found already done in Pipedrive (a lost answer) and recorded, not resent.
-    pub activities_reconciled: u32,
-    pub failed: u32,
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    /// When the first waiting delivery can be reconciled (RFC 3339); null when none waits.
+    pub waiting_until: Option<String>,
     pub errors: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<PlannedActivity>,
     pub duration_ms: u64,
+    /// Whose deliveries wait (person row id), and until when (Unix ms): the serve loop's
+    /// follow-up pass.
+    #[serde(skip)]
+    pub waiting: Vec<(i64, i64)>,
 }
 
 impl SyncReport {
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.errors.is_empty()
+        self.counts.failed == 0 && self.errors.is_empty()
+    }
+
+    /// The earliest time a waiting delivery can be reconciled.
+    pub fn first_settle_at(&self) -> Option<i64> {
+        self.waiting.iter().map(|(_, until)| *until).min()
     }
 }
 
@@ -153,9 +177,21 @@ impl Pass<'_> {
         let line = format!("{login}: {message}");
         log::warn!("sync: {line}");
         self.record(|r| {
-            r.failed += 1;
+            r.counts.failed += 1;
             r.errors.push(line);
         });
+    }
+
+    /// A delivery that may still land is left until `until`.
+    fn waiting(&self, person_id: i64, until: i64) {
+        self.record(|r| {
+            r.counts.deliveries_waiting += 1;
+            r.waiting.push((person_id, until));
+        });
+    }
+
+    fn in_flight_bound_ms(&self) -> i64 {
+        self.engine.settings.in_flight_bound.as_millis() as i64
     }
 
     /// Leaves a service alone for the rest of the pass. The caller reports the error that
@@ -166,48 +202,105 @@ impl Pass<'_> {
         }
     }
 
+    /// Stops Pipedrive work for a reason no delivery failed for (a spent daily budget), and
+    /// reports it once.
+    fn stop_pipedrive(&self, reason: ApiError) {
+        if !self.pipedrive_stopped.swap(true, Ordering::SeqCst) {
+            log::warn!("sync: {reason}");
+            self.record(|r| r.errors.push(format!("Pipedrive: {reason}")));
+        }
+    }
+
     fn stopped(service: &AtomicBool) -> bool {
         service.load(Ordering::SeqCst)
     }
 }
 
 impl Engine {
-    /// Opens the `sync_runs` row for a pass about to run.
+    /// Opens the `sync_runs` row for a pass about to run, first closing rows that passes of
+    /// processes that died on this host left open.
     pub fn open_run(&self, trigger: Trigger) -> Result<i64> {
-        sync_runs::start(
-            &mut *self.store.conn()?,
-            trigger.as_str(),
-            lease::process_owner(),
-            now_ms(),
-        )
+        self.store.write(|conn| {
+            let abandoned: Vec<i64> = sync_runs::open_runs(conn)?
+                .into_iter()
+                .filter(|(_, owner)| lease::is_dead_local_owner(owner))
+                .map(|(id, _)| id)
+                .collect();
+            sync_runs::close_abandoned(conn, &abandoned, now_ms())?;
+            sync_runs::start(conn, trigger, lease::process_owner(), now_ms())
+        })
     }
 
     /// Runs one pass over the chosen people. Per-person failures are counted in the report,
     /// never stop the others; only a failure to start (bad input, no database) is an `Err`.
+    /// Either way the pass's `sync_runs` row is closed with what happened.
     pub fn run_pass(&self, options: &PassOptions, progress: &ProgressBar) -> Result<SyncReport> {
-        let clock = Instant::now();
         if self.pipedrive.is_none() && !options.dry_run {
             return Err(Error::MissingPipedriveToken);
         }
-        let people = {
-            let mut conn = self.store.conn()?;
-            if options.logins.is_empty() {
-                people::list(&mut conn)?
-            } else {
-                options
-                    .logins
-                    .iter()
-                    .map(|login| people::get_by_login(&mut conn, login))
-                    .collect::<Result<Vec<Person>>>()?
-            }
+        let people = self.people_for(options);
+        // A run asked for in advance is closed whatever happens; otherwise a pass that cannot
+        // start (an untracked login, no database) opens no row at all.
+        let run_id = match (options.dry_run, options.run_id, &people) {
+            (true, _, _) => None,
+            (false, Some(run_id), _) => Some(run_id),
+            (false, None, Ok(_)) => Some(self.open_run(options.trigger)?),
+            (false, None, Err(_)) => None,
         };
+        let outcome = people.and_then(|people| self.pass(options, run_id, people, progress));
+        if let Some(run_id) = run_id {
+            self.close_run(run_id, &outcome);
+        }
+        if let Ok(report) = &outcome {
+            log_report(report);
+        }
+        outcome
+    }
+
+    fn close_run(&self, run_id: i64, outcome: &Result<SyncReport>) {
+        let (counts, summary) = match outcome {
+            Ok(report) => (
+                report.counts,
+                (!report.errors.is_empty()).then(|| report.errors.join("\n")),
+            ),
+            Err(err) => (
+                RunCounts::default(),
+                Some(format!("the pass did not run: {err}")),
+            ),
+        };
+        let closed = self
+            .store
+            .write(|conn| sync_runs::finish(conn, run_id, counts, summary.as_deref(), now_ms()));
+        if let Err(err) = closed {
+            log::warn!("could not record the end of sync run {run_id}: {err}");
+        }
+    }
+
+    fn people_for(&self, options: &PassOptions) -> Result<Vec<Person>> {
+        if options.reread_history && !options.dry_run {
+            let n = self.store.write(people::forget_history)?;
+            log::info!("sync: reading the Pipedrive history of {n} people again");
+        }
+        let mut conn = self.store.conn()?;
+        match &options.scope {
+            Scope::Everyone => people::list(&mut conn),
+            Scope::Named(logins) => logins
+                .iter()
+                .map(|login| people::get_by_login(&mut conn, login))
+                .collect(),
+            Scope::Waiting(ids) => people::find_all(&mut conn, ids),
+        }
+    }
+
+    fn pass(
+        &self,
+        options: &PassOptions,
+        run_id: Option<i64>,
+        people: Vec<Person>,
+        progress: &ProgressBar,
+    ) -> Result<SyncReport> {
+        let clock = Instant::now();
         let owner = lease::process_owner();
-        let started_at = now_ms();
-        let run_id = match (options.dry_run, options.run_id) {
-            (true, _) => None,
-            (false, Some(run_id)) => Some(run_id),
-            (false, None) => Some(self.open_run(options.trigger)?),
-        };
         self.metrics.sync_passes.inc();
         progress.set_length(people.len() as u64);
 
@@ -215,7 +308,7 @@ impl Engine {
             engine: self,
             options,
             owner,
-            started_at,
+            started_at: now_ms(),
             report: Mutex::new(SyncReport {
                 run_id,
                 dry_run: options.dry_run,
@@ -247,33 +340,28 @@ impl Engine {
         }
         let mut report = pass.report.into_inner().unwrap_or_else(|e| e.into_inner());
         report.duration_ms = clock.elapsed().as_millis() as u64;
-        if let Some(run_id) = run_id {
-            let totals = RunTotals {
-                users_checked: report.users_checked as i32,
-                users_unchanged: report.users_unchanged as i32,
-                new_gists: report.new_gists as i32,
-                activities_created: report.activities_created as i32,
-                failures: report.failed as i32,
-                error_summary: (!report.errors.is_empty()).then(|| report.errors.join("\n")),
-            };
-            sync_runs::finish(&mut *self.store.conn()?, run_id, &totals, now_ms())?;
-        }
+        report.waiting_until = report.first_settle_at().map(format_ms);
         if !report.ok() {
             self.metrics.sync_pass_failures.inc();
         }
-        log::info!(
-            "sync pass done: users_checked={} unchanged={} skipped={} new_gists={} activities_created={} reconciled={} failed={} in {}ms",
-            report.users_checked,
-            report.users_unchanged,
-            report.users_skipped,
-            report.new_gists,
-            report.activities_created,
-            report.activities_reconciled,
-            report.failed,
-            report.duration_ms
-        );
         Ok(report)
     }
+}
+
+fn log_report(report: &SyncReport) {
+    let c = &report.counts;
+    log::info!(
+        "sync pass done: users_checked={} unchanged={} skipped={} new_gists={} activities_created={} reconciled={} waiting={} failed={} in {}ms",
+        c.users_checked,
+        c.users_unchanged,
+        c.users_skipped,
+        c.new_gists,
+        c.activities_created,
+        c.activities_reconciled,
+        c.deliveries_waiting,
+        c.failed,
+        report.duration_ms
+    );
 }
 
 /// Claims one person, discovers, delivers, releases. Never panics the pass: errors are reported.
@@ -286,7 +374,7 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
     match claim(pass, &person) {
         Ok(true) => {}
         Ok(false) => {
-            pass.record(|r| r.users_skipped += 1);
+            pass.record(|r| r.counts.users_skipped += 1);
             return;
         }
         Err(err) => {
@@ -302,8 +390,7 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
     }
     if let Err(err) = engine
         .store
-        .conn()
-        .and_then(|mut conn| people::release(&mut conn, person.id, pass.owner))
+        .write(|conn| people::release(conn, person.id, pass.owner))
     {
         log::warn!(
             "sync: could not release the lease on {}: {err}",
@@ -312,32 +399,36 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
     }
 }
 
-/// Takes the person's lease; a lease left by a dead process on this host is taken over at once.
+/// Takes the person's lease; a lease left by a dead process on this host is taken over at
+/// once (the rows it left `sending` still wait out their in-flight bound).
 fn claim(pass: &Pass<'_>, person: &Person) -> Result<bool> {
-    let ttl = pass.engine.settings.lease_ttl.as_millis() as i64;
-    let mut conn = pass.engine.store.conn()?;
-    let claim_over = |conn: &mut crate::db::DbConnection, dead_owner: Option<&str>| {
-        people::claim(
-            conn,
-            person.id,
-            pass.owner,
-            now_ms(),
-            ttl,
-            Some(pass.started_at),
-            dead_owner,
-        )
+    let ttl_ms = pass.engine.settings.lease_ttl.as_millis() as i64;
+    let claim_over = |dead_owner: Option<&str>| {
+        pass.engine.store.write(|conn| {
+            people::claim(
+                conn,
+                person.id,
+                &Claim {
+                    owner: pass.owner,
+                    now: now_ms(),
+                    ttl_ms,
+                    not_synced_since: Some(pass.started_at),
+                    dead_owner,
+                },
+            )
+        })
     };
-    if claim_over(&mut conn, None)? {
+    if claim_over(None)? {
         return Ok(true);
     }
-    let current = people::get(&mut conn, person.id)?;
+    let current = people::get(&mut *pass.engine.store.conn()?, person.id)?;
     match current.lease_owner.as_deref() {
         Some(owner) if lease::is_dead_local_owner(owner) => {
             log::info!(
                 "sync: taking over {}'s lease from dead process {owner}",
                 person.github_login
             );
-            claim_over(&mut conn, Some(owner))
+            claim_over(Some(owner))
         }
         _ => Ok(false),
     }

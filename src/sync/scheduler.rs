@@ -1,30 +1,37 @@
 //! The serve loop: one pass at start, then every interval, never overlapping itself,
-//! skipping missed ticks, and woken early by `POST /api/v1/sync`.
+//! skipping missed ticks, woken early by `POST /api/v1/sync`, and followed up soon after a
+//! pass that left deliveries waiting for an earlier attempt to settle.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use tokio::sync::{watch, Notify};
-use tokio::time::MissedTickBehavior;
+use tokio::sync::{watch, Mutex, Notify};
+use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Engine, PassOptions, Trigger};
+use super::{Engine, PassOptions, Scope, SyncReport, Trigger};
 use crate::error::Result;
+use crate::time::now_ms;
 
-#[derive(Debug, Default)]
-struct LoopState {
-    /// The run under way, if any.
-    running: Option<i64>,
-    /// A run asked for through the API and not started yet.
-    requested: Option<i64>,
-}
+/// How long after a waiting delivery's bound its follow-up pass runs: enough for clocks a
+/// little apart, short against any interval.
+const FOLLOW_UP_MARGIN: Duration = Duration::from_secs(1);
 
 pub struct Scheduler {
     engine: Engine,
     /// `None`: no periodic passes, only requested ones (`serve --no-sync`).
     interval: Option<Duration>,
     wake: Notify,
-    state: Mutex<LoopState>,
+    /// A run asked for through the API and not started yet. An async lock: opening its row
+    /// is database I/O, during which no async thread may be blocked.
+    requested: Mutex<Option<i64>>,
+}
+
+/// A pass to run soon for people whose deliveries were waiting.
+struct FollowUp {
+    at: Instant,
+    /// Row ids of the people whose deliveries were waiting.
+    people: Vec<i64>,
 }
 
 impl Scheduler {
@@ -33,24 +40,21 @@ impl Scheduler {
             engine,
             interval,
             wake: Notify::new(),
-            state: Mutex::new(LoopState::default()),
+            requested: Mutex::new(None),
         })
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, LoopState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Asks for a pass now and returns the id of the run that will cover the request: the
-    /// one under way, one already asked for, or a new one. Blocking (opens a run row).
-    pub fn request_pass(&self) -> Result<i64> {
-        // The lock is held across the insert so two requests at once share one run.
-        let mut state = self.state();
-        if let Some(id) = state.running.or(state.requested) {
+    /// Asks for a pass and returns the id of the run that will cover the request: one already
+    /// asked for and not started, or a new one. A pass under way never covers it, since it
+    /// chose its people before the request came.
+    pub async fn request_pass(&self) -> Result<i64> {
+        let mut requested = self.requested.lock().await;
+        if let Some(id) = *requested {
             return Ok(id);
         }
-        let id = self.engine.open_run(Trigger::Api)?;
-        state.requested = Some(id);
+        let engine = self.engine.clone();
+        let id = crate::blocking::run(move || engine.open_run(Trigger::Api)).await?;
+        *requested = Some(id);
         self.wake.notify_one();
         Ok(id)
     }
@@ -63,6 +67,7 @@ impl Scheduler {
             ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
             ticker
         });
+        let mut follow_up: Option<FollowUp> = None;
         loop {
             let tick = async {
                 match ticker.as_mut() {
@@ -72,40 +77,79 @@ impl Scheduler {
                     None => std::future::pending::<()>().await,
                 }
             };
+            let follow_up_due = async {
+                match &follow_up {
+                    Some(f) => tokio::time::sleep_until(f.at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             let trigger = tokio::select! {
                 _ = tick => Trigger::Loop,
                 _ = self.wake.notified() => Trigger::Api,
+                _ = follow_up_due => Trigger::FollowUp,
                 _ = stop.changed() => break,
             };
             if *stop.borrow() {
                 break;
             }
-            let this = self.clone();
-            if let Err(err) = crate::blocking::run(move || this.pass(trigger)).await {
-                log::error!("sync pass failed: {err}; the next tick tries again");
+            let options = match trigger {
+                Trigger::FollowUp => self.follow_up_options(follow_up.take()).await,
+                _ => self.pass_options(trigger).await,
+            };
+            let Some(options) = options else { continue };
+            let engine = self.engine.clone();
+            let outcome =
+                crate::blocking::run(move || engine.run_pass(&options, &ProgressBar::hidden()))
+                    .await;
+            match outcome {
+                Ok(report) => {
+                    if !report.ok() {
+                        log::warn!(
+                            "sync run {} ended with {} failure(s)",
+                            report.run_id.unwrap_or_default(),
+                            report.counts.failed
+                        );
+                    }
+                    follow_up = Self::plan_follow_up(&report).or(follow_up);
+                }
+                Err(err) => log::error!("sync pass failed: {err}; the next tick tries again"),
             }
-            self.state().running = None;
         }
     }
 
-    fn pass(&self, trigger: Trigger) -> Result<()> {
-        let requested = self.state().requested.take();
-        let (run_id, trigger) = match requested {
-            Some(id) => (id, Trigger::Api),
-            None => (self.engine.open_run(trigger)?, trigger),
-        };
-        self.state().running = Some(run_id);
-        let options = PassOptions {
-            logins: Vec::new(),
-            dry_run: false,
-            retry_failed: false,
-            trigger,
-            run_id: Some(run_id),
-        };
-        let report = self.engine.run_pass(&options, &ProgressBar::hidden())?;
-        if !report.ok() {
-            log::warn!("sync run {run_id} ended with {} failure(s)", report.failed);
-        }
-        Ok(())
+    /// A periodic or requested pass over everyone, under the requested run's id if there is one.
+    async fn pass_options(&self, trigger: Trigger) -> Option<PassOptions> {
+        let requested = self.requested.lock().await.take();
+        let mut options = PassOptions::new(if requested.is_some() {
+            Trigger::Api
+        } else {
+            trigger
+        });
+        options.run_id = requested;
+        Some(options)
+    }
+
+    async fn follow_up_options(&self, follow_up: Option<FollowUp>) -> Option<PassOptions> {
+        let follow_up = follow_up?;
+        log::info!(
+            "sync: a follow-up pass for {} people whose deliveries have settled",
+            follow_up.people.len()
+        );
+        let mut options = PassOptions::new(Trigger::FollowUp);
+        options.scope = Scope::Waiting(follow_up.people);
+        Some(options)
+    }
+
+    /// When the deliveries a pass left waiting can all be reconciled, and for whom.
+    fn plan_follow_up(report: &SyncReport) -> Option<FollowUp> {
+        let last = report.waiting.iter().map(|(_, until)| *until).max()?;
+        let mut people: Vec<i64> = report.waiting.iter().map(|(id, _)| *id).collect();
+        people.sort_unstable();
+        people.dedup();
+        let wait = Duration::from_millis((last - now_ms()).max(0) as u64);
+        Some(FollowUp {
+            at: Instant::now() + wait + FOLLOW_UP_MARGIN,
+            people,
+        })
     }
 }

@@ -25,6 +25,9 @@ pub enum GithubFault {
     PrimaryLimit { reset_in: i64 },
     /// 403 secondary limit, with or without `retry-after`.
     Secondary { retry_after: Option<u64> },
+    /// 429 with `x-ratelimit-remaining: 0`, and a reset `seconds` away when given (GitHub may
+    /// answer a spent budget with 429 as well as 403).
+    PrimaryLimit429 { reset_in: Option<i64> },
     /// Answer after a pause.
     Slow(Duration),
 }
@@ -37,6 +40,7 @@ pub enum PipedriveRoute {
     ListActivities,
     CreatePerson,
     SearchPersons,
+    ListPersons,
 }
 
 /// A fault for the next matching Pipedrive request.
@@ -46,8 +50,13 @@ pub enum PipedriveFault {
     ServerError,
     /// The write happens, then a 502: the answer is lost.
     LostAfterWrite,
+    /// The write happens, then Pipedrive's own 500.
+    ServerErrorAfterWrite,
     /// The write happens, then the answer is held back (the client times out or is killed).
     SlowAfterWrite(Duration),
+    /// The request is held, then written (even if the client gave up meanwhile), then answered:
+    /// a write that lands after its client's timeout.
+    CommitLate(Duration),
     /// 429 with `Retry-After` (when given) and the burst headers.
     TooManyRequests { retry_after: Option<u64> },
     /// 403 with a Cloudflare-style HTML page.
@@ -117,6 +126,8 @@ pub struct FakePerson {
     pub name: String,
     pub emails: Vec<String>,
     pub deleted: bool,
+    /// Unix seconds of the last change (creation).
+    pub update_time: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -140,7 +151,21 @@ pub struct PipedriveState {
     pub burst_limit: usize,
     window: VecDeque<Instant>,
     pub total_requests: u64,
+    /// Activities written.
     pub activity_posts: u64,
+    /// `POST /api/v2/activities` requests received (written or not yet).
+    pub activity_posts_received: u64,
+    /// Person searches over the search API's own limit (10 per 2 s).
+    pub searches_over_limit: u64,
+    search_window: VecDeque<Instant>,
+    /// The company's daily budget (requests left today), when limited.
+    pub daily_left: Option<i64>,
+    /// Requests received after the daily budget was spent (each one risks a block).
+    pub sent_after_daily_spent: u64,
+    /// `GET /api/v2/persons` listings.
+    pub person_listings: u64,
+    /// `GET /api/v2/activities` pages served (reconciliation and history reads).
+    pub activity_listings: u64,
     /// Requests that arrived while the client had been told to wait (a 429 not honoured).
     pub sent_during_penalty: u64,
     penalty_until: Option<Instant>,
@@ -283,6 +308,37 @@ impl FakeApis {
         gist.revision += 1;
     }
 
+    /// Makes a gist as sparse as GitHub allows: no description, no file languages.
+    pub fn strip_gist(&self, login: &str, gist_id: &str) {
+        let mut state = self.lock();
+        let user = state.github.user_mut(login).expect("fake user");
+        let gist = user
+            .gists
+            .iter_mut()
+            .find(|g| g.id == gist_id)
+            .expect("fake gist");
+        gist.description = None;
+        for file in &mut gist.files {
+            file.language = None;
+        }
+    }
+
+    /// A user GitHub shows without a public e-mail.
+    pub fn hide_email(&self, login: &str) {
+        self.lock().github.user_mut(login).expect("fake user").email = None;
+    }
+
+    /// Pipedrive persons not deleted.
+    pub fn live_persons(&self) -> Vec<FakePerson> {
+        self.lock()
+            .pipedrive
+            .persons
+            .iter()
+            .filter(|p| !p.deleted)
+            .cloned()
+            .collect()
+    }
+
     /// Activities in Pipedrive whose note carries this gist's marker.
     pub fn activities_for_gist(&self, gist_id: &str) -> usize {
         let marker = format!("gisttrack:gist:{gist_id}<");
@@ -376,6 +432,13 @@ impl FakeState {
                 window: VecDeque::new(),
                 total_requests: 0,
                 activity_posts: 0,
+                activity_posts_received: 0,
+                searches_over_limit: 0,
+                search_window: VecDeque::new(),
+                daily_left: None,
+                sent_after_daily_spent: 0,
+                person_listings: 0,
+                activity_listings: 0,
                 sent_during_penalty: 0,
                 penalty_until: None,
                 bodies_with_person_id: 0,
@@ -604,6 +667,21 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
                 &headers,
             );
         }
+        Some(GithubFault::PrimaryLimit429 { reset_in }) => {
+            let mut headers = rate_headers(limit);
+            headers[1].1 = "0".into();
+            match reset_in {
+                Some(seconds) => headers[3].1 = (now_secs() + seconds).to_string(),
+                None => {
+                    headers.remove(3);
+                }
+            }
+            return json_reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"message": "API rate limit exceeded for user ID 1234567.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}),
+                &headers,
+            );
+        }
         Some(GithubFault::Secondary { retry_after }) => {
             let mut headers = rate_headers(used);
             if let Some(seconds) = retry_after {
@@ -785,6 +863,7 @@ fn route_of(request: &Request) -> PipedriveRoute {
         ("GET", "/api/v2/activities") => PipedriveRoute::ListActivities,
         ("POST", "/api/v2/persons") => PipedriveRoute::CreatePerson,
         ("GET", "/api/v2/persons/search") => PipedriveRoute::SearchPersons,
+        ("GET", "/api/v2/persons") => PipedriveRoute::ListPersons,
         _ => PipedriveRoute::Any,
     }
 }
@@ -794,6 +873,9 @@ async fn pipedrive(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
     let (latency, fault) = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
         let pd = &mut s.pipedrive;
+        if route == PipedriveRoute::CreateActivity {
+            pd.activity_posts_received += 1;
+        }
         let position = pd
             .faults
             .iter()
@@ -806,6 +888,17 @@ async fn pipedrive(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    if let Some(PipedriveFault::CommitLate(pause)) = fault {
+        // Detached from the connection: the write lands even after the client has gone.
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            pipedrive_locked(&mut s.pipedrive, &request, route, None).0
+        });
+        return task
+            .await
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "fake panicked"));
+    }
     let (reply, hold) = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
         pipedrive_locked(&mut s.pipedrive, &request, route, fault)
@@ -814,6 +907,21 @@ async fn pipedrive(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
         tokio::time::sleep(pause).await;
     }
     reply
+}
+
+fn blocked_page() -> Reply {
+    Response::builder()
+        .status(403)
+        .header("content-type", "text/html; charset=UTF-8")
+        .body("<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>Sorry, you have been blocked</body></html>".into())
+        .unwrap()
+}
+
+/// The persons list item (v2 `PersonItem`).
+fn person_json(p: &FakePerson) -> Value {
+    json!({"id": p.id, "name": p.name, "emails": p.emails.iter().map(|e| json!({"value": e, "primary": true, "label": "work"})).collect::<Vec<_>>(),
+           "phones": [], "is_deleted": p.deleted, "visible_to": 3, "owner_id": 7, "org_id": null,
+           "add_time": rfc3339(p.update_time), "update_time": rfc3339(p.update_time)})
 }
 
 fn pipedrive_locked(
@@ -840,7 +948,50 @@ fn pipedrive_locked(
             None,
         );
     }
+    if let Some(left) = pd.daily_left {
+        if left <= 0 {
+            pd.sent_after_daily_spent += 1;
+            // Pressing on after the daily 429 gets the token blocked.
+            if pd.sent_after_daily_spent > 2 {
+                return (blocked_page(), None);
+            }
+            return (
+                json_reply(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"success": false, "error": "Daily rate limit exceeded", "errorCode": 429}),
+                    &[("x-daily-ratelimit-token-remaining", "0".to_string())],
+                ),
+                None,
+            );
+        }
+        pd.daily_left = Some(left - 1);
+    }
     let now = Instant::now();
+    if route == PipedriveRoute::SearchPersons {
+        while pd
+            .search_window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(2))
+        {
+            pd.search_window.pop_front();
+        }
+        if pd.search_window.len() >= 10 {
+            pd.searches_over_limit += 1;
+            return (
+                json_reply(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"success": false, "error": "Search rate limit exceeded", "errorCode": 429}),
+                    &[
+                        ("x-ratelimit-limit", "10".to_string()),
+                        ("x-ratelimit-remaining", "0".to_string()),
+                        ("x-ratelimit-reset", "2".to_string()),
+                    ],
+                ),
+                None,
+            );
+        }
+        pd.search_window.push_back(now);
+    }
     if pd.penalty_until.is_some_and(|until| now < until) {
         pd.sent_during_penalty += 1;
     }
@@ -883,22 +1034,25 @@ fn pipedrive_locked(
         return (too_many(pd, Some(wait)), None);
     }
     pd.window.push_back(now);
-    let headers = burst_headers(pd.window.len());
+    let mut headers = burst_headers(pd.window.len());
+    if let (Some(left), "POST") = (pd.daily_left, request.method.as_str()) {
+        headers.push(("x-daily-requests-left", left.to_string()));
+    }
     match &fault {
         Some(PipedriveFault::ServerError) => {
-            return (envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", "ERR_INTERNAL"), None)
-        }
-        Some(PipedriveFault::TooManyRequests { retry_after }) => return (too_many(pd, *retry_after), None),
-        Some(PipedriveFault::BlockedHtml) => {
             return (
-                Response::builder()
-                    .status(403)
-                    .header("content-type", "text/html; charset=UTF-8")
-                    .body("<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>Sorry, you have been blocked</body></html>".into())
-                    .unwrap(),
+                envelope_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                    "ERR_INTERNAL",
+                ),
                 None,
             )
         }
+        Some(PipedriveFault::TooManyRequests { retry_after }) => {
+            return (too_many(pd, *retry_after), None)
+        }
+        Some(PipedriveFault::BlockedHtml) => return (blocked_page(), None),
         _ => {}
     }
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -960,17 +1114,27 @@ fn pipedrive_locked(
             };
             let id = pd.next_id;
             pd.next_id += 1;
-            pd.persons.push(FakePerson {
+            let person = FakePerson {
                 id,
-                name: name.clone(),
-                emails: emails.clone(),
+                name,
+                emails,
                 deleted: false,
-            });
-            ok(
-                json!({"id": id, "name": name, "emails": emails.iter().map(|e| json!({"value": e, "primary": true, "label": "work"})).collect::<Vec<_>>(),
-                       "phones": [], "is_deleted": false, "visible_to": 3, "owner_id": 7, "org_id": null}),
-                None,
-            )
+                update_time: now_secs(),
+            };
+            let data = person_json(&person);
+            pd.persons.push(person);
+            match fault {
+                Some(PipedriveFault::LostAfterWrite) => {
+                    return (
+                        envelope_error(StatusCode::BAD_GATEWAY, "Bad gateway", "ERR_GATEWAY"),
+                        None,
+                    )
+                }
+                Some(PipedriveFault::SlowAfterWrite(pause)) => {
+                    return (ok(data, None), Some(pause))
+                }
+                _ => ok(data, None),
+            }
         }
         PipedriveRoute::SearchPersons => {
             let term = request.query.get("term").cloned().unwrap_or_default();
@@ -991,6 +1155,39 @@ fn pipedrive_locked(
                 .map(|p| json!({"result_score": 1.0, "item": {"id": p.id, "type": "person", "name": p.name, "phones": [], "emails": p.emails, "visible_to": 3, "owner": {"id": 7}, "organization": null, "custom_fields": [], "notes": []}}))
                 .collect();
             ok(json!({"items": items}), Some(json!({"next_cursor": null})))
+        }
+        PipedriveRoute::ListPersons => {
+            pd.person_listings += 1;
+            let since = request
+                .query
+                .get("updated_since")
+                .and_then(|t| humantime::parse_rfc3339(t).ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let limit = request
+                .query
+                .get("limit")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(100)
+                .clamp(1, 500);
+            let after: i64 = request
+                .query
+                .get("cursor")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let matching: Vec<&FakePerson> = pd
+                .persons
+                .iter()
+                .filter(|p| !p.deleted && p.update_time >= since && p.id > after)
+                .collect();
+            let page: Vec<Value> = matching
+                .iter()
+                .take(limit)
+                .map(|p| person_json(p))
+                .collect();
+            let next = (matching.len() > limit).then(|| matching[limit - 1].id.to_string());
+            ok(Value::Array(page), Some(json!({"next_cursor": next})))
         }
         PipedriveRoute::CreateActivity => {
             if body.get("person_id").is_some() {
@@ -1064,6 +1261,16 @@ fn pipedrive_locked(
             let data = activity_json(&activity);
             pd.activities.push(activity);
             match fault {
+                Some(PipedriveFault::ServerErrorAfterWrite) => {
+                    return (
+                        envelope_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Internal server error",
+                            "ERR_INTERNAL",
+                        ),
+                        None,
+                    )
+                }
                 Some(PipedriveFault::LostAfterWrite) => {
                     return (
                         envelope_error(StatusCode::BAD_GATEWAY, "Bad gateway", "ERR_GATEWAY"),
@@ -1077,6 +1284,7 @@ fn pipedrive_locked(
             }
         }
         PipedriveRoute::ListActivities => {
+            pd.activity_listings += 1;
             let person = request
                 .query
                 .get("person_id")

@@ -164,3 +164,57 @@ pub fn spawn(db: &TestDb, fake: Option<&FakeApis>, args: &[&str]) -> Child {
         .spawn()
         .expect("spawn gisttrack")
 }
+
+/// A fake with a burst limit high enough that only the rate-limit tests meet it.
+pub fn roomy_fake() -> FakeApis {
+    let fake = FakeApis::start();
+    fake.lock().pipedrive.burst_limit = 100_000;
+    fake
+}
+
+/// `sync -o json` with extra environment, whatever its exit code: (success, report, stderr).
+pub fn sync_report_with(
+    db: &TestDb,
+    fake: &FakeApis,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, serde_json::Value, String) {
+    let mut full = vec!["-o", "json", "sync"];
+    full.extend_from_slice(args);
+    let mut cmd = command(db, Some(fake));
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd.args(&full).output().expect("run gisttrack");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.success(),
+        report,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `sync -o json`, whatever its exit code: (success, report, stderr).
+pub fn sync_report(
+    db: &TestDb,
+    fake: &FakeApis,
+    args: &[&str],
+) -> (bool, serde_json::Value, String) {
+    sync_report_with(db, fake, &[], args)
+}
+
+/// Every gist of `login` has exactly one activity in the fake Pipedrive.
+pub fn assert_each_gist_once(fake: &FakeApis, login: &str) {
+    for id in fake.gist_ids(login) {
+        assert_eq!(
+            fake.activities_for_gist(&id),
+            1,
+            "gist {id} of {login} has exactly one activity"
+        );
+    }
+}

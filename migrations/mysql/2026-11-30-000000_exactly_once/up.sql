@@ -1,0 +1,18 @@
+-- Whether the person's activities in Pipedrive have been read for gisttrack markers before the
+-- first delivery (1 for a person gisttrack created itself: it has no history to read).
+ALTER TABLE people ADD COLUMN pipedrive_history_read BOOLEAN NOT NULL DEFAULT 0;
+
+-- A Pipedrive person creation whose outcome is not known (no answer, a gateway error, a crash):
+-- the next add of the same login looks for that person before creating another.
+CREATE TABLE person_creations (
+    github_login_key VARCHAR(64) NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT,
+    started_at BIGINT NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- Every count of a pass is stored, not only some.
+ALTER TABLE sync_runs
+    ADD COLUMN users_skipped INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN activities_reconciled INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN deliveries_waiting INTEGER NOT NULL DEFAULT 0;

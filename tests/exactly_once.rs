@@ -1,0 +1,414 @@
+//! The exactly-once promise under faults, end to end with the real binary, the fakes and a real
+//! database on each backend: writes still in flight, processes killed mid-request, people with
+//! a history in Pipedrive, person creations whose answer was lost, and an unreadable ledger.
+
+mod support;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use support::fake::{PipedriveFault, PipedriveRoute};
+use support::{
+    assert_each_gist_once, backends, fails, json, ok, roomy_fake, run, sync_report,
+    sync_report_with, FakeApis, TestDb,
+};
+
+/// A short HTTP timeout and in-flight bound, so the tests can outwait them.
+const SHORT: &[(&str, &str)] = &[
+    ("GISTTRACK_HTTP_TIMEOUT", "1s"),
+    ("GISTTRACK_IN_FLIGHT_BOUND", "3s"),
+];
+
+fn sync_short(db: &TestDb, fake: &FakeApis) -> (bool, Value, String) {
+    sync_report_with(db, fake, SHORT, &[])
+}
+
+/// Sleeps until an RFC 3339 time from a report has passed.
+fn sleep_past(rfc3339: &Value) {
+    let until = humantime::parse_rfc3339(rfc3339.as_str().expect("a time")).unwrap();
+    if let Ok(left) = until.duration_since(SystemTime::now()) {
+        std::thread::sleep(left + Duration::from_millis(200));
+    }
+}
+
+fn count(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {report}"))
+}
+
+#[test]
+fn a_write_that_lands_after_the_clients_timeout_is_looked_for_not_sent_again() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("slowpoke", 3);
+        ok(&db, Some(&fake), &["add", "slowpoke"]);
+        {
+            let faults = &mut fake.lock().pipedrive.faults;
+            // Committed 2 s after it arrives: the client (1 s timeout) has given up by then.
+            faults.push_back((
+                PipedriveRoute::CreateActivity,
+                PipedriveFault::CommitLate(Duration::from_secs(2)),
+            ));
+            // Written, then a gateway's 502: the answer is lost.
+            faults.push_back((
+                PipedriveRoute::CreateActivity,
+                PipedriveFault::LostAfterWrite,
+            ));
+        }
+        let (success, first, stderr) = sync_short(&db, &fake);
+        assert!(success, "waiting is not failing: {first} {stderr}");
+        assert_eq!(count(&first, "activities_created"), 1, "{first}");
+        assert_eq!(count(&first, "deliveries_waiting"), 2, "{first}");
+        assert_eq!(count(&first, "failed"), 0, "{first}");
+        assert!(stderr.contains("may still land"), "{stderr}");
+        let waiting = json(&db, None, &["show", "--all", "slowpoke"]);
+        let unsettled: Vec<&Value> = waiting["gists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["delivery"] == "sending")
+            .collect();
+        assert_eq!(unsettled.len(), 2, "{waiting}");
+        assert!(
+            unsettled.iter().all(
+                |g| g["last_error"].as_str().unwrap().contains("may still land")
+                    && !g["next_attempt_at"].is_null()
+            ),
+            "show says why they wait and until when: {waiting}"
+        );
+
+        // At once again: both may still land, so nothing is listed or sent for them.
+        let (_, second, _) = sync_short(&db, &fake);
+        assert_eq!(count(&second, "deliveries_waiting"), 2, "{second}");
+        assert_eq!(count(&second, "activities_created"), 0, "{second}");
+
+        // Once they can no longer land, they are found, not resent.
+        sleep_past(&second["waiting_until"]);
+        let (success, third, stderr) = sync_short(&db, &fake);
+        assert!(success, "{third} {stderr}");
+        assert_eq!(count(&third, "activities_reconciled"), 2, "{third}");
+        assert_eq!(count(&third, "activities_created"), 0, "{third}");
+        assert_eq!(count(&third, "deliveries_waiting"), 0, "{third}");
+        assert!(third["waiting_until"].is_null());
+        assert_eq!(
+            fake.activity_count(),
+            3,
+            "[{}] 3 gists, 3 activities",
+            db.backend
+        );
+        assert_eq!(
+            fake.lock().pipedrive.activity_posts_received,
+            3,
+            "no POST was ever repeated"
+        );
+        assert_each_gist_once(&fake, "slowpoke");
+        let shown = json(&db, None, &["show", "--all", "slowpoke"]);
+        assert!(shown["gists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["delivery"] == "delivered" && g["last_error"].is_null()));
+    }
+}
+
+#[test]
+fn a_sync_killed_with_posts_in_flight_and_restarted_at_once_doubles_nothing() {
+    for db in backends() {
+        let fake = roomy_fake();
+        let logins = ["kill0", "kill1", "kill2", "kill3"];
+        for login in logins {
+            fake.add_user(login, 1);
+        }
+        let mut add = vec!["add"];
+        add.extend(logins);
+        ok(&db, Some(&fake), &add);
+        for _ in logins {
+            fake.lock().pipedrive.faults.push_back((
+                PipedriveRoute::CreateActivity,
+                PipedriveFault::CommitLate(Duration::from_millis(1500)),
+            ));
+        }
+        let mut child = support::command(&db, Some(&fake))
+            .env("GISTTRACK_HTTP_TIMEOUT", "2s")
+            .env("GISTTRACK_IN_FLIGHT_BOUND", "4s")
+            .args(["sync", "--concurrency", "4"])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fake.lock().pipedrive.activity_posts_received < 4 {
+            assert!(Instant::now() < deadline, "sync never reached Pipedrive");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap(); // SIGKILL: the leases and the `sending` rows stay behind
+        child.wait().unwrap();
+        assert_eq!(fake.activity_count(), 0, "nothing has landed yet");
+
+        // Cron starts the next sync at once: the dead owner's leases are taken over, but its
+        // requests may still land, so nothing is listed or sent for them.
+        let env = [
+            ("GISTTRACK_HTTP_TIMEOUT", "2s"),
+            ("GISTTRACK_IN_FLIGHT_BOUND", "4s"),
+        ];
+        let (success, next, stderr) = sync_report_with(&db, &fake, &env, &[]);
+        assert!(success, "{next} {stderr}");
+        assert_eq!(
+            count(&next, "users_skipped"),
+            0,
+            "dead leases taken over: {next}"
+        );
+        assert_eq!(count(&next, "deliveries_waiting"), 4, "{next}");
+        assert_eq!(count(&next, "activities_created"), 0, "{next}");
+
+        // The held requests land on their own; the first pass after the bound finds them.
+        sleep_past(&next["waiting_until"]);
+        let (success, last, stderr) = sync_report_with(&db, &fake, &env, &[]);
+        assert!(success, "{last} {stderr}");
+        assert_eq!(count(&last, "activities_reconciled"), 4, "{last}");
+        assert_eq!(count(&last, "activities_created"), 0, "{last}");
+        assert_eq!(fake.activity_count(), 4, "[{}] one per gist", db.backend);
+        assert_eq!(fake.lock().pipedrive.activity_posts_received, 4);
+        for login in logins {
+            assert_each_gist_once(&fake, login);
+        }
+    }
+}
+
+#[test]
+fn an_answer_pipedrive_gave_itself_is_reconciled_and_retried_in_the_same_pass() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("answered", 2);
+        ok(&db, Some(&fake), &["add", "answered"]);
+        {
+            let faults = &mut fake.lock().pipedrive.faults;
+            // Written, then Pipedrive's own 500: over, so it is looked for at once and found.
+            faults.push_back((
+                PipedriveRoute::CreateActivity,
+                PipedriveFault::ServerErrorAfterWrite,
+            ));
+            // A 500 with nothing written: looked for, not found, sent again at once.
+            faults.push_back((PipedriveRoute::CreateActivity, PipedriveFault::ServerError));
+        }
+        let (success, report, stderr) = sync_short(&db, &fake);
+        assert!(success, "{report} {stderr}");
+        assert_eq!(count(&report, "activities_reconciled"), 1, "{report}");
+        assert_eq!(count(&report, "activities_created"), 1, "{report}");
+        assert_eq!(count(&report, "deliveries_waiting"), 0, "{report}");
+        assert_eq!(fake.activity_count(), 2);
+        assert_each_gist_once(&fake, "answered");
+    }
+}
+
+#[test]
+fn delete_and_add_again_sends_nothing_twice_and_reads_the_history_once() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("octocat", 3);
+        ok(&db, Some(&fake), &["add", "octocat"]);
+        let (_, first, _) = sync_report(&db, &fake, &[]);
+        assert_eq!(count(&first, "activities_created"), 3);
+        assert_eq!(
+            fake.lock().pipedrive.activity_listings,
+            0,
+            "a person gisttrack created has no history to read"
+        );
+
+        ok(&db, None, &["delete", "octocat"]);
+        let again = json(&db, Some(&fake), &["add", "octocat"]);
+        assert_eq!(
+            again[0]["pipedrive_id"],
+            first_person(&fake),
+            "the same Pipedrive person, matched by e-mail"
+        );
+        let (success, second, stderr) = sync_report(&db, &fake, &[]);
+        assert!(success, "{second} {stderr}");
+        assert_eq!(count(&second, "new_gists"), 3);
+        assert_eq!(count(&second, "activities_created"), 0, "{second}");
+        assert_eq!(count(&second, "activities_reconciled"), 3, "{second}");
+        assert_eq!(fake.activity_count(), 3);
+        assert_eq!(
+            fake.lock().pipedrive.activity_listings,
+            1,
+            "one read, not one per gist"
+        );
+
+        // The history is read once: a new gist later is simply sent.
+        let new_id = fake.add_gist("octocat");
+        let (_, third, _) = sync_report(&db, &fake, &[]);
+        assert_eq!(count(&third, "activities_created"), 1);
+        assert_eq!(fake.activities_for_gist(&new_id), 1);
+        assert_eq!(fake.lock().pipedrive.activity_listings, 1);
+        assert_each_gist_once(&fake, "octocat");
+    }
+}
+
+fn first_person(fake: &FakeApis) -> Value {
+    fake.live_persons()[0].id.into()
+}
+
+#[test]
+fn a_second_database_on_the_same_pipedrive_sends_nothing_twice() {
+    let fake = roomy_fake();
+    fake.add_user("shared", 4);
+    let databases = backends();
+    let first = &databases[0];
+    let second = TestDb::sqlite();
+    let second = databases.get(1).unwrap_or(&second);
+    ok(first, Some(&fake), &["add", "shared"]);
+    ok(first, Some(&fake), &["sync"]);
+    assert_eq!(fake.activity_count(), 4);
+
+    ok(second, Some(&fake), &["add", "shared"]);
+    let (success, report, stderr) = sync_report(second, &fake, &[]);
+    assert!(success, "{report} {stderr}");
+    assert_eq!(count(&report, "activities_created"), 0, "{report}");
+    assert_eq!(count(&report, "activities_reconciled"), 4, "{report}");
+    assert_eq!(fake.activity_count(), 4);
+    assert_eq!(fake.live_persons().len(), 1);
+    assert_each_gist_once(&fake, "shared");
+}
+
+#[test]
+fn after_restoring_a_backup_reread_history_finds_what_was_sent_since() {
+    use diesel::RunQueryDsl;
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("restored", 2);
+        ok(&db, Some(&fake), &["add", "restored"]);
+        ok(&db, Some(&fake), &["sync"]);
+        // A backup taken before the deliveries: its ledger has them pending, while Pipedrive
+        // has the activities and the person row says its history needs no reading.
+        let store =
+            gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
+                .unwrap();
+        diesel::sql_query(
+            "UPDATE gists SET delivery_state = 'pending', activity_id = NULL, attempts = 0",
+        )
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+        let (_, report, _) = sync_report(&db, &fake, &["--reread-history"]);
+        assert_eq!(count(&report, "activities_created"), 0, "{report}");
+        assert_eq!(count(&report, "activities_reconciled"), 2, "{report}");
+        assert_each_gist_once(&fake, "restored");
+    }
+}
+
+#[test]
+fn a_person_creation_whose_answer_was_lost_is_found_again_not_made_twice() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("quiet", 1);
+        fake.hide_email("quiet"); // nothing to match on but the name
+        fake.lock()
+            .pipedrive
+            .faults
+            .push_back((PipedriveRoute::CreatePerson, PipedriveFault::LostAfterWrite));
+        let add = |args: &[&str]| {
+            let mut cmd = support::command(&db, Some(&fake));
+            cmd.envs(SHORT.iter().copied()).args(args);
+            cmd.output().unwrap()
+        };
+        let out = add(&["add", "quiet"]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("add quiet again after"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_eq!(fake.live_persons().len(), 1, "Pipedrive made the person");
+        assert!(json(&db, None, &["list"]).as_array().unwrap().is_empty());
+
+        // At once: the creation may still be under way, so no second one is attempted.
+        let out = add(&["add", "quiet"]);
+        assert!(!out.status.success());
+        let posts_before = fake.live_persons().len();
+        assert_eq!(posts_before, 1);
+
+        std::thread::sleep(Duration::from_millis(3300));
+        let out = add(&["-o", "json", "add", "quiet"]);
+        support::assert_success(&out, "add after the bound");
+        let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let persons = fake.live_persons();
+        assert_eq!(persons.len(), 1, "[{}] still one person", db.backend);
+        assert_eq!(added[0]["pipedrive_id"], persons[0].id);
+        assert!(
+            fake.lock().pipedrive.person_listings >= 1,
+            "looked among recent persons"
+        );
+        ok(&db, Some(&fake), &["sync"]);
+        assert_each_gist_once(&fake, "quiet");
+        fake.lock().pipedrive.persons.clear();
+    }
+}
+
+#[test]
+fn a_person_creation_pipedrive_refused_leaves_nothing_and_blocks_nothing() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("refused", 0);
+        fake.lock()
+            .pipedrive
+            .faults
+            .push_back((PipedriveRoute::CreatePerson, PipedriveFault::ServerError));
+        let err = fails(&db, Some(&fake), &["add", "refused"]);
+        assert!(err.contains("500"), "{err}");
+        assert!(fake.live_persons().is_empty());
+        // The 500 was Pipedrive's own answer: nothing to wait for, the next add just works.
+        ok(&db, Some(&fake), &["add", "refused"]);
+        assert_eq!(fake.live_persons().len(), 1);
+        fake.lock().pipedrive.persons.clear();
+    }
+}
+
+#[test]
+fn an_unknown_delivery_state_is_named_and_nothing_is_sent_for_it() {
+    use diesel::RunQueryDsl;
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("odd", 2);
+        ok(&db, Some(&fake), &["add", "--only-new", "odd"]);
+        ok(&db, Some(&fake), &["sync"]); // both recorded as skipped
+        let store =
+            gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
+                .unwrap();
+        let odd = fake.gist_ids("odd")[0].clone();
+        diesel::sql_query(format!(
+            "UPDATE gists SET delivery_state = 'retrying' WHERE github_gist_id = '{odd}'"
+        ))
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(!success);
+        let errors = report["errors"].to_string();
+        assert!(
+            errors.contains(&odd) && errors.contains("retrying"),
+            "names the gist and the value: {errors}"
+        );
+        assert_eq!(fake.lock().pipedrive.activity_posts_received, 0);
+        let err = fails(&db, None, &["show", "--all", "odd"]);
+        assert!(err.contains(&odd) && err.contains("retrying"), "{err}");
+        let listed = json(&db, None, &["list"]);
+        assert_eq!(
+            listed[0]["gists_known"], 2,
+            "the list still works: {listed}"
+        );
+    }
+}
+
+#[test]
+fn an_in_flight_bound_shorter_than_the_http_timeout_is_refused() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let out = support::command(&db, Some(&fake))
+        .env("GISTTRACK_HTTP_TIMEOUT", "20s")
+        .env("GISTTRACK_IN_FLIGHT_BOUND", "5s")
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--in-flight-bound"), "{stderr}");
+    let out = run(&db, Some(&fake), &["sync", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("GISTTRACK_IN_FLIGHT_BOUND"), "{help}");
+}
