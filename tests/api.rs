@@ -23,9 +23,20 @@ use warp::reply::Response;
 
 struct Api {
     routes: BoxedFilter<(Response,)>,
+    engine: Engine,
     url: String,
     fake: FakeApis,
+    /// Ends the scheduler's loop when the test is done.
+    _stop: Option<tokio::sync::watch::Sender<bool>>,
     _db: TestDb,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(stop) = &self._stop {
+            let _ = stop.send(true);
+        }
+    }
 }
 
 fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive: bool) -> Engine {
@@ -56,16 +67,18 @@ fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
     let metrics = Arc::new(Metrics::default());
     let engine = engine(&store, &fake, &metrics, with_pipedrive);
     let scheduler = with_pipedrive.then(|| Scheduler::new(engine.clone(), None));
-    if let Some(scheduler) = &scheduler {
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(scheduler.clone().run(rx));
-        std::mem::forget(_tx);
-    }
-    let state = ApiState::new(engine, scheduler, token.and_then(Secret::new));
+    let stop = scheduler.as_ref().map(|scheduler| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(scheduler.clone().run(stopped));
+        stop
+    });
+    let state = ApiState::new(engine.clone(), scheduler, token.and_then(Secret::new));
     Api {
         routes: routes(state),
+        engine,
         url: db.url.clone(),
         fake,
+        _stop: stop,
         _db: db,
     }
 }
@@ -668,5 +681,117 @@ async fn list_answers_follow_writes_here_at_once_and_elsewhere_within_a_second()
     assert_eq!(
         count(&call(&api, "GET", "/api/v1/people?per_page=10").await.1),
         2
+    );
+}
+
+async fn status_of(routes: BoxedFilter<(Response,)>, method: &'static str, path: String) -> u16 {
+    warp::test::request()
+        .method(method)
+        .path(&path)
+        .reply(&routes)
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_deleted_mid_request_is_a_404_and_exactly_one_delete_wins() {
+    for db in backends() {
+        let backend = db.backend;
+        let api = api_on(db, None, true);
+        for round in 0..6 {
+            let login = format!("racer{round}");
+            api.fake.add_user(&login, 2);
+            let (status, body, _) = post_form(&api, &format!("username={login}")).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let path = format!("/api/v1/people/{login}");
+            let mut views = Vec::new();
+            for _ in 0..8 {
+                views.push(tokio::spawn(status_of(
+                    api.routes.clone(),
+                    "GET",
+                    path.clone(),
+                )));
+            }
+            let deletes: Vec<_> = (0..2)
+                .map(|_| tokio::spawn(status_of(api.routes.clone(), "DELETE", path.clone())))
+                .collect();
+            for view in views {
+                let status = view.await.unwrap();
+                assert!(
+                    status == 200 || status == 404,
+                    "[{backend}] a view answered {status}"
+                );
+            }
+            let mut deleted: Vec<u16> = Vec::new();
+            for delete in deletes {
+                deleted.push(delete.await.unwrap());
+            }
+            deleted.sort();
+            assert_eq!(deleted, [200, 404], "[{backend}] exactly one delete wins");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_cannot_start_still_closes_its_run_with_the_reason() {
+    use gisttrack::sync::{PassOptions, Scope, Trigger};
+    for db in backends() {
+        let api = api_on(db, None, true);
+        let engine = api.engine.clone();
+        let (outcome, runs) = tokio::task::spawn_blocking(move || {
+            let run_id = engine.open_run(Trigger::Api).unwrap();
+            let mut options = PassOptions::new(Trigger::Api);
+            options.run_id = Some(run_id);
+            options.scope = Scope::Named(vec![gisttrack::login::Login::parse("ghost").unwrap()]);
+            let outcome = engine.run_pass(&options, &indicatif::ProgressBar::hidden());
+            let runs = gisttrack::service::recent_runs(&engine.store, 5).unwrap();
+            (outcome.map(|_| ()), runs)
+        })
+        .await
+        .unwrap();
+        assert!(outcome.is_err());
+        assert!(runs[0].finished_at.is_some(), "closed: {runs:?}");
+        let summary = runs[0].error_summary.clone().unwrap_or_default();
+        assert!(summary.contains("ghost is not tracked"), "{summary}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_asked_for_during_a_pass_gets_the_next_pass() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    for n in 0..4 {
+        api.fake.add_user(&format!("busy{n}"), 1);
+        post_form(&api, &format!("username=busy{n}")).await;
+    }
+    api.fake.lock().github.latency = Duration::from_millis(300);
+    let (_, first, _) = call(&api, "POST", "/api/v1/sync").await;
+    let before = api.fake.lock().github.total_requests;
+    eventually("the first pass to ask GitHub", || async {
+        api.fake.lock().github.total_requests > before
+    })
+    .await;
+    let (status, second, _) = call(&api, "POST", "/api/v1/sync").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_ne!(
+        second["run_id"], first["run_id"],
+        "the running pass chose its people before this request"
+    );
+    let (_, third, _) = call(&api, "POST", "/api/v1/sync").await;
+    assert_eq!(
+        third["run_id"], second["run_id"],
+        "requests before it starts share it"
+    );
+    eventually("both passes", || async {
+        let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
+        runs.as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| !r["finished_at"].is_null()))
+    })
+    .await;
+    let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
+    assert_eq!(runs[0]["id"], second["run_id"]);
+    assert_eq!(
+        runs[0]["users_checked"], 4,
+        "the second pass ran after the request: {runs}"
     );
 }

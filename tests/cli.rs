@@ -338,3 +338,68 @@ fn json_output_of_list_is_stable() {
         assert!(keys.iter().any(|k| k.as_str() == key), "missing {key}");
     }
 }
+
+#[test]
+fn no_log_level_shows_a_token() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 2);
+    let db = TestDb::sqlite();
+    // HTTP clients hex-dump requests at trace, splitting a token across lines: look for any
+    // six characters of one, and for the header names themselves.
+    let fragments: Vec<String> = [support::GITHUB_TOKEN, support::PIPEDRIVE_TOKEN]
+        .iter()
+        .flat_map(|token| {
+            let chars: Vec<char> = token.chars().collect();
+            chars
+                .windows(6)
+                .map(|w| w.iter().collect::<String>())
+                .collect::<Vec<_>>()
+        })
+        .chain(["api-token".to_string(), "uthorization".to_string()])
+        .collect();
+    for args in [
+        vec!["add", "octocat"],
+        vec!["sync"],
+        vec!["sync", "--dry-run"],
+    ] {
+        let out = support::command(&db, Some(&fake))
+            .env("RUST_LOG", "trace")
+            .args(&args)
+            .output()
+            .unwrap();
+        support::assert_success(&out, &format!("{args:?} at trace"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("DEBUG") && stderr.contains("GitHub GET"),
+            "debug logging is on: {stderr}"
+        );
+        for fragment in &fragments {
+            assert!(
+                !stderr.contains(fragment.as_str()),
+                "{args:?} printed {fragment:?}:\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_mysql_password_with_unencoded_characters_is_never_echoed() {
+    let db = TestDb::sqlite();
+    for url in [
+        "mysql://app:p@ss/w0rd#x@127.0.0.1:1/gisttrack",
+        "mysql://app:s3cr?t@127.0.0.1:1/gisttrack",
+    ] {
+        let out = support::command(&db, None)
+            .env("DATABASE_URL", url)
+            .arg("list")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("percent-encoded"), "{stderr}");
+        for piece in ["p@ss", "w0rd", "s3cr", "app:"] {
+            assert!(!stderr.contains(piece), "{url} leaks {piece}: {stderr}");
+        }
+    }
+}

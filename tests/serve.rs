@@ -172,11 +172,12 @@ fn the_loop_syncs_and_visits_advance_across_several_visits() {
 fn the_api_token_is_enforced_by_the_binary() {
     let fake = roomy_fake();
     let db = TestDb::sqlite();
+    // At trace, so that any crate logging request headers would show the token.
     let server = Server::start(
         &db,
         &fake,
         &["--no-sync"],
-        &[("GISTTRACK_API_TOKEN", "tok-123")],
+        &[("GISTTRACK_API_TOKEN", "tok-123"), ("RUST_LOG", "trace")],
     );
     assert_eq!(get(&format!("{}/api/v1/people", server.url)).0, 401);
     let mut response = agent()
@@ -187,7 +188,16 @@ fn the_api_token_is_enforced_by_the_binary() {
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.body_mut().read_to_string().unwrap(), "[]");
     assert_eq!(get(&format!("{}/healthz", server.url)).0, 200);
-    assert!(!server.log().contains("tok-123"));
+    let log = server.log();
+    assert!(log.contains("GET /api/v1/people 200"), "{log}");
+    for secret in [
+        "tok-123",
+        "uthorization",
+        support::PIPEDRIVE_TOKEN,
+        support::GITHUB_TOKEN,
+    ] {
+        assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
+    }
 }
 
 #[test]
@@ -433,6 +443,123 @@ fn an_upstream_failure_during_add_leaves_nothing_behind() {
 
 /// A TCP relay to MariaDB that the test can cut and restore, to make the database go away.
 #[cfg(unix)]
+#[test]
+fn a_corrupt_table_makes_readyz_fail_as_the_data_routes_do() {
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    #[derive(QueryableByName)]
+    struct Root {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        rootpage: i32,
+    }
+    #[derive(QueryableByName)]
+    struct PageSize {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        page_size: i32,
+    }
+    let fake = roomy_fake();
+    fake.add_user("broken", 2);
+    let db = TestDb::sqlite();
+    support::ok(&db, Some(&fake), &["add", "broken"]);
+    support::ok(&db, Some(&fake), &["sync"]);
+    let path = db.sqlite_path().unwrap();
+    // The root pages of the gists table and of its indexes (a count reads only an index).
+    let (roots, page_size) = {
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        let roots: Vec<Root> =
+            diesel::sql_query("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'gists'")
+                .load(&mut conn)
+                .unwrap();
+        let size: PageSize = diesel::sql_query("PRAGMA page_size")
+            .get_result(&mut conn)
+            .unwrap();
+        (roots, size.page_size as u64)
+    };
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        for root in roots {
+            file.seek(SeekFrom::Start((root.rootpage as u64 - 1) * page_size))
+                .unwrap();
+            file.write_all(&vec![0xEE; page_size as usize]).unwrap();
+        }
+    }
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+    let (status, body) = get(&format!("{}/api/v1/people", server.url));
+    assert_eq!(status, 503, "the data cannot be read: {body}");
+    let (status, body) = get(&format!("{}/readyz", server.url));
+    assert_eq!(status, 503, "readiness says so too: {body}");
+    assert_eq!(get(&format!("{}/healthz", server.url)).0, 200);
+}
+
+#[test]
+fn writes_to_a_database_file_deleted_under_serve_are_refused_not_lost() {
+    let fake = roomy_fake();
+    fake.add_user("first", 0);
+    fake.add_user("second", 0);
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+    assert_eq!(
+        post_form(&format!("{}/api/v1/people", server.url), "username=first").0,
+        201
+    );
+    let path = db.sqlite_path().unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let (status, body) = post_form(&format!("{}/api/v1/people", server.url), "username=second");
+    assert_eq!(status, 503, "not acknowledged into a deleted file: {body}");
+    assert_eq!(body["code"], "database_unavailable");
+    assert_eq!(get(&format!("{}/readyz", server.url)).0, 503);
+    assert!(!path.exists(), "no empty database was made in its place");
+}
+
+#[test]
+fn serve_follows_up_on_a_delivery_that_may_still_land_without_waiting_for_the_interval() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("later", 1);
+        support::ok(&db, Some(&fake), &["add", "later"]);
+        fake.lock().pipedrive.faults.push_back((
+            PipedriveRoute::CreateActivity,
+            PipedriveFault::CommitLate(Duration::from_secs(2)),
+        ));
+        let server = Server::start(
+            &db,
+            &fake,
+            &["--interval", "3h"],
+            &[
+                ("GISTTRACK_HTTP_TIMEOUT", "1s"),
+                ("GISTTRACK_IN_FLIGHT_BOUND", "3s"),
+            ],
+        );
+        wait_until("the follow-up pass", || {
+            let (_, runs) = get(&format!("{}/api/v1/sync/runs", server.url));
+            runs.as_array().is_some_and(|runs| {
+                runs.iter()
+                    .any(|r| r["trigger"] == "follow_up" && !r["finished_at"].is_null())
+            })
+        });
+        let (_, runs) = get(&format!("{}/api/v1/sync/runs", server.url));
+        let follow_up = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["trigger"] == "follow_up")
+            .unwrap();
+        assert_eq!(follow_up["activities_reconciled"], 1, "{runs}");
+        assert_eq!(follow_up["activities_created"], 0, "{runs}");
+        let first = runs.as_array().unwrap().last().unwrap();
+        assert_eq!(
+            first["deliveries_waiting"], 1,
+            "the first pass left it waiting: {runs}"
+        );
+        let (_, person) = get(&format!("{}/api/v1/people/later?all=true", server.url));
+        assert_eq!(person["gists"][0]["delivery"], "delivered", "{person}");
+        assert_eq!(fake.lock().pipedrive.activity_posts_received, 1);
+        assert_each_gist_once(&fake, "later");
+    }
+}
+
 mod relay {
     use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -462,3 +462,152 @@ fn several_processes_may_migrate_a_new_database_at_once() {
         }
     }
 }
+
+/// The MySQL test database, or a visible note that the MySQL-only test did not run.
+fn mysql_only(test: &str) -> Option<TestDb> {
+    let db = TestDb::mysql();
+    if db.is_none() {
+        eprintln!("{test}: skipped, GISTTRACK_TEST_MYSQL_URL is not set (CI sets it)");
+    }
+    db
+}
+
+#[test]
+fn a_deadlock_victim_is_retried_and_succeeds() {
+    use diesel::{Connection, MysqlConnection, RunQueryDsl};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    let Some(db) = mysql_only("a_deadlock_victim_is_retried_and_succeeds") else {
+        return;
+    };
+    let store = open(&db);
+    let a = add(&store, "lock-a", 1, true, 0).id;
+    let b = add(&store, "lock-b", 2, true, 0).id;
+    let barrier = Arc::new(Barrier::new(2));
+    let rival = {
+        let (url, barrier) = (db.url.clone(), barrier.clone());
+        std::thread::spawn(move || {
+            let mut conn = MysqlConnection::establish(&url).unwrap();
+            conn.transaction(|c| {
+                diesel::sql_query(format!("UPDATE people SET name = 'rival' WHERE id = {b}"))
+                    .execute(c)?;
+                // A heavier transaction, so InnoDB picks the store's as the victim.
+                for n in 0..200 {
+                    diesel::sql_query(format!(
+                        "INSERT INTO sync_runs (trigger_kind, owner, started_at) VALUES ('cli', 'rival', {n})"
+                    ))
+                    .execute(c)?;
+                }
+                barrier.wait();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                diesel::sql_query(format!("UPDATE people SET name = 'rival' WHERE id = {a}"))
+                    .execute(c)?;
+                Ok::<_, diesel::result::Error>(())
+            })
+        })
+    };
+    let tries = AtomicUsize::new(0);
+    let outcome = store.transaction(|conn| {
+        let attempt = tries.fetch_add(1, Ordering::SeqCst);
+        diesel::sql_query(format!("UPDATE people SET name = 'store' WHERE id = {a}"))
+            .execute(conn)?;
+        if attempt == 0 {
+            barrier.wait();
+        }
+        diesel::sql_query(format!("UPDATE people SET name = 'store' WHERE id = {b}"))
+            .execute(conn)?;
+        Ok(())
+    });
+    assert!(rival.join().unwrap().is_ok(), "the heavier transaction won");
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(
+        tries.load(Ordering::SeqCst),
+        2,
+        "the deadlock victim was run again"
+    );
+    assert_eq!(
+        people::get(&mut store.conn().unwrap(), a)
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("store")
+    );
+}
+
+#[test]
+fn a_lock_wait_timeout_is_retried_and_succeeds() {
+    use diesel::{Connection, MysqlConnection, RunQueryDsl};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    let Some(db) = mysql_only("a_lock_wait_timeout_is_retried_and_succeeds") else {
+        return;
+    };
+    let store = open(&db);
+    let a = add(&store, "held", 1, true, 0).id;
+    let barrier = Arc::new(Barrier::new(2));
+    let holder = {
+        let (url, barrier) = (db.url.clone(), barrier.clone());
+        std::thread::spawn(move || {
+            let mut conn = MysqlConnection::establish(&url).unwrap();
+            conn.transaction(|c| {
+                diesel::sql_query(format!("UPDATE people SET name = 'holder' WHERE id = {a}"))
+                    .execute(c)?;
+                barrier.wait();
+                std::thread::sleep(std::time::Duration::from_millis(1600));
+                Ok::<_, diesel::result::Error>(())
+            })
+        })
+    };
+    barrier.wait();
+    let tries = AtomicUsize::new(0);
+    let outcome = store.write(|conn| {
+        tries.fetch_add(1, Ordering::SeqCst);
+        diesel::sql_query("SET SESSION innodb_lock_wait_timeout = 1").execute(conn)?;
+        diesel::sql_query(format!("UPDATE people SET name = 'waiter' WHERE id = {a}"))
+            .execute(conn)?;
+        Ok(())
+    });
+    holder.join().unwrap().unwrap();
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(
+        tries.load(Ordering::SeqCst) >= 2,
+        "the timed-out statement was run again"
+    );
+}
+
+#[test]
+fn the_pool_drops_a_connection_whose_transaction_broke() {
+    use diesel::r2d2::ManageConnection;
+    use diesel::{Connection, MysqlConnection, RunQueryDsl};
+    use gisttrack::db::{ConnectionManager, DbConnection};
+    let Some(db) = mysql_only("the_pool_drops_a_connection_whose_transaction_broke") else {
+        return;
+    };
+    let target = DatabaseTarget::parse(&db.url).unwrap();
+    let manager = ConnectionManager::new(&target);
+    let mut conn = manager.connect().unwrap();
+    assert!(!manager.has_broken(&mut conn));
+    let DbConnection::Mysql(mysql) = &mut conn else {
+        unreachable!()
+    };
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let own: Id = diesel::sql_query("SELECT CONNECTION_ID() AS id")
+        .get_result(mysql)
+        .unwrap();
+    let mut killer = MysqlConnection::establish(&db.url).unwrap();
+    // The connection dies inside a transaction, so its rollback fails too.
+    let _ = conn.transaction(|_| {
+        diesel::sql_query(format!("KILL {}", own.id))
+            .execute(&mut killer)
+            .unwrap();
+        Err::<(), _>(diesel::result::Error::RollbackTransaction)
+    });
+    assert!(
+        manager.has_broken(&mut conn),
+        "a connection with a broken transaction is not handed out again"
+    );
+}

@@ -496,3 +496,134 @@ fn a_pipedrive_429_without_retry_after_waits_for_the_window_reset() {
         "waited for x-ratelimit-reset"
     );
 }
+
+#[test]
+fn a_spent_pipedrive_day_stops_writes_at_once_without_pressing_into_a_block() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("daily", 5);
+        ok(&db, Some(&fake), &["add", "daily"]);
+        // Two more requests today: the second POST's answer says none are left.
+        fake.lock().pipedrive.daily_left = Some(2);
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(!success, "a stopped service is reported: {report}");
+        assert_eq!(report["activities_created"], 2, "{report}");
+        assert!(
+            report["errors"].to_string().contains("daily budget"),
+            "{report}"
+        );
+        assert_eq!(
+            fake.lock().pipedrive.sent_after_daily_spent,
+            0,
+            "[{}] nothing sent once the answer said the day was spent",
+            db.backend
+        );
+        assert_eq!(json(&db, None, &["list"])[0]["deliveries_pending"], 3);
+
+        // A new day that starts spent: the daily 429 stops the pass after one request.
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(!success);
+        assert!(
+            report["errors"].to_string().contains("daily budget"),
+            "{report}"
+        );
+        assert_eq!(
+            fake.lock().pipedrive.sent_after_daily_spent,
+            1,
+            "no retries into a block"
+        );
+
+        fake.lock().pipedrive.daily_left = None;
+        ok(&db, Some(&fake), &["sync", "--retry-failed"]);
+        assert_each_gist_once(&fake, "daily");
+    }
+}
+
+#[test]
+fn person_searches_are_paced_under_the_search_apis_own_limit() {
+    let fake = roomy_fake();
+    let logins: Vec<String> = (0..14).map(|n| format!("searched{n}")).collect();
+    for login in &logins {
+        fake.add_user(login, 0);
+    }
+    let db = TestDb::sqlite();
+    let mut add = vec!["add"];
+    add.extend(logins.iter().map(String::as_str));
+    let started = Instant::now();
+    ok(&db, Some(&fake), &add);
+    assert_eq!(
+        fake.lock().pipedrive.searches_over_limit,
+        0,
+        "never over 10 per 2 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "14 searches cannot all fit in one window"
+    );
+    assert_eq!(fake.live_persons().len(), 14);
+}
+
+#[test]
+fn github_429_limits_are_waited_out_or_left_bounded() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("throttled", 1);
+        ok(&db, Some(&fake), &["add", "throttled"]);
+        fake.lock()
+            .github
+            .faults
+            .push_back(GithubFault::PrimaryLimit429 { reset_in: Some(1) });
+        let (success, report, stderr) = sync_report(&db, &fake, &[]);
+        assert!(
+            success,
+            "a 429 with a near reset is waited out: {report} {stderr}"
+        );
+        assert_eq!(report["activities_created"], 1);
+
+        // No reset header: backing off a minute exceeds the wait cap, so GitHub is left alone
+        // for the pass after one request, instead of being asked once a second.
+        fake.add_gist("throttled");
+        fake.lock()
+            .github
+            .faults
+            .push_back(GithubFault::PrimaryLimit429 { reset_in: None });
+        let before = fake.lock().github.total_requests;
+        let started = Instant::now();
+        let out = support::command(&db, Some(&fake))
+            .env("GISTTRACK_RATE_LIMIT_MAX_WAIT", "5s")
+            .args(["-o", "json", "sync"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(fake.lock().github.total_requests - before, 1);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            report["errors"].to_string().contains("rate limit"),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn a_gist_without_description_or_languages_is_delivered_plainly() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("sparse", 1);
+        let id = fake.gist_ids("sparse")[0].clone();
+        fake.strip_gist("sparse", &id);
+        ok(&db, Some(&fake), &["add", "sparse"]);
+        ok(&db, Some(&fake), &["sync"]);
+        let subject = fake.lock().pipedrive.activities[0].subject.clone();
+        assert_eq!(subject, "Gist: README.md", "the first file names it");
+        let shown = json(&db, None, &["show", "--all", "sparse"]);
+        let gist = &shown["gists"][0];
+        assert!(gist["description"].is_null(), "{gist}");
+        assert!(gist["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["language"].is_null()));
+        assert_eq!(gist["delivery"], "delivered");
+    }
+}

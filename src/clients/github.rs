@@ -249,12 +249,17 @@ impl GithubClient {
                 request = request.header("If-None-Match", etag);
             }
             self.metrics.github_requests.inc();
+            let sent = std::time::Instant::now();
             let mut response = match request.call() {
                 Ok(response) => response,
-                Err(err) => return Next::Transient(ApiError::Transport(err.to_string())),
+                Err(err) => {
+                    log::debug!("GitHub GET {url}: {err}");
+                    return Next::Transient(ApiError::Transport(err.to_string()));
+                }
             };
             self.observe(response.headers());
             let status = response.status().as_u16();
+            log::debug!("GitHub GET {url} -> {status} in {:?}", sent.elapsed());
             if matches!(status, 200..=299 | 304 | 404) {
                 return Next::Done(response);
             }

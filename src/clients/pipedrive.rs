@@ -39,9 +39,10 @@ impl PipedriveSettings {
 }
 
 /// Pipedrive's search API allows 10 requests per 2 seconds on every plan, apart from the
-/// token's burst window.
+/// token's burst window. The window is counted a little longer here: a request is stamped when
+/// it leaves, and Pipedrive counts it when it arrives.
 const SEARCH_LIMIT: usize = 10;
-const SEARCH_WINDOW: Duration = Duration::from_secs(2);
+const SEARCH_WINDOW: Duration = Duration::from_millis(2_250);
 
 pub struct PipedriveClient {
     agent: ureq::Agent,
@@ -154,6 +155,7 @@ impl PipedriveClient {
             }
             self.metrics.pipedrive_requests.inc();
             let token = self.settings.token.expose();
+            let sent = Instant::now();
             let result = match method {
                 Method::Get => {
                     let mut request = self
@@ -182,6 +184,7 @@ impl PipedriveClient {
             let mut response = match result {
                 Ok(response) => response,
                 Err(err) => {
+                    log::debug!("Pipedrive {method:?} {path}: {err}");
                     let err = ApiError::Transport(err.to_string());
                     return match method {
                         Method::Post => Next::Fail(err),
@@ -197,6 +200,10 @@ impl PipedriveClient {
                 .read_to_string()
                 .unwrap_or_default();
             let status = response.status().as_u16();
+            log::debug!(
+                "Pipedrive {method:?} {path} -> {status} in {:?}",
+                sent.elapsed()
+            );
             classify(method, status, response.headers(), &text, waits, path)
         };
         drive(self.patience(), attempt, |wait| {
@@ -483,5 +490,113 @@ mod tests {
             envelope_error("<html>blocked</html>"),
             "<html>blocked</html>"
         );
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    const JSON: (&str, &str) = ("content-type", "application/json");
+
+    #[test]
+    fn a_success_carries_the_daily_write_budget() {
+        let next = classify(
+            Method::Post,
+            201,
+            &headers(&[JSON, ("x-daily-requests-left", "0")]),
+            r#"{"success":true,"data":{"id":7}}"#,
+            0,
+            "/api/v2/activities",
+        );
+        let Next::Done(answer) = next else {
+            panic!("{next:?}")
+        };
+        assert_eq!(answer.daily_writes_left, Some(0));
+        assert_eq!(created(answer).unwrap().id, 7);
+        assert!(matches!(
+            classify(
+                Method::Get,
+                200,
+                &headers(&[JSON]),
+                r#"{"success":false,"error":"no"}"#,
+                0,
+                "/x"
+            ),
+            Next::Fail(ApiError::Rejected { status: 200, .. })
+        ));
+    }
+
+    #[test]
+    fn a_daily_429_stops_at_once_and_a_burst_429_waits() {
+        for (pairs, body) in [
+            (vec![("x-daily-ratelimit-token-remaining", "0")], "{}"),
+            (vec![("x-daily-requests-left", "0")], "{}"),
+            (
+                vec![],
+                r#"{"success":false,"error":"Daily rate limit exceeded"}"#,
+            ),
+        ] {
+            assert!(
+                matches!(
+                    classify(Method::Post, 429, &headers(&pairs), body, 0, "/x"),
+                    Next::Fail(ApiError::RateLimited(_))
+                ),
+                "{pairs:?} {body}"
+            );
+        }
+        let Next::Wait { after, give_up } = classify(
+            Method::Post,
+            429,
+            &headers(&[("retry-after", "3")]),
+            "{}",
+            0,
+            "/x",
+        ) else {
+            panic!("a burst 429 waits")
+        };
+        assert_eq!(after, Duration::from_secs(3));
+        assert!(give_up.stops_service());
+        let Next::Wait { after, .. } = classify(
+            Method::Get,
+            429,
+            &headers(&[("x-ratelimit-reset", "2")]),
+            "{}",
+            0,
+            "/x",
+        ) else {
+            panic!("waits for the window's reset")
+        };
+        assert_eq!(after, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn server_errors_are_retried_for_reads_only_and_html_403_is_a_block() {
+        assert!(matches!(
+            classify(Method::Get, 503, &headers(&[JSON]), "{}", 0, "/x"),
+            Next::Transient(ApiError::Server { status: 503, .. })
+        ));
+        assert!(matches!(
+            classify(Method::Post, 500, &headers(&[JSON]), "{}", 0, "/x"),
+            Next::Fail(ApiError::Server { status: 500, .. })
+        ));
+        assert!(matches!(
+            classify(
+                Method::Get,
+                403,
+                &headers(&[("content-type", "text/html")]),
+                "<html>",
+                0,
+                "/x"
+            ),
+            Next::Fail(ApiError::Blocked(_))
+        ));
+        assert!(matches!(
+            classify(Method::Get, 401, &headers(&[JSON]), "{}", 0, "/x"),
+            Next::Fail(ApiError::Unauthorized(_))
+        ));
     }
 }

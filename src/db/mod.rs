@@ -109,7 +109,7 @@ fn sqlite_existing_file_uri(path: &Path) -> String {
 }
 
 impl ConnectionManager {
-    fn new(target: &DatabaseTarget) -> ConnectionManager {
+    pub fn new(target: &DatabaseTarget) -> ConnectionManager {
         let sqlite_file = match target {
             DatabaseTarget::Sqlite(path) => file_identity(path),
             DatabaseTarget::Mysql(_) => None,
