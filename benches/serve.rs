@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gisttrack::clients::{RemoteFile, RemoteGist};
 use gisttrack::config::DatabaseTarget;
-use gisttrack::db::{gists, people, Store};
+use gisttrack::db::{people, Store};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -31,10 +31,10 @@ fn seed(store: &Store, count: usize) {
                     &people::NewPerson {
                         github_login: &login,
                         github_login_key: &key,
-                        github_id: Some(n as i64 + 1),
+                        github_id: Some(gisttrack::ids::GithubUserId(n as i64 + 1)),
                         name: Some("Bench Person"),
                         email: None,
-                        pipedrive_person_id: Some(n as i64 + 1),
+                        pipedrive_person_id: Some(gisttrack::ids::PipedrivePersonId(n as i64 + 1)),
                         backfill: true,
                         added_at: now - 86_400_000,
                         pipedrive_history_read: true,
@@ -58,7 +58,7 @@ fn seed(store: &Store, count: usize) {
                         }],
                     })
                     .collect();
-                gists::record_listing(conn, &person, &listed, now - 60_000)?;
+                gisttrack::sync::record_listing(conn, &person, &listed, now - 60_000)?;
             }
             Ok(())
         })

@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod ids;
 pub mod logging;
 pub mod login;
 pub mod metrics;

@@ -11,6 +11,7 @@ use crate::db::person_creations;
 use crate::db::sync_runs::{self, RunCounts, RunTrigger, SyncRun};
 use crate::db::Store;
 use crate::error::{Error, Result};
+use crate::ids::{ActivityId, GithubUserId, PipedrivePersonId};
 use crate::login::Login;
 use crate::sync::link::{self, Candidate};
 use crate::sync::Engine;
@@ -21,11 +22,13 @@ use crate::time::{format_ms, now_ms};
 pub struct PersonSummary {
     /// The GitHub login, in GitHub's case.
     pub github_username: String,
-    pub github_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub github_id: Option<GithubUserId>,
     pub name: Option<String>,
     pub email: Option<String>,
     /// The Pipedrive person that stands for this user.
-    pub pipedrive_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub pipedrive_id: Option<PipedrivePersonId>,
     /// Whether gists that existed before the user was added become activities.
     pub backfill: bool,
     pub gists_known: i64,
@@ -63,7 +66,8 @@ pub struct GistView {
     pub discovered_at: String,
     pub delivery: DeliveryState,
     /// The Pipedrive activity, once delivered.
-    pub activity_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub activity_id: Option<ActivityId>,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<String>,

@@ -8,7 +8,9 @@ use gisttrack::db::gists::{self, DeliveryState};
 use gisttrack::db::people::{self, NewPerson, Page, Person};
 use gisttrack::db::sync_runs::{RunCounts, RunTrigger};
 use gisttrack::db::{sync_runs, Store};
+use gisttrack::ids::{ActivityId, GithubUserId, PipedrivePersonId};
 use gisttrack::login::Login;
+use gisttrack::sync::record_listing;
 use gisttrack::Error;
 use support::{backends, TestDb};
 
@@ -23,10 +25,10 @@ fn add(store: &Store, login: &str, github_id: i64, backfill: bool, added_at: i64
         &NewPerson {
             github_login: login,
             github_login_key: &key,
-            github_id: Some(github_id),
+            github_id: Some(GithubUserId(github_id)),
             name: None,
             email: None,
-            pipedrive_person_id: Some(github_id),
+            pipedrive_person_id: Some(PipedrivePersonId(github_id)),
             backfill,
             added_at,
             pipedrive_history_read: true,
@@ -63,7 +65,7 @@ fn people_are_unique_by_login_case_insensitively_and_by_github_id() {
             &NewPerson {
                 github_login: "octocat",
                 github_login_key: "octocat",
-                github_id: Some(2),
+                github_id: Some(GithubUserId(2)),
                 name: None,
                 email: None,
                 pipedrive_person_id: None,
@@ -82,7 +84,10 @@ fn people_are_unique_by_login_case_insensitively_and_by_github_id() {
             .unwrap();
         assert_eq!(found.id, octo.id);
         assert_eq!(
-            people::find_by_github_id(&mut conn, 1).unwrap().unwrap().id,
+            people::find_by_github_id(&mut conn, GithubUserId(1))
+                .unwrap()
+                .unwrap()
+                .id,
             octo.id
         );
         assert!(matches!(
@@ -110,13 +115,10 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
             remote("g2", 2_000, "after"),
             remote("g1", 500, "dupe"),
         ];
-        let changes = gists::record_listing(&mut conn, &backfilled, &listing, 5_000).unwrap();
-        assert_eq!(
-            changes.inserted, 2,
-            "a repeated id in one listing is one row"
-        );
-        let changes = gists::record_listing(&mut conn, &fresh_only, &listing[..2], 5_000).unwrap();
-        assert_eq!(changes.inserted, 2);
+        let inserted = record_listing(&mut conn, &backfilled, &listing, 5_000).unwrap();
+        assert_eq!(inserted, 2, "a repeated id in one listing is one row");
+        let inserted = record_listing(&mut conn, &fresh_only, &listing[..2], 5_000).unwrap();
+        assert_eq!(inserted, 2);
         let states = |person: &Person, conn: &mut _| -> Vec<(String, DeliveryState)> {
             let mut rows: Vec<_> = gists::list_for_person(conn, person.id, None)
                 .unwrap()
@@ -153,8 +155,8 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
             language: None,
             size: 2,
         });
-        let changes = gists::record_listing(&mut conn, &backfilled, &[edited], 6_000).unwrap();
-        assert_eq!((changes.inserted, changes.updated), (0, 1));
+        let inserted = record_listing(&mut conn, &backfilled, &[edited], 6_000).unwrap();
+        assert_eq!(inserted, 0, "an edit is not a new gist");
         let rows = gists::list_for_person(&mut conn, backfilled.id, Some(5_500)).unwrap();
         assert!(rows.is_empty(), "an edit keeps the first-seen time");
         let rows = gists::list_for_person(&mut conn, backfilled.id, None).unwrap();
@@ -178,7 +180,7 @@ fn a_large_delivery_batch_gets_every_gists_files_across_query_chunks() {
                 gist
             })
             .collect();
-        gists::record_listing(&mut conn, &prolific, &listing, 5_000).unwrap();
+        record_listing(&mut conn, &prolific, &listing, 5_000).unwrap();
         let due = gists::due_for_delivery(&mut conn, prolific.id, 5_000, false).unwrap();
         assert_eq!(due.len(), 1_203);
         let paired = gists::with_files(&mut conn, due).unwrap();
@@ -202,9 +204,14 @@ fn a_pipedrive_person_found_later_is_recorded_on_the_person() {
         let store = open(&db);
         let octo = add(&store, "octo", 7, true, 0);
         let mut conn = store.conn().unwrap();
-        people::set_pipedrive_person(&mut conn, octo.id, 4242).unwrap();
+        people::mark_history_read(&mut conn, octo.id).unwrap();
+        people::set_pipedrive_person(&mut conn, octo.id, PipedrivePersonId(4242)).unwrap();
         let stored = people::get(&mut conn, octo.id).unwrap();
-        assert_eq!(stored.pipedrive_person_id, Some(4242));
+        assert_eq!(stored.pipedrive_person_id, Some(PipedrivePersonId(4242)));
+        assert!(
+            !stored.pipedrive_history_read,
+            "a person found later may have history to read"
+        );
     }
 }
 
@@ -214,7 +221,7 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
         let store = open(&db);
         let person = add(&store, "deliver", 1, true, 0);
         let mut conn = store.conn().unwrap();
-        gists::record_listing(
+        record_listing(
             &mut conn,
             &person,
             &[
@@ -236,7 +243,7 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
         let (a, b, c) = (&due[0], &due[1], &due[2]);
 
         assert!(gists::mark_sending(&mut conn, a.id, 1_000).unwrap());
-        gists::mark_delivered(&mut conn, a.id, 77).unwrap();
+        gists::mark_delivered(&mut conn, a.id, ActivityId(77)).unwrap();
         assert!(
             !gists::mark_sending(&mut conn, a.id, 1_001).unwrap(),
             "a delivered gist is never sent again"
@@ -276,7 +283,7 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
 
 fn claim(
     conn: &mut gisttrack::db::DbConnection,
-    person_id: i64,
+    person_id: gisttrack::ids::PersonId,
     owner: &str,
     now: i64,
     ttl_ms: i64,
@@ -375,7 +382,7 @@ fn visits_shift_the_window_and_pages_come_in_login_order_with_counts() {
             (Some(100), Some(200))
         );
 
-        gists::record_listing(&mut conn, &first, &[remote("x", 1, "x")], 50).unwrap();
+        record_listing(&mut conn, &first, &[remote("x", 1, "x")], 50).unwrap();
         let page = people::page_with_counts(
             &mut conn,
             Page {

@@ -12,6 +12,7 @@ use super::{
 };
 use super::{ApiError, GistListing, GithubApi, GithubUser, RemoteFile, RemoteGist};
 use crate::config::Secret;
+use crate::ids::GithubUserId;
 use crate::metrics::Metrics;
 use crate::time::{now_ms, parse_rfc3339};
 
@@ -123,7 +124,7 @@ impl GithubUser {
     fn from_json(user: UserJson) -> GithubUser {
         GithubUser {
             login: user.login,
-            id: user.id,
+            id: GithubUserId(user.id),
             name: user.name.filter(|n| !n.trim().is_empty()),
             email: user.email.filter(|e| !e.trim().is_empty()),
         }
@@ -366,7 +367,7 @@ impl GithubApi for GithubClient {
         self.get_user(&format!("{}/users/{login}", self.settings.base_url))
     }
 
-    fn user_by_id(&self, id: i64) -> Result<Option<GithubUser>, ApiError> {
+    fn user_by_id(&self, id: GithubUserId) -> Result<Option<GithubUser>, ApiError> {
         self.get_user(&format!("{}/user/{id}", self.settings.base_url))
     }
 

@@ -5,6 +5,8 @@ pub mod pipedrive;
 
 use std::time::Duration;
 
+use crate::ids::{ActivityId, GithubUserId, PipedrivePersonId};
+
 /// What went wrong talking to GitHub or Pipedrive, after the client's own retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -73,7 +75,7 @@ impl ApiError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GithubUser {
     pub login: String,
-    pub id: i64,
+    pub id: GithubUserId,
     pub name: Option<String>,
     pub email: Option<String>,
 }
@@ -116,7 +118,7 @@ pub trait GithubApi: Send + Sync {
     /// `GET /users/{login}`; `None` for 404.
     fn user(&self, login: &str) -> Result<Option<GithubUser>, ApiError>;
     /// `GET /user/{id}`, to follow a rename; `None` for 404.
-    fn user_by_id(&self, id: i64) -> Result<Option<GithubUser>, ApiError>;
+    fn user_by_id(&self, id: GithubUserId) -> Result<Option<GithubUser>, ApiError>;
     /// `GET /users/{login}/gists?per_page=100` with `If-None-Match`, every page.
     fn list_gists(&self, login: &str, etag: Option<&str>) -> Result<GistListing, ApiError>;
 }
@@ -129,20 +131,20 @@ pub struct NewActivity {
     pub activity_type: String,
     pub done: bool,
     pub due_date: String,
-    pub person_id: i64,
+    pub person_id: PipedrivePersonId,
 }
 
 /// An existing activity, reduced to what reconciliation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivitySummary {
-    pub id: i64,
+    pub id: ActivityId,
     pub note: String,
 }
 
 /// A record Pipedrive created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Created {
-    pub id: i64,
+pub struct Created<Id> {
+    pub id: Id,
     /// `x-daily-requests-left` of the answer, when Pipedrive sent it: at 0 the day's writes
     /// are spent, and any further one would be refused (and, pressed, blocked).
     pub daily_writes_left: Option<i64>,
@@ -150,7 +152,7 @@ pub struct Created {
 
 pub trait PipedriveApi: Send + Sync {
     /// An existing person whose email matches exactly.
-    fn find_person_by_email(&self, email: &str) -> Result<Option<i64>, ApiError>;
+    fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError>;
     /// A person with exactly this name (and this email, when given) added or changed since
     /// `since_ms`: how an earlier creation whose answer was lost is found again.
     fn find_recent_person(
@@ -158,12 +160,19 @@ pub trait PipedriveApi: Send + Sync {
         name: &str,
         email: Option<&str>,
         since_ms: i64,
-    ) -> Result<Option<i64>, ApiError>;
-    fn create_person(&self, name: &str, email: Option<&str>) -> Result<Created, ApiError>;
-    fn delete_person(&self, id: i64) -> Result<(), ApiError>;
-    fn create_activity(&self, activity: &NewActivity) -> Result<Created, ApiError>;
+    ) -> Result<Option<PipedrivePersonId>, ApiError>;
+    fn create_person(
+        &self,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<Created<PipedrivePersonId>, ApiError>;
+    fn delete_person(&self, id: PipedrivePersonId) -> Result<(), ApiError>;
+    fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError>;
     /// Every activity whose primary participant is the person (all cursor pages).
-    fn person_activities(&self, person_id: i64) -> Result<Vec<ActivitySummary>, ApiError>;
+    fn person_activities(
+        &self,
+        person_id: PipedrivePersonId,
+    ) -> Result<Vec<ActivitySummary>, ApiError>;
 }
 
 /// Exponential backoff with jitter: `base * 2^attempt`, capped, ±25%.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::{agent, backoff, drive, excerpt, header, header_num, HeaderMap, Next, Patience};
 use super::{ActivitySummary, ApiError, Created, NewActivity, PipedriveApi};
 use crate::config::Secret;
+use crate::ids::{ActivityId, PipedrivePersonId};
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone)]
@@ -306,14 +307,14 @@ fn envelope_error(text: &str) -> String {
     }
 }
 
-fn created(answer: Answer) -> Result<Created, ApiError> {
+fn created<Id: From<i64>>(answer: Answer) -> Result<Created<Id>, ApiError> {
     let id = answer
         .envelope
         .pointer("/data/id")
         .and_then(Value::as_i64)
         .ok_or_else(|| ApiError::Decode("no data.id in the answer".into()))?;
     Ok(Created {
-        id,
+        id: Id::from(id),
         daily_writes_left: answer.daily_writes_left,
     })
 }
@@ -340,7 +341,7 @@ fn has_email(item: &Value, email: &str) -> bool {
 }
 
 impl PipedriveApi for PipedriveClient {
-    fn find_person_by_email(&self, email: &str) -> Result<Option<i64>, ApiError> {
+    fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError> {
         let answer = self.send(
             Method::Get,
             "/api/v2/persons/search",
@@ -364,6 +365,7 @@ impl PipedriveApi for PipedriveClient {
             has_email(item, email)
                 .then(|| item.get("id").and_then(Value::as_i64))
                 .flatten()
+                .map(PipedrivePersonId)
         }))
     }
 
@@ -372,7 +374,7 @@ impl PipedriveApi for PipedriveClient {
         name: &str,
         email: Option<&str>,
         since_ms: i64,
-    ) -> Result<Option<i64>, ApiError> {
+    ) -> Result<Option<PipedrivePersonId>, ApiError> {
         let since = crate::time::format_seconds(since_ms);
         let mut cursor: Option<String> = None;
         for _ in 0..100 {
@@ -395,7 +397,8 @@ impl PipedriveApi for PipedriveClient {
                         && item.get("is_deleted").and_then(Value::as_bool) != Some(true)
                         && email.is_none_or(|email| has_email(item, email))
                 })
-                .and_then(|item| item.get("id").and_then(Value::as_i64));
+                .and_then(|item| item.get("id").and_then(Value::as_i64))
+                .map(PipedrivePersonId);
             if found.is_some() {
                 return Ok(found);
             }
@@ -407,7 +410,11 @@ impl PipedriveApi for PipedriveClient {
         Err(ApiError::Decode("person pagination does not end".into()))
     }
 
-    fn create_person(&self, name: &str, email: Option<&str>) -> Result<Created, ApiError> {
+    fn create_person(
+        &self,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<Created<PipedrivePersonId>, ApiError> {
         let mut body = json!({ "name": name });
         if let Some(email) = email {
             body["emails"] = json!([{ "value": email, "primary": true, "label": "work" }]);
@@ -415,12 +422,12 @@ impl PipedriveApi for PipedriveClient {
         created(self.send(Method::Post, "/api/v2/persons", &[], Some(&body))?)
     }
 
-    fn delete_person(&self, id: i64) -> Result<(), ApiError> {
+    fn delete_person(&self, id: PipedrivePersonId) -> Result<(), ApiError> {
         self.send(Method::Delete, &format!("/api/v2/persons/{id}"), &[], None)
             .map(|_| ())
     }
 
-    fn create_activity(&self, activity: &NewActivity) -> Result<Created, ApiError> {
+    fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError> {
         let body = json!({
             "subject": activity.subject,
             "type": activity.activity_type,
@@ -432,7 +439,10 @@ impl PipedriveApi for PipedriveClient {
         created(self.send(Method::Post, "/api/v2/activities", &[], Some(&body))?)
     }
 
-    fn person_activities(&self, person_id: i64) -> Result<Vec<ActivitySummary>, ApiError> {
+    fn person_activities(
+        &self,
+        person_id: PipedrivePersonId,
+    ) -> Result<Vec<ActivitySummary>, ApiError> {
         let mut activities = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..10_000 {
@@ -458,7 +468,10 @@ impl PipedriveApi for PipedriveClient {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    activities.push(ActivitySummary { id, note });
+                    activities.push(ActivitySummary {
+                        id: ActivityId(id),
+                        note,
+                    });
                 }
             }
             cursor = next_cursor(&envelope);
@@ -516,7 +529,7 @@ mod tests {
             panic!("{next:?}")
         };
         assert_eq!(answer.daily_writes_left, Some(0));
-        assert_eq!(created(answer).unwrap().id, 7);
+        assert_eq!(created::<ActivityId>(answer).unwrap().id, ActivityId(7));
         assert!(matches!(
             classify(
                 Method::Get,

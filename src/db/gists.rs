@@ -1,15 +1,15 @@
 //! The `gists` and `gist_files` tables: the delivery ledger, one row per (person, GitHub gist).
+//! Only storage: what a listing means for the ledger is decided in `sync::plan`.
 
 use std::collections::HashMap;
 
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use super::people::Person;
 use super::schema::{gist_files, gists};
 use super::DbConnection;
-use crate::clients::RemoteGist;
 use crate::error::{Error, Result};
+use crate::ids::{ActivityId, GistRowId, PersonId};
 
 /// Where a gist stands on its way to becoming one Pipedrive activity.
 #[derive(
@@ -70,8 +70,8 @@ crate::text_enum_sql!(DeliveryState, "delivery state");
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = gists)]
 pub struct Gist {
-    pub id: i64,
-    pub person_id: i64,
+    pub id: GistRowId,
+    pub person_id: PersonId,
     pub github_gist_id: String,
     pub description: Option<String>,
     pub html_url: String,
@@ -80,7 +80,7 @@ pub struct Gist {
     pub github_updated_at: i64,
     pub first_seen_at: i64,
     pub delivery_state: DeliveryState,
-    pub activity_id: Option<i64>,
+    pub activity_id: Option<ActivityId>,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<i64>,
@@ -91,17 +91,50 @@ pub struct Gist {
 #[diesel(table_name = gist_files)]
 pub struct GistFile {
     pub id: i64,
-    pub gist_id: i64,
+    pub gist_id: GistRowId,
     pub name: String,
     pub raw_url: String,
     pub language: Option<String>,
     pub size: i64,
 }
 
+/// A gist as the ledger records it from a listing: the store's own input, whatever client
+/// the listing came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GistContent<'a> {
+    pub github_gist_id: &'a str,
+    pub description: Option<&'a str>,
+    pub html_url: &'a str,
+    pub pull_url: &'a str,
+    /// Unix ms.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub files: Vec<FileContent<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent<'a> {
+    pub name: &'a str,
+    pub raw_url: &'a str,
+    pub language: Option<&'a str>,
+    pub size: i64,
+}
+
+/// What the ledger knows of a gist that a new listing could change.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = gists)]
+pub struct KnownGist {
+    pub id: GistRowId,
+    pub github_gist_id: String,
+    #[diesel(column_name = github_updated_at)]
+    pub updated_at: i64,
+    pub description: Option<String>,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = gists)]
 struct NewGist<'a> {
-    person_id: i64,
+    person_id: PersonId,
     github_gist_id: &'a str,
     description: Option<&'a str>,
     html_url: &'a str,
@@ -116,7 +149,7 @@ struct NewGist<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = gist_files)]
 struct NewGistFile<'a> {
-    gist_id: i64,
+    gist_id: GistRowId,
     name: &'a str,
     raw_url: &'a str,
     language: Option<&'a str>,
@@ -131,135 +164,87 @@ pub struct GistCounts {
     pub failed: i64,
 }
 
-/// What [`record_listing`] changed.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ListingChanges {
-    pub inserted: usize,
-    pub updated: usize,
+/// The person's gists as far as a listing can change them.
+pub fn known(conn: &mut DbConnection, person_id: PersonId) -> Result<Vec<KnownGist>> {
+    Ok(gists::table
+        .filter(gists::person_id.eq(person_id))
+        .select(KnownGist::as_select())
+        .load(conn)?)
 }
 
-/// Folds one complete listing into the ledger: a new gist id becomes a row (pending, or
-/// skipped when it predates a no-backfill add); a known id only has its description, URLs,
-/// files and update time refreshed, so an edit never becomes a second activity.
+/// Records gists seen for the first time, each in the state it starts in, with its files.
 /// Call inside the transaction that stores the listing's ETag.
-pub fn record_listing(
+pub fn insert_new(
     conn: &mut DbConnection,
-    person: &Person,
-    listed: &[RemoteGist],
-    now: i64,
-) -> Result<ListingChanges> {
-    let known: HashMap<String, (i64, i64, Option<String>)> = gists::table
-        .filter(gists::person_id.eq(person.id))
-        .select((
-            gists::github_gist_id,
-            gists::id,
-            gists::github_updated_at,
-            gists::description,
-        ))
-        .load::<(String, i64, i64, Option<String>)>(conn)?
-        .into_iter()
-        .map(|(gist_id, id, updated, description)| (gist_id, (id, updated, description)))
-        .collect();
-
-    let mut fresh: Vec<&RemoteGist> = Vec::new();
-    let mut changes = ListingChanges::default();
-    for remote in listed {
-        match known.get(&remote.id) {
-            None => {
-                if !fresh.iter().any(|g| g.id == remote.id) {
-                    fresh.push(remote);
-                }
-            }
-            Some(&(row_id, updated_at, ref description)) => {
-                if updated_at != remote.updated_at || description != &remote.description {
-                    diesel::update(gists::table.find(row_id))
-                        .set((
-                            gists::description.eq(remote.description.as_deref()),
-                            gists::html_url.eq(&remote.html_url),
-                            gists::pull_url.eq(&remote.pull_url),
-                            gists::github_updated_at.eq(remote.updated_at),
-                        ))
-                        .execute(conn)?;
-                    diesel::delete(gist_files::table.filter(gist_files::gist_id.eq(row_id)))
-                        .execute(conn)?;
-                    insert_files(conn, row_id, remote)?;
-                    changes.updated += 1;
-                }
-            }
-        }
-    }
-    if fresh.is_empty() {
-        return Ok(changes);
-    }
-
-    let rows: Vec<NewGist<'_>> = fresh
-        .iter()
-        .map(|remote| NewGist {
-            person_id: person.id,
-            github_gist_id: &remote.id,
-            description: remote.description.as_deref(),
-            html_url: &remote.html_url,
-            pull_url: &remote.pull_url,
-            github_created_at: remote.created_at,
-            github_updated_at: remote.updated_at,
-            first_seen_at: now,
-            delivery_state: if person.backfill || remote.created_at >= person.added_at {
-                DeliveryState::Pending
-            } else {
-                DeliveryState::Skipped
-            },
-            attempts: 0,
-        })
-        .collect();
+    person_id: PersonId,
+    new: &[(GistContent<'_>, DeliveryState)],
+    first_seen_at: i64,
+) -> Result<()> {
     // One statement per row: multi-row inserts are not portable through the MultiConnection.
-    for row in &rows {
+    for (gist, state) in new {
         diesel::insert_into(gists::table)
-            .values(row)
+            .values(&NewGist {
+                person_id,
+                github_gist_id: gist.github_gist_id,
+                description: gist.description,
+                html_url: gist.html_url,
+                pull_url: gist.pull_url,
+                github_created_at: gist.created_at,
+                github_updated_at: gist.updated_at,
+                first_seen_at,
+                delivery_state: *state,
+                attempts: 0,
+            })
             .execute(conn)?;
     }
-    let mut ids: HashMap<String, i64> = HashMap::new();
-    for chunk in fresh.chunks(500) {
-        let gist_ids: Vec<&str> = chunk.iter().map(|g| g.id.as_str()).collect();
+    let mut ids: HashMap<String, GistRowId> = HashMap::new();
+    for chunk in new.chunks(500) {
+        let gist_ids: Vec<&str> = chunk.iter().map(|(g, _)| g.github_gist_id).collect();
         ids.extend(
             gists::table
-                .filter(gists::person_id.eq(person.id))
+                .filter(gists::person_id.eq(person_id))
                 .filter(gists::github_gist_id.eq_any(gist_ids))
                 .select((gists::github_gist_id, gists::id))
-                .load::<(String, i64)>(conn)?,
+                .load::<(String, GistRowId)>(conn)?,
         );
     }
-    let files: Vec<NewGistFile<'_>> = fresh
-        .iter()
-        .filter_map(|remote| ids.get(&remote.id).map(|id| (*id, *remote)))
-        .flat_map(|(gist_id, remote)| new_files(gist_id, remote))
-        .collect();
-    for file in &files {
-        diesel::insert_into(gist_files::table)
-            .values(file)
-            .execute(conn)?;
+    for (gist, _) in new {
+        if let Some(id) = ids.get(gist.github_gist_id) {
+            insert_files(conn, *id, &gist.files)?;
+        }
     }
-    changes.inserted = fresh.len();
-    Ok(changes)
+    Ok(())
 }
 
-fn new_files(gist_id: i64, remote: &RemoteGist) -> Vec<NewGistFile<'_>> {
-    remote
-        .files
-        .iter()
-        .map(|file| NewGistFile {
-            gist_id,
-            name: &file.name,
-            raw_url: &file.raw_url,
-            language: file.language.as_deref(),
-            size: file.size,
-        })
-        .collect()
+/// Refreshes a known gist's description, URLs, update time and files: an edit, never a
+/// second delivery.
+pub fn refresh(conn: &mut DbConnection, id: GistRowId, gist: &GistContent<'_>) -> Result<()> {
+    diesel::update(gists::table.find(id))
+        .set((
+            gists::description.eq(gist.description),
+            gists::html_url.eq(gist.html_url),
+            gists::pull_url.eq(gist.pull_url),
+            gists::github_updated_at.eq(gist.updated_at),
+        ))
+        .execute(conn)?;
+    diesel::delete(gist_files::table.filter(gist_files::gist_id.eq(id))).execute(conn)?;
+    insert_files(conn, id, &gist.files)
 }
 
-fn insert_files(conn: &mut DbConnection, gist_id: i64, remote: &RemoteGist) -> Result<()> {
-    for file in new_files(gist_id, remote) {
+fn insert_files(
+    conn: &mut DbConnection,
+    gist_id: GistRowId,
+    files: &[FileContent<'_>],
+) -> Result<()> {
+    for file in files {
         diesel::insert_into(gist_files::table)
-            .values(&file)
+            .values(&NewGistFile {
+                gist_id,
+                name: file.name,
+                raw_url: file.raw_url,
+                language: file.language,
+                size: file.size,
+            })
             .execute(conn)?;
     }
     Ok(())
@@ -269,7 +254,7 @@ fn insert_files(conn: &mut DbConnection, gist_id: i64, remote: &RemoteGist) -> R
 /// Both statements have a fixed shape, so Diesel prepares them once per connection.
 pub fn list_for_person(
     conn: &mut DbConnection,
-    person_id: i64,
+    person_id: PersonId,
     first_seen_after: Option<i64>,
 ) -> Result<Vec<(Gist, Vec<GistFile>)>> {
     let after = first_seen_after.unwrap_or(i64::MIN);
@@ -303,7 +288,7 @@ pub fn list_for_person(
 
 /// Gives each gist its files (which arrive in gist, then name, order).
 fn pair_with_files(rows: Vec<Gist>, files: Vec<GistFile>) -> Vec<(Gist, Vec<GistFile>)> {
-    let mut by_gist: HashMap<i64, Vec<GistFile>> = HashMap::new();
+    let mut by_gist: HashMap<GistRowId, Vec<GistFile>> = HashMap::new();
     for file in files {
         by_gist.entry(file.gist_id).or_default().push(file);
     }
@@ -317,7 +302,7 @@ fn pair_with_files(rows: Vec<Gist>, files: Vec<GistFile>) -> Vec<(Gist, Vec<Gist
 
 /// Attaches each gist's files, in name order.
 pub fn with_files(conn: &mut DbConnection, rows: Vec<Gist>) -> Result<Vec<(Gist, Vec<GistFile>)>> {
-    let ids: Vec<i64> = rows.iter().map(|g| g.id).collect();
+    let ids: Vec<GistRowId> = rows.iter().map(|g| g.id).collect();
     let mut files = Vec::new();
     for chunk in ids.chunks(500) {
         files.extend(
@@ -337,7 +322,7 @@ pub fn with_files(conn: &mut DbConnection, rows: Vec<Gist>) -> Result<Vec<(Gist,
 /// state cannot be read is an error naming it.
 pub fn due_for_delivery(
     conn: &mut DbConnection,
-    person_id: i64,
+    person_id: PersonId,
     now: i64,
     retry_failed_now: bool,
 ) -> Result<Vec<Gist>> {
@@ -362,7 +347,11 @@ pub fn due_for_delivery(
 
 /// Turns "a row could not be read" into an error naming the gist and the value, so a ledger
 /// written by a newer version (or edited by hand) is reported, and nothing is sent for it.
-fn name_unreadable_row(conn: &mut DbConnection, person_id: i64, err: impl Into<Error>) -> Error {
+fn name_unreadable_row(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    err: impl Into<Error>,
+) -> Error {
     let err = err.into();
     if !matches!(
         err,
@@ -387,7 +376,7 @@ fn name_unreadable_row(conn: &mut DbConnection, person_id: i64, err: impl Into<E
 
 /// Commits "a request is about to be sent" before it is sent: a crash after this point
 /// leaves `sending`, which no pass resends before the attempt can no longer land.
-pub fn mark_sending(conn: &mut DbConnection, gist_id: i64, now: i64) -> Result<bool> {
+pub fn mark_sending(conn: &mut DbConnection, gist_id: GistRowId, now: i64) -> Result<bool> {
     let changed = diesel::update(
         gists::table
             .find(gist_id)
@@ -406,7 +395,7 @@ pub fn mark_sending(conn: &mut DbConnection, gist_id: i64, now: i64) -> Result<b
 /// will be reconciled, for `show` and the API.
 pub fn mark_unsettled(
     conn: &mut DbConnection,
-    gist_id: i64,
+    gist_id: GistRowId,
     error: &str,
     settles_at: i64,
 ) -> Result<()> {
@@ -423,7 +412,11 @@ pub fn mark_unsettled(
     Ok(())
 }
 
-pub fn mark_delivered(conn: &mut DbConnection, gist_id: i64, activity_id: i64) -> Result<()> {
+pub fn mark_delivered(
+    conn: &mut DbConnection,
+    gist_id: GistRowId,
+    activity_id: ActivityId,
+) -> Result<()> {
     diesel::update(gists::table.find(gist_id))
         .set((
             gists::delivery_state.eq(DeliveryState::Delivered),
@@ -437,7 +430,7 @@ pub fn mark_delivered(conn: &mut DbConnection, gist_id: i64, activity_id: i64) -
 
 pub fn mark_failed(
     conn: &mut DbConnection,
-    gist_id: i64,
+    gist_id: GistRowId,
     error: &str,
     next_attempt_at: i64,
 ) -> Result<()> {
@@ -452,7 +445,7 @@ pub fn mark_failed(
 }
 
 /// Known / pending / failed counts for one person.
-pub fn counts_for(conn: &mut DbConnection, person_id: i64) -> Result<GistCounts> {
+pub fn counts_for(conn: &mut DbConnection, person_id: PersonId) -> Result<GistCounts> {
     let rows: Vec<(String, i64)> = crate::on_backend!(conn, |c| gists::table
         .filter(gists::person_id.eq(person_id))
         .group_by(gists::delivery_state)
@@ -466,8 +459,8 @@ pub fn counts_for(conn: &mut DbConnection, person_id: i64) -> Result<GistCounts>
 }
 
 /// Known / pending / failed counts for every person.
-pub fn counts(conn: &mut DbConnection) -> Result<HashMap<i64, GistCounts>> {
-    let rows: Vec<(i64, String, i64)> = gists::table
+pub fn counts(conn: &mut DbConnection) -> Result<HashMap<PersonId, GistCounts>> {
+    let rows: Vec<(PersonId, String, i64)> = gists::table
         .group_by((gists::person_id, gists::delivery_state))
         .select((gists::person_id, gists::delivery_state, count_star()))
         .load(conn)?;
@@ -477,9 +470,9 @@ pub fn counts(conn: &mut DbConnection) -> Result<HashMap<i64, GistCounts>> {
 /// Counts read the state as text: one unreadable row must not hide every person's list; it
 /// is counted as known, logged, and reported by name where the gist itself is read.
 pub(crate) fn fold_counts(
-    rows: impl Iterator<Item = (i64, String, i64)>,
-) -> HashMap<i64, GistCounts> {
-    let mut counts: HashMap<i64, GistCounts> = HashMap::new();
+    rows: impl Iterator<Item = (PersonId, String, i64)>,
+) -> HashMap<PersonId, GistCounts> {
+    let mut counts: HashMap<PersonId, GistCounts> = HashMap::new();
     for (person_id, state, n) in rows {
         let entry = counts.entry(person_id).or_default();
         entry.known += n;

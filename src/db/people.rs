@@ -6,18 +6,19 @@ use super::gists::GistCounts;
 use super::schema::{gist_files, gists, people};
 use super::{is_unique_violation, DbConnection};
 use crate::error::{Error, Result};
+use crate::ids::{GithubUserId, PersonId, PipedrivePersonId};
 use crate::login::Login;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = people)]
 pub struct Person {
-    pub id: i64,
+    pub id: PersonId,
     pub github_login: String,
     pub github_login_key: String,
-    pub github_id: Option<i64>,
+    pub github_id: Option<GithubUserId>,
     pub name: Option<String>,
     pub email: Option<String>,
-    pub pipedrive_person_id: Option<i64>,
+    pub pipedrive_person_id: Option<PipedrivePersonId>,
     /// Deliver the gists that existed before the user was added (the seed's behaviour).
     pub backfill: bool,
     pub added_at: i64,
@@ -37,10 +38,10 @@ pub struct Person {
 pub struct NewPerson<'a> {
     pub github_login: &'a str,
     pub github_login_key: &'a str,
-    pub github_id: Option<i64>,
+    pub github_id: Option<GithubUserId>,
     pub name: Option<&'a str>,
     pub email: Option<&'a str>,
-    pub pipedrive_person_id: Option<i64>,
+    pub pipedrive_person_id: Option<PipedrivePersonId>,
     pub backfill: bool,
     pub added_at: i64,
     pub pipedrive_history_read: bool,
@@ -82,7 +83,10 @@ pub fn get_by_login(conn: &mut DbConnection, login: &Login) -> Result<Person> {
     find_by_login(conn, login)?.ok_or_else(|| Error::NotTracked(login.to_string()))
 }
 
-pub fn find_by_github_id(conn: &mut DbConnection, github_id: i64) -> Result<Option<Person>> {
+pub fn find_by_github_id(
+    conn: &mut DbConnection,
+    github_id: GithubUserId,
+) -> Result<Option<Person>> {
     Ok(people::table
         .filter(people::github_id.eq(github_id))
         .select(Person::as_select())
@@ -90,7 +94,7 @@ pub fn find_by_github_id(conn: &mut DbConnection, github_id: i64) -> Result<Opti
         .optional()?)
 }
 
-pub fn get(conn: &mut DbConnection, id: i64) -> Result<Person> {
+pub fn get(conn: &mut DbConnection, id: PersonId) -> Result<Person> {
     Ok(people::table
         .find(id)
         .select(Person::as_select())
@@ -98,7 +102,7 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<Person> {
 }
 
 /// The people with these row ids that are still tracked, in id order.
-pub fn find_all(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Person>> {
+pub fn find_all(conn: &mut DbConnection, ids: &[PersonId]) -> Result<Vec<Person>> {
     Ok(people::table
         .filter(people::id.eq_any(ids))
         .order(people::id.asc())
@@ -132,7 +136,7 @@ pub fn page_with_counts(conn: &mut DbConnection, page: Page) -> Result<Vec<(Pers
         first.github_login_key.clone(),
         last.github_login_key.clone(),
     );
-    let counts: Vec<(i64, String, i64)> = crate::on_backend!(conn, |c| gists::table
+    let counts: Vec<(PersonId, String, i64)> = crate::on_backend!(conn, |c| gists::table
         .inner_join(people::table)
         .filter(people::github_login_key.between(&first, &last))
         .group_by((gists::person_id, gists::delivery_state))
@@ -160,7 +164,7 @@ pub fn count(conn: &mut DbConnection) -> Result<i64> {
 
 /// Stops tracking: removes the person's files, gists and row in one transaction. Returns
 /// false when the person was already gone (a concurrent delete won).
-pub fn delete(conn: &mut DbConnection, person_id: i64) -> Result<bool> {
+pub fn delete(conn: &mut DbConnection, person_id: PersonId) -> Result<bool> {
     conn.transaction(|conn| {
         let person_gists = gists::table
             .filter(gists::person_id.eq(person_id))
@@ -176,7 +180,11 @@ pub fn delete(conn: &mut DbConnection, person_id: i64) -> Result<bool> {
 /// `previous_visited_at` is the visit before this one, the boundary of "new since last visit".
 /// A single UPDATE shifts both columns, so two visits at once each get a distinct window.
 /// `None` when the person was deleted meanwhile.
-pub fn record_visit(conn: &mut DbConnection, person_id: i64, now: i64) -> Result<Option<Person>> {
+pub fn record_visit(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    now: i64,
+) -> Result<Option<Person>> {
     conn.transaction(|conn| {
         diesel::update(people::table.find(person_id))
             .set((
@@ -194,8 +202,8 @@ pub fn record_visit(conn: &mut DbConnection, person_id: i64, now: i64) -> Result
 
 pub fn set_pipedrive_person(
     conn: &mut DbConnection,
-    person_id: i64,
-    pipedrive_id: i64,
+    person_id: PersonId,
+    pipedrive_id: PipedrivePersonId,
 ) -> Result<()> {
     diesel::update(people::table.find(person_id))
         .set((
@@ -208,7 +216,7 @@ pub fn set_pipedrive_person(
 }
 
 /// The person's Pipedrive history has been read; later deliveries need not read it again.
-pub fn mark_history_read(conn: &mut DbConnection, person_id: i64) -> Result<()> {
+pub fn mark_history_read(conn: &mut DbConnection, person_id: PersonId) -> Result<()> {
     diesel::update(people::table.find(person_id))
         .set(people::pipedrive_history_read.eq(true))
         .execute(conn)?;
@@ -224,7 +232,7 @@ pub fn forget_history(conn: &mut DbConnection) -> Result<usize> {
 }
 
 /// Follows a GitHub rename: the account kept its numeric id but has a new login.
-pub fn rename(conn: &mut DbConnection, person_id: i64, login: &Login) -> Result<()> {
+pub fn rename(conn: &mut DbConnection, person_id: PersonId, login: &Login) -> Result<()> {
     diesel::update(people::table.find(person_id))
         .set((
             people::github_login.eq(login.as_str()),
@@ -250,7 +258,7 @@ pub struct Claim<'a> {
 /// Claims the person for `claim.owner` until `now + ttl`, unless another live owner holds it
 /// or (with `not_synced_since`) another process already synced it during this pass.
 /// Returns whether this owner now holds the lease.
-pub fn claim(conn: &mut DbConnection, person_id: i64, claim: &Claim<'_>) -> Result<bool> {
+pub fn claim(conn: &mut DbConnection, person_id: PersonId, claim: &Claim<'_>) -> Result<bool> {
     let Claim {
         owner,
         now,
@@ -286,7 +294,7 @@ pub fn claim(conn: &mut DbConnection, person_id: i64, claim: &Claim<'_>) -> Resu
 /// Extends a lease this owner holds; false when it was lost (expired and taken).
 pub fn renew(
     conn: &mut DbConnection,
-    person_id: i64,
+    person_id: PersonId,
     owner: &str,
     now: i64,
     ttl_ms: i64,
@@ -301,7 +309,7 @@ pub fn renew(
     Ok(changed == 1)
 }
 
-pub fn release(conn: &mut DbConnection, person_id: i64, owner: &str) -> Result<()> {
+pub fn release(conn: &mut DbConnection, person_id: PersonId, owner: &str) -> Result<()> {
     diesel::update(
         people::table
             .find(person_id)
@@ -332,7 +340,7 @@ pub fn release_all(conn: &mut DbConnection, owner: &str) -> Result<usize> {
 /// transaction, so SQLite takes its write lock here.
 pub fn mark_listed(
     conn: &mut DbConnection,
-    person_id: i64,
+    person_id: PersonId,
     owner: &str,
     etag: Option<&str>,
     now: i64,

@@ -2,6 +2,7 @@
 
 use crate::clients::{NewActivity, RemoteGist};
 use crate::db::gists::{Gist, GistFile};
+use crate::ids::PipedrivePersonId;
 
 /// Pipedrive's limit for a subject, in characters.
 const SUBJECT_LIMIT: usize = 250;
@@ -141,7 +142,7 @@ pub fn note(login: &str, gist: &GistText<'_>) -> String {
 pub fn build(
     gist: &GistText<'_>,
     login: &str,
-    pipedrive_person_id: i64,
+    pipedrive_person_id: PipedrivePersonId,
     settings: &ActivitySettings,
     now: i64,
 ) -> NewActivity {

@@ -11,6 +11,7 @@ use crate::clients::{backoff, ActivitySummary, ApiError, PipedriveApi, WriteOutc
 use crate::db::gists::{self, Gist, GistFile};
 use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
+use crate::ids::{ActivityId, PipedrivePersonId};
 use crate::time::{format_ms, now_ms};
 
 pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
@@ -75,7 +76,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     Ok(())
 }
 
-fn attempts_of(gist: &Gist) -> Attempts {
+pub(super) fn attempts_of(gist: &Gist) -> Attempts {
     Attempts {
         state: gist.delivery_state,
         count: gist.attempts,
@@ -85,7 +86,11 @@ fn attempts_of(gist: &Gist) -> Attempts {
 
 /// The person's Pipedrive id. `add` always links one, but the column allows none (a row
 /// written by hand or by another tool): link one here rather than lose the activities.
-fn linked_person(pass: &Pass<'_>, pipedrive: &dyn PipedriveApi, person: &Person) -> Result<i64> {
+fn linked_person(
+    pass: &Pass<'_>,
+    pipedrive: &dyn PipedriveApi,
+    person: &Person,
+) -> Result<PipedrivePersonId> {
     if let Some(id) = person.pipedrive_person_id {
         return Ok(id);
     }
@@ -150,7 +155,7 @@ fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
 fn send_one(
     pass: &Pass<'_>,
     pipedrive: &dyn PipedriveApi,
-    pipedrive_person: i64,
+    pipedrive_person: PipedrivePersonId,
     person: &Person,
     gist: &Gist,
     new: &crate::clients::NewActivity,
@@ -248,7 +253,7 @@ fn fail(pass: &Pass<'_>, gist: &Gist, attempts: i32, err: &ApiError) -> Result<(
     Ok(())
 }
 
-fn find(existing: &[ActivitySummary], gist: &Gist) -> Option<i64> {
+fn find(existing: &[ActivitySummary], gist: &Gist) -> Option<ActivityId> {
     existing
         .iter()
         .find(|a| activity::has_marker(&a.note, &gist.github_gist_id))

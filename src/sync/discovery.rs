@@ -1,20 +1,18 @@
-//! Discovery: one conditional listing per person, folded into the ledger with its ETag.
+//! Discovery: one conditional listing per person, folded into the ledger with its ETag, as
+//! `sync::plan::listing` decides; the dry run reports the same plan and writes nothing.
 
-use std::collections::HashSet;
-
-use diesel::prelude::*;
-
+use super::plan::{self, Step, Tracking};
 use super::{activity, Pass, PlannedActivity};
 use crate::clients::{ApiError, GistListing, RemoteGist};
-use crate::db::gists;
+use crate::db::gists::{self, FileContent, GistContent};
 use crate::db::people::{self, Person};
-use crate::db::schema;
+use crate::db::DbConnection;
 use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::time::now_ms;
 
-/// Lists the person's gists (a 304 when nothing changed) and records new ones as pending in
-/// the same transaction that stores the new ETag. Follows a rename into `person`.
+/// Lists the person's gists (a 304 when nothing changed) and records what the listing
+/// changes in the same transaction that stores the new ETag. Follows a rename into `person`.
 pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
     if Pass::stopped(&pass.github_stopped) {
         return Ok(());
@@ -22,32 +20,85 @@ pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
     pass.record(|r| r.counts.users_checked += 1);
     let listing = list(pass, person)?;
     let person = &*person;
-    let engine = pass.engine;
-    let outcome = match listing {
-        GistListing::NotModified => engine.store.transaction(|conn| {
-            people::mark_listed(conn, person.id, pass.owner, None, now_ms())?;
-            Ok(None)
-        }),
-        GistListing::UserGone => Err(Error::Github(ApiError::Rejected {
-            status: 404,
-            message: format!("GitHub user {} no longer exists", person.github_login),
-        })),
-        GistListing::Changed { etag, gists } => engine.store.transaction(|conn| {
-            let now = now_ms();
-            if !people::mark_listed(conn, person.id, pass.owner, etag.as_deref(), now)? {
-                return Err(Error::LeaseLost(person.github_login.clone()));
-            }
-            Ok(Some(gists::record_listing(conn, person, &gists, now)?))
-        }),
-    };
-    match outcome? {
-        None => pass.record(|r| r.counts.users_unchanged += 1),
-        Some(changes) => {
-            engine.metrics.gists_found.add(changes.inserted as u64);
-            pass.record(|r| r.counts.new_gists += changes.inserted as i32);
+    let (etag, listed) = match listing {
+        GistListing::NotModified => {
+            pass.engine.store.transaction(|conn| {
+                people::mark_listed(conn, person.id, pass.owner, None, now_ms()).map(|_| ())
+            })?;
+            pass.record(|r| r.counts.users_unchanged += 1);
+            return Ok(());
         }
-    }
+        GistListing::UserGone => return Err(user_gone(person)),
+        GistListing::Changed { etag, gists } => (etag, gists),
+    };
+    let inserted = pass.engine.store.transaction(|conn| {
+        let now = now_ms();
+        if !people::mark_listed(conn, person.id, pass.owner, etag.as_deref(), now)? {
+            return Err(Error::LeaseLost(person.github_login.clone()));
+        }
+        record_listing(conn, person, &listed, now)
+    })?;
+    pass.engine.metrics.gists_found.add(inserted as u64);
+    pass.record(|r| r.counts.new_gists += inserted as i32);
     Ok(())
+}
+
+/// Folds one complete listing into the person's ledger as [`plan::listing`] decides, and
+/// returns how many gists were new. Call inside the transaction that stores the listing's ETag.
+pub fn record_listing(
+    conn: &mut DbConnection,
+    person: &Person,
+    listed: &[RemoteGist],
+    now: i64,
+) -> Result<usize> {
+    let known = gists::known(conn, person.id)?;
+    let plan = plan::listing(listed, &known, tracking(person));
+    let new: Vec<_> = plan
+        .new
+        .iter()
+        .map(|(g, state)| (content(g), *state))
+        .collect();
+    gists::insert_new(conn, person.id, &new, now)?;
+    for (row, gist) in &plan.refreshed {
+        gists::refresh(conn, *row, &content(gist))?;
+    }
+    Ok(new.len())
+}
+
+fn tracking(person: &Person) -> Tracking {
+    Tracking {
+        backfill: person.backfill,
+        added_at: person.added_at,
+    }
+}
+
+fn user_gone(person: &Person) -> Error {
+    Error::Github(ApiError::Rejected {
+        status: 404,
+        message: format!("GitHub user {} no longer exists", person.github_login),
+    })
+}
+
+/// A listed gist as the ledger records it.
+fn content(gist: &RemoteGist) -> GistContent<'_> {
+    GistContent {
+        github_gist_id: &gist.id,
+        description: gist.description.as_deref(),
+        html_url: &gist.html_url,
+        pull_url: &gist.pull_url,
+        created_at: gist.created_at,
+        updated_at: gist.updated_at,
+        files: gist
+            .files
+            .iter()
+            .map(|f| FileContent {
+                name: &f.name,
+                raw_url: &f.raw_url,
+                language: f.language.as_deref(),
+                size: f.size,
+            })
+            .collect(),
+    }
 }
 
 /// The conditional listing, following a rename through the account's numeric id.
@@ -88,7 +139,8 @@ fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
     github.list_gists(&person.github_login, None).map_err(fail)
 }
 
-/// Dry run: asks GitHub (conditionally) and reports what would be created, writing nothing.
+/// Dry run: asks GitHub (conditionally) and reports what the pass would create, from the
+/// same plans the pass acts on, writing nothing.
 pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     pass.record(|r| r.counts.users_checked += 1);
     let listing = if Pass::stopped(&pass.github_stopped) {
@@ -99,47 +151,43 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
             Err(err) => return pass.error(&person.github_login, err),
         }
     };
-    let result = pass.engine.store.conn().and_then(|mut conn| {
-        let known: HashSet<String> = schema::gists::table
-            .filter(schema::gists::person_id.eq(person.id))
-            .select(schema::gists::github_gist_id)
-            .load::<String>(&mut *conn)?
-            .into_iter()
-            .collect();
+    let read = pass.engine.store.conn().and_then(|mut conn| {
+        let known = gists::known(&mut conn, person.id)?;
         let due =
             gists::due_for_delivery(&mut conn, person.id, now_ms(), pass.options.retry_failed)?;
-        let due = gists::with_files(&mut conn, due)?;
-        Ok((known, due))
+        Ok((known, gists::with_files(&mut conn, due)?))
     });
-    let (known, due) = match result {
-        Ok(found) => found,
+    let (known, due) = match read {
+        Ok(read) => read,
         Err(err) => return pass.error(&person.github_login, err),
     };
+    let bound = pass.in_flight_bound_ms();
+    let now = now_ms();
+    let planned_for = |gist_id: &str, text: activity::GistText<'_>| PlannedActivity {
+        github_username: person.github_login.clone(),
+        gist_id: gist_id.to_string(),
+        subject: activity::subject(&text),
+    };
+    // Rows already due: sent, or looked for first (either way at most one activity).
     let mut planned: Vec<PlannedActivity> = due
         .iter()
-        .map(|(gist, files)| PlannedActivity {
-            github_username: person.github_login.clone(),
-            gist_id: gist.github_gist_id.clone(),
-            subject: activity::subject(&activity::GistText::of(gist, files)),
+        .filter(|(gist, _)| {
+            let step = plan::step_for(super::delivery::attempts_of(gist), now, bound);
+            matches!(step, Some(Step::Send | Step::Reconcile))
         })
+        .map(|(gist, files)| planned_for(&gist.github_gist_id, activity::GistText::of(gist, files)))
         .collect();
-    let fresh: Vec<&RemoteGist> = match &listing {
-        GistListing::Changed { gists, .. } => {
-            gists.iter().filter(|g| !known.contains(&g.id)).collect()
-        }
-        _ => Vec::new(),
+    let listed = match &listing {
+        GistListing::Changed { gists, .. } => gists.as_slice(),
+        _ => &[],
     };
-    for remote in &fresh {
-        if person.backfill || remote.created_at >= person.added_at {
-            planned.push(PlannedActivity {
-                github_username: person.github_login.clone(),
-                gist_id: remote.id.clone(),
-                subject: activity::subject(&activity::GistText::of_remote(remote)),
-            });
-        }
-    }
+    let plan = plan::listing(listed, &known, tracking(person));
+    planned.extend(
+        plan.deliverable()
+            .map(|gist| planned_for(&gist.id, activity::GistText::of_remote(gist))),
+    );
     pass.record(|r| {
-        r.counts.new_gists += fresh.len() as i32;
+        r.counts.new_gists += plan.new.len() as i32;
         if listing == GistListing::NotModified {
             r.counts.users_unchanged += 1;
         }

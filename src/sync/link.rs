@@ -4,6 +4,7 @@
 use crate::clients::{ApiError, PipedriveApi, WriteOutcome};
 use crate::db::person_creations::{self, PersonCreation};
 use crate::error::{Error, Result};
+use crate::ids::PipedrivePersonId;
 use crate::time::{format_ms, now_ms};
 
 use super::Engine;
@@ -15,7 +16,7 @@ const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
 /// The Pipedrive person for a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Linked {
-    pub pipedrive_id: i64,
+    pub pipedrive_id: PipedrivePersonId,
     /// Made for this user by gisttrack (now or by an earlier, unanswered attempt): it carries
     /// no activities of an earlier life, and is taken back if tracking does not start.
     pub created: bool,

@@ -22,12 +22,14 @@ use crate::db::people::{self, Claim, Person};
 use crate::db::sync_runs::{self, RunCounts};
 use crate::db::Store;
 use crate::error::{Error, Result};
+use crate::ids::PersonId;
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::time::{format_ms, now_ms};
 
 pub use crate::db::sync_runs::RunTrigger as Trigger;
 pub use activity::ActivitySettings;
+pub use discovery::record_listing;
 
 /// How a pass behaves; shared by the CLI and `serve`.
 #[derive(Debug, Clone)]
@@ -87,8 +89,8 @@ pub enum Scope {
     Everyone,
     /// These logins; each must be tracked.
     Named(Vec<Login>),
-    /// These people (by row id) if they are still tracked: a follow-up for waiting deliveries.
-    Waiting(Vec<i64>),
+    /// These people if they are still tracked: a follow-up for waiting deliveries.
+    Waiting(Vec<PersonId>),
 }
 
 #[derive(Debug, Clone)]
@@ -143,7 +145,7 @@ pub struct SyncReport {
     /// Whose deliveries wait (person row id), and until when (Unix ms): the serve loop's
     /// follow-up pass.
     #[serde(skip)]
-    pub waiting: Vec<(i64, i64)>,
+    pub waiting: Vec<(PersonId, i64)>,
 }
 
 impl SyncReport {
@@ -183,7 +185,7 @@ impl Pass<'_> {
     }
 
     /// A delivery that may still land is left until `until`.
-    fn waiting(&self, person_id: i64, until: i64) {
+    fn waiting(&self, person_id: PersonId, until: i64) {
         self.record(|r| {
             r.counts.deliveries_waiting += 1;
             r.waiting.push((person_id, until));

@@ -1,7 +1,76 @@
-//! Decisions without I/O: what a delivery may do with each ledger row. Every path that could
-//! end in sending an activity again goes through [`step_for`].
+//! Decisions without I/O: what a listing means for the ledger ([`listing`]), and what a
+//! delivery may do with each ledger row ([`step_for`], which every path that could end in
+//! sending an activity again goes through). The pass and the dry run both act on these.
 
-use crate::db::gists::DeliveryState;
+use std::collections::{HashMap, HashSet};
+
+use crate::clients::RemoteGist;
+use crate::db::gists::{DeliveryState, KnownGist};
+use crate::ids::GistRowId;
+
+/// What one complete listing changes in a person's ledger.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ListingPlan<'a> {
+    /// Gists seen for the first time, with the state each starts in: pending, or skipped
+    /// when it existed before the person was added without backfill (never delivered).
+    pub new: Vec<(&'a RemoteGist, DeliveryState)>,
+    /// Known gists whose description or update time changed: refreshed, never delivered again.
+    pub refreshed: Vec<(GistRowId, &'a RemoteGist)>,
+}
+
+impl ListingPlan<'_> {
+    /// The new gists that will become activities.
+    pub fn deliverable(&self) -> impl Iterator<Item = &RemoteGist> {
+        self.new
+            .iter()
+            .filter(|(_, state)| *state == DeliveryState::Pending)
+            .map(|(gist, _)| *gist)
+    }
+}
+
+/// Whose listing it is, as far as the plan cares.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracking {
+    /// Deliver gists that existed before the person was added.
+    pub backfill: bool,
+    /// When tracking began (Unix ms).
+    pub added_at: i64,
+}
+
+/// Folds a listing against what the ledger knows: a new id is a new row, a known id is at
+/// most refreshed, and an id listed twice (pages shifting under a listing) counts once.
+pub fn listing<'a>(
+    listed: &'a [RemoteGist],
+    known: &[KnownGist],
+    tracking: Tracking,
+) -> ListingPlan<'a> {
+    let known: HashMap<&str, &KnownGist> = known
+        .iter()
+        .map(|k| (k.github_gist_id.as_str(), k))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut plan = ListingPlan::default();
+    for gist in listed {
+        if !seen.insert(gist.id.as_str()) {
+            continue;
+        }
+        match known.get(gist.id.as_str()) {
+            None => {
+                let state = if tracking.backfill || gist.created_at >= tracking.added_at {
+                    DeliveryState::Pending
+                } else {
+                    DeliveryState::Skipped
+                };
+                plan.new.push((gist, state));
+            }
+            Some(k) if k.updated_at != gist.updated_at || k.description != gist.description => {
+                plan.refreshed.push((k.id, gist));
+            }
+            Some(_) => {}
+        }
+    }
+    plan
+}
 
 /// What the ledger says about one gist's earlier attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +119,91 @@ pub fn step_for(attempts: Attempts, now: i64, in_flight_bound_ms: i64) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn remote(id: &str, created_at: i64, updated_at: i64, description: &str) -> RemoteGist {
+        RemoteGist {
+            id: id.into(),
+            description: Some(description.into()),
+            html_url: format!("https://gist.github.com/{id}"),
+            pull_url: format!("https://gist.github.com/{id}.git"),
+            created_at,
+            updated_at,
+            files: Vec::new(),
+        }
+    }
+
+    fn known(row: i64, id: &str, updated_at: i64, description: &str) -> KnownGist {
+        KnownGist {
+            id: GistRowId(row),
+            github_gist_id: id.into(),
+            updated_at,
+            description: Some(description.into()),
+        }
+    }
+
+    #[test]
+    fn a_listing_is_new_refreshed_or_unchanged_per_gist() {
+        let listed = [
+            remote("new", 50, 50, "fresh"),
+            remote("edited", 10, 60, "now edited"),
+            remote("touched", 10, 70, "same"),
+            remote("same", 10, 10, "same"),
+            remote("new", 50, 50, "fresh"),
+        ];
+        let ledger = [
+            known(1, "edited", 10, "before"),
+            known(2, "touched", 10, "same"),
+            known(3, "same", 10, "same"),
+            known(4, "deleted on GitHub", 10, "kept"),
+        ];
+        let plan = listing(
+            &listed,
+            &ledger,
+            Tracking {
+                backfill: true,
+                added_at: 100,
+            },
+        );
+        assert_eq!(
+            plan.new,
+            [(&listed[0], DeliveryState::Pending)],
+            "listed twice, new once"
+        );
+        assert_eq!(
+            plan.refreshed,
+            [(GistRowId(1), &listed[1]), (GistRowId(2), &listed[2])]
+        );
+        assert_eq!(plan.deliverable().count(), 1);
+    }
+
+    #[test]
+    fn without_backfill_only_gists_created_after_the_add_are_delivered() {
+        let listed = [
+            remote("old", 99, 99, "x"),
+            remote("at", 100, 100, "x"),
+            remote("later", 101, 101, "x"),
+        ];
+        let plan = listing(
+            &listed,
+            &[],
+            Tracking {
+                backfill: false,
+                added_at: 100,
+            },
+        );
+        let states: Vec<(&str, DeliveryState)> =
+            plan.new.iter().map(|(g, s)| (g.id.as_str(), *s)).collect();
+        assert_eq!(
+            states,
+            [
+                ("old", DeliveryState::Skipped),
+                ("at", DeliveryState::Pending),
+                ("later", DeliveryState::Pending)
+            ]
+        );
+        let ids: Vec<&str> = plan.deliverable().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["at", "later"]);
+    }
 
     fn row(state: DeliveryState, count: i32, last_started_at: Option<i64>) -> Attempts {
         Attempts {

@@ -30,8 +30,8 @@ pub struct Scheduler {
 /// A pass to run soon for people whose deliveries were waiting.
 struct FollowUp {
     at: Instant,
-    /// Row ids of the people whose deliveries were waiting.
-    people: Vec<i64>,
+    /// The people whose deliveries were waiting.
+    people: Vec<crate::ids::PersonId>,
 }
 
 impl Scheduler {
@@ -143,7 +143,7 @@ impl Scheduler {
     /// When the deliveries a pass left waiting can all be reconciled, and for whom.
     fn plan_follow_up(report: &SyncReport) -> Option<FollowUp> {
         let last = report.waiting.iter().map(|(_, until)| *until).max()?;
-        let mut people: Vec<i64> = report.waiting.iter().map(|(id, _)| *id).collect();
+        let mut people: Vec<_> = report.waiting.iter().map(|(id, _)| *id).collect();
         people.sort_unstable();
         people.dedup();
         let wait = Duration::from_millis((last - now_ms()).max(0) as u64);
