@@ -97,7 +97,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --only-new --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --output --help --version"
+            opts="-o -h -V --only-new --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,11 +107,11 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --github-token)
+                --pipedrive-api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --pipedrive-api-url)
+                --github-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -355,7 +355,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-o -h -V --listen --interval --no-sync --api-token --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-o -h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,11 +377,11 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --github-token)
+                --pipedrive-api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --pipedrive-api-url)
+                --github-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -455,7 +455,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --github-token --pipedrive-api-url --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,11 +465,11 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --github-token)
+                --pipedrive-api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --pipedrive-api-url)
+                --github-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

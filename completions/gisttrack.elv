@@ -36,8 +36,8 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
         }
         &'gisttrack;add'= {
             cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
-            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
             cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
             cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'
@@ -82,8 +82,8 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
         }
         &'gisttrack;sync'= {
             cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
-            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
             cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
             cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'
@@ -107,8 +107,8 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand --interval 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start'
             cand --api-token 'Require `Authorization: Bearer <token>` on every /api/v1 route'
             cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
-            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
             cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
             cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
             cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'

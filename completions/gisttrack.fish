@@ -38,8 +38,8 @@ complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "serve" -d 'Serv
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
@@ -68,8 +68,8 @@ json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
@@ -89,8 +89,8 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l listen -d 
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l interval -d 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l api-token -d 'Require `Authorization: Bearer <token>` on every /api/v1 route' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
-use crate::config::Secret;
+use crate::config::{ArgSecret, Secret};
 use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
@@ -24,10 +24,9 @@ pub struct Cli {
         env = "DATABASE_URL",
         hide_env_values = true,
         global = true,
-        value_name = "URL",
-        value_parser = Secret::from_arg
+        value_name = "URL"
     )]
-    pub database_url: Option<Secret>,
+    database_url: Option<ArgSecret>,
 
     /// Output format for commands that print data.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, global = true, env = "GISTTRACK_OUTPUT")]
@@ -35,6 +34,13 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// `--database-url` / `DATABASE_URL`; may carry a password.
+    pub fn database_url(&self) -> Option<Secret> {
+        Secret::given(&self.database_url)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,8 +61,40 @@ pub enum Command {
     Completions(cmd::completions::CompletionsArgs),
 }
 
-/// Where GitHub and Pipedrive are, and the tokens for them. Prefer the environment for
-/// tokens: command-line values are visible to other local users in `ps`.
+/// The GitHub and Pipedrive tokens, declared once for every command that talks to them.
+/// Prefer the environment: command-line values are visible to other local users in `ps`.
+#[derive(Debug, Args, Clone)]
+pub struct TokenArgs {
+    /// GitHub token (optional; raises the hourly budget and makes unchanged lists free).
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    github_token: Option<ArgSecret>,
+
+    /// Pipedrive API token (sent only in the x-api-token header).
+    #[arg(
+        long,
+        env = "PIPEDRIVE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pipedrive_token: Option<ArgSecret>,
+}
+
+impl TokenArgs {
+    pub fn github(&self) -> Option<Secret> {
+        Secret::given(&self.github_token)
+    }
+
+    pub fn pipedrive(&self) -> Option<Secret> {
+        Secret::given(&self.pipedrive_token)
+    }
+}
+
+/// Where GitHub and Pipedrive are, the tokens for them, and how patient to be.
 #[derive(Debug, Args, Clone)]
 pub struct UpstreamArgs {
     /// GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3).
@@ -68,16 +106,6 @@ pub struct UpstreamArgs {
     )]
     pub github_api_url: String,
 
-    /// GitHub token (optional; raises the hourly budget and makes unchanged lists free).
-    #[arg(
-        long,
-        env = "GITHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = Secret::from_arg
-    )]
-    pub github_token: Option<Secret>,
-
     /// Pipedrive company URL; requests go to {URL}/api/v2/...
     #[arg(
         long,
@@ -87,15 +115,8 @@ pub struct UpstreamArgs {
     )]
     pub pipedrive_api_url: String,
 
-    /// Pipedrive API token (sent only in the x-api-token header).
-    #[arg(
-        long,
-        env = "PIPEDRIVE_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = Secret::from_arg
-    )]
-    pub pipedrive_token: Option<Secret>,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
 
     /// Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service.
     #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -112,6 +133,14 @@ pub struct UpstreamArgs {
 }
 
 impl UpstreamArgs {
+    /// The Pipedrive token, or the error that says how to give one: checked before anything
+    /// is opened, by the commands that write to Pipedrive.
+    pub fn require_pipedrive(&self) -> crate::Result<Secret> {
+        self.tokens
+            .pipedrive()
+            .ok_or(crate::Error::MissingPipedriveToken)
+    }
+
     /// The in-flight bound in effect; one shorter than the HTTP timeout would let a resend
     /// overtake a request that is still running, so it is refused.
     pub fn in_flight_bound(&self) -> crate::Result<Duration> {

@@ -213,33 +213,46 @@ impl std::fmt::Debug for DatabaseTarget {
     }
 }
 
-/// A token or password: kept out of `Debug`, `Display` and logs.
+/// A token or password: kept out of `Debug`, `Display` and logs. Never empty: an empty or
+/// blank value means "not set" (see [`Secret::given`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// The secret in a value, or `None` for an empty or blank one.
     pub fn new(value: impl Into<String>) -> Option<Secret> {
         let value = value.into();
-        (!value.trim().is_empty()).then(|| Secret(value.trim().to_string()))
+        let value = value.trim();
+        (!value.is_empty()).then(|| Secret(value.to_string()))
+    }
+
+    /// A secret as the command line parsed it: `None` when unset or given empty (an
+    /// `.env` file's `PIPEDRIVE_TOKEN=` means "not set", not "an empty token").
+    pub fn given(arg: &Option<ArgSecret>) -> Option<Secret> {
+        arg.as_ref().and_then(|raw| Secret::new(raw.0.clone()))
     }
 
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+/// A secret as clap parses it, before "empty means unset" is applied by [`Secret::given`].
+#[derive(Clone)]
+pub struct ArgSecret(String);
+
+impl std::str::FromStr for ArgSecret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(ArgSecret(value.to_string()))
     }
+}
 
-    /// Parses a command-line or environment value (clap `value_parser`).
-    pub fn from_arg(value: &str) -> Result<Secret, String> {
-        Ok(Secret(value.trim().to_string()))
-    }
-
-    /// `None` for an unset or empty value.
-    pub fn present(value: &Option<Secret>) -> Option<Secret> {
-        value.clone().filter(|s| !s.is_empty())
+impl std::fmt::Debug for ArgSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
     }
 }
 

@@ -24,18 +24,20 @@ pub enum Error {
         database: String,
         reason: String,
     },
+    /// The driver's message, scrubbed of the URL's password: kept as text for that reason.
     #[error("the database is unavailable: {0}")]
     DatabaseUnavailable(String),
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
     #[error("database migrations failed: {0}")]
-    Migration(String),
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("GitHub: {0}")]
-    Github(ApiError),
+    Github(#[source] ApiError),
     #[error("Pipedrive: {0}")]
-    Pipedrive(ApiError),
+    Pipedrive(#[source] ApiError),
+    /// The command ran, and some of its items failed (later runs retry them).
     #[error("{0}")]
-    Incomplete(String),
+    PartlyFailed(String),
     #[error("lost the lease on {0}: another process took over its sync")]
     LeaseLost(String),
     #[error("gist {gist} has an unknown delivery state {state:?} (written by a newer gisttrack, or edited by hand); nothing is sent for it")]

@@ -2,8 +2,9 @@
 
 use crate::error::{Error, Result};
 
-/// [`Login::parse`]'s rule as a regular expression, for the OpenAPI document (with a length of
-/// 1 to 39): an ASCII letter or digit first, then letters, digits, `_` and single hyphens.
+/// [`Login::parse`]'s rule as a regular expression (with a length of 1 to 39): an ASCII
+/// letter or digit first, then letters, digits, `_` and single hyphens. The OpenAPI
+/// attributes must repeat it as a literal; a test holds the served document to this value.
 pub const LOGIN_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$";
 
 /// A GitHub login that passed validation. GitHub treats logins case-insensitively, so

@@ -43,7 +43,7 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
         .join("\n")
 }
 
-/// Pretty JSON with a trailing newline.
+/// Pretty JSON (without a trailing newline; [`print`] ends the line).
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
 }

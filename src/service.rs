@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use diesel::Connection;
 
+use crate::clients::{GithubUser, PipedriveApi};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
 use crate::db::people::{self, NewPerson, Page, Person};
 use crate::db::person_creations;
@@ -13,7 +14,8 @@ use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::ids::{ActivityId, GithubUserId, PipedrivePersonId};
 use crate::login::Login;
-use crate::sync::link::{self, Candidate};
+use crate::metrics::Gauge;
+use crate::sync::link::{self, Candidate, Linked};
 use crate::sync::Engine;
 use crate::time::{format_ms, now_ms};
 
@@ -174,26 +176,8 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
 /// remembered so the next add finds it instead of creating a second.
 pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
-    let store = &engine.store;
-    let pipedrive = engine
-        .pipedrive
-        .as_deref()
-        .ok_or(Error::MissingPipedriveToken)?;
-    if let Some(existing) = people::find_by_login(&mut *store.conn()?, &login)? {
-        return Err(Error::AlreadyTracked(existing.github_login));
-    }
-    let user = engine
-        .github
-        .user(login.as_str())
-        .map_err(Error::Github)?
-        .ok_or_else(|| Error::GithubUserNotFound(login.to_string()))?;
-    let canonical = Login::parse(&user.login).unwrap_or(login);
-    if let Some(existing) = people::find_by_github_id(&mut *store.conn()?, user.id)? {
-        return Err(Error::AlreadyTracked(tracked_as(
-            &canonical,
-            &existing.github_login,
-        )));
-    }
+    let pipedrive = engine.pipedrive_api()?;
+    let (canonical, user) = untracked_github_account(engine, login)?;
     let display_name = user.name.clone().unwrap_or_else(|| canonical.to_string());
     let key = canonical.key();
     let linked = link::link_person(
@@ -218,14 +202,14 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         // A person made for this user has no earlier activities to look for.
         pipedrive_history_read: linked.created,
     };
-    let stored = store.transaction(|conn| {
+    let stored = engine.store.transaction(|conn| {
         let person = people::insert(conn, &new)?;
         person_creations::forget(conn, &key)?;
         Ok(person)
     });
     match stored {
         Ok(person) => {
-            store.touch();
+            engine.store.touch();
             Ok(PersonDetail {
                 person: summary(&person, GistCounts::default()),
                 since: None,
@@ -233,19 +217,46 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
             })
         }
         Err(err) => {
-            // Take back what this add made, so the refusal leaves no orphan in Pipedrive.
-            if linked.created {
-                match pipedrive.delete_person(linked.pipedrive_id) {
-                    Ok(()) => link::forget(engine, &key),
-                    // Still remembered as this login's creation: the next add reuses it.
-                    Err(undo) => log::warn!(
-                        "could not remove Pipedrive person {} after a failed add: {undo}",
-                        linked.pipedrive_id
-                    ),
-                }
-            }
+            take_back(engine, pipedrive, linked, &key);
             Err(err)
         }
+    }
+}
+
+/// The GitHub account behind a login, in GitHub's spelling, refused when it is already
+/// tracked under this or another spelling (a rename).
+fn untracked_github_account(engine: &Engine, login: Login) -> Result<(Login, GithubUser)> {
+    let store = &engine.store;
+    if let Some(existing) = people::find_by_login(&mut *store.conn()?, &login)? {
+        return Err(Error::AlreadyTracked(existing.github_login));
+    }
+    let user = engine
+        .github
+        .user(login.as_str())
+        .map_err(Error::Github)?
+        .ok_or_else(|| Error::GithubUserNotFound(login.to_string()))?;
+    let canonical = Login::parse(&user.login).unwrap_or(login);
+    if let Some(existing) = people::find_by_github_id(&mut *store.conn()?, user.id)? {
+        return Err(Error::AlreadyTracked(tracked_as(
+            &canonical,
+            &existing.github_login,
+        )));
+    }
+    Ok((canonical, user))
+}
+
+/// Takes back a person this add made, so a refused add leaves no orphan in Pipedrive.
+fn take_back(engine: &Engine, pipedrive: &dyn PipedriveApi, linked: Linked, login_key: &str) {
+    if !linked.created {
+        return;
+    }
+    match pipedrive.delete_person(linked.pipedrive_id) {
+        Ok(()) => link::forget(engine, login_key),
+        // Still remembered as this login's creation: the next add reuses it.
+        Err(undo) => log::warn!(
+            "could not remove Pipedrive person {} after a failed add: {undo}",
+            linked.pipedrive_id
+        ),
     }
 }
 
@@ -318,6 +329,24 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
             gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
         })
     })
+}
+
+/// The delivery gauges `/metrics` shows: read from the ledger, so every process sharing the
+/// database reports the same.
+pub fn delivery_gauges(store: &Store) -> Result<Vec<Gauge>> {
+    let totals = gists::totals(&mut *store.conn()?)?;
+    Ok(vec![
+        Gauge {
+            name: "gisttrack_deliveries_pending",
+            help: "Gists waiting for their activity (including attempts that may still land).",
+            value: totals.pending,
+        },
+        Gauge {
+            name: "gisttrack_deliveries_failed",
+            help: "Gists whose last delivery attempt failed; retried with backoff.",
+            value: totals.failed,
+        },
+    ])
 }
 
 /// The most recent sync passes, newest first.

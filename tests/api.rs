@@ -565,19 +565,7 @@ async fn health_metrics_and_documentation_are_served() {
 
 #[test]
 fn the_committed_openapi_snapshot_matches_the_code() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
-    let current = gisttrack::api::openapi::json();
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &current).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == current,
-        "the API changed: review it, then run UPDATE_SNAPSHOTS=1 cargo test --test api to refresh {}",
-        path.display()
-    );
+    support::assert_snapshot("openapi.json", &gisttrack::api::openapi::json());
 }
 
 #[test]
@@ -794,4 +782,79 @@ async fn a_sync_asked_for_during_a_pass_gets_the_next_pass() {
         runs[0]["users_checked"], 4,
         "the second pass ran after the request: {runs}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_route_table_matches_the_filters_and_the_openapi_document() {
+    use gisttrack::api::route_table::ROUTES;
+    use std::collections::{BTreeMap, BTreeSet};
+    let api = api_on(TestDb::sqlite(), None, true);
+    let doc: Value = serde_json::from_str(&gisttrack::api::openapi::json()).unwrap();
+    let in_document: BTreeMap<String, BTreeSet<String>> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, operations)| {
+            let methods = operations
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| m.to_uppercase())
+                .collect();
+            (path.clone(), methods)
+        })
+        .collect();
+    let in_table: BTreeMap<String, BTreeSet<String>> = ROUTES
+        .iter()
+        .filter(|route| route.documented)
+        .map(|route| {
+            let methods = route.methods.iter().map(|m| m.to_string()).collect();
+            (route.pattern.to_string(), methods)
+        })
+        .collect();
+    assert_eq!(
+        in_table, in_document,
+        "the OpenAPI document lists the table's routes"
+    );
+
+    for route in ROUTES {
+        let path = route
+            .pattern
+            .replace("{username}", "octocat")
+            .replace('*', "index.html");
+        for method in route.methods {
+            let response = warp::test::request()
+                .method(method)
+                .path(&path)
+                .body(if *method == "POST" {
+                    "username=octocat"
+                } else {
+                    ""
+                })
+                .header("content-type", "application/x-www-form-urlencoded")
+                .reply(&api.routes)
+                .await;
+            let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+            assert!(
+                body["code"] != "not_found" && response.status() != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is served: {} {body}",
+                response.status()
+            );
+        }
+        let response = warp::test::request()
+            .method("PUT")
+            .path(&path)
+            .reply(&api.routes)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PUT {path}"
+        );
+        assert_eq!(
+            response.headers()["allow"].to_str().unwrap(),
+            route.methods.join(", "),
+            "{path}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use super::list_cache::{CachedList, ListKey};
 use super::rejection::{ApiProblem, ErrorBody};
 use super::{blocking, ApiState};
 use crate::db::people::Page;
@@ -43,43 +44,8 @@ pub struct PageQuery {
     security((), ("api_token" = []))
 )]
 pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, Rejection> {
-    let key = match (query.page, query.per_page) {
-        (None, None) => None,
-        (page, per_page) => {
-            let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(100));
-            if page == 0 || per_page == 0 || per_page > 1000 {
-                return Err(warp::reject::custom(ApiProblem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    "page must be at least 1 and per_page between 1 and 1000",
-                )));
-            }
-            Some((page, per_page))
-        }
-    };
-    let revision = state.store().revision();
-    let list = match state.lists.get(key, revision) {
-        Some(hit) => hit,
-        None => {
-            let store = state.store().clone();
-            let (body, total) = blocking(move || {
-                let page = key.map(|(page, per_page)| Page {
-                    offset: (page as i64 - 1) * per_page as i64,
-                    limit: per_page as i64,
-                });
-                let people = service::list_people(&store, page)?;
-                let total = match page {
-                    Some(_) => service::count_people(&store)?,
-                    None => people.len() as i64,
-                };
-                let body =
-                    serde_json::to_vec(&people).map_err(|e| Error::Internal(e.to_string()))?;
-                Ok((body, total))
-            })
-            .await?;
-            state.lists.put(key, revision, body.into(), total)
-        }
-    };
+    let key = page_key(&query)?;
+    let list = rendered_list(&state, key).await?;
     let mut response = Response::new(list.body.into());
     let headers = response.headers_mut();
     headers.insert(
@@ -87,24 +53,71 @@ pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, 
         header::HeaderValue::from_static("application/json"),
     );
     if let Some((page, per_page)) = key {
-        let last = ((list.total as u64).div_ceil(per_page as u64)).max(1) as u32;
-        let link = |n: u32, rel: &str| {
-            format!("</api/v1/people?page={n}&per_page={per_page}>; rel=\"{rel}\"")
-        };
-        let mut links = vec![link(1, "first")];
-        if page > 1 {
-            links.push(link(page - 1, "prev"));
-        }
-        if page < last {
-            links.push(link(page + 1, "next"));
-        }
-        links.push(link(last, "last"));
-        if let Ok(value) = links.join(", ").parse() {
+        if let Ok(value) = link_header(page, per_page, list.total).parse() {
             headers.insert(header::LINK, value);
         }
         headers.insert("x-total-count", list.total.into());
     }
     Ok(response)
+}
+
+/// `None` for the whole list, else the page asked for (`page` 1 and `per_page` 100 when
+/// only one is given).
+fn page_key(query: &PageQuery) -> Result<ListKey, Rejection> {
+    if query.page.is_none() && query.per_page.is_none() {
+        return Ok(None);
+    }
+    let (page, per_page) = (query.page.unwrap_or(1), query.per_page.unwrap_or(100));
+    if page == 0 || per_page == 0 || per_page > 1000 {
+        return Err(warp::reject::custom(ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "page must be at least 1 and per_page between 1 and 1000",
+        )));
+    }
+    Ok(Some((page, per_page)))
+}
+
+/// The rendered list for a key: reused while fresh, else read and rendered off the async
+/// threads.
+async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rejection> {
+    let revision = state.store().revision();
+    if let Some(hit) = state.lists.get(key, revision) {
+        return Ok(hit);
+    }
+    let store = state.store().clone();
+    let (body, total) = blocking(move || {
+        let page = key.map(|(page, per_page)| Page {
+            offset: (page as i64 - 1) * per_page as i64,
+            limit: per_page as i64,
+        });
+        let people = service::list_people(&store, page)?;
+        let total = match page {
+            Some(_) => service::count_people(&store)?,
+            None => people.len() as i64,
+        };
+        let body = serde_json::to_vec(&people).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok((body, total))
+    })
+    .await?;
+    Ok(state.lists.put(key, revision, body.into(), total))
+}
+
+/// RFC 8288 links to the first, previous, next and last pages. The previous page of one
+/// beyond the end is the last page, so a client walking back lands on data.
+fn link_header(page: u32, per_page: u32, total: i64) -> String {
+    let last = ((total.max(0) as u64).div_ceil(per_page as u64)).max(1) as u32;
+    let link =
+        |n: u32, rel: &str| format!("</api/v1/people?page={n}&per_page={per_page}>; rel=\"{rel}\"");
+    let mut links = vec![link(1, "first")];
+    if page > 1 {
+        links.push(link((page - 1).min(last), "prev"));
+    }
+    if page < last {
+        links.push(link(page + 1, "next"));
+    }
+    links.push(link(last, "last"));
+    links.join(", ")
 }
 
 /// Which gists `GET /api/v1/people/{username}` lists.
@@ -423,9 +436,39 @@ pub async fn readyz(state: ApiState) -> Result<Response, Rejection> {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: ApiState) -> Result<Response, Rejection> {
-    let mut response = state.engine.metrics.render().into_response();
+    let store = state.store().clone();
+    // Counters still answer when the database does not: only the gauges need it.
+    let gauges = crate::blocking::run(move || service::delivery_gauges(&store))
+        .await
+        .unwrap_or_default();
+    let mut response = state.engine.metrics.render(&gauges).into_response();
     if let Ok(value) = "text/plain; version=0.0.4; charset=utf-8".parse() {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_header;
+
+    #[test]
+    fn links_point_at_pages_that_exist() {
+        let rel = |header: &str, rel: &str| {
+            header
+                .split(", ")
+                .find(|l| l.ends_with(&format!("rel=\"{rel}\"")))
+                .map(|l| l.split(['=', '&']).nth(1).unwrap().to_string())
+        };
+        let middle = link_header(2, 1, 3);
+        assert_eq!(rel(&middle, "prev").as_deref(), Some("1"));
+        assert_eq!(rel(&middle, "next").as_deref(), Some("3"));
+        assert_eq!(rel(&middle, "last").as_deref(), Some("3"));
+        let beyond = link_header(99, 1, 3);
+        assert_eq!(rel(&beyond, "prev").as_deref(), Some("3"), "{beyond}");
+        assert_eq!(rel(&beyond, "next"), None);
+        let empty = link_header(1, 10, 0);
+        assert_eq!(rel(&empty, "last").as_deref(), Some("1"));
+        assert_eq!(rel(&empty, "prev"), None);
+    }
 }

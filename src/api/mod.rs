@@ -2,9 +2,10 @@
 //! the same service layer as the CLI.
 
 pub mod handlers;
-mod list_cache;
+pub(crate) mod list_cache;
 pub mod openapi;
 pub mod rejection;
+pub mod route_table;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::config::Secret;
 use crate::db::Store;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
 use crate::sync::Engine;
 pub use list_cache::ListCache;
@@ -100,41 +102,42 @@ fn authorized(state: ApiState) -> impl Filter<Extract = (ApiState,), Error = Rej
     })
 }
 
-/// The route pattern a path belongs to, for bounded metric labels.
-pub fn route_label(path: &str) -> &'static str {
-    match path {
-        "/api/v1/people" => "/api/v1/people",
-        "/api/v1/sync" => "/api/v1/sync",
-        "/api/v1/sync/runs" => "/api/v1/sync/runs",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        p if p.starts_with("/api/v1/people/") && !p["/api/v1/people/".len()..].contains('/') => {
-            "/api/v1/people/{username}"
-        }
-        p if p.starts_with("/documentation") => "/documentation",
-        _ => "other",
-    }
-}
-
-/// What a 405 on a route lists in `Allow` (RFC 9110 requires it).
-fn allowed_methods(route: &str) -> Option<&'static str> {
-    match route {
-        "/api/v1/people" => Some("GET, POST"),
-        "/api/v1/people/{username}" => Some("GET, DELETE"),
-        "/api/v1/sync" => Some("POST"),
-        "/healthz" | "/readyz" => Some("GET, HEAD"),
-        "/api/v1/sync/runs" | "/metrics" | "/documentation" => Some("GET"),
-        _ => None,
-    }
-}
-
-/// Every route, with JSON errors, the access log and request metrics.
+/// Every route, with JSON errors, the access log, request metrics and `Allow` on 405s.
 /// Paths are matched before methods, so an unknown path is a 404 and a known one a 405.
 pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
-    let api = authorized(state.clone());
+    let answers = people_routes(&state)
+        .or(sync_routes(&state))
+        .unify()
+        .or(operations_routes(&state))
+        .unify()
+        .or(documentation())
+        .unify()
+        .recover(rejection::handle_rejection)
+        .unify();
+    warp::path::full()
+        .and(answers)
+        .map(|path: warp::path::FullPath, mut response: Response| {
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                // RFC 9110: a 405 names the methods the route does take.
+                if let Some(allow) = route_table::allow(path.as_str())
+                    .and_then(|allow| warp::http::HeaderValue::from_str(&allow).ok())
+                {
+                    response
+                        .headers_mut()
+                        .insert(warp::http::header::ALLOW, allow);
+                }
+            }
+            response
+        })
+        .with(access_log(state.engine.metrics.clone()))
+        .map(Reply::into_response)
+        .boxed()
+}
 
-    let people = warp::path!("api" / "v1" / "people").and(
+/// `/api/v1/people` and `/api/v1/people/{username}`.
+fn people_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
+    let api = authorized(state.clone());
+    let list_or_add = warp::path!("api" / "v1" / "people").and(
         warp::get()
             .and(api.clone())
             .and(warp::query::<handlers::PageQuery>())
@@ -154,10 +157,15 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .and_then(|username, state, query| handlers::view_person(state, username, query));
     let delete = warp::path!("api" / "v1" / "people" / String)
         .and(warp::delete())
-        .and(api.clone())
+        .and(api)
         .and_then(|username, state| handlers::delete_person(state, username));
-    let person = view.or(delete).unify();
-    let sync = warp::path!("api" / "v1" / "sync")
+    list_or_add.or(view).unify().or(delete).unify().boxed()
+}
+
+/// `/api/v1/sync` and `/api/v1/sync/runs`.
+fn sync_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
+    let api = authorized(state.clone());
+    let trigger = warp::path!("api" / "v1" / "sync")
         .and(warp::post())
         .and(api.clone())
         .and_then(handlers::trigger_sync);
@@ -166,8 +174,11 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .and(api)
         .and(warp::query::<handlers::RunsQuery>())
         .and_then(handlers::sync_runs);
+    trigger.or(runs).unify().boxed()
+}
 
-    // Load balancers and uptime checkers often probe with HEAD.
+/// `/healthz`, `/readyz` and `/metrics`: open, for probes and scrapers.
+fn operations_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
     let get_or_head = || warp::get().or(warp::head()).unify();
     let healthz = warp::path!("healthz")
         .and(get_or_head())
@@ -180,61 +191,28 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(handlers::metrics);
+    healthz.or(readyz).unify().or(metrics).unify().boxed()
+}
 
-    let log_metrics = state.engine.metrics.clone();
-    let access_log = warp::log::custom(move |info| {
+/// One line per request (method, path, status, duration) and the request counter, labelled
+/// by route pattern.
+fn access_log(metrics: Arc<Metrics>) -> warp::log::Log<impl Fn(warp::log::Info<'_>) + Clone> {
+    warp::log::custom(move |info| {
         let status = info.status().as_u16();
-        let method: &'static str = match *info.method() {
-            warp::http::Method::GET => "GET",
-            warp::http::Method::POST => "POST",
-            warp::http::Method::DELETE => "DELETE",
-            warp::http::Method::PUT => "PUT",
-            warp::http::Method::PATCH => "PATCH",
-            warp::http::Method::HEAD => "HEAD",
-            _ => "OTHER",
-        };
-        log_metrics.http_request(method, route_label(info.path()), status);
+        let method = info.method().as_str();
+        metrics.http_request(
+            method,
+            route_table::label(info.path()),
+            status,
+            info.elapsed(),
+        );
         log::info!(
             target: "gisttrack::http",
             "{method} {} {status} {:.1}ms",
             info.path(),
             info.elapsed().as_secs_f64() * 1000.0
         );
-    });
-
-    let answers = people
-        .or(person)
-        .unify()
-        .or(sync)
-        .unify()
-        .or(runs)
-        .unify()
-        .or(healthz)
-        .unify()
-        .or(readyz)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(documentation())
-        .unify()
-        .recover(rejection::handle_rejection)
-        .unify();
-    warp::path::full()
-        .and(answers)
-        .map(|path: warp::path::FullPath, mut response: Response| {
-            if response.status() == warp::http::StatusCode::METHOD_NOT_ALLOWED {
-                if let Some(allow) = allowed_methods(route_label(path.as_str())) {
-                    response.headers_mut().insert(
-                        warp::http::header::ALLOW,
-                        warp::http::HeaderValue::from_static(allow),
-                    );
-                }
-            }
-            response
-        })
-        .with(access_log)
-        .map(Reply::into_response)
-        .boxed()
+    })
 }
 
 /// `/documentation/openapi.json` and Swagger UI at `/documentation/index.html`, from the binary.

@@ -139,6 +139,42 @@ impl PipedriveClient {
         }
     }
 
+    /// One HTTP exchange, with the token in its header (never in the URL).
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let token = self.settings.token.expose();
+        match method {
+            Method::Get => {
+                let mut request = self
+                    .agent
+                    .get(url)
+                    .header("x-api-token", token)
+                    .header("Accept", "application/json");
+                for (k, v) in query {
+                    request = request.query(k, v);
+                }
+                request.call()
+            }
+            Method::Delete => self
+                .agent
+                .delete(url)
+                .header("x-api-token", token)
+                .header("Accept", "application/json")
+                .call(),
+            Method::Post => self
+                .agent
+                .post(url)
+                .header("x-api-token", token)
+                .header("Accept", "application/json")
+                .send_json(body.unwrap_or(&Value::Null)),
+        }
+    }
+
     /// Sends one request and returns a 2xx answer; reads are retried through 5xx and network
     /// errors, 429s are waited out (a 429 was not processed, so even a write is resent).
     fn send(
@@ -155,33 +191,8 @@ impl PipedriveClient {
                 self.wait_search_turn();
             }
             self.metrics.pipedrive_requests.inc();
-            let token = self.settings.token.expose();
             let sent = Instant::now();
-            let result = match method {
-                Method::Get => {
-                    let mut request = self
-                        .agent
-                        .get(&url)
-                        .header("x-api-token", token)
-                        .header("Accept", "application/json");
-                    for (k, v) in query {
-                        request = request.query(k, v);
-                    }
-                    request.call()
-                }
-                Method::Delete => self
-                    .agent
-                    .delete(&url)
-                    .header("x-api-token", token)
-                    .header("Accept", "application/json")
-                    .call(),
-                Method::Post => self
-                    .agent
-                    .post(&url)
-                    .header("x-api-token", token)
-                    .header("Accept", "application/json")
-                    .send_json(body.unwrap_or(&Value::Null)),
-            };
+            let result = self.request(method, &url, query, body);
             let mut response = match result {
                 Ok(response) => response,
                 Err(err) => {
@@ -226,41 +237,11 @@ fn classify(
 ) -> Next<Answer> {
     let is_json = header(headers, "content-type").is_some_and(|c| c.contains("json"));
     match status {
-        200..=299 => {
-            let envelope: Value = match serde_json::from_str(text) {
-                Ok(envelope) => envelope,
-                Err(e) => return Next::Fail(ApiError::Decode(format!("{path}: {e}"))),
-            };
-            if envelope.get("success").and_then(Value::as_bool) == Some(false) {
-                return Next::Fail(ApiError::Rejected {
-                    status,
-                    message: envelope_error(text),
-                });
-            }
-            Next::Done(Answer {
-                envelope,
-                daily_writes_left: header_num(headers, "x-daily-requests-left"),
-            })
-        }
+        200..=299 => success(status, headers, text, path),
         401 => Next::Fail(ApiError::Unauthorized(
             "Pipedrive rejected the token (401); check PIPEDRIVE_TOKEN".into(),
         )),
-        429 if daily_budget_spent(headers, text) => Next::Fail(ApiError::RateLimited(
-            "Pipedrive's daily budget is spent; stopped Pipedrive work for this pass".into(),
-        )),
-        429 => {
-            let after = header_num(headers, "retry-after")
-                .or_else(|| header_num(headers, "x-ratelimit-reset"))
-                .map(|s| Duration::from_secs(s.max(1) as u64))
-                .unwrap_or_else(|| backoff(Duration::from_secs(2), waits, Duration::from_secs(60)));
-            Next::Wait {
-                after,
-                give_up: ApiError::RateLimited(format!(
-                    "Pipedrive keeps answering 429 (asked to wait {}); stopped Pipedrive work for this pass",
-                    humantime::format_duration(Duration::from_secs(after.as_secs()))
-                )),
-            }
-        }
+        429 => throttled(headers, text, waits),
         403 if !is_json => Next::Fail(ApiError::Blocked(
             "Pipedrive answered 403 with an HTML page (blocked after rate limiting); stopped Pipedrive work for this pass".into(),
         )),
@@ -278,6 +259,45 @@ fn classify(
             status,
             message: envelope_error(text),
         }),
+    }
+}
+
+/// A 2xx: its envelope, unless the envelope itself says the request failed.
+fn success(status: u16, headers: &HeaderMap, text: &str, path: &str) -> Next<Answer> {
+    let envelope: Value = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(e) => return Next::Fail(ApiError::Decode(format!("{path}: {e}"))),
+    };
+    if envelope.get("success").and_then(Value::as_bool) == Some(false) {
+        return Next::Fail(ApiError::Rejected {
+            status,
+            message: envelope_error(text),
+        });
+    }
+    Next::Done(Answer {
+        envelope,
+        daily_writes_left: header_num(headers, "x-daily-requests-left"),
+    })
+}
+
+/// A 429: the day's budget is spent (stop), or the burst window is full (wait for
+/// `Retry-After`, else the window's reset, else a growing pause).
+fn throttled(headers: &HeaderMap, text: &str, waits: u32) -> Next<Answer> {
+    if daily_budget_spent(headers, text) {
+        return Next::Fail(ApiError::RateLimited(
+            "Pipedrive's daily budget is spent; stopped Pipedrive work for this pass".into(),
+        ));
+    }
+    let after = header_num(headers, "retry-after")
+        .or_else(|| header_num(headers, "x-ratelimit-reset"))
+        .map(|s| Duration::from_secs(s.max(1) as u64))
+        .unwrap_or_else(|| backoff(Duration::from_secs(2), waits, Duration::from_secs(60)));
+    Next::Wait {
+        after,
+        give_up: ApiError::RateLimited(format!(
+            "Pipedrive keeps answering 429 (asked to wait {}); stopped Pipedrive work for this pass",
+            humantime::format_duration(Duration::from_secs(after.as_secs()))
+        )),
     }
 }
 

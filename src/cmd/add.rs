@@ -33,14 +33,7 @@ pub fn run(
     for login in &args.logins {
         Login::parse(login)?;
     }
-    if args
-        .upstream
-        .pipedrive_token
-        .as_ref()
-        .is_none_or(|t| t.is_empty())
-    {
-        return Err(Error::MissingPipedriveToken);
-    }
+    args.upstream.require_pipedrive()?;
     let engine = super::engine(open()?, &args.upstream, Arc::new(Metrics::default()))?;
     let mut added = Vec::new();
     let mut failures = Vec::new();
@@ -69,7 +62,7 @@ pub fn run(
             for err in &failures {
                 eprintln!("gisttrack: {err}");
             }
-            Err(Error::Incomplete(format!(
+            Err(Error::PartlyFailed(format!(
                 "{n} of {} users were not added",
                 args.logins.len()
             )))

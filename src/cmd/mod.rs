@@ -27,7 +27,8 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Completions(args) = cli.command {
         return completions::run(args);
     }
-    let target = DatabaseTarget::resolve(cli.database_url.as_ref().map(Secret::expose), &|key| {
+    let database_url = cli.database_url();
+    let target = DatabaseTarget::resolve(database_url.as_ref().map(Secret::expose), &|key| {
         std::env::var(key).ok()
     })?;
     let open = || Store::open(&target);
@@ -47,14 +48,11 @@ pub fn clients(
     upstream: &UpstreamArgs,
     metrics: &Arc<Metrics>,
 ) -> (Arc<dyn GithubApi>, Option<Arc<dyn PipedriveApi>>) {
-    let mut github = GithubSettings::new(
-        &upstream.github_api_url,
-        Secret::present(&upstream.github_token),
-    );
+    let mut github = GithubSettings::new(&upstream.github_api_url, upstream.tokens.github());
     github.max_wait = upstream.rate_limit_max_wait;
     github.timeout = upstream.http_timeout;
     let github: Arc<dyn GithubApi> = Arc::new(GithubClient::new(github, metrics.clone()));
-    let pipedrive = Secret::present(&upstream.pipedrive_token).map(|token| {
+    let pipedrive = upstream.tokens.pipedrive().map(|token| {
         let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
         settings.max_wait = upstream.rate_limit_max_wait;
         settings.timeout = upstream.http_timeout;

@@ -9,12 +9,12 @@ use tokio::sync::watch;
 
 use crate::api::{self, ApiState};
 use crate::cli::EngineArgs;
-use crate::config::Secret;
-use crate::db::{people, Store};
+use crate::config::{ArgSecret, Secret};
+use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::sync::lease;
 use crate::sync::scheduler::Scheduler;
+use crate::sync::Engine;
 
 /// How long a stop may take before in-flight work is abandoned (leases are still released).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -43,10 +43,9 @@ pub struct ServeArgs {
         long,
         env = "GISTTRACK_API_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = Secret::from_arg
+        value_name = "TOKEN"
     )]
-    pub api_token: Option<Secret>,
+    api_token: Option<ArgSecret>,
 
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -66,89 +65,112 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         .build()?;
     // Registered before the first log line, so a SIGTERM that follows any output is a clean stop.
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
-    let store = open()?;
-    let metrics = Arc::new(Metrics::default());
-    let engine = super::sync_engine(store.clone(), &args.engine, metrics)?;
-    let api_token = Secret::present(&args.api_token);
+    let engine = super::sync_engine(open()?, &args.engine, Arc::new(Metrics::default()))?;
+    let api_token = Secret::given(&args.api_token);
+    warn_about(&engine, api_token.is_some(), args.listen);
+    let interval = (!args.no_sync).then_some(args.interval);
+    let scheduler = engine
+        .pipedrive
+        .is_some()
+        .then(|| Scheduler::new(engine.clone(), interval));
+    let state = ApiState::new(engine, scheduler, api_token);
+    let outcome = runtime.block_on(serve_until_stopped(
+        args.listen,
+        state,
+        interval,
+        stop_requested,
+    ));
+    // A request stuck in a slow upstream call must not hold the process.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    outcome
+}
+
+/// What an operator must know before the first request: what stays off, what is exposed.
+fn warn_about(engine: &Engine, has_api_token: bool, listen: SocketAddr) {
     if engine.pipedrive.is_none() {
         log::warn!(
             "PIPEDRIVE_TOKEN is not set: serving reads only. Adding people, the sync loop and \
              POST /api/v1/sync stay off until it is set."
         );
     }
-    if api_token.is_none() && !args.listen.ip().is_loopback() {
+    if !has_api_token && !listen.ip().is_loopback() {
         log::warn!(
-            "!!! listening on {} WITHOUT an API token: anyone who can reach it can add and delete \
-             people. Set GISTTRACK_API_TOKEN. !!!",
-            args.listen
+            "!!! listening on {listen} WITHOUT an API token: anyone who can reach it can add and \
+             delete people. Set GISTTRACK_API_TOKEN. !!!"
         );
     }
-    let interval = (!args.no_sync).then_some(args.interval);
-    let scheduler = engine
-        .pipedrive
-        .is_some()
-        .then(|| Scheduler::new(engine.clone(), interval));
-    let state = ApiState::new(engine.clone(), scheduler.clone(), api_token);
+}
 
-    let outcome = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.listen)))?;
-        let address = listener.local_addr()?;
-        log::info!(
-            "gisttrack {} listening on http://{address} (API docs: http://{address}/documentation/index.html), store: {:?}",
-            env!("CARGO_PKG_VERSION"),
-            store.target()
-        );
-        match (&scheduler, interval) {
-            (Some(_), Some(every)) => log::info!("syncing at start and every {}", humantime::format_duration(every)),
-            (Some(_), None) => log::info!("the periodic sync loop is off (--no-sync); POST /api/v1/sync runs a pass"),
-            (None, _) => {}
-        }
+/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests and the
+/// delivery under way finish (within the grace period), and releases this process's leases.
+async fn serve_until_stopped(
+    listen: SocketAddr,
+    state: ApiState,
+    interval: Option<Duration>,
+    stop_requested: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    announce(listener.local_addr()?, &state, interval);
+    let (stop, stopped) = watch::channel(false);
+    let sync_loop = state
+        .scheduler
+        .clone()
+        .map(|s| tokio::spawn(s.run(stopped.clone())));
+    let engine = state.engine.clone();
+    let mut server_stopped = stopped;
+    let server = tokio::spawn(
+        warp::serve(api::routes(state))
+            .incoming(listener)
+            .graceful(async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            })
+            .run(),
+    );
 
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let sync_loop = scheduler.map(|s| tokio::spawn(s.run(stop_rx.clone())));
-        let mut server_stop = stop_rx.clone();
-        let server = tokio::spawn(
-            warp::serve(api::routes(state))
-                .incoming(listener)
-                .graceful(async move {
-                    let _ = server_stop.wait_for(|stop| *stop).await;
-                })
-                .run(),
-        );
+    stop_requested.await;
+    log::info!(
+        "stopping: no new connections; finishing in-flight requests and the delivery under way"
+    );
+    engine.shutdown.store(true, Ordering::SeqCst);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = server.await;
+        if let Some(sync_loop) = sync_loop {
+            let _ = sync_loop.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        log::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    match crate::blocking::run(move || engine.release_leases()).await {
+        Ok(n) if n > 0 => log::info!("released {n} lease(s)"),
+        Ok(_) => {}
+        Err(err) => log::warn!("could not release leases: {err}; they expire on their own"),
+    }
+    log::info!("stopped");
+    Ok(())
+}
 
-        stop_requested.await;
-        log::info!("stopping: no new connections; finishing in-flight requests and the delivery under way");
-        engine.shutdown.store(true, Ordering::SeqCst);
-        let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            let _ = server.await;
-            if let Some(sync_loop) = sync_loop {
-                let _ = sync_loop.await;
-            }
-        })
-        .await;
-        if drained.is_err() {
-            log::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+/// The readiness line (tests and operators wait for it) and what the loop will do.
+fn announce(address: SocketAddr, state: &ApiState, interval: Option<Duration>) {
+    log::info!(
+        "gisttrack {} listening on http://{address} (API docs: http://{address}/documentation/index.html), store: {:?}",
+        env!("CARGO_PKG_VERSION"),
+        state.store().target()
+    );
+    match (&state.scheduler, interval) {
+        (Some(_), Some(every)) => log::info!(
+            "syncing at start and every {}",
+            humantime::format_duration(every)
+        ),
+        (Some(_), None) => {
+            log::info!("the periodic sync loop is off (--no-sync); POST /api/v1/sync runs a pass")
         }
-        let released = crate::blocking::run(move || {
-            store
-                .conn()
-                .and_then(|mut conn| people::release_all(&mut conn, lease::process_owner()))
-        })
-        .await;
-        match released {
-            Ok(n) if n > 0 => log::info!("released {n} lease(s)"),
-            Ok(_) => {}
-            Err(err) => log::warn!("could not release leases: {err}; they expire on their own"),
-        }
-        log::info!("stopped");
-        Ok(())
-    });
-    // A request stuck in a slow upstream call must not hold the process.
-    runtime.shutdown_timeout(Duration::from_millis(500));
-    outcome
+        (None, _) => {}
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT; the handlers are registered when this is called.

@@ -3,7 +3,7 @@
 use crate::db::Store;
 use crate::error::Result;
 use crate::output::{self, or_dash, OutputFormat};
-use crate::service::{self, ViewMode};
+use crate::service::{self, GistView, PersonDetail, ViewMode};
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
@@ -31,6 +31,17 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
         output::print(&output::json(&detail));
         return Ok(());
     }
+    output::print(&heading(&detail, mode));
+    if detail.gists.is_empty() {
+        output::print("  (none)");
+    } else {
+        output::print(&gist_table(&detail.gists));
+    }
+    Ok(())
+}
+
+/// Who, where they stand, and which gists follow.
+fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
     let person = &detail.person;
     let scope = match (mode, &detail.since) {
         (ViewMode::All, _) => "All gists".to_string(),
@@ -40,7 +51,7 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
         ),
         (_, None) => "Gists first seen since tracking began (first visit)".to_string(),
     };
-    output::print(&format!(
+    format!(
         "{} ({})\nPipedrive person: {}   gists: {}   pending: {}   failed: {}   last sync: {}\n\n{scope}:",
         person.github_username,
         person.name.as_deref().unwrap_or("no public name"),
@@ -49,13 +60,11 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
         person.deliveries_pending,
         person.deliveries_failed,
         output::when(person.last_sync.as_deref()),
-    ));
-    if detail.gists.is_empty() {
-        output::print("  (none)");
-        return Ok(());
-    }
-    let rows = detail
-        .gists
+    )
+}
+
+fn gist_table(gists: &[GistView]) -> String {
+    let rows = gists
         .iter()
         .map(|g| {
             let delivery = match &g.last_error {
@@ -79,7 +88,7 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
             ]
         })
         .collect();
-    output::print(&output::table(
+    output::table(
         &[
             "GIST",
             "DESCRIPTION",
@@ -90,6 +99,5 @@ pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
             "URL",
         ],
         rows,
-    ));
-    Ok(())
+    )
 }

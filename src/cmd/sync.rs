@@ -46,15 +46,8 @@ pub fn run(
         .iter()
         .map(|l| Login::parse(l))
         .collect::<Result<Vec<_>>>()?;
-    if !args.dry_run
-        && args
-            .engine
-            .upstream
-            .pipedrive_token
-            .as_ref()
-            .is_none_or(|t| t.is_empty())
-    {
-        return Err(Error::MissingPipedriveToken);
+    if !args.dry_run {
+        args.engine.upstream.require_pipedrive()?;
     }
     let engine = super::sync_engine(open()?, &args.engine, Arc::new(Metrics::default()))?;
     let progress = if std::io::stderr().is_terminal() {
@@ -80,7 +73,7 @@ pub fn run(
     if report.ok() {
         Ok(())
     } else {
-        Err(Error::Incomplete(format!(
+        Err(Error::PartlyFailed(format!(
             "sync finished with {} failure(s); failed deliveries are retried by the next pass",
             report.counts.failed.max(report.errors.len() as i32)
         )))
@@ -88,17 +81,36 @@ pub fn run(
 }
 
 fn print_report(report: &SyncReport, format: OutputFormat) {
-    if format == OutputFormat::Json {
-        output::print(&output::json(report));
-        return;
+    match format {
+        OutputFormat::Json => output::print(&output::json(report)),
+        OutputFormat::Table => {
+            output::print(&summary_table(report));
+            if report.dry_run && !report.planned.is_empty() {
+                output::print("");
+                output::print(&planned_table(report));
+            }
+            for error in &report.errors {
+                eprintln!("  {error}");
+            }
+        }
     }
-    let label = if report.dry_run {
-        "WOULD CREATE"
-    } else {
-        "ACTIVITIES CREATED"
-    };
+    if let Some(until) = &report.waiting_until {
+        eprintln!(
+            "{} deliveries got no answer and may still land; the first sync after {} looks for them before sending anything again",
+            report.counts.deliveries_waiting,
+            output::when(Some(until))
+        );
+    }
+}
+
+fn summary_table(report: &SyncReport) -> String {
     let c = &report.counts;
-    output::print(&output::table(
+    let (label, created) = if report.dry_run {
+        ("WOULD CREATE", report.planned.len())
+    } else {
+        ("ACTIVITIES CREATED", c.activities_created as usize)
+    };
+    output::table(
         &[
             "USERS CHECKED",
             "UNCHANGED",
@@ -114,42 +126,27 @@ fn print_report(report: &SyncReport, format: OutputFormat) {
             c.users_unchanged.to_string(),
             c.users_skipped.to_string(),
             c.new_gists.to_string(),
-            if report.dry_run {
-                report.planned.len()
-            } else {
-                c.activities_created as usize
-            }
-            .to_string(),
+            created.to_string(),
             c.activities_reconciled.to_string(),
             c.deliveries_waiting.to_string(),
             c.failed.to_string(),
         ]],
-    ));
-    if let Some(until) = &report.waiting_until {
-        eprintln!(
-            "{} deliveries got no answer and may still land; the first sync after {} looks for them before sending anything again",
-            c.deliveries_waiting,
-            output::when(Some(until))
-        );
-    }
-    if report.dry_run && !report.planned.is_empty() {
-        output::print("");
-        output::print(&output::table(
-            &["USER", "GIST", "ACTIVITY SUBJECT"],
-            report
-                .planned
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.github_username.clone(),
-                        p.gist_id.clone(),
-                        p.subject.clone(),
-                    ]
-                })
-                .collect(),
-        ));
-    }
-    for error in &report.errors {
-        eprintln!("  {error}");
-    }
+    )
+}
+
+fn planned_table(report: &SyncReport) -> String {
+    output::table(
+        &["USER", "GIST", "ACTIVITY SUBJECT"],
+        report
+            .planned
+            .iter()
+            .map(|p| {
+                vec![
+                    p.github_username.clone(),
+                    p.gist_id.clone(),
+                    p.subject.clone(),
+                ]
+            })
+            .collect(),
+    )
 }

@@ -458,6 +458,20 @@ pub fn counts_for(conn: &mut DbConnection, person_id: PersonId) -> Result<GistCo
     )
 }
 
+/// Known / pending / failed counts over everyone (for the `/metrics` gauges).
+pub fn totals(conn: &mut DbConnection) -> Result<GistCounts> {
+    let rows: Vec<(String, i64)> = gists::table
+        .group_by(gists::delivery_state)
+        .select((gists::delivery_state, count_star()))
+        .load(conn)?;
+    let all = PersonId(0);
+    Ok(
+        fold_counts(rows.into_iter().map(|(state, n)| (all, state, n)))
+            .remove(&all)
+            .unwrap_or_default(),
+    )
+}
+
 /// Known / pending / failed counts for every person.
 pub fn counts(conn: &mut DbConnection) -> Result<HashMap<PersonId, GistCounts>> {
     let rows: Vec<(PersonId, String, i64)> = gists::table
@@ -486,4 +500,19 @@ pub(crate) fn fold_counts(
         }
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_and_an_unknown_name_is_none() {
+        for state in DeliveryState::ALL {
+            assert_eq!(DeliveryState::from_name(state.as_str()), Some(state));
+        }
+        for odd in ["", "Pending", "retrying", "delivered "] {
+            assert_eq!(DeliveryState::from_name(odd), None, "{odd:?}");
+        }
+    }
 }

@@ -17,24 +17,24 @@ pub fn run(conn: &mut DbConnection) -> Result<()> {
         DbConnection::Mysql(mysql) => {
             sql_query("SELECT GET_LOCK('gisttrack.migrations', 60)")
                 .execute(mysql)
-                .map_err(|e| Error::Migration(e.to_string()))?;
+                .map_err(|e| Error::Migration(Box::new(e)))?;
             let outcome = mysql
                 .run_pending_migrations(MYSQL)
                 .map(|_| ())
-                .map_err(|e| Error::Migration(e.to_string()));
+                .map_err(Error::Migration);
             let _ = sql_query("SELECT RELEASE_LOCK('gisttrack.migrations')").execute(mysql);
             outcome
         }
         DbConnection::Sqlite(sqlite) => {
-            let mut last_error = None;
-            for _ in 0..5 {
+            let mut tries = 0;
+            loop {
                 match sqlite.run_pending_migrations(SQLITE) {
                     Ok(_) => return Ok(()),
-                    Err(e) => last_error = Some(e.to_string()),
+                    Err(e) if tries == 4 => return Err(Error::Migration(e)),
+                    Err(_) => tries += 1,
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            Err(Error::Migration(last_error.unwrap_or_default()))
         }
     }
 }

@@ -371,3 +371,27 @@ pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_messages_lose_the_password_in_the_form_the_driver_saw() {
+        let target = DatabaseTarget::parse("mysql://app:p%40ss@db:3306/gt").unwrap();
+        assert_eq!(
+            scrub(" Access denied (using password: p@ss) ", &target),
+            "Access denied (using password: ***)"
+        );
+        let sqlite = DatabaseTarget::parse("sqlite:///tmp/x.db").unwrap();
+        assert_eq!(scrub("unable to open", &sqlite), "unable to open");
+    }
+
+    #[test]
+    fn a_sqlite_uri_escapes_what_would_end_the_path() {
+        assert_eq!(
+            sqlite_existing_file_uri(Path::new("/data/50%?#.db")),
+            "file:/data/50%25%3F%23.db?mode=rw"
+        );
+    }
+}

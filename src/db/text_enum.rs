@@ -46,9 +46,9 @@ macro_rules! text_enum_sql {
                 out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
             ) -> diesel::serialize::Result {
                 <str as diesel::serialize::ToSql<
-                                            diesel::sql_types::Text,
-                                            diesel::sqlite::Sqlite,
-                                        >>::to_sql(self.as_str(), out)
+                                                            diesel::sql_types::Text,
+                                                            diesel::sqlite::Sqlite,
+                                                        >>::to_sql(self.as_str(), out)
             }
         }
 
@@ -58,9 +58,9 @@ macro_rules! text_enum_sql {
                 out: &mut diesel::serialize::Output<'b, '_, diesel::mysql::Mysql>,
             ) -> diesel::serialize::Result {
                 <str as diesel::serialize::ToSql<
-                                            diesel::sql_types::Text,
-                                            diesel::mysql::Mysql,
-                                        >>::to_sql(self.as_str(), out)
+                                                            diesel::sql_types::Text,
+                                                            diesel::mysql::Mysql,
+                                                        >>::to_sql(self.as_str(), out)
             }
         }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::plan::{self, Attempts, Step};
 use super::{activity, link, Pass};
-use crate::clients::{backoff, ActivitySummary, ApiError, PipedriveApi, WriteOutcome};
+use crate::clients::{backoff, ActivitySummary, ApiError, Created, PipedriveApi, WriteOutcome};
 use crate::db::gists::{self, Gist, GistFile};
 use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
@@ -16,9 +16,7 @@ use crate::time::{format_ms, now_ms};
 
 pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let engine = pass.engine;
-    let Some(pipedrive) = engine.pipedrive.as_deref() else {
-        return Ok(());
-    };
+    let pipedrive = engine.pipedrive_api()?;
     if Pass::stopped(&pass.pipedrive_stopped) {
         return Ok(());
     }
@@ -150,7 +148,7 @@ fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
 }
 
 /// Sends one activity. An answer Pipedrive gave itself (a 500 or 503) ends the request, so it
-/// is reconciled and sent again at once, within `delivery_tries`; no answer, or a gateway's,
+/// is looked for and sent again at once, within `delivery_tries`; no answer, or a gateway's,
 /// leaves the row `sending` until it can no longer land.
 fn send_one(
     pass: &Pass<'_>,
@@ -160,9 +158,8 @@ fn send_one(
     gist: &Gist,
     new: &crate::clients::NewActivity,
 ) -> Result<()> {
-    let engine = pass.engine;
-    let store = &engine.store;
-    let tries = engine.settings.delivery_tries.max(1);
+    let store = &pass.engine.store;
+    let tries = pass.engine.settings.delivery_tries.max(1);
     let mut attempts = gist.attempts;
     for attempt in 0..tries {
         let started = now_ms();
@@ -172,51 +169,19 @@ fn send_one(
         }
         attempts += 1;
         let err = match pipedrive.create_activity(new) {
-            Ok(created) => {
-                store.write(|conn| gists::mark_delivered(conn, gist.id, created.id))?;
-                engine.metrics.activities_created.inc();
-                pass.record(|r| r.counts.activities_created += 1);
-                if created.daily_writes_left == Some(0) {
-                    pass.stop_pipedrive(ApiError::RateLimited(
-                        "Pipedrive's daily budget is spent; the remaining deliveries wait for a later pass"
-                            .into(),
-                    ));
-                }
-                return Ok(());
-            }
+            Ok(created) => return delivered(pass, gist, created),
             Err(err) => err,
         };
         match err.write_outcome() {
-            WriteOutcome::MayStillLand => {
-                let until = started + pass.in_flight_bound_ms();
-                let note = format!(
-                    "{err}; the request may still land, so it is looked for, not resent, after {}",
-                    format_ms(until)
-                );
-                log::warn!("sync: activity for gist {}: {note}", gist.github_gist_id);
-                store.write(|conn| gists::mark_unsettled(conn, gist.id, &note, until))?;
-                pass.waiting(person.id, until);
-                return Ok(());
-            }
+            WriteOutcome::MayStillLand => return park_unsettled(pass, person, gist, started, &err),
             WriteOutcome::Finished if attempt + 1 < tries => {
-                log::warn!(
-                    "sync: activity for gist {} may have landed ({err}); checking",
-                    gist.github_gist_id
-                );
                 std::thread::sleep(backoff(
                     Duration::from_millis(200),
                     attempt,
                     Duration::from_secs(5),
                 ));
-                match pipedrive.person_activities(pipedrive_person) {
-                    Ok(existing) => {
-                        if let Some(found) = find(&existing, gist) {
-                            store.write(|conn| gists::mark_delivered(conn, gist.id, found))?;
-                            pass.record(|r| r.counts.activities_reconciled += 1);
-                            return Ok(());
-                        }
-                    }
-                    Err(list_err) => return fail(pass, gist, attempts, &list_err),
+                if settled_by_looking(pass, pipedrive, pipedrive_person, gist, attempts)? {
+                    return Ok(());
                 }
             }
             WriteOutcome::Finished | WriteOutcome::NotWritten => {
@@ -225,6 +190,72 @@ fn send_one(
         }
     }
     Ok(())
+}
+
+fn delivered(pass: &Pass<'_>, gist: &Gist, created: Created<ActivityId>) -> Result<()> {
+    pass.engine
+        .store
+        .write(|conn| gists::mark_delivered(conn, gist.id, created.id))?;
+    pass.engine.metrics.activities_created.inc();
+    pass.record(|r| r.counts.activities_created += 1);
+    if created.daily_writes_left == Some(0) {
+        pass.stop_pipedrive(ApiError::RateLimited(
+            "Pipedrive's daily budget is spent; the remaining deliveries wait for a later pass"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// No answer, or a gateway's: the request may still land, so the row stays `sending` (with
+/// why, and until when, for `show`) and is left alone until then.
+fn park_unsettled(
+    pass: &Pass<'_>,
+    person: &Person,
+    gist: &Gist,
+    started: i64,
+    err: &ApiError,
+) -> Result<()> {
+    let until = started + pass.in_flight_bound_ms();
+    let note = format!(
+        "{err}; the request may still land, so it is looked for, not resent, after {}",
+        format_ms(until)
+    );
+    log::info!("sync: activity for gist {}: {note}", gist.github_gist_id);
+    pass.engine
+        .store
+        .write(|conn| gists::mark_unsettled(conn, gist.id, &note, until))?;
+    pass.waiting(person.id, until);
+    Ok(())
+}
+
+/// After an answer Pipedrive gave itself: true when that settles the delivery (the activity
+/// is there after all and is recorded, or the look failed and the delivery with it); false
+/// when it is not there and may be sent again.
+fn settled_by_looking(
+    pass: &Pass<'_>,
+    pipedrive: &dyn PipedriveApi,
+    pipedrive_person: PipedrivePersonId,
+    gist: &Gist,
+    attempts: i32,
+) -> Result<bool> {
+    log::info!(
+        "sync: activity for gist {} may have landed; looking",
+        gist.github_gist_id
+    );
+    match pipedrive.person_activities(pipedrive_person) {
+        Ok(existing) => match find(&existing, gist) {
+            Some(found) => {
+                pass.engine
+                    .store
+                    .write(|conn| gists::mark_delivered(conn, gist.id, found))?;
+                pass.record(|r| r.counts.activities_reconciled += 1);
+                Ok(true)
+            }
+            None => Ok(false),
+        },
+        Err(list_err) => fail(pass, gist, attempts, &list_err).map(|()| true),
+    }
 }
 
 /// Parks the gist as failed, visible with its error, due again after a growing pause; a

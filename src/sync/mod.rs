@@ -233,12 +233,26 @@ impl Engine {
         })
     }
 
+    /// The Pipedrive client, or the one error that says it is not configured.
+    pub fn pipedrive_api(&self) -> Result<&dyn PipedriveApi> {
+        self.pipedrive
+            .as_deref()
+            .ok_or(Error::MissingPipedriveToken)
+    }
+
+    /// Releases every lease this process holds (at shutdown, so others need not wait for
+    /// them to expire).
+    pub fn release_leases(&self) -> Result<usize> {
+        self.store
+            .write(|conn| people::release_all(conn, lease::process_owner()))
+    }
+
     /// Runs one pass over the chosen people. Per-person failures are counted in the report,
     /// never stop the others; only a failure to start (bad input, no database) is an `Err`.
     /// Either way the pass's `sync_runs` row is closed with what happened.
     pub fn run_pass(&self, options: &PassOptions, progress: &ProgressBar) -> Result<SyncReport> {
-        if self.pipedrive.is_none() && !options.dry_run {
-            return Err(Error::MissingPipedriveToken);
+        if !options.dry_run {
+            self.pipedrive_api()?;
         }
         let people = self.people_for(options);
         // A run asked for in advance is closed whatever happens; otherwise a pass that cannot
@@ -342,6 +356,7 @@ impl Engine {
         }
         let mut report = pass.report.into_inner().unwrap_or_else(|e| e.into_inner());
         report.duration_ms = clock.elapsed().as_millis() as u64;
+        self.metrics.sync_pass(clock.elapsed());
         report.waiting_until = report.first_settle_at().map(format_ms);
         if !report.ok() {
             self.metrics.sync_pass_failures.inc();

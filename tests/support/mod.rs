@@ -218,3 +218,56 @@ pub fn assert_each_gist_once(fake: &FakeApis, login: &str) {
         );
     }
 }
+
+/// Compares `current` with the committed `tests/snapshots/{name}`; `UPDATE_SNAPSHOTS=1`
+/// rewrites it after an intended change.
+pub fn assert_snapshot(name: &str, current: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, current).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == current,
+        "{name} changed: review it, then run UPDATE_SNAPSHOTS=1 cargo test to refresh {}\n--- committed\n{committed}\n--- now\n{current}",
+        path.display()
+    );
+}
+
+/// Replaces RFC 3339 times (JSON) and `YYYY-MM-DD HH:MM:SS UTC` times (tables) with a
+/// placeholder of the same width, so output can be snapshotted.
+pub fn mask_times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let is_digit = |b: Option<&u8>| b.is_some_and(u8::is_ascii_digit);
+    while i < bytes.len() {
+        let date = (0..10).all(|k| match k {
+            4 | 7 => bytes.get(i + k) == Some(&b'-'),
+            _ => is_digit(bytes.get(i + k)),
+        });
+        if date && matches!(bytes.get(i + 10), Some(b'T') | Some(b' ')) {
+            let mut end = i + 10;
+            while end < bytes.len()
+                && !matches!(bytes[end], b'"' | b'\n')
+                && !(bytes[end] == b' ' && bytes.get(end + 1) == Some(&b' '))
+            {
+                if bytes[end] == b'Z' || text[end..].starts_with("UTC") {
+                    end += if bytes[end] == b'Z' { 1 } else { 3 };
+                    break;
+                }
+                end += 1;
+            }
+            out.push_str(&"T".repeat(end - i));
+            i = end;
+        } else {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
