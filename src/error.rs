@@ -42,11 +42,13 @@ pub enum Error {
     LeaseLost(String),
     #[error("gist {gist} has an unknown delivery state {state:?} (written by a newer gisttrack, or edited by hand); nothing is sent for it")]
     UnknownDeliveryState { gist: String, state: String },
-    #[error("the Pipedrive person for {login} may still be being created ({reason}); to avoid a second one, add {login} again after {retry_after}")]
+    #[error("{login} was tracked until recently and a delivery to their Pipedrive person may still land; add {login} again after {}", crate::time::format_ms(*settles_at))]
+    DeliveryUnsettled { login: String, settles_at: i64 },
+    #[error("the Pipedrive person for {login} may still be being created ({reason}); to avoid a second one, add {login} again after {}", crate::time::format_ms(*settles_at))]
     PersonCreationUnsettled {
         login: String,
         reason: String,
-        retry_after: String,
+        settles_at: i64,
     },
     #[error(transparent)]
     Io(#[from] std::io::Error),

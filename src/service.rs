@@ -5,7 +5,8 @@ use utoipa::ToSchema;
 
 use diesel::Connection;
 
-use crate::clients::{GithubUser, PipedriveApi};
+use crate::clients::GithubUser;
+use crate::db::departed::{self, Departed};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
 use crate::db::people::{self, NewPerson, Page, Person};
 use crate::db::person_creations;
@@ -15,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::ids::{ActivityId, GithubUserId, PipedrivePersonId};
 use crate::login::Login;
 use crate::metrics::Gauge;
-use crate::sync::link::{self, Candidate, Linked};
-use crate::sync::Engine;
+use crate::sync::link::{self, Candidate, Linked, Origin};
+use crate::sync::{Engine, SyncSettings};
 use crate::time::{format_ms, now_ms};
 
 /// A tracked person as `list` and `GET /api/v1/people` show it. Times are RFC 3339 UTC.
@@ -102,7 +103,7 @@ pub struct SyncRunView {
 
 impl From<SyncRun> for SyncRunView {
     fn from(run: SyncRun) -> Self {
-        let counts = RunCounts::from(run.counts);
+        let counts = run.counts;
         SyncRunView {
             id: run.id,
             trigger: run.trigger_kind,
@@ -171,25 +172,28 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
 }
 
 /// Starts tracking a GitHub user: validated, checked against GitHub, linked to a Pipedrive
-/// person (reused by e-mail, or created), then stored. A refusal leaves nothing behind: a
-/// person created for it is removed again, and one whose creation got no answer is
-/// remembered so the next add finds it instead of creating a second.
+/// person (the one they had if they were tracked before, else reused by e-mail, else
+/// created), then stored. A refusal leaves nothing behind but what must be remembered: a
+/// creation whose answer was lost, so the next add finds that person instead of making a
+/// second. No Pipedrive person is ever deleted: one found may be someone else's link too.
 pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
     let pipedrive = engine.pipedrive_api()?;
     let (canonical, user) = untracked_github_account(engine, login)?;
-    let display_name = user.name.clone().unwrap_or_else(|| canonical.to_string());
     let key = canonical.key();
-    let linked = link::link_person(
-        engine,
-        pipedrive,
-        Candidate {
-            login_key: &key,
-            login: canonical.as_str(),
-            name: &display_name,
-            email: user.email.as_deref(),
-        },
-    )?;
+    let linked = match previous_person(engine, &canonical, &user)? {
+        Some(linked) => linked,
+        None => {
+            let display_name = user.name.clone().unwrap_or_else(|| canonical.to_string());
+            let who = Candidate {
+                login_key: &key,
+                login: canonical.as_str(),
+                name: &display_name,
+                email: user.email.as_deref(),
+            };
+            link::link_person(engine, pipedrive, who)?
+        }
+    };
     let new = NewPerson {
         github_login: canonical.as_str(),
         github_login_key: &key,
@@ -199,12 +203,12 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         pipedrive_person_id: Some(linked.pipedrive_id),
         backfill,
         added_at: now_ms(),
-        // A person made for this user has no earlier activities to look for.
-        pipedrive_history_read: linked.created,
+        pipedrive_history_read: !linked.may_have_history(),
     };
     let stored = engine.store.transaction(|conn| {
         let person = people::insert(conn, &new)?;
         person_creations::forget(conn, &key)?;
+        departed::forget(conn, user.id)?;
         Ok(person)
     });
     match stored {
@@ -217,10 +221,31 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
             })
         }
         Err(err) => {
-            take_back(engine, pipedrive, linked, &key);
+            if matches!(err, Error::AlreadyTracked(_)) {
+                // Another add of the same user won; its link stands.
+                link::forget(engine, &key);
+            }
             Err(err)
         }
     }
+}
+
+/// The Pipedrive person a user had when they were tracked before: it holds their
+/// activities. Refused while a delivery sent before the delete may still land.
+fn previous_person(engine: &Engine, login: &Login, user: &GithubUser) -> Result<Option<Linked>> {
+    let Some(departed) = departed::find(&mut *engine.store.conn()?, user.id)? else {
+        return Ok(None);
+    };
+    if let Some(settles_at) = departed.settles_at.filter(|t| *t > now_ms()) {
+        return Err(Error::DeliveryUnsettled {
+            login: login.to_string(),
+            settles_at,
+        });
+    }
+    Ok(departed.pipedrive_person_id.map(|pipedrive_id| Linked {
+        pipedrive_id,
+        origin: Origin::Previous,
+    }))
 }
 
 /// The GitHub account behind a login, in GitHub's spelling, refused when it is already
@@ -243,21 +268,6 @@ fn untracked_github_account(engine: &Engine, login: Login) -> Result<(Login, Git
         )));
     }
     Ok((canonical, user))
-}
-
-/// Takes back a person this add made, so a refused add leaves no orphan in Pipedrive.
-fn take_back(engine: &Engine, pipedrive: &dyn PipedriveApi, linked: Linked, login_key: &str) {
-    if !linked.created {
-        return;
-    }
-    match pipedrive.delete_person(linked.pipedrive_id) {
-        Ok(()) => link::forget(engine, login_key),
-        // Still remembered as this login's creation: the next add reuses it.
-        Err(undo) => log::warn!(
-            "could not remove Pipedrive person {} after a failed add: {undo}",
-            linked.pipedrive_id
-        ),
-    }
 }
 
 /// "hubot", or "Hubot (tracked as hubot)" when the spellings differ.
@@ -295,19 +305,21 @@ pub fn count_people(store: &Store) -> Result<i64> {
 /// A person and their gists: new since the previous visit (recording this one), peeked, or all.
 pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
-    let mut conn = store.conn()?;
     // A visit is its own write transaction (write first, so SQLite's busy timeout applies);
     // the reads then share one snapshot, which on SQLite also takes the WAL read lock once.
     let visited = match mode {
         ViewMode::NewSinceLastVisit => {
-            let person = people::get_by_login(&mut conn, &login)?;
-            let visited = people::record_visit(&mut conn, person.id, now_ms())?
-                .ok_or_else(|| Error::NotTracked(login.to_string()))?;
+            let visited = store.write(|conn| {
+                let person = people::get_by_login(conn, &login)?;
+                people::record_visit(conn, person.id, now_ms())?
+                    .ok_or_else(|| Error::NotTracked(login.to_string()))
+            })?;
             store.touch();
             Some(visited)
         }
         ViewMode::Peek | ViewMode::All => None,
     };
+    let mut conn = store.conn()?;
     (*conn).transaction(|conn| {
         let (person, since) = match (visited, mode) {
             (Some(visited), _) => {
@@ -356,15 +368,30 @@ pub fn recent_runs(store: &Store, limit: i64) -> Result<Vec<SyncRunView>> {
 }
 
 /// Stops tracking a user and removes their rows; returns the login as GitHub spells it.
-/// Pipedrive keeps its person and activities: they are the sales team's records now.
-/// Of two deletes at once, one wins and the other finds the person not tracked.
+/// Pipedrive keeps its person and activities: they are the sales team's records now, and the
+/// person is remembered for the account (with when its last delivery settles), so adding the
+/// user again reuses it. Of two deletes at once, one wins and the other finds it not tracked.
 pub fn delete_person(store: &Store, input: &str) -> Result<String> {
     let login = Login::parse(input)?;
-    let mut conn = store.conn()?;
-    let person = people::get_by_login(&mut conn, &login)?;
-    if !people::delete(&mut conn, person.id)? {
-        return Err(Error::NotTracked(login.to_string()));
-    }
+    // Every attempt records when it settles; this only covers rows from before it did.
+    let bound = SyncSettings::default().in_flight_bound.as_millis() as i64;
+    let deleted = store.transaction(|conn| {
+        let person = people::get_by_login(conn, &login)?;
+        let settles_at = gists::settles_at(conn, person.id, bound)?;
+        if !people::delete(conn, person.id)? {
+            return Err(Error::NotTracked(login.to_string()));
+        }
+        if let Some(github_id) = person.github_id {
+            let departed = Departed {
+                github_id,
+                pipedrive_person_id: person.pipedrive_person_id,
+                settles_at,
+                departed_at: now_ms(),
+            };
+            departed::record(conn, &departed)?;
+        }
+        Ok(person.github_login)
+    })?;
     store.touch();
-    Ok(person.github_login)
+    Ok(deleted)
 }

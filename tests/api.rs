@@ -16,6 +16,7 @@ use gisttrack::metrics::Metrics;
 use gisttrack::sync::scheduler::Scheduler;
 use gisttrack::sync::{Engine, SyncSettings};
 use serde_json::Value;
+use support::fake::GithubFault;
 use support::{backends, FakeApis, TestDb, GITHUB_TOKEN, PIPEDRIVE_TOKEN};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -747,41 +748,55 @@ async fn a_pass_that_cannot_start_still_closes_its_run_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_asked_for_during_a_pass_gets_the_next_pass() {
-    let api = api_on(TestDb::sqlite(), None, true);
-    for n in 0..4 {
-        api.fake.add_user(&format!("busy{n}"), 1);
-        post_form(&api, &format!("username=busy{n}")).await;
-    }
-    api.fake.lock().github.latency = Duration::from_millis(300);
-    let (_, first, _) = call(&api, "POST", "/api/v1/sync").await;
-    let before = api.fake.lock().github.total_requests;
-    eventually("the first pass to ask GitHub", || async {
-        api.fake.lock().github.total_requests > before
-    })
-    .await;
-    let (status, second, _) = call(&api, "POST", "/api/v1/sync").await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    assert_ne!(
-        second["run_id"], first["run_id"],
-        "the running pass chose its people before this request"
-    );
-    let (_, third, _) = call(&api, "POST", "/api/v1/sync").await;
-    assert_eq!(
-        third["run_id"], second["run_id"],
-        "requests before it starts share it"
-    );
-    eventually("both passes", || async {
+    for db in backends() {
+        let api = api_on(db, None, true);
+        for n in 0..4 {
+            api.fake.add_user(&format!("busy{n}"), 1);
+            post_form(&api, &format!("username=busy{n}")).await;
+        }
+        // The first pass's first listing is answered after 4 s: that pass is surely still
+        // running while the rest of the test adds someone and asks twice.
+        api.fake
+            .lock()
+            .github
+            .faults
+            .push_back(GithubFault::Slow(Duration::from_secs(4)));
+        let (_, first, _) = call(&api, "POST", "/api/v1/sync").await;
+        eventually("the first pass to ask GitHub", || async {
+            api.fake.lock().github.faults.is_empty()
+        })
+        .await;
+        // Added while the first pass runs: that pass chose its people already.
+        api.fake.add_user("latecomer", 1);
+        let (status, _, _) = post_form(&api, "username=latecomer").await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, second, _) = call(&api, "POST", "/api/v1/sync").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_ne!(
+            second["run_id"], first["run_id"],
+            "the running pass chose its people before this request"
+        );
+        let (_, third, _) = call(&api, "POST", "/api/v1/sync").await;
+        assert_eq!(
+            third["run_id"], second["run_id"],
+            "requests before it starts share it"
+        );
+        eventually("both passes", || async {
+            let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
+            runs.as_array()
+                .is_some_and(|r| r.len() == 2 && r.iter().all(|r| !r["finished_at"].is_null()))
+        })
+        .await;
         let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
-        runs.as_array()
-            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| !r["finished_at"].is_null()))
-    })
-    .await;
-    let (_, runs, _) = call(&api, "GET", "/api/v1/sync/runs").await;
-    assert_eq!(runs[0]["id"], second["run_id"]);
-    assert_eq!(
-        runs[0]["users_checked"], 4,
-        "the second pass ran after the request: {runs}"
-    );
+        assert_eq!(runs[0]["id"], second["run_id"]);
+        assert_eq!(
+            runs[0]["users_checked"], 5,
+            "the second pass covers the latecomer: {runs}"
+        );
+        assert_eq!(runs[1]["users_checked"], 4, "{runs}");
+        let latecomer = api.fake.gist_ids("latecomer")[0].clone();
+        assert_eq!(api.fake.activities_for_gist(&latecomer), 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

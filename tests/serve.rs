@@ -446,8 +446,6 @@ fn an_upstream_failure_during_add_leaves_nothing_behind() {
         .is_empty());
 }
 
-/// A TCP relay to MariaDB that the test can cut and restore, to make the database go away.
-#[cfg(unix)]
 #[test]
 fn a_corrupt_table_makes_readyz_fail_as_the_data_routes_do() {
     use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
@@ -565,6 +563,8 @@ fn serve_follows_up_on_a_delivery_that_may_still_land_without_waiting_for_the_in
     }
 }
 
+/// A TCP relay to MariaDB that the test can cut and restore, to make the database go away.
+#[cfg(unix)]
 mod relay {
     use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::{AtomicBool, Ordering};

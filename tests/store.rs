@@ -241,17 +241,51 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
             "oldest first"
         );
         let (a, b, c) = (&due[0], &due[1], &due[2]);
+        assert!(claim(&mut conn, person.id, "me", 1_000, 1_000_000, None, None).unwrap());
+        let attempt = |gist: &gists::Gist, seen: gists::RowState, owner: &'static str, now| {
+            gists::NewAttempt {
+                gist: gist.id,
+                seen,
+                person: person.id,
+                lease_owner: owner,
+                now,
+                settles_at: now + 60_000,
+            }
+        };
 
-        assert!(gists::mark_sending(&mut conn, a.id, 1_000).unwrap());
+        let marked = attempt(a, a.row_state(), "me", 1_000);
+        assert!(gists::mark_sending(&mut conn, &marked).unwrap());
         gists::mark_delivered(&mut conn, a.id, ActivityId(77)).unwrap();
         assert!(
-            !gists::mark_sending(&mut conn, a.id, 1_001).unwrap(),
-            "a delivered gist is never sent again"
+            !gists::mark_sending(&mut conn, &attempt(a, a.row_state(), "me", 1_001)).unwrap(),
+            "a row changed since it was read (here: delivered) is never sent again"
+        );
+        assert!(
+            !gists::mark_sending(&mut conn, &attempt(b, b.row_state(), "someone else", 1_000))
+                .unwrap(),
+            "only the lease holder sends"
+        );
+        assert!(
+            !gists::mark_sending(&mut conn, &attempt(b, b.row_state(), "me", 2_000_000)).unwrap(),
+            "nor after its lease expired"
         );
 
-        assert!(gists::mark_sending(&mut conn, b.id, 1_000).unwrap());
+        // A mark whose request never left (held back for a rate limit) is taken back whole.
+        assert!(gists::mark_sending(&mut conn, &attempt(b, b.row_state(), "me", 1_000)).unwrap());
+        gists::unmark_sending(&mut conn, b.id, &b.row_state()).unwrap();
+        let back = gists::due_for_delivery(&mut conn, person.id, 1_000, false).unwrap();
+        assert_eq!(back[0].row_state(), b.row_state());
+
+        assert!(gists::mark_sending(&mut conn, &attempt(b, b.row_state(), "me", 1_000)).unwrap());
         gists::mark_failed(&mut conn, b.id, "boom", 5_000).unwrap();
-        assert!(gists::mark_sending(&mut conn, c.id, 1_000).unwrap()); // left `sending`, as after a crash
+        // Left `sending`, as after a crash; settles a minute after it started.
+        assert!(gists::mark_sending(&mut conn, &attempt(c, c.row_state(), "me", 1_000)).unwrap());
+        let c_now = gists::due_for_delivery(&mut conn, person.id, 2_000, false).unwrap();
+        assert_eq!(
+            c_now[0].next_attempt_at,
+            Some(61_000),
+            "when it settles is stored"
+        );
 
         let due: Vec<String> = gists::due_for_delivery(&mut conn, person.id, 2_000, false)
             .unwrap()
@@ -261,7 +295,7 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
         assert_eq!(
             due,
             ["c"],
-            "the failed one waits; the interrupted one is due"
+            "the failed one waits; the interrupted one is read (the rule decides it waits)"
         );
         let due = gists::due_for_delivery(&mut conn, person.id, 6_000, false).unwrap();
         assert_eq!(due.len(), 2);
@@ -446,11 +480,7 @@ fn sync_runs_are_opened_and_closed() {
             [second, first]
         );
         assert_eq!(runs[1].finished_at, Some(20));
-        assert_eq!(
-            RunCounts::from(runs[1].counts),
-            counts,
-            "every count is stored"
-        );
+        assert_eq!(runs[1].counts, counts, "every count is stored");
         assert_eq!(runs[1].error_summary.as_deref(), Some("a: boom"));
         assert_eq!(runs[1].trigger_kind, RunTrigger::Cli);
         assert!(runs[0].finished_at.is_none());

@@ -479,22 +479,23 @@ fn a_secondary_limit_longer_than_the_wait_cap_stops_github_work() {
 
 #[test]
 fn a_pipedrive_429_without_retry_after_waits_for_the_window_reset() {
-    let fake = roomy_fake();
-    fake.add_user("windowed", 2);
-    let db = TestDb::sqlite();
-    ok(&db, Some(&fake), &["add", "windowed"]);
-    fake.lock().pipedrive.faults.push_back((
-        PipedriveRoute::CreateActivity,
-        PipedriveFault::TooManyRequests { retry_after: None },
-    ));
-    let (success, report, _) = sync_report(&db, &fake, &[]);
-    assert!(success, "{report}");
-    assert_eq!(fake.activity_count(), 2);
-    assert_eq!(
-        fake.lock().pipedrive.sent_during_penalty,
-        0,
-        "waited for x-ratelimit-reset"
-    );
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("windowed", 2);
+        ok(&db, Some(&fake), &["add", "windowed"]);
+        fake.lock().pipedrive.faults.push_back((
+            PipedriveRoute::CreateActivity,
+            PipedriveFault::TooManyRequests { retry_after: None },
+        ));
+        let (success, report, _) = sync_report(&db, &fake, &[]);
+        assert!(success, "{report}");
+        assert_eq!(fake.activity_count(), 2);
+        assert_eq!(
+            fake.lock().pipedrive.sent_during_penalty,
+            0,
+            "waited for x-ratelimit-reset"
+        );
+    }
 }
 
 #[test]
@@ -541,26 +542,27 @@ fn a_spent_pipedrive_day_stops_writes_at_once_without_pressing_into_a_block() {
 
 #[test]
 fn person_searches_are_paced_under_the_search_apis_own_limit() {
-    let fake = roomy_fake();
-    let logins: Vec<String> = (0..14).map(|n| format!("searched{n}")).collect();
-    for login in &logins {
-        fake.add_user(login, 0);
+    for db in backends() {
+        let fake = roomy_fake();
+        let logins: Vec<String> = (0..14).map(|n| format!("searched{n}")).collect();
+        for login in &logins {
+            fake.add_user(login, 0);
+        }
+        let mut add = vec!["add"];
+        add.extend(logins.iter().map(String::as_str));
+        let started = Instant::now();
+        ok(&db, Some(&fake), &add);
+        assert_eq!(
+            fake.lock().pipedrive.searches_over_limit,
+            0,
+            "never over 10 per 2 s"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "14 searches cannot all fit in one window"
+        );
+        assert_eq!(fake.live_persons().len(), 14);
     }
-    let db = TestDb::sqlite();
-    let mut add = vec!["add"];
-    add.extend(logins.iter().map(String::as_str));
-    let started = Instant::now();
-    ok(&db, Some(&fake), &add);
-    assert_eq!(
-        fake.lock().pipedrive.searches_over_limit,
-        0,
-        "never over 10 per 2 s"
-    );
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "14 searches cannot all fit in one window"
-    );
-    assert_eq!(fake.live_persons().len(), 14);
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub struct ErrorBody {
 pub struct ApiProblem {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds to send as `Retry-After`, when the answer is "not yet".
+    pub retry_after: Option<u64>,
 }
 
 impl Reject for ApiProblem {}
@@ -36,6 +38,7 @@ impl ApiProblem {
                 error: error.into(),
                 code,
             },
+            retry_after: None,
         }
     }
 
@@ -48,7 +51,14 @@ impl ApiProblem {
     }
 
     pub fn reply(&self) -> warp::reply::Response {
-        warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response()
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(warp::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -85,8 +95,12 @@ impl From<Error> for ApiProblem {
                 ApiProblem::new(S::BAD_GATEWAY, "upstream_error", message)
             }
             // Not the client's fault, and over once the earlier request can no longer land.
-            Error::PersonCreationUnsettled { .. } => {
-                ApiProblem::new(S::SERVICE_UNAVAILABLE, "creation_unsettled", message)
+            Error::PersonCreationUnsettled { settles_at, .. }
+            | Error::DeliveryUnsettled { settles_at, .. } => {
+                let mut problem = ApiProblem::new(S::SERVICE_UNAVAILABLE, "unsettled", message);
+                let left = (*settles_at - crate::time::now_ms()).max(0);
+                problem.retry_after = Some((left as u64).div_ceil(1000).max(1));
+                problem
             }
             _ => {
                 log::error!("internal error: {message}");

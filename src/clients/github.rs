@@ -342,6 +342,7 @@ fn classify_refusal<T>(
         500..=599 => Next::Transient(ApiError::Server {
             status,
             message: github_message(body),
+            by_service: serde_json::from_str::<serde_json::Value>(body).is_ok(),
         }),
         _ => Next::Fail(ApiError::Rejected {
             status,
@@ -405,6 +406,7 @@ impl GithubApi for GithubClient {
                 return Err(ApiError::Server {
                     status: response.status().as_u16(),
                     message: format!("page {next} vanished mid-listing"),
+                    by_service: true,
                 });
             }
         }

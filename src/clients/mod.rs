@@ -22,9 +22,18 @@ pub enum ApiError {
     /// A definite refusal (4xx) that a retry will not change.
     #[error("rejected ({status}): {message}")]
     Rejected { status: u16, message: String },
-    /// A server error (5xx) that persisted through retries.
+    /// A server error (5xx) that persisted through retries. `by_service` when the body is
+    /// the service's own error document, not a gateway's or a proxy's page.
     #[error("server error ({status}): {message}")]
-    Server { status: u16, message: String },
+    Server {
+        status: u16,
+        message: String,
+        by_service: bool,
+    },
+    /// A write refused for the burst window (429), not processed: send it again after the
+    /// pause, as a new attempt.
+    #[error("rate limited (429); may be sent again after {}", humantime::format_duration(*retry_after))]
+    Throttled { retry_after: Duration },
     /// Timeout or connection failure that persisted through retries.
     #[error("network error: {0}")]
     Transport(String),
@@ -50,14 +59,20 @@ impl ApiError {
     /// What a write that failed with this error may have done.
     pub fn write_outcome(&self) -> WriteOutcome {
         match self {
-            ApiError::Transport(_) => WriteOutcome::MayStillLand,
+            // Only the service's own 500 or 503 says the request is over. Anything else in
+            // the 5xx range (502, 504, a CDN's 52x, a proxy's HTML 503) came from something
+            // standing between us and the service, which may still be processing it.
             ApiError::Server {
-                status: 502 | 504, ..
-            } => WriteOutcome::MayStillLand,
-            ApiError::Server { .. } | ApiError::Decode(_) => WriteOutcome::Finished,
+                status: 500 | 503,
+                by_service: true,
+                ..
+            }
+            | ApiError::Decode(_) => WriteOutcome::Finished,
+            ApiError::Transport(_) | ApiError::Server { .. } => WriteOutcome::MayStillLand,
             ApiError::Unauthorized(_)
             | ApiError::RateLimited(_)
             | ApiError::Blocked(_)
+            | ApiError::Throttled { .. }
             | ApiError::Rejected { .. } => WriteOutcome::NotWritten,
         }
     }
@@ -151,15 +166,18 @@ pub struct Created<Id> {
 }
 
 pub trait PipedriveApi: Send + Sync {
+    /// Waits until a request may leave (the burst window, a 429's pause), shared by every
+    /// worker. Writers call it before recording an attempt: a write itself never waits.
+    fn wait_turn(&self);
     /// An existing person whose email matches exactly.
     fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError>;
-    /// A person with exactly this name (and this email, when given) added or changed since
-    /// `since_ms`: how an earlier creation whose answer was lost is found again.
+    /// A person with exactly this name (and this email, when given) that Pipedrive added
+    /// between the two times (Unix ms): how a creation whose answer was lost is found again.
     fn find_recent_person(
         &self,
         name: &str,
         email: Option<&str>,
-        since_ms: i64,
+        added_between: (i64, i64),
     ) -> Result<Option<PipedrivePersonId>, ApiError>;
     fn create_person(
         &self,
@@ -362,6 +380,12 @@ mod tests {
         let server = |status| ApiError::Server {
             status,
             message: String::new(),
+            by_service: true,
+        };
+        let gateway = |status| ApiError::Server {
+            status,
+            message: "<html>".into(),
+            by_service: false,
         };
         assert_eq!(
             ApiError::Transport("timeout".into()).write_outcome(),
@@ -371,6 +395,20 @@ mod tests {
         assert_eq!(server(504).write_outcome(), WriteOutcome::MayStillLand);
         assert_eq!(server(500).write_outcome(), WriteOutcome::Finished);
         assert_eq!(server(503).write_outcome(), WriteOutcome::Finished);
+        for status in [500, 503, 520, 522, 524, 530] {
+            assert_eq!(
+                gateway(status).write_outcome(),
+                WriteOutcome::MayStillLand,
+                "a {status} page from a CDN or proxy"
+            );
+        }
+        assert_eq!(
+            ApiError::Throttled {
+                retry_after: Duration::from_secs(2)
+            }
+            .write_outcome(),
+            WriteOutcome::NotWritten
+        );
         assert_eq!(
             ApiError::RateLimited("429".into()).write_outcome(),
             WriteOutcome::NotWritten

@@ -44,6 +44,8 @@ impl PipedriveSettings {
 /// it leaves, and Pipedrive counts it when it arrives.
 const SEARCH_LIMIT: usize = 10;
 const SEARCH_WINDOW: Duration = Duration::from_millis(2_250);
+/// Pages of recently changed persons looked through for a lost creation (500 each).
+const RECENT_PAGES: usize = 40;
 
 pub struct PipedriveClient {
     agent: ureq::Agent,
@@ -88,12 +90,10 @@ impl PipedriveClient {
         }
     }
 
-    fn wait_turn(&self) {
+    /// How long every worker must still hold off (a 429's pause, an emptied burst window).
+    fn pause_left(&self) -> Option<Duration> {
         let until = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if until > now {
-            sleep(until - now);
-        }
+        until.checked_duration_since(Instant::now())
     }
 
     /// Waits until one more search fits in the search API's own window.
@@ -175,8 +175,10 @@ impl PipedriveClient {
         }
     }
 
-    /// Sends one request and returns a 2xx answer; reads are retried through 5xx and network
-    /// errors, 429s are waited out (a 429 was not processed, so even a write is resent).
+    /// Sends one request and returns a 2xx answer. Reads wait their turn and are retried
+    /// through 5xx, network errors and 429s. A write is sent at most once and never waits
+    /// here: its caller records the attempt just before, so a wait in between would start
+    /// the in-flight clock early. A write that meets a pause, or a 429, is `Throttled`.
     fn send(
         &self,
         method: Method,
@@ -186,7 +188,13 @@ impl PipedriveClient {
     ) -> Result<Answer, ApiError> {
         let url = format!("{}{path}", self.settings.base_url);
         let attempt = |waits: u32| {
-            self.wait_turn();
+            if method == Method::Post {
+                if let Some(left) = self.pause_left() {
+                    return Next::Fail(ApiError::Throttled { retry_after: left });
+                }
+            } else {
+                PipedriveApi::wait_turn(self);
+            }
             if path.ends_with("/search") {
                 self.wait_search_turn();
             }
@@ -216,13 +224,25 @@ impl PipedriveClient {
                 "Pipedrive {method:?} {path} -> {status} in {:?}",
                 sent.elapsed()
             );
-            classify(method, status, response.headers(), &text, waits, path)
+            match classify(method, status, response.headers(), &text, waits, path) {
+                Next::Wait { after, give_up } if method == Method::Post => {
+                    self.pause_everyone(after);
+                    Next::Fail(if after > self.settings.max_wait {
+                        give_up
+                    } else {
+                        ApiError::Throttled { retry_after: after }
+                    })
+                }
+                next => next,
+            }
         };
-        drive(self.patience(), attempt, |wait| {
-            self.metrics.pipedrive_rate_limit_waits.inc();
-            log::warn!("Pipedrive rate limit: pausing every worker for {wait:?}");
-            self.pause_until(Instant::now() + wait);
-        })
+        drive(self.patience(), attempt, |wait| self.pause_everyone(wait))
+    }
+
+    fn pause_everyone(&self, wait: Duration) {
+        self.metrics.pipedrive_rate_limit_waits.inc();
+        log::warn!("Pipedrive rate limit: pausing every worker for {wait:?}");
+        self.pause_until(Instant::now() + wait);
     }
 }
 
@@ -249,6 +269,7 @@ fn classify(
             let err = ApiError::Server {
                 status,
                 message: envelope_error(text),
+                by_service: is_json && is_error_envelope(text),
             };
             match method {
                 Method::Post => Next::Fail(err),
@@ -299,6 +320,12 @@ fn throttled(headers: &HeaderMap, text: &str, waits: u32) -> Next<Answer> {
             humantime::format_duration(Duration::from_secs(after.as_secs()))
         )),
     }
+}
+
+/// Pipedrive's own error document (`{"success": false, ...}`), as opposed to a gateway's.
+fn is_error_envelope(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|v| v.get("success").and_then(Value::as_bool) == Some(false))
 }
 
 /// A 429 that is about the day's budget, not the burst window: waiting a few seconds will
@@ -361,6 +388,12 @@ fn has_email(item: &Value, email: &str) -> bool {
 }
 
 impl PipedriveApi for PipedriveClient {
+    fn wait_turn(&self) {
+        if let Some(left) = self.pause_left() {
+            sleep(left);
+        }
+    }
+
     fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError> {
         let answer = self.send(
             Method::Get,
@@ -393,11 +426,18 @@ impl PipedriveApi for PipedriveClient {
         &self,
         name: &str,
         email: Option<&str>,
-        since_ms: i64,
+        added_between: (i64, i64),
     ) -> Result<Option<PipedrivePersonId>, ApiError> {
-        let since = crate::time::format_seconds(since_ms);
+        let (from, to) = added_between;
+        let added_in_window = |item: &Value| {
+            item.get("add_time")
+                .and_then(Value::as_str)
+                .and_then(crate::time::parse_rfc3339)
+                .is_none_or(|added| (from..=to).contains(&added))
+        };
+        let since = crate::time::format_seconds(from);
         let mut cursor: Option<String> = None;
-        for _ in 0..100 {
+        for _ in 0..RECENT_PAGES {
             let mut query = vec![
                 ("updated_since", since.clone()),
                 ("limit", "500".to_string()),
@@ -415,6 +455,7 @@ impl PipedriveApi for PipedriveClient {
                 .find(|item| {
                     item.get("name").and_then(Value::as_str) == Some(name)
                         && item.get("is_deleted").and_then(Value::as_bool) != Some(true)
+                        && added_in_window(item)
                         && email.is_none_or(|email| has_email(item, email))
                 })
                 .and_then(|item| item.get("id").and_then(Value::as_i64))
@@ -427,7 +468,10 @@ impl PipedriveApi for PipedriveClient {
                 return Ok(None);
             }
         }
-        Err(ApiError::Decode("person pagination does not end".into()))
+        log::warn!(
+            "looked through {RECENT_PAGES} pages of recently changed Pipedrive persons for {name:?} without reaching the end; taking it as not created"
+        );
+        Ok(None)
     }
 
     fn create_person(

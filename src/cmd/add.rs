@@ -34,7 +34,7 @@ pub fn run(
         Login::parse(login)?;
     }
     args.upstream.require_pipedrive()?;
-    let engine = super::engine(open()?, &args.upstream, Arc::new(Metrics::default()))?;
+    let engine = super::engine(open, &args.upstream, Arc::new(Metrics::default()))?;
     let mut added = Vec::new();
     let mut failures = Vec::new();
     for login in &args.logins {

@@ -61,25 +61,35 @@ pub fn clients(
     (github, pipedrive)
 }
 
-/// The engine `add` and `sync` share, with the settings `add` needs.
-pub fn engine(store: Store, upstream: &UpstreamArgs, metrics: Arc<Metrics>) -> Result<Engine> {
+/// The engine `add` and `sync` share, with the settings `add` needs. The settings are
+/// checked before the store is opened, so a configuration error writes nothing.
+pub fn engine(
+    open: impl FnOnce() -> Result<Store>,
+    upstream: &UpstreamArgs,
+    metrics: Arc<Metrics>,
+) -> Result<Engine> {
+    let settings = SyncSettings {
+        in_flight_bound: upstream.in_flight_bound()?,
+        ..SyncSettings::default()
+    };
     let (github, pipedrive) = clients(upstream, &metrics);
     Ok(Engine {
-        store,
+        store: open()?,
         github,
         pipedrive,
-        settings: SyncSettings {
-            in_flight_bound: upstream.in_flight_bound()?,
-            ..SyncSettings::default()
-        },
+        settings,
         metrics,
         shutdown: Arc::new(AtomicBool::new(false)),
     })
 }
 
 /// A sync engine configured from the command line.
-pub fn sync_engine(store: Store, args: &EngineArgs, metrics: Arc<Metrics>) -> Result<Engine> {
-    let mut engine = engine(store, &args.upstream, metrics)?;
+pub fn sync_engine(
+    open: impl FnOnce() -> Result<Store>,
+    args: &EngineArgs,
+    metrics: Arc<Metrics>,
+) -> Result<Engine> {
+    let mut engine = engine(open, &args.upstream, metrics)?;
     engine.settings.concurrency = args.concurrency as usize;
     engine.settings.activity = ActivitySettings {
         activity_type: args.activity_type.clone(),

@@ -65,7 +65,7 @@ pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> 
         .build()?;
     // Registered before the first log line, so a SIGTERM that follows any output is a clean stop.
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
-    let engine = super::sync_engine(open()?, &args.engine, Arc::new(Metrics::default()))?;
+    let engine = super::sync_engine(open, &args.engine, Arc::new(Metrics::default()))?;
     let api_token = Secret::given(&args.api_token);
     warn_about(&engine, api_token.is_some(), args.listen);
     let interval = (!args.no_sync).then_some(args.interval);

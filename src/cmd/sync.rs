@@ -49,7 +49,7 @@ pub fn run(
     if !args.dry_run {
         args.engine.upstream.require_pipedrive()?;
     }
-    let engine = super::sync_engine(open()?, &args.engine, Arc::new(Metrics::default()))?;
+    let engine = super::sync_engine(open, &args.engine, Arc::new(Metrics::default()))?;
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0);
         bar.set_style(

@@ -65,7 +65,7 @@ impl DeliveryState {
     }
 }
 
-crate::text_enum_sql!(DeliveryState, "delivery state");
+super::text_enum::text_enum_sql!(DeliveryState, "delivery state");
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = gists)]
@@ -374,21 +374,104 @@ fn name_unreadable_row(
     }
 }
 
-/// Commits "a request is about to be sent" before it is sent: a crash after this point
-/// leaves `sending`, which no pass resends before the attempt can no longer land.
-pub fn mark_sending(conn: &mut DbConnection, gist_id: GistRowId, now: i64) -> Result<bool> {
+/// A delivery attempt about to be sent, and the ledger row as it was decided from.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAttempt<'a> {
+    pub gist: GistRowId,
+    /// The row as the decision to send saw it: changed since, it is left alone.
+    pub seen: RowState,
+    /// The person whose lease must still be held by `lease_owner`.
+    pub person: PersonId,
+    pub lease_owner: &'a str,
+    pub now: i64,
+    /// Until when the request may still land if no answer comes back.
+    pub settles_at: i64,
+}
+
+/// The fields of a ledger row that decide what a delivery may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowState {
+    pub state: DeliveryState,
+    pub attempts: i32,
+    pub attempt_started_at: Option<i64>,
+    /// For a failed row its next try; for a `sending` row when it settles.
+    pub next_attempt_at: Option<i64>,
+}
+
+impl Gist {
+    pub fn row_state(&self) -> RowState {
+        RowState {
+            state: self.delivery_state,
+            attempts: self.attempts,
+            attempt_started_at: self.attempt_started_at,
+            next_attempt_at: self.next_attempt_at,
+        }
+    }
+}
+
+/// Commits "a request is about to be sent" just before it is sent: a crash from then on
+/// leaves `sending`, which is not resent before the attempt settles. Marks only a row still
+/// as it was seen, for a person whose lease this process still holds, so a decision taken
+/// from a stale read, or after the lease passed to another process, sends nothing.
+pub fn mark_sending(conn: &mut DbConnection, attempt: &NewAttempt<'_>) -> Result<bool> {
+    use super::schema::people;
+    let lease_held = diesel::dsl::exists(
+        people::table
+            .filter(people::id.eq(attempt.person))
+            .filter(people::lease_owner.eq(attempt.lease_owner))
+            .filter(people::lease_expires_at.gt(attempt.now)),
+    );
     let changed = diesel::update(
         gists::table
-            .find(gist_id)
-            .filter(gists::delivery_state.ne(DeliveryState::Delivered)),
+            .find(attempt.gist)
+            .filter(gists::delivery_state.eq(attempt.seen.state))
+            .filter(gists::attempts.eq(attempt.seen.attempts))
+            .filter(lease_held),
     )
     .set((
         gists::delivery_state.eq(DeliveryState::Sending),
         gists::attempts.eq(gists::attempts + 1),
-        gists::attempt_started_at.eq(now),
+        gists::attempt_started_at.eq(attempt.now),
+        gists::next_attempt_at.eq(attempt.settles_at),
     ))
     .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// Takes back a mark whose request never left (the client held it for a rate limit): the
+/// row is as it was, and a later decision starts from there.
+pub fn unmark_sending(conn: &mut DbConnection, gist: GistRowId, back_to: &RowState) -> Result<()> {
+    diesel::update(
+        gists::table
+            .find(gist)
+            .filter(gists::delivery_state.eq(DeliveryState::Sending))
+            .filter(gists::attempts.eq(back_to.attempts + 1)),
+    )
+    .set((
+        gists::delivery_state.eq(back_to.state),
+        gists::attempts.eq(back_to.attempts),
+        gists::attempt_started_at.eq(back_to.attempt_started_at),
+        gists::next_attempt_at.eq(back_to.next_attempt_at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The service answered the attempt with an error of its own: the request is over, so the
+/// row is pending again (attempted before, so it is looked for before it is sent).
+pub fn mark_answered(conn: &mut DbConnection, gist: GistRowId, error: &str) -> Result<()> {
+    diesel::update(
+        gists::table
+            .find(gist)
+            .filter(gists::delivery_state.eq(DeliveryState::Sending)),
+    )
+    .set((
+        gists::delivery_state.eq(DeliveryState::Pending),
+        gists::last_error.eq(error),
+        gists::next_attempt_at.eq(None::<i64>),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// An attempt got no answer (or a gateway's): the row stays `sending`, with why and when it
@@ -456,6 +539,25 @@ pub fn counts_for(conn: &mut DbConnection, person_id: PersonId) -> Result<GistCo
             .remove(&person_id)
             .unwrap_or_default(),
     )
+}
+
+/// Until when the person's deliveries still in flight may land: the latest settle time of
+/// its `sending` rows (a row recorded without one settles `fallback_bound_ms` after it
+/// started). `None` when none is in flight.
+pub fn settles_at(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    fallback_bound_ms: i64,
+) -> Result<Option<i64>> {
+    let sending: Vec<(Option<i64>, Option<i64>)> = gists::table
+        .filter(gists::person_id.eq(person_id))
+        .filter(gists::delivery_state.eq(DeliveryState::Sending))
+        .select((gists::attempt_started_at, gists::next_attempt_at))
+        .load(conn)?;
+    Ok(sending
+        .into_iter()
+        .map(|(started, settles)| settles.unwrap_or(started.unwrap_or(0) + fallback_bound_ms))
+        .max())
 }
 
 /// Known / pending / failed counts over everyone (for the `/metrics` gauges).

@@ -1,5 +1,6 @@
 //! The store: one Diesel connection type over SQLite and MySQL, pooled, migrated on open.
 
+pub mod departed;
 pub mod gists;
 pub mod migrations;
 pub mod people;
@@ -162,12 +163,13 @@ impl ConnectionManager {
     }
 }
 
-/// Removes the URL's password from a driver message.
+/// Removes the URL's password from a driver message. (A password of one or two characters
+/// is left alone: replacing it would mangle every message, and drivers do not echo them.)
 fn scrub(message: &str, target: &DatabaseTarget) -> String {
     let message = message.trim().to_string();
     match target.password() {
-        Some(password) => message.replace(&password, "***"),
-        None => message,
+        Some(password) if password.chars().count() > 2 => message.replace(&password, "***"),
+        _ => message,
     }
 }
 
@@ -335,15 +337,19 @@ impl Store {
     }
 }
 
-/// A deadlock (MySQL 1213, which Diesel calls a serialization failure) or a lock wait
-/// timeout (1205): transient, and the server's advice is to retry.
+/// A deadlock (MySQL 1213, which Diesel calls a serialization failure), a lock wait timeout
+/// (1205), or SQLite refusing to turn a reading transaction into a writing one while another
+/// writes ("database is locked" at once, which its busy timeout cannot wait out): transient,
+/// and each database's advice is to run the transaction again.
 pub fn is_lock_conflict(err: &Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error as D};
     match err {
         Error::Database(D::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
         Error::Database(D::DatabaseError(_, info)) => {
             let message = info.message();
-            message.contains("Deadlock found") || message.contains("Lock wait timeout exceeded")
+            message.contains("Deadlock found")
+                || message.contains("Lock wait timeout exceeded")
+                || message.contains("database is locked")
         }
         _ => false,
     }

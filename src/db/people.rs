@@ -223,12 +223,16 @@ pub fn mark_history_read(conn: &mut DbConnection, person_id: PersonId) -> Result
     Ok(())
 }
 
-/// Makes the next pass read every person's Pipedrive history again before delivering (after
+/// Makes the next deliveries to these people read their Pipedrive history again (after
 /// restoring a backup, whose ledger may not know of activities sent since it was taken).
-pub fn forget_history(conn: &mut DbConnection) -> Result<usize> {
-    Ok(diesel::update(people::table)
-        .set(people::pipedrive_history_read.eq(false))
-        .execute(conn)?)
+pub fn forget_history(conn: &mut DbConnection, ids: &[PersonId]) -> Result<usize> {
+    let mut changed = 0;
+    for chunk in ids.chunks(500) {
+        changed += diesel::update(people::table.filter(people::id.eq_any(chunk)))
+            .set(people::pipedrive_history_read.eq(false))
+            .execute(conn)?;
+    }
+    Ok(changed)
 }
 
 /// Follows a GitHub rename: the account kept its numeric id but has a new login.

@@ -19,14 +19,29 @@ pub struct PersonCreation {
 }
 
 /// Records a creation about to be sent; committed before the request, like `mark_sending`.
-pub fn record(conn: &mut DbConnection, creation: &PersonCreation) -> Result<()> {
-    conn.transaction(|conn| {
-        diesel::delete(person_creations::table.find(&creation.github_login_key)).execute(conn)?;
-        diesel::insert_into(person_creations::table)
-            .values(creation)
-            .execute(conn)?;
-        Ok(())
-    })
+/// Refused (false) when another add of the same login recorded one first.
+pub fn record(conn: &mut DbConnection, creation: &PersonCreation) -> Result<bool> {
+    match diesel::insert_into(person_creations::table)
+        .values(creation)
+        .execute(conn)
+    {
+        Ok(_) => Ok(true),
+        Err(err) if super::is_unique_violation(&err) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Takes over a settled earlier creation for a new attempt; false when another add took it
+/// over first (so only one of two adds at once sends).
+pub fn renew(conn: &mut DbConnection, earlier: &PersonCreation, started_at: i64) -> Result<bool> {
+    let changed = diesel::update(
+        person_creations::table
+            .find(&earlier.github_login_key)
+            .filter(person_creations::started_at.eq(earlier.started_at)),
+    )
+    .set(person_creations::started_at.eq(started_at))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 pub fn find(conn: &mut DbConnection, login_key: &str) -> Result<Option<PersonCreation>> {

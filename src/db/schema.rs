@@ -63,11 +63,20 @@ diesel::table! {
         users_unchanged -> Integer,
         new_gists -> Integer,
         activities_created -> Integer,
-        failures -> Integer,
+        failed -> Integer,
         error_summary -> Nullable<Text>,
         users_skipped -> Integer,
         activities_reconciled -> Integer,
         deliveries_waiting -> Integer,
+    }
+}
+
+diesel::table! {
+    departed_people (github_id) {
+        github_id -> BigInt,
+        pipedrive_person_id -> Nullable<BigInt>,
+        settles_at -> Nullable<BigInt>,
+        departed_at -> BigInt,
     }
 }
 

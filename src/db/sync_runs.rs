@@ -47,10 +47,23 @@ impl RunTrigger {
     }
 }
 
-crate::text_enum_sql!(RunTrigger, "sync run trigger");
+super::text_enum::text_enum_sql!(RunTrigger, "sync run trigger");
 
 /// What one pass did, counted once and stored in full.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    ToSchema,
+    Queryable,
+    Selectable,
+    AsChangeset,
+)]
+#[diesel(table_name = sync_runs)]
 pub struct RunCounts {
     pub users_checked: i32,
     /// Users whose gist list had not changed (a free 304).
@@ -80,52 +93,8 @@ pub struct SyncRun {
     /// Unix milliseconds; null while the pass runs (or if its process died).
     pub finished_at: Option<i64>,
     #[diesel(embed)]
-    pub counts: StoredCounts,
+    pub counts: RunCounts,
     pub error_summary: Option<String>,
-}
-
-/// [`RunCounts`] as the columns hold them.
-#[derive(Debug, Clone, Copy, Queryable, Selectable, AsChangeset)]
-#[diesel(table_name = sync_runs)]
-pub struct StoredCounts {
-    pub users_checked: i32,
-    pub users_unchanged: i32,
-    pub users_skipped: i32,
-    pub new_gists: i32,
-    pub activities_created: i32,
-    pub activities_reconciled: i32,
-    pub deliveries_waiting: i32,
-    pub failures: i32,
-}
-
-impl From<StoredCounts> for RunCounts {
-    fn from(c: StoredCounts) -> RunCounts {
-        RunCounts {
-            users_checked: c.users_checked,
-            users_unchanged: c.users_unchanged,
-            users_skipped: c.users_skipped,
-            new_gists: c.new_gists,
-            activities_created: c.activities_created,
-            activities_reconciled: c.activities_reconciled,
-            deliveries_waiting: c.deliveries_waiting,
-            failed: c.failures,
-        }
-    }
-}
-
-impl From<RunCounts> for StoredCounts {
-    fn from(c: RunCounts) -> StoredCounts {
-        StoredCounts {
-            users_checked: c.users_checked,
-            users_unchanged: c.users_unchanged,
-            users_skipped: c.users_skipped,
-            new_gists: c.new_gists,
-            activities_created: c.activities_created,
-            activities_reconciled: c.activities_reconciled,
-            deliveries_waiting: c.deliveries_waiting,
-            failures: c.failed,
-        }
-    }
 }
 
 #[derive(Insertable)]
@@ -159,7 +128,7 @@ pub fn finish(
     diesel::update(sync_runs::table.find(run_id))
         .set((
             sync_runs::finished_at.eq(now),
-            StoredCounts::from(counts),
+            counts,
             sync_runs::error_summary.eq(error_summary),
         ))
         .execute(conn)?;

@@ -3,7 +3,6 @@
 
 /// Implements `FromSql`/`ToSql` for `Text` on SQLite, MySQL and the `MultiBackend`, given
 /// `as_str(self) -> &'static str` and `from_name(&str) -> Option<Self>` on the enum.
-#[macro_export]
 macro_rules! text_enum_sql {
     ($ty:ty, $what:literal) => {
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for $ty {
@@ -46,9 +45,9 @@ macro_rules! text_enum_sql {
                 out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
             ) -> diesel::serialize::Result {
                 <str as diesel::serialize::ToSql<
-                                                            diesel::sql_types::Text,
-                                                            diesel::sqlite::Sqlite,
-                                                        >>::to_sql(self.as_str(), out)
+                                                                    diesel::sql_types::Text,
+                                                                    diesel::sqlite::Sqlite,
+                                                                >>::to_sql(self.as_str(), out)
             }
         }
 
@@ -58,9 +57,9 @@ macro_rules! text_enum_sql {
                 out: &mut diesel::serialize::Output<'b, '_, diesel::mysql::Mysql>,
             ) -> diesel::serialize::Result {
                 <str as diesel::serialize::ToSql<
-                                                            diesel::sql_types::Text,
-                                                            diesel::mysql::Mysql,
-                                                        >>::to_sql(self.as_str(), out)
+                                                                    diesel::sql_types::Text,
+                                                                    diesel::mysql::Mysql,
+                                                                >>::to_sql(self.as_str(), out)
             }
         }
 
@@ -75,3 +74,5 @@ macro_rules! text_enum_sql {
         }
     };
 }
+
+pub(crate) use text_enum_sql;

@@ -5,10 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::plan::{self, Attempts, Step};
-use super::{activity, link, Pass};
+use super::plan::{self, Step};
+use super::{activity, link, Pass, Service};
 use crate::clients::{backoff, ActivitySummary, ApiError, Created, PipedriveApi, WriteOutcome};
-use crate::db::gists::{self, Gist, GistFile};
+use crate::db::gists::{self, DeliveryState, Gist, GistFile, RowState};
 use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
 use crate::ids::{ActivityId, PipedrivePersonId};
@@ -17,7 +17,7 @@ use crate::time::{format_ms, now_ms};
 pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let engine = pass.engine;
     let pipedrive = engine.pipedrive_api()?;
-    if Pass::stopped(&pass.pipedrive_stopped) {
+    if pass.stopped(Service::Pipedrive) {
         return Ok(());
     }
     let due = engine.store.write(|conn| {
@@ -33,7 +33,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let mut steps: Vec<(Gist, Vec<GistFile>, Step)> = due
         .into_iter()
         .filter_map(|(gist, files)| {
-            let step = plan::step_for(attempts_of(&gist), now, bound)?;
+            let step = plan::step_for(gist.row_state(), now, bound)?;
             Some((gist, files, step))
         })
         .collect();
@@ -44,7 +44,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     if history_unread || steps.iter().any(|(_, _, s)| *s == Step::Reconcile) {
         let existing = pipedrive
             .person_activities(pipedrive_person)
-            .map_err(|err| stop_on(pass, err))?;
+            .map_err(|err| pass.upstream_failed(Service::Pipedrive, err))?;
         steps = record_found(pass, steps, &existing)?;
         if history_unread {
             engine
@@ -54,14 +54,13 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     }
 
     for (gist, files, step) in steps {
-        if engine.shutdown.load(Ordering::SeqCst) || Pass::stopped(&pass.pipedrive_stopped) {
+        if engine.shutdown.load(Ordering::SeqCst) || pass.stopped(Service::Pipedrive) {
             break;
         }
         if let Step::Wait { until } = step {
             pass.waiting(person.id, until);
             continue;
         }
-        renew_lease(pass, person)?;
         let new = activity::build(
             &activity::GistText::of(&gist, &files),
             &person.github_login,
@@ -69,17 +68,9 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
             &engine.settings.activity,
             now_ms(),
         );
-        send_one(pass, pipedrive, pipedrive_person, person, &gist, &new)?;
+        deliver_one(pass, pipedrive, pipedrive_person, person, &gist, &new)?;
     }
     Ok(())
-}
-
-pub(super) fn attempts_of(gist: &Gist) -> Attempts {
-    Attempts {
-        state: gist.delivery_state,
-        count: gist.attempts,
-        last_started_at: gist.attempt_started_at,
-    }
 }
 
 /// The person's Pipedrive id. `add` always links one, but the column allows none (a row
@@ -100,9 +91,7 @@ fn linked_person(
     };
     let linked = link::link_person(pass.engine, pipedrive, who).inspect_err(|err| {
         if let Error::Pipedrive(api) = err {
-            if api.stops_service() {
-                pass.stop(&pass.pipedrive_stopped, api);
-            }
+            pass.note_failure(Service::Pipedrive, api);
         }
     })?;
     pass.engine
@@ -147,10 +136,12 @@ fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
     }
 }
 
-/// Sends one activity. An answer Pipedrive gave itself (a 500 or 503) ends the request, so it
-/// is looked for and sent again at once, within `delivery_tries`; no answer, or a gateway's,
-/// leaves the row `sending` until it can no longer land.
-fn send_one(
+/// Delivers one gist, each try decided by [`plan::step_for`] from the row as it now stands:
+/// sent when never sent; after an answer Pipedrive gave itself (a 500 or 503, so the request
+/// is over) looked for and sent again, within `delivery_tries`; after no answer, or a
+/// gateway's, left `sending` until it settles. A write the client held back for a rate
+/// limit never left, so its mark is taken back and it is tried again after the pause.
+fn deliver_one(
     pass: &Pass<'_>,
     pipedrive: &dyn PipedriveApi,
     pipedrive_person: PipedrivePersonId,
@@ -158,38 +149,97 @@ fn send_one(
     gist: &Gist,
     new: &crate::clients::NewActivity,
 ) -> Result<()> {
-    let store = &pass.engine.store;
+    let bound = pass.in_flight_bound_ms();
     let tries = pass.engine.settings.delivery_tries.max(1);
-    let mut attempts = gist.attempts;
-    for attempt in 0..tries {
-        let started = now_ms();
-        // Committed before the request: a crash from here on leaves `sending`, never a resend.
-        if !store.write(|conn| gists::mark_sending(conn, gist.id, started))? {
-            return Ok(());
+    let mut row = gist.row_state();
+    let (mut answered, mut throttled) = (0, 0);
+    loop {
+        match plan::step_for(row, now_ms(), bound) {
+            None => return Ok(()),
+            Some(Step::Wait { until }) => {
+                pass.waiting(person.id, until);
+                return Ok(());
+            }
+            // The person's activities were read before the first try; after an answered
+            // error the request is over, so it is looked for again before any resend.
+            Some(Step::Reconcile) if answered > 0 => {
+                std::thread::sleep(backoff(
+                    Duration::from_millis(200),
+                    answered,
+                    Duration::from_secs(5),
+                ));
+                if settled_by_looking(pass, pipedrive, pipedrive_person, gist, row.attempts)? {
+                    return Ok(());
+                }
+            }
+            Some(_) => {}
         }
-        attempts += 1;
+        pipedrive.wait_turn();
+        renew_lease(pass, person)?;
+        let Some(sent) = mark_sending(pass, person, gist, row)? else {
+            return Ok(()); // changed under us (another process, a lost lease): leave it
+        };
         let err = match pipedrive.create_activity(new) {
             Ok(created) => return delivered(pass, gist, created),
             Err(err) => err,
         };
-        match err.write_outcome() {
-            WriteOutcome::MayStillLand => return park_unsettled(pass, person, gist, started, &err),
-            WriteOutcome::Finished if attempt + 1 < tries => {
-                std::thread::sleep(backoff(
-                    Duration::from_millis(200),
-                    attempt,
-                    Duration::from_secs(5),
-                ));
-                if settled_by_looking(pass, pipedrive, pipedrive_person, gist, attempts)? {
-                    return Ok(());
-                }
+        match (err.write_outcome(), &err) {
+            (WriteOutcome::MayStillLand, _) => {
+                return park_unsettled(pass, person, gist, sent, &err)
             }
-            WriteOutcome::Finished | WriteOutcome::NotWritten => {
-                return fail(pass, gist, attempts, &err);
+            (WriteOutcome::NotWritten, ApiError::Throttled { .. }) if throttled < MAX_THROTTLED => {
+                pass.engine
+                    .store
+                    .write(|conn| gists::unmark_sending(conn, gist.id, &row))?;
+                throttled += 1;
             }
+            (WriteOutcome::Finished, _) if answered + 1 < tries => {
+                let message = err.to_string();
+                pass.engine
+                    .store
+                    .write(|conn| gists::mark_answered(conn, gist.id, &message))?;
+                answered += 1;
+                row = RowState {
+                    state: DeliveryState::Pending,
+                    next_attempt_at: None,
+                    ..sent
+                };
+            }
+            _ => return fail(pass, gist, sent.attempts, &err),
         }
     }
-    Ok(())
+}
+
+/// Throttled writes tried again within one delivery before it counts as failed.
+const MAX_THROTTLED: u32 = 10;
+
+/// Records the attempt about to be sent; `None` when the row or the lease changed since it
+/// was read. Returns the row as it now stands.
+fn mark_sending(
+    pass: &Pass<'_>,
+    person: &Person,
+    gist: &Gist,
+    seen: RowState,
+) -> Result<Option<RowState>> {
+    let now = now_ms();
+    let attempt = gists::NewAttempt {
+        gist: gist.id,
+        seen,
+        person: person.id,
+        lease_owner: pass.owner,
+        now,
+        settles_at: now + pass.in_flight_bound_ms(),
+    };
+    let marked = pass
+        .engine
+        .store
+        .write(|conn| gists::mark_sending(conn, &attempt))?;
+    Ok(marked.then_some(RowState {
+        state: DeliveryState::Sending,
+        attempts: seen.attempts + 1,
+        attempt_started_at: Some(now),
+        next_attempt_at: Some(attempt.settles_at),
+    }))
 }
 
 fn delivered(pass: &Pass<'_>, gist: &Gist, created: Created<ActivityId>) -> Result<()> {
@@ -199,24 +249,27 @@ fn delivered(pass: &Pass<'_>, gist: &Gist, created: Created<ActivityId>) -> Resu
     pass.engine.metrics.activities_created.inc();
     pass.record(|r| r.counts.activities_created += 1);
     if created.daily_writes_left == Some(0) {
-        pass.stop_pipedrive(ApiError::RateLimited(
-            "Pipedrive's daily budget is spent; the remaining deliveries wait for a later pass"
-                .into(),
-        ));
+        pass.stop_reporting(
+            Service::Pipedrive,
+            ApiError::RateLimited(
+                "Pipedrive's daily budget is spent; the remaining deliveries wait for a later pass"
+                    .into(),
+            ),
+        );
     }
     Ok(())
 }
 
 /// No answer, or a gateway's: the request may still land, so the row stays `sending` (with
-/// why, and until when, for `show`) and is left alone until then.
+/// why, and until when, for `show`) and is left alone until it settles.
 fn park_unsettled(
     pass: &Pass<'_>,
     person: &Person,
     gist: &Gist,
-    started: i64,
+    sent: RowState,
     err: &ApiError,
 ) -> Result<()> {
-    let until = started + pass.in_flight_bound_ms();
+    let until = sent.next_attempt_at.unwrap_or_default();
     let note = format!(
         "{err}; the request may still land, so it is looked for, not resent, after {}",
         format_ms(until)
@@ -278,9 +331,7 @@ fn fail(pass: &Pass<'_>, gist: &Gist, attempts: i32, err: &ApiError) -> Result<(
         r.errors
             .push(format!("gist {}: {message}", gist.github_gist_id));
     });
-    if err.stops_service() {
-        pass.stop(&pass.pipedrive_stopped, err);
-    }
+    pass.note_failure(Service::Pipedrive, err);
     Ok(())
 }
 
@@ -289,13 +340,4 @@ fn find(existing: &[ActivitySummary], gist: &Gist) -> Option<ActivityId> {
         .iter()
         .find(|a| activity::has_marker(&a.note, &gist.github_gist_id))
         .map(|a| a.id)
-}
-
-/// Stops Pipedrive work for the pass when the error is service-wide, and converts it for
-/// the caller to report.
-fn stop_on(pass: &Pass<'_>, err: ApiError) -> Error {
-    if err.stops_service() {
-        pass.stop(&pass.pipedrive_stopped, &err);
-    }
-    Error::Pipedrive(err)
 }

@@ -2,7 +2,7 @@
 //! `sync::plan::listing` decides; the dry run reports the same plan and writes nothing.
 
 use super::plan::{self, Step, Tracking};
-use super::{activity, Pass, PlannedActivity};
+use super::{activity, Pass, PlannedActivity, Service};
 use crate::clients::{ApiError, GistListing, RemoteGist};
 use crate::db::gists::{self, FileContent, GistContent};
 use crate::db::people::{self, Person};
@@ -14,7 +14,7 @@ use crate::time::now_ms;
 /// Lists the person's gists (a 304 when nothing changed) and records what the listing
 /// changes in the same transaction that stores the new ETag. Follows a rename into `person`.
 pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
-    if Pass::stopped(&pass.github_stopped) {
+    if pass.stopped(Service::Github) {
         return Ok(());
     }
     pass.record(|r| r.counts.users_checked += 1);
@@ -104,12 +104,7 @@ fn content(gist: &RemoteGist) -> GistContent<'_> {
 /// The conditional listing, following a rename through the account's numeric id.
 fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
     let github = &pass.engine.github;
-    let fail = |err: ApiError| {
-        if err.stops_service() {
-            pass.stop(&pass.github_stopped, &err);
-        }
-        Error::Github(err)
-    };
+    let fail = |err: ApiError| pass.upstream_failed(Service::Github, err);
     let listing = github
         .list_gists(&person.github_login, person.gists_etag.as_deref())
         .map_err(fail)?;
@@ -143,7 +138,7 @@ fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
 /// same plans the pass acts on, writing nothing.
 pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     pass.record(|r| r.counts.users_checked += 1);
-    let listing = if Pass::stopped(&pass.github_stopped) {
+    let listing = if pass.stopped(Service::Github) {
         GistListing::NotModified
     } else {
         match list(pass, &mut person.clone()) {
@@ -172,7 +167,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     let mut planned: Vec<PlannedActivity> = due
         .iter()
         .filter(|(gist, _)| {
-            let step = plan::step_for(super::delivery::attempts_of(gist), now, bound);
+            let step = plan::step_for(gist.row_state(), now, bound);
             matches!(step, Some(Step::Send | Step::Reconcile))
         })
         .map(|(gist, files)| planned_for(&gist.github_gist_id, activity::GistText::of(gist, files)))

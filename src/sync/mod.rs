@@ -159,6 +159,13 @@ impl SyncReport {
     }
 }
 
+/// An upstream service a pass may leave alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Github,
+    Pipedrive,
+}
+
 /// State shared by the workers of one pass.
 struct Pass<'a> {
     engine: &'a Engine,
@@ -196,25 +203,47 @@ impl Pass<'_> {
         self.engine.settings.in_flight_bound.as_millis() as i64
     }
 
-    /// Leaves a service alone for the rest of the pass. The caller reports the error that
-    /// caused it (once, where it happened); this only logs the decision, once.
-    fn stop(&self, service: &AtomicBool, error: &ApiError) {
-        if !service.swap(true, Ordering::SeqCst) {
+    fn flag(&self, service: Service) -> &AtomicBool {
+        match service {
+            Service::Github => &self.github_stopped,
+            Service::Pipedrive => &self.pipedrive_stopped,
+        }
+    }
+
+    /// Whether the service is left alone for the rest of the pass.
+    fn stopped(&self, service: Service) -> bool {
+        self.flag(service).load(Ordering::SeqCst)
+    }
+
+    /// Takes note of an upstream failure: one that concerns the whole service (a refused
+    /// token, a rate limit, a block) leaves it alone for the rest of the pass, the decision
+    /// logged once. The caller reports the failure itself, once, where it happened.
+    fn note_failure(&self, service: Service, error: &ApiError) {
+        if error.stops_service() && !self.flag(service).swap(true, Ordering::SeqCst) {
             log::warn!("sync: {error}; no more requests to that service in this pass");
         }
     }
 
-    /// Stops Pipedrive work for a reason no delivery failed for (a spent daily budget), and
-    /// reports it once.
-    fn stop_pipedrive(&self, reason: ApiError) {
-        if !self.pipedrive_stopped.swap(true, Ordering::SeqCst) {
-            log::warn!("sync: {reason}");
-            self.record(|r| r.errors.push(format!("Pipedrive: {reason}")));
+    /// [`Pass::note_failure`], and the failure as the error to report.
+    fn upstream_failed(&self, service: Service, error: ApiError) -> Error {
+        self.note_failure(service, &error);
+        match service {
+            Service::Github => Error::Github(error),
+            Service::Pipedrive => Error::Pipedrive(error),
         }
     }
 
-    fn stopped(service: &AtomicBool) -> bool {
-        service.load(Ordering::SeqCst)
+    /// Stops a service for a reason no single item failed for (a spent daily budget), and
+    /// reports it once.
+    fn stop_reporting(&self, service: Service, reason: ApiError) {
+        if !self.flag(service).swap(true, Ordering::SeqCst) {
+            log::warn!("sync: {reason}");
+            let name = match service {
+                Service::Github => "GitHub",
+                Service::Pipedrive => "Pipedrive",
+            };
+            self.record(|r| r.errors.push(format!("{name}: {reason}")));
+        }
     }
 }
 
@@ -273,6 +302,13 @@ impl Engine {
         outcome
     }
 
+    /// Closes a run that was asked for but never started.
+    pub fn close_unstarted_run(&self, run_id: i64, why: &str) -> Result<()> {
+        self.store.write(|conn| {
+            sync_runs::finish(conn, run_id, RunCounts::default(), Some(why), now_ms())
+        })
+    }
+
     fn close_run(&self, run_id: i64, outcome: &Result<SyncReport>) {
         let (counts, summary) = match outcome {
             Ok(report) => (
@@ -292,20 +328,31 @@ impl Engine {
         }
     }
 
+    /// The people a pass covers; with `reread_history`, their history is to be read again
+    /// (only once the scope resolved: a bad login changes nothing).
     fn people_for(&self, options: &PassOptions) -> Result<Vec<Person>> {
+        let mut people = {
+            let mut conn = self.store.conn()?;
+            match &options.scope {
+                Scope::Everyone => people::list(&mut conn)?,
+                Scope::Named(logins) => logins
+                    .iter()
+                    .map(|login| people::get_by_login(&mut conn, login))
+                    .collect::<Result<_>>()?,
+                Scope::Waiting(ids) => people::find_all(&mut conn, ids)?,
+            }
+        };
         if options.reread_history && !options.dry_run {
-            let n = self.store.write(people::forget_history)?;
+            let ids: Vec<PersonId> = people.iter().map(|p| p.id).collect();
+            let n = self
+                .store
+                .write(|conn| people::forget_history(conn, &ids))?;
             log::info!("sync: reading the Pipedrive history of {n} people again");
+            for person in &mut people {
+                person.pipedrive_history_read = false;
+            }
         }
-        let mut conn = self.store.conn()?;
-        match &options.scope {
-            Scope::Everyone => people::list(&mut conn),
-            Scope::Named(logins) => logins
-                .iter()
-                .map(|login| people::get_by_login(&mut conn, login))
-                .collect(),
-            Scope::Waiting(ids) => people::find_all(&mut conn, ids),
-        }
+        Ok(people)
     }
 
     fn pass(
@@ -399,11 +446,17 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
             return;
         }
     }
-    if let Err(err) = discovery::discover(pass, &mut person) {
-        pass.error(&person.github_login, err);
-    }
-    if let Err(err) = delivery::deliver(pass, &person) {
-        pass.error(&person.github_login, err);
+    match discovery::discover(pass, &mut person) {
+        // Another process holds the person now: it delivers too.
+        Err(err @ Error::LeaseLost(_)) => pass.error(&person.github_login, err),
+        outcome => {
+            if let Err(err) = outcome {
+                pass.error(&person.github_login, err);
+            }
+            if let Err(err) = delivery::deliver(pass, &person) {
+                pass.error(&person.github_login, err);
+            }
+        }
     }
     if let Err(err) = engine
         .store

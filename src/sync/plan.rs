@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::clients::RemoteGist;
-use crate::db::gists::{DeliveryState, KnownGist};
+use crate::db::gists::{DeliveryState, KnownGist, RowState};
 use crate::ids::GistRowId;
 
 /// What one complete listing changes in a person's ledger.
@@ -72,16 +72,6 @@ pub fn listing<'a>(
     plan
 }
 
-/// What the ledger says about one gist's earlier attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempts {
-    pub state: DeliveryState,
-    /// Requests sent so far.
-    pub count: i32,
-    /// When the last request was sent (Unix ms).
-    pub last_started_at: Option<i64>,
-}
-
 /// The next step for one gist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -95,23 +85,25 @@ pub enum Step {
     Wait { until: i64 },
 }
 
-/// The rule. A row in `sending` is an attempt whose outcome nobody saw: it can land until its
-/// start plus `in_flight_bound_ms` (a server may finish a request well after its client gave
-/// up), and a list of the person's activities read before then can miss it, so it waits.
-/// Any other row that was attempted before has a known end (an answer came back) and is
-/// reconciled at once. `None` for rows that are not deliverable (delivered, skipped).
-pub fn step_for(attempts: Attempts, now: i64, in_flight_bound_ms: i64) -> Option<Step> {
-    match attempts.state {
+/// The rule. A row in `sending` is an attempt whose outcome nobody saw: it can land until it
+/// settles (its start plus the in-flight bound; a server may finish a request well after
+/// its client gave up), and a list of the person's activities read before then can miss
+/// it, so it waits. The later of this process's bound and the one recorded by the process
+/// that sent it counts. Any other row attempted before has a known end (an answer came
+/// back) and is looked for at once. `None` for rows that are not deliverable.
+pub fn step_for(row: RowState, now: i64, in_flight_bound_ms: i64) -> Option<Step> {
+    match row.state {
         DeliveryState::Delivered | DeliveryState::Skipped => None,
         DeliveryState::Sending => {
-            let until = attempts.last_started_at.unwrap_or(0) + in_flight_bound_ms;
+            let own = row.attempt_started_at.unwrap_or(0) + in_flight_bound_ms;
+            let until = own.max(row.next_attempt_at.unwrap_or(0));
             Some(if until > now {
                 Step::Wait { until }
             } else {
                 Step::Reconcile
             })
         }
-        DeliveryState::Pending | DeliveryState::Failed if attempts.count == 0 => Some(Step::Send),
+        DeliveryState::Pending | DeliveryState::Failed if row.attempts == 0 => Some(Step::Send),
         DeliveryState::Pending | DeliveryState::Failed => Some(Step::Reconcile),
     }
 }
@@ -205,11 +197,12 @@ mod tests {
         assert_eq!(ids, ["at", "later"]);
     }
 
-    fn row(state: DeliveryState, count: i32, last_started_at: Option<i64>) -> Attempts {
-        Attempts {
+    fn row(state: DeliveryState, attempts: i32, attempt_started_at: Option<i64>) -> RowState {
+        RowState {
             state,
-            count,
-            last_started_at,
+            attempts,
+            attempt_started_at,
+            next_attempt_at: None,
         }
     }
 
@@ -241,6 +234,27 @@ mod tests {
         for (attempts, expected) in table {
             assert_eq!(step_for(attempts, now, bound), expected, "{attempts:?}");
         }
+    }
+
+    #[test]
+    fn the_sender_s_recorded_bound_counts_when_it_is_later() {
+        let mut sending = row(DeliveryState::Sending, 1, Some(1_000));
+        sending.next_attempt_at = Some(1_000 + 300_000);
+        assert_eq!(
+            step_for(sending, 1_000 + 120_000, 60_000),
+            Some(Step::Wait {
+                until: 1_000 + 300_000
+            }),
+            "a process with a shorter bound waits for the sender's"
+        );
+        sending.next_attempt_at = Some(1_000 + 10_000);
+        assert_eq!(
+            step_for(sending, 1_000 + 30_000, 60_000),
+            Some(Step::Wait {
+                until: 1_000 + 60_000
+            }),
+            "and for its own when that is later"
+        );
     }
 
     #[test]

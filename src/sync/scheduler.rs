@@ -16,6 +16,8 @@ use crate::time::now_ms;
 /// How long after a waiting delivery's bound its follow-up pass runs: enough for clocks a
 /// little apart, short against any interval.
 const FOLLOW_UP_MARGIN: Duration = Duration::from_secs(1);
+/// When a follow-up pass could not run (the database away), how soon it is tried again.
+const RETRY_FOLLOW_UP: Duration = Duration::from_secs(30);
 
 pub struct Scheduler {
     engine: Engine,
@@ -92,11 +94,10 @@ impl Scheduler {
             if *stop.borrow() {
                 break;
             }
-            let options = match trigger {
-                Trigger::FollowUp => self.follow_up_options(follow_up.take()).await,
+            let options = match (trigger, &follow_up) {
+                (Trigger::FollowUp, Some(due)) => Self::follow_up_options(due),
                 _ => self.pass_options(trigger).await,
             };
-            let Some(options) = options else { continue };
             let engine = self.engine.clone();
             let outcome =
                 crate::blocking::run(move || engine.run_pass(&options, &ProgressBar::hidden()))
@@ -110,15 +111,38 @@ impl Scheduler {
                             report.counts.failed
                         );
                     }
-                    follow_up = Self::plan_follow_up(&report).or(follow_up);
+                    // Every pass reports who still waits, so its plan replaces the last one.
+                    follow_up = Self::plan_follow_up(&report);
                 }
-                Err(err) => log::error!("sync pass failed: {err}; the next tick tries again"),
+                Err(err) => {
+                    log::error!("sync pass failed: {err}; it is tried again");
+                    // The deliveries still wait; look again a little later, not at once.
+                    if let Some(due) = &mut follow_up {
+                        due.at = Instant::now() + RETRY_FOLLOW_UP;
+                    }
+                }
             }
+        }
+        self.close_unstarted().await;
+    }
+
+    /// A run asked for but never started (the server is stopping) is closed with why.
+    async fn close_unstarted(&self) {
+        let Some(run_id) = self.requested.lock().await.take() else {
+            return;
+        };
+        let engine = self.engine.clone();
+        let closed = crate::blocking::run(move || {
+            engine.close_unstarted_run(run_id, "not run: the server stopped first")
+        })
+        .await;
+        if let Err(err) = closed {
+            log::warn!("could not close sync run {run_id}: {err}");
         }
     }
 
     /// A periodic or requested pass over everyone, under the requested run's id if there is one.
-    async fn pass_options(&self, trigger: Trigger) -> Option<PassOptions> {
+    async fn pass_options(&self, trigger: Trigger) -> PassOptions {
         let requested = self.requested.lock().await.take();
         let mut options = PassOptions::new(if requested.is_some() {
             Trigger::Api
@@ -126,27 +150,27 @@ impl Scheduler {
             trigger
         });
         options.run_id = requested;
-        Some(options)
+        options
     }
 
-    async fn follow_up_options(&self, follow_up: Option<FollowUp>) -> Option<PassOptions> {
-        let follow_up = follow_up?;
+    fn follow_up_options(due: &FollowUp) -> PassOptions {
         log::info!(
             "sync: a follow-up pass for {} people whose deliveries have settled",
-            follow_up.people.len()
+            due.people.len()
         );
         let mut options = PassOptions::new(Trigger::FollowUp);
-        options.scope = Scope::Waiting(follow_up.people);
-        Some(options)
+        options.scope = Scope::Waiting(due.people.clone());
+        options
     }
 
-    /// When the deliveries a pass left waiting can all be reconciled, and for whom.
+    /// When the first delivery a pass left waiting settles, a pass for everyone it left
+    /// waiting (those not settled yet then are reported again, and followed up again).
     fn plan_follow_up(report: &SyncReport) -> Option<FollowUp> {
-        let last = report.waiting.iter().map(|(_, until)| *until).max()?;
+        let first = report.first_settle_at()?;
         let mut people: Vec<_> = report.waiting.iter().map(|(id, _)| *id).collect();
         people.sort_unstable();
         people.dedup();
-        let wait = Duration::from_millis((last - now_ms()).max(0) as u64);
+        let wait = Duration::from_millis((first - now_ms()).max(0) as u64);
         Some(FollowUp {
             at: Instant::now() + wait + FOLLOW_UP_MARGIN,
             people,

@@ -52,6 +52,9 @@ pub enum PipedriveFault {
     LostAfterWrite,
     /// The write happens, then Pipedrive's own 500.
     ServerErrorAfterWrite,
+    /// The write happens, then a CDN's HTML error page with this status (Cloudflare's 524:
+    /// the origin took too long to answer, and may still be working).
+    GatewayPageAfterWrite(u16),
     /// The write happens, then the answer is held back (the client times out or is killed).
     SlowAfterWrite(Duration),
     /// The request is held, then written (even if the client gave up meanwhile), then answered:
@@ -1261,6 +1264,16 @@ fn pipedrive_locked(
             let data = activity_json(&activity);
             pd.activities.push(activity);
             match fault {
+                Some(PipedriveFault::GatewayPageAfterWrite(status)) => {
+                    return (
+                        Response::builder()
+                            .status(status)
+                            .header("content-type", "text/html; charset=UTF-8")
+                            .body(format!("<!DOCTYPE html><html><body>Error {status}: A timeout occurred</body></html>"))
+                            .unwrap(),
+                        None,
+                    )
+                }
                 Some(PipedriveFault::ServerErrorAfterWrite) => {
                     return (
                         envelope_error(

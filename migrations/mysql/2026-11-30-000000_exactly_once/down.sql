@@ -1,3 +1,5 @@
+DROP TABLE departed_people;
+ALTER TABLE sync_runs CHANGE COLUMN failed failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sync_runs
     DROP COLUMN deliveries_waiting,
     DROP COLUMN activities_reconciled,

@@ -16,3 +16,15 @@ ALTER TABLE sync_runs
     ADD COLUMN users_skipped INTEGER NOT NULL DEFAULT 0,
     ADD COLUMN activities_reconciled INTEGER NOT NULL DEFAULT 0,
     ADD COLUMN deliveries_waiting INTEGER NOT NULL DEFAULT 0;
+
+-- The failures column is called what every report calls it.
+ALTER TABLE sync_runs CHANGE COLUMN failures failed INTEGER NOT NULL DEFAULT 0;
+
+-- A GitHub account that was tracked: its Pipedrive person, reused if it is added again, and
+-- until when a delivery to that person may still land (an add is refused until then).
+CREATE TABLE departed_people (
+    github_id BIGINT NOT NULL PRIMARY KEY,
+    pipedrive_person_id BIGINT,
+    settles_at BIGINT,
+    departed_at BIGINT NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

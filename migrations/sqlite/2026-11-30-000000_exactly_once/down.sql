@@ -1,3 +1,5 @@
+DROP TABLE departed_people;
+ALTER TABLE sync_runs RENAME COLUMN failed TO failures;
 ALTER TABLE sync_runs DROP COLUMN deliveries_waiting;
 ALTER TABLE sync_runs DROP COLUMN activities_reconciled;
 ALTER TABLE sync_runs DROP COLUMN users_skipped;

@@ -15,3 +15,15 @@ CREATE TABLE person_creations (
 ALTER TABLE sync_runs ADD COLUMN users_skipped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sync_runs ADD COLUMN activities_reconciled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sync_runs ADD COLUMN deliveries_waiting INTEGER NOT NULL DEFAULT 0;
+
+-- The failures column is called what every report calls it.
+ALTER TABLE sync_runs RENAME COLUMN failures TO failed;
+
+-- A GitHub account that was tracked: its Pipedrive person, reused if it is added again, and
+-- until when a delivery to that person may still land (an add is refused until then).
+CREATE TABLE departed_people (
+    github_id BIGINT PRIMARY KEY NOT NULL,
+    pipedrive_person_id BIGINT,
+    settles_at BIGINT,
+    departed_at BIGINT NOT NULL
+);
