@@ -61,38 +61,49 @@ pub enum Command {
     Completions(cmd::completions::CompletionsArgs),
 }
 
-/// The GitHub and Pipedrive tokens, declared once for every command that talks to them.
-/// Prefer the environment: command-line values are visible to other local users in `ps`.
-#[derive(Debug, Args, Clone)]
-pub struct TokenArgs {
-    /// GitHub token (optional; raises the hourly budget and makes unchanged lists free).
-    #[arg(
-        long,
-        env = "GITHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    github_token: Option<ArgSecret>,
+/// Declares a group of secret options, each with the same promises: read from the command
+/// line or its variable, never shown in `--help`, and an empty value means unset (the
+/// accessor, named after the field, applies [`Secret::given`]).
+macro_rules! secret_args {
+    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $field:ident = $env:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Args, Clone)]
+        pub struct $name {
+            $(
+                $(#[doc = $doc])*
+                #[arg(long, env = $env, hide_env_values = true, value_name = "TOKEN")]
+                $field: Option<ArgSecret>,
+            )+
+        }
 
-    /// Pipedrive API token (sent only in the x-api-token header).
-    #[arg(
-        long,
-        env = "PIPEDRIVE_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pipedrive_token: Option<ArgSecret>,
+        impl $name {
+            $(
+                pub fn $field(&self) -> Option<Secret> {
+                    Secret::given(&self.$field)
+                }
+            )+
+        }
+    };
 }
 
-impl TokenArgs {
-    pub fn github(&self) -> Option<Secret> {
-        Secret::given(&self.github_token)
+secret_args!(
+    /// The GitHub and Pipedrive tokens, for every command that talks to them. Prefer the
+    /// environment: command-line values are visible to other local users in `ps`.
+    TokenArgs {
+        /// GitHub token (optional; raises the hourly budget and makes unchanged lists free).
+        github_token = "GITHUB_TOKEN",
+        /// Pipedrive API token (sent only in the x-api-token header).
+        pipedrive_token = "PIPEDRIVE_TOKEN",
     }
+);
 
-    pub fn pipedrive(&self) -> Option<Secret> {
-        Secret::given(&self.pipedrive_token)
+secret_args!(
+    /// The token `serve` asks of API clients.
+    ApiTokenArgs {
+        /// Require `Authorization: Bearer <token>` on every /api/v1 route.
+        api_token = "GISTTRACK_API_TOKEN",
     }
-}
+);
 
 /// Where GitHub and Pipedrive are, the tokens for them, and how patient to be.
 #[derive(Debug, Args, Clone)]
@@ -137,7 +148,7 @@ impl UpstreamArgs {
     /// is opened, by the commands that write to Pipedrive.
     pub fn require_pipedrive(&self) -> crate::Result<Secret> {
         self.tokens
-            .pipedrive()
+            .pipedrive_token()
             .ok_or(crate::Error::MissingPipedriveToken)
     }
 

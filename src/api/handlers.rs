@@ -38,10 +38,7 @@ pub struct PageQuery {
     responses(
         (status = 200, description = "Tracked people, ordered by login. When paged, a `Link` header points to the other pages and `X-Total-Count` gives the total. Changes made by another process may take up to a second to show.", body = [PersonSummary]),
         (status = 400, description = "Bad paging parameters", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
-    ),
-    security((), ("api_token" = []))
+    )
 )]
 pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, Rejection> {
     let key = page_key(&query)?;
@@ -142,11 +139,8 @@ pub struct ViewQuery {
     responses(
         (status = 200, description = "The person and the gists first seen since the previous visit (which this request records), or every gist with `all`", body = PersonDetail),
         (status = 400, description = "Invalid username or query", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 404, description = "Not tracked", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
-    ),
-    security((), ("api_token" = []))
+    )
 )]
 pub async fn view_person(
     state: ApiState,
@@ -286,13 +280,11 @@ async fn parse_multipart(
     responses(
         (status = 201, description = "Tracking started; `Location` names the new person", body = PersonDetail),
         (status = 400, description = "Missing or invalid username, or already tracked", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "No such GitHub user", body = ErrorBody),
         (status = 502, description = "GitHub or Pipedrive failed; nothing was created", body = ErrorBody),
         (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
-    ),
-    security((), ("api_token" = []))
+    )
 )]
 pub async fn add_person(
     state: ApiState,
@@ -327,11 +319,8 @@ pub struct Deleted {
     responses(
         (status = 200, description = "No longer tracked; Pipedrive keeps its person and activities", body = Deleted),
         (status = 400, description = "Invalid username", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 404, description = "Not tracked", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
-    ),
-    security((), ("api_token" = []))
+    )
 )]
 pub async fn delete_person(state: ApiState, username: String) -> Result<Response, Rejection> {
     let store = state.store().clone();
@@ -352,10 +341,8 @@ pub struct SyncAccepted {
     tag = "sync",
     responses(
         (status = 202, description = "A pass runs now (or the one under way covers the request)", body = SyncAccepted),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
-    ),
-    security((), ("api_token" = []))
+    )
 )]
 pub async fn trigger_sync(state: ApiState) -> Result<Response, Rejection> {
     let scheduler = state
@@ -389,10 +376,7 @@ pub struct RunsQuery {
     responses(
         (status = 200, description = "Recent sync passes, newest first", body = [SyncRunView]),
         (status = 400, description = "Bad limit", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
-    ),
-    security((), ("api_token" = []))
+    )
 )]
 pub async fn sync_runs(state: ApiState, query: RunsQuery) -> Result<Response, Rejection> {
     let limit = query.limit.unwrap_or(50);

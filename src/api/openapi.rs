@@ -1,6 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers and types by utoipa.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::handlers;
@@ -32,6 +33,9 @@ use super::handlers;
 )]
 pub struct ApiDoc;
 
+/// Every `/api/v1` operation takes the API token when the server has one, and answers 503
+/// when the database is away: the requirement and those answers are stated here, once,
+/// instead of on each handler (a handler with more to say about a 503 says it itself).
 struct ApiTokenScheme;
 
 impl Modify for ApiTokenScheme {
@@ -41,7 +45,41 @@ impl Modify for ApiTokenScheme {
             "api_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        let unauthorized = error_response("Missing or wrong API token");
+        let unavailable = error_response("The database is unavailable");
+        let api = openapi
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/api/v1/"));
+        for (_, item) in api {
+            let operations = [&mut item.get, &mut item.post, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![
+                    SecurityRequirement::default(),
+                    SecurityRequirement::new("api_token", Vec::<String>::new()),
+                ]);
+                let responses = &mut operation.responses.responses;
+                responses.insert("401".into(), RefOr::T(unauthorized.clone()));
+                responses
+                    .entry("503".into())
+                    .or_insert_with(|| RefOr::T(unavailable.clone()));
+            }
+        }
     }
+}
+
+/// An error answer with the JSON error body.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 /// The document as pretty JSON (served, and snapshot-tested).

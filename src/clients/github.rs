@@ -441,13 +441,7 @@ mod tests {
         );
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
-    }
+    use crate::clients::header_map as headers;
 
     fn wait_of(next: Next<()>) -> (Duration, String) {
         match next {

@@ -275,6 +275,16 @@ fn header_num(headers: &HeaderMap, name: &str) -> Option<i64> {
 
 pub(crate) use ureq::http::HeaderMap;
 
+/// Headers from pairs, for the classification tests.
+#[cfg(test)]
+pub(crate) fn header_map(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(*name, value.parse().unwrap());
+    }
+    map
+}
+
 /// The response type both ureq clients share.
 mod http_response {
     pub type Response = ureq::http::Response<ureq::Body>;

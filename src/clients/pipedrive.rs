@@ -65,6 +65,44 @@ enum Method {
     Delete,
 }
 
+/// One request to make.
+#[derive(Debug, Clone, Copy)]
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    body: Option<&'a Value>,
+}
+
+impl<'a> Call<'a> {
+    fn get(path: &'a str, query: &'a [(&'a str, String)]) -> Call<'a> {
+        Call {
+            method: Method::Get,
+            path,
+            query,
+            body: None,
+        }
+    }
+
+    fn post(path: &'a str, body: &'a Value) -> Call<'a> {
+        Call {
+            method: Method::Post,
+            path,
+            query: &[],
+            body: Some(body),
+        }
+    }
+
+    fn delete(path: &'a str) -> Call<'a> {
+        Call {
+            method: Method::Delete,
+            path,
+            query: &[],
+            body: None,
+        }
+    }
+}
+
 /// A 2xx answer: its envelope, and the daily write budget it reported.
 #[derive(Debug)]
 struct Answer {
@@ -142,20 +180,18 @@ impl PipedriveClient {
     /// One HTTP exchange, with the token in its header (never in the URL).
     fn request(
         &self,
-        method: Method,
+        call: &Call<'_>,
         url: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let token = self.settings.token.expose();
-        match method {
+        match call.method {
             Method::Get => {
                 let mut request = self
                     .agent
                     .get(url)
                     .header("x-api-token", token)
                     .header("Accept", "application/json");
-                for (k, v) in query {
+                for (k, v) in call.query {
                     request = request.query(k, v);
                 }
                 request.call()
@@ -171,7 +207,7 @@ impl PipedriveClient {
                 .post(url)
                 .header("x-api-token", token)
                 .header("Accept", "application/json")
-                .send_json(body.unwrap_or(&Value::Null)),
+                .send_json(call.body.unwrap_or(&Value::Null)),
         }
     }
 
@@ -179,13 +215,8 @@ impl PipedriveClient {
     /// through 5xx, network errors and 429s. A write is sent at most once and never waits
     /// here: its caller records the attempt just before, so a wait in between would start
     /// the in-flight clock early. A write that meets a pause, or a 429, is `Throttled`.
-    fn send(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-    ) -> Result<Answer, ApiError> {
+    fn send(&self, call: Call<'_>) -> Result<Answer, ApiError> {
+        let (method, path) = (call.method, call.path);
         let url = format!("{}{path}", self.settings.base_url);
         let attempt = |waits: u32| {
             if method == Method::Post {
@@ -200,7 +231,7 @@ impl PipedriveClient {
             }
             self.metrics.pipedrive_requests.inc();
             let sent = Instant::now();
-            let result = self.request(method, &url, query, body);
+            let result = self.request(&call, &url);
             let mut response = match result {
                 Ok(response) => response,
                 Err(err) => {
@@ -395,17 +426,13 @@ impl PipedriveApi for PipedriveClient {
     }
 
     fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError> {
-        let answer = self.send(
-            Method::Get,
-            "/api/v2/persons/search",
-            &[
-                ("term", email.to_string()),
-                ("fields", "email".into()),
-                ("exact_match", "true".into()),
-                ("limit", "10".into()),
-            ],
-            None,
-        )?;
+        let query = [
+            ("term", email.to_string()),
+            ("fields", "email".into()),
+            ("exact_match", "true".into()),
+            ("limit", "10".into()),
+        ];
+        let answer = self.send(Call::get("/api/v2/persons/search", &query))?;
         let items = answer
             .envelope
             .pointer("/data/items")
@@ -445,7 +472,7 @@ impl PipedriveApi for PipedriveClient {
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor.clone()));
             }
-            let answer = self.send(Method::Get, "/api/v2/persons", &query, None)?;
+            let answer = self.send(Call::get("/api/v2/persons", &query))?;
             let found = answer
                 .envelope
                 .get("data")
@@ -483,11 +510,11 @@ impl PipedriveApi for PipedriveClient {
         if let Some(email) = email {
             body["emails"] = json!([{ "value": email, "primary": true, "label": "work" }]);
         }
-        created(self.send(Method::Post, "/api/v2/persons", &[], Some(&body))?)
+        created(self.send(Call::post("/api/v2/persons", &body))?)
     }
 
     fn delete_person(&self, id: PipedrivePersonId) -> Result<(), ApiError> {
-        self.send(Method::Delete, &format!("/api/v2/persons/{id}"), &[], None)
+        self.send(Call::delete(&format!("/api/v2/persons/{id}")))
             .map(|_| ())
     }
 
@@ -500,7 +527,7 @@ impl PipedriveApi for PipedriveClient {
             "note": activity.note,
             "participants": [{ "person_id": activity.person_id, "primary": true }],
         });
-        created(self.send(Method::Post, "/api/v2/activities", &[], Some(&body))?)
+        created(self.send(Call::post("/api/v2/activities", &body))?)
     }
 
     fn person_activities(
@@ -517,9 +544,7 @@ impl PipedriveApi for PipedriveClient {
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor.clone()));
             }
-            let envelope = self
-                .send(Method::Get, "/api/v2/activities", &query, None)?
-                .envelope;
+            let envelope = self.send(Call::get("/api/v2/activities", &query))?.envelope;
             for item in envelope
                 .get("data")
                 .and_then(Value::as_array)
@@ -569,13 +594,7 @@ mod tests {
         );
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
-    }
+    use crate::clients::header_map as headers;
 
     const JSON: (&str, &str) = ("content-type", "application/json");
 
@@ -625,29 +644,15 @@ mod tests {
                 "{pairs:?} {body}"
             );
         }
-        let Next::Wait { after, give_up } = classify(
-            Method::Post,
-            429,
-            &headers(&[("retry-after", "3")]),
-            "{}",
-            0,
-            "/x",
-        ) else {
-            panic!("a burst 429 waits")
-        };
-        assert_eq!(after, Duration::from_secs(3));
-        assert!(give_up.stops_service());
-        let Next::Wait { after, .. } = classify(
-            Method::Get,
-            429,
-            &headers(&[("x-ratelimit-reset", "2")]),
-            "{}",
-            0,
-            "/x",
-        ) else {
-            panic!("waits for the window's reset")
-        };
-        assert_eq!(after, Duration::from_secs(2));
+        // A burst 429: Retry-After, else the window's reset.
+        for (pair, seconds) in [(("retry-after", "3"), 3), (("x-ratelimit-reset", "2"), 2)] {
+            let next = classify(Method::Get, 429, &headers(&[pair]), "{}", 0, "/x");
+            let Next::Wait { after, give_up } = next else {
+                panic!("{pair:?}: a burst 429 waits")
+            };
+            assert_eq!(after, Duration::from_secs(seconds), "{pair:?}");
+            assert!(give_up.stops_service());
+        }
     }
 
     #[test]

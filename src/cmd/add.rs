@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use crate::cli::UpstreamArgs;
-use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::metrics::Metrics;
@@ -24,17 +23,14 @@ pub struct AddArgs {
     pub upstream: UpstreamArgs,
 }
 
-pub fn run(
-    args: AddArgs,
-    open: impl FnOnce() -> Result<Store>,
-    format: OutputFormat,
-) -> Result<()> {
+pub fn run(args: AddArgs, ctx: &super::Context) -> Result<()> {
+    let format = ctx.output;
     // Every login is checked before anything is asked of GitHub, Pipedrive or the database.
     for login in &args.logins {
         Login::parse(login)?;
     }
     args.upstream.require_pipedrive()?;
-    let engine = super::engine(open, &args.upstream, Arc::new(Metrics::default()))?;
+    let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
     let mut added = Vec::new();
     let mut failures = Vec::new();
     for login in &args.logins {

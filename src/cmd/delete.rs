@@ -1,6 +1,5 @@
 //! `gisttrack delete <login>`: stop tracking a user.
 
-use crate::db::Store;
 use crate::error::Result;
 use crate::output::{self, OutputFormat};
 use crate::service;
@@ -12,9 +11,9 @@ pub struct DeleteArgs {
     pub login: String,
 }
 
-pub fn run(args: DeleteArgs, store: &Store, format: OutputFormat) -> Result<()> {
-    let login = service::delete_person(store, &args.login)?;
-    match format {
+pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<()> {
+    let login = service::delete_person(&ctx.open()?, &args.login)?;
+    match ctx.output {
         OutputFormat::Json => {
             output::print(&output::json(&serde_json::json!({ "deleted": login })))
         }

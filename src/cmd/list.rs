@@ -1,6 +1,5 @@
 //! `gisttrack list`: the tracked users and where their deliveries stand.
 
-use crate::db::Store;
 use crate::error::Result;
 use crate::output::{self, or_dash, OutputFormat};
 use crate::service;
@@ -8,9 +7,9 @@ use crate::service;
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {}
 
-pub fn run(_args: ListArgs, store: &Store, format: OutputFormat) -> Result<()> {
-    let people = service::list_people(store, None)?;
-    match format {
+pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<()> {
+    let people = service::list_people(&ctx.open()?, None)?;
+    match ctx.output {
         OutputFormat::Json => output::print(&output::json(&people)),
         OutputFormat::Table if people.is_empty() => {
             output::print("No users are tracked yet. Add one with: gisttrack add <github-login>")

@@ -19,11 +19,24 @@ use crate::config::{DatabaseTarget, Secret};
 use crate::db::Store;
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::output::OutputFormat;
 use crate::sync::{ActivitySettings, Engine, SyncSettings};
+
+/// What every command gets besides its own arguments: where the store is (opened only
+/// when the command needs it, after its own checks) and how to print.
+pub struct Context {
+    target: DatabaseTarget,
+    pub output: OutputFormat,
+}
+
+impl Context {
+    pub fn open(&self) -> Result<Store> {
+        Store::open(&self.target)
+    }
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let output = cli.output;
     if let Command::Completions(args) = cli.command {
         return completions::run(args);
     }
@@ -31,14 +44,17 @@ pub fn run(cli: Cli) -> Result<()> {
     let target = DatabaseTarget::resolve(database_url.as_ref().map(Secret::expose), &|key| {
         std::env::var(key).ok()
     })?;
-    let open = || Store::open(&target);
+    let ctx = Context {
+        target,
+        output: cli.output,
+    };
     match cli.command {
-        Command::Add(args) => add::run(args, open, output),
-        Command::List(args) => list::run(args, &open()?, output),
-        Command::Show(args) => show::run(args, &open()?, output),
-        Command::Delete(args) => delete::run(args, &open()?, output),
-        Command::Sync(args) => sync::run(args, open, output),
-        Command::Serve(args) => serve::run(args, open),
+        Command::Add(args) => add::run(args, &ctx),
+        Command::List(args) => list::run(args, &ctx),
+        Command::Show(args) => show::run(args, &ctx),
+        Command::Delete(args) => delete::run(args, &ctx),
+        Command::Sync(args) => sync::run(args, &ctx),
+        Command::Serve(args) => serve::run(args, &ctx),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
@@ -48,11 +64,11 @@ pub fn clients(
     upstream: &UpstreamArgs,
     metrics: &Arc<Metrics>,
 ) -> (Arc<dyn GithubApi>, Option<Arc<dyn PipedriveApi>>) {
-    let mut github = GithubSettings::new(&upstream.github_api_url, upstream.tokens.github());
+    let mut github = GithubSettings::new(&upstream.github_api_url, upstream.tokens.github_token());
     github.max_wait = upstream.rate_limit_max_wait;
     github.timeout = upstream.http_timeout;
     let github: Arc<dyn GithubApi> = Arc::new(GithubClient::new(github, metrics.clone()));
-    let pipedrive = upstream.tokens.pipedrive().map(|token| {
+    let pipedrive = upstream.tokens.pipedrive_token().map(|token| {
         let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
         settings.max_wait = upstream.rate_limit_max_wait;
         settings.timeout = upstream.http_timeout;

@@ -8,9 +8,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::{self, ApiState};
+use crate::cli::ApiTokenArgs;
 use crate::cli::EngineArgs;
-use crate::config::{ArgSecret, Secret};
-use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
@@ -38,14 +37,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_sync: bool,
 
-    /// Require `Authorization: Bearer <token>` on every /api/v1 route.
-    #[arg(
-        long,
-        env = "GISTTRACK_API_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    api_token: Option<ArgSecret>,
+    #[command(flatten)]
+    pub token: ApiTokenArgs,
 
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -59,14 +52,14 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
     Ok(interval)
 }
 
-pub fn run(args: ServeArgs, open: impl FnOnce() -> Result<Store>) -> Result<()> {
+pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     // Registered before the first log line, so a SIGTERM that follows any output is a clean stop.
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
-    let engine = super::sync_engine(open, &args.engine, Arc::new(Metrics::default()))?;
-    let api_token = Secret::given(&args.api_token);
+    let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
+    let api_token = args.token.api_token();
     warn_about(&engine, api_token.is_some(), args.listen);
     let interval = (!args.no_sync).then_some(args.interval);
     let scheduler = engine

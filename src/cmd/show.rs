@@ -1,6 +1,5 @@
 //! `gisttrack show <login>`: a user and the gists first seen since the previous visit.
 
-use crate::db::Store;
 use crate::error::Result;
 use crate::output::{self, or_dash, OutputFormat};
 use crate::service::{self, GistView, PersonDetail, ViewMode};
@@ -20,14 +19,14 @@ pub struct ShowArgs {
     pub peek: bool,
 }
 
-pub fn run(args: ShowArgs, store: &Store, format: OutputFormat) -> Result<()> {
+pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<()> {
     let mode = match (args.all, args.peek) {
         (true, _) => ViewMode::All,
         (_, true) => ViewMode::Peek,
         _ => ViewMode::NewSinceLastVisit,
     };
-    let detail = service::view_person(store, &args.login, mode)?;
-    if format == OutputFormat::Json {
+    let detail = service::view_person(&ctx.open()?, &args.login, mode)?;
+    if ctx.output == OutputFormat::Json {
         output::print(&output::json(&detail));
         return Ok(());
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::EngineArgs;
-use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::metrics::Metrics;
@@ -36,11 +35,8 @@ pub struct SyncArgs {
     pub engine: EngineArgs,
 }
 
-pub fn run(
-    args: SyncArgs,
-    open: impl FnOnce() -> Result<Store>,
-    format: OutputFormat,
-) -> Result<()> {
+pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<()> {
+    let format = ctx.output;
     let logins = args
         .logins
         .iter()
@@ -49,7 +45,7 @@ pub fn run(
     if !args.dry_run {
         args.engine.upstream.require_pipedrive()?;
     }
-    let engine = super::sync_engine(open, &args.engine, Arc::new(Metrics::default()))?;
+    let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0);
         bar.set_style(

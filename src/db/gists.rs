@@ -389,8 +389,10 @@ pub struct NewAttempt<'a> {
 }
 
 /// The fields of a ledger row that decide what a delivery may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = gists, treat_none_as_null = true)]
 pub struct RowState {
+    #[diesel(column_name = delivery_state)]
     pub state: DeliveryState,
     pub attempts: i32,
     pub attempt_started_at: Option<i64>,
@@ -447,12 +449,7 @@ pub fn unmark_sending(conn: &mut DbConnection, gist: GistRowId, back_to: &RowSta
             .filter(gists::delivery_state.eq(DeliveryState::Sending))
             .filter(gists::attempts.eq(back_to.attempts + 1)),
     )
-    .set((
-        gists::delivery_state.eq(back_to.state),
-        gists::attempts.eq(back_to.attempts),
-        gists::attempt_started_at.eq(back_to.attempt_started_at),
-        gists::next_attempt_at.eq(back_to.next_attempt_at),
-    ))
+    .set(back_to)
     .execute(conn)?;
     Ok(())
 }
@@ -497,13 +494,13 @@ pub fn mark_unsettled(
 
 pub fn mark_delivered(
     conn: &mut DbConnection,
-    gist_id: GistRowId,
-    activity_id: ActivityId,
+    gist: GistRowId,
+    activity: ActivityId,
 ) -> Result<()> {
-    diesel::update(gists::table.find(gist_id))
+    diesel::update(gists::table.find(gist))
         .set((
             gists::delivery_state.eq(DeliveryState::Delivered),
-            gists::activity_id.eq(activity_id),
+            gists::activity_id.eq(activity),
             gists::last_error.eq(None::<String>),
             gists::next_attempt_at.eq(None::<i64>),
         ))

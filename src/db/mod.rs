@@ -7,7 +7,7 @@ pub mod people;
 pub mod person_creations;
 pub mod schema;
 pub mod sync_runs;
-mod text_enum;
+pub(crate) mod text_enum;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -5,29 +5,8 @@
 /// `as_str(self) -> &'static str` and `from_name(&str) -> Option<Self>` on the enum.
 macro_rules! text_enum_sql {
     ($ty:ty, $what:literal) => {
-        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for $ty {
-            fn from_sql(
-                bytes: <diesel::sqlite::Sqlite as diesel::backend::Backend>::RawValue<'_>,
-            ) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
-                    diesel::sql_types::Text,
-                    diesel::sqlite::Sqlite,
-                >>::from_sql(bytes)?;
-                <$ty>::from_name(&text).ok_or_else(|| format!("unknown {} {text:?}", $what).into())
-            }
-        }
-
-        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::mysql::Mysql> for $ty {
-            fn from_sql(
-                bytes: <diesel::mysql::Mysql as diesel::backend::Backend>::RawValue<'_>,
-            ) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
-                    diesel::sql_types::Text,
-                    diesel::mysql::Mysql,
-                >>::from_sql(bytes)?;
-                <$ty>::from_name(&text).ok_or_else(|| format!("unknown {} {text:?}", $what).into())
-            }
-        }
+        $crate::db::text_enum::text_enum_sql!(@native $ty, $what, diesel::sqlite::Sqlite);
+        $crate::db::text_enum::text_enum_sql!(@native $ty, $what, diesel::mysql::Mysql);
 
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, $crate::db::MultiBackend>
             for $ty
@@ -39,30 +18,6 @@ macro_rules! text_enum_sql {
             }
         }
 
-        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for $ty {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
-            ) -> diesel::serialize::Result {
-                <str as diesel::serialize::ToSql<
-                                                                    diesel::sql_types::Text,
-                                                                    diesel::sqlite::Sqlite,
-                                                                >>::to_sql(self.as_str(), out)
-            }
-        }
-
-        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::mysql::Mysql> for $ty {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, diesel::mysql::Mysql>,
-            ) -> diesel::serialize::Result {
-                <str as diesel::serialize::ToSql<
-                                                                    diesel::sql_types::Text,
-                                                                    diesel::mysql::Mysql,
-                                                                >>::to_sql(self.as_str(), out)
-            }
-        }
-
         impl diesel::serialize::ToSql<diesel::sql_types::Text, $crate::db::MultiBackend> for $ty {
             fn to_sql<'b>(
                 &'b self,
@@ -70,6 +25,32 @@ macro_rules! text_enum_sql {
             ) -> diesel::serialize::Result {
                 out.set_value((diesel::sql_types::Text, self));
                 Ok(diesel::serialize::IsNull::No)
+            }
+        }
+    };
+    (@native $ty:ty, $what:literal, $backend:ty) => {
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, $backend> for $ty {
+            fn from_sql(
+                bytes: <$backend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    $backend,
+                >>::from_sql(bytes)?;
+                <$ty>::from_name(&text)
+                    .ok_or_else(|| format!("unknown {} {text:?}", $what).into())
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, $backend> for $ty {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, $backend>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, $backend>>::to_sql(
+                    self.as_str(),
+                    out,
+                )
             }
         }
     };

@@ -149,64 +149,112 @@ fn deliver_one(
     gist: &Gist,
     new: &crate::clients::NewActivity,
 ) -> Result<()> {
-    let bound = pass.in_flight_bound_ms();
-    let tries = pass.engine.settings.delivery_tries.max(1);
+    let target = Target {
+        pipedrive,
+        pipedrive_person,
+        person,
+        gist,
+    };
     let mut row = gist.row_state();
-    let (mut answered, mut throttled) = (0, 0);
+    let mut tries = Tries::default();
     loop {
-        match plan::step_for(row, now_ms(), bound) {
-            None => return Ok(()),
-            Some(Step::Wait { until }) => {
-                pass.waiting(person.id, until);
-                return Ok(());
-            }
-            // The person's activities were read before the first try; after an answered
-            // error the request is over, so it is looked for again before any resend.
-            Some(Step::Reconcile) if answered > 0 => {
-                std::thread::sleep(backoff(
-                    Duration::from_millis(200),
-                    answered,
-                    Duration::from_secs(5),
-                ));
-                if settled_by_looking(pass, pipedrive, pipedrive_person, gist, row.attempts)? {
-                    return Ok(());
-                }
-            }
-            Some(_) => {}
+        if !may_send(pass, &target, row, &tries)? {
+            return Ok(());
         }
         pipedrive.wait_turn();
         renew_lease(pass, person)?;
         let Some(sent) = mark_sending(pass, person, gist, row)? else {
             return Ok(()); // changed under us (another process, a lost lease): leave it
         };
-        let err = match pipedrive.create_activity(new) {
+        match pipedrive.create_activity(new) {
             Ok(created) => return delivered(pass, gist, created),
-            Err(err) => err,
-        };
-        match (err.write_outcome(), &err) {
-            (WriteOutcome::MayStillLand, _) => {
-                return park_unsettled(pass, person, gist, sent, &err)
-            }
-            (WriteOutcome::NotWritten, ApiError::Throttled { .. }) if throttled < MAX_THROTTLED => {
-                pass.engine
-                    .store
-                    .write(|conn| gists::unmark_sending(conn, gist.id, &row))?;
-                throttled += 1;
-            }
-            (WriteOutcome::Finished, _) if answered + 1 < tries => {
-                let message = err.to_string();
-                pass.engine
-                    .store
-                    .write(|conn| gists::mark_answered(conn, gist.id, &message))?;
-                answered += 1;
-                row = RowState {
-                    state: DeliveryState::Pending,
-                    next_attempt_at: None,
-                    ..sent
-                };
-            }
-            _ => return fail(pass, gist, sent.attempts, &err),
+            Err(err) => match after_failure(pass, &target, (row, sent), err, &mut tries)? {
+                Some(again) => row = again,
+                None => return Ok(()),
+            },
         }
+    }
+}
+
+/// What one delivery is for.
+struct Target<'a> {
+    pipedrive: &'a dyn PipedriveApi,
+    pipedrive_person: PipedrivePersonId,
+    person: &'a Person,
+    gist: &'a Gist,
+}
+
+/// Tries spent by one delivery, by kind.
+#[derive(Debug, Default)]
+struct Tries {
+    /// Attempts Pipedrive answered with an error of its own.
+    answered: u32,
+    /// Attempts the client held back for a rate limit (never sent).
+    throttled: u32,
+}
+
+/// Asks the rule whether the row may be sent now. After an answered error the request is
+/// over and is looked for first (the person's activities were read before the first try).
+fn may_send(pass: &Pass<'_>, target: &Target<'_>, row: RowState, tries: &Tries) -> Result<bool> {
+    match plan::step_for(row, now_ms(), pass.in_flight_bound_ms()) {
+        None => Ok(false),
+        Some(Step::Wait { until }) => {
+            pass.waiting(target.person.id, until);
+            Ok(false)
+        }
+        Some(Step::Reconcile) if tries.answered > 0 => {
+            std::thread::sleep(backoff(
+                Duration::from_millis(200),
+                tries.answered,
+                Duration::from_secs(5),
+            ));
+            let settled = settled_by_looking(
+                pass,
+                target.pipedrive,
+                target.pipedrive_person,
+                target.gist,
+                row.attempts,
+            )?;
+            Ok(!settled)
+        }
+        Some(_) => Ok(true),
+    }
+}
+
+/// After a failed attempt: the row to decide from again, or `None` when this delivery is
+/// over (waiting, failed).
+fn after_failure(
+    pass: &Pass<'_>,
+    target: &Target<'_>,
+    (before, sent): (RowState, RowState),
+    err: ApiError,
+    tries: &mut Tries,
+) -> Result<Option<RowState>> {
+    let store = &pass.engine.store;
+    let gist = target.gist;
+    match (err.write_outcome(), &err) {
+        (WriteOutcome::MayStillLand, _) => {
+            park_unsettled(pass, target.person, gist, sent, &err)?;
+            Ok(None)
+        }
+        (WriteOutcome::NotWritten, ApiError::Throttled { .. })
+            if tries.throttled < MAX_THROTTLED =>
+        {
+            store.write(|conn| gists::unmark_sending(conn, gist.id, &before))?;
+            tries.throttled += 1;
+            Ok(Some(before))
+        }
+        (WriteOutcome::Finished, _) if tries.answered + 1 < pass.engine.settings.delivery_tries => {
+            let message = err.to_string();
+            store.write(|conn| gists::mark_answered(conn, gist.id, &message))?;
+            tries.answered += 1;
+            Ok(Some(RowState {
+                state: DeliveryState::Pending,
+                next_attempt_at: None,
+                ..sent
+            }))
+        }
+        _ => fail(pass, gist, sent.attempts, &err).map(|()| None),
     }
 }
 

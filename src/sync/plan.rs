@@ -238,23 +238,21 @@ mod tests {
 
     #[test]
     fn the_sender_s_recorded_bound_counts_when_it_is_later() {
-        let mut sending = row(DeliveryState::Sending, 1, Some(1_000));
-        sending.next_attempt_at = Some(1_000 + 300_000);
-        assert_eq!(
-            step_for(sending, 1_000 + 120_000, 60_000),
-            Some(Step::Wait {
-                until: 1_000 + 300_000
-            }),
-            "a process with a shorter bound waits for the sender's"
-        );
-        sending.next_attempt_at = Some(1_000 + 10_000);
-        assert_eq!(
-            step_for(sending, 1_000 + 30_000, 60_000),
-            Some(Step::Wait {
-                until: 1_000 + 60_000
-            }),
-            "and for its own when that is later"
-        );
+        let started = 1_000;
+        // (bound the sender recorded, now, expected wait) with this process's bound a minute.
+        let table = [
+            (started + 300_000, started + 120_000, started + 300_000),
+            (started + 10_000, started + 30_000, started + 60_000),
+        ];
+        for (recorded, now, until) in table {
+            let mut sending = row(DeliveryState::Sending, 1, Some(started));
+            sending.next_attempt_at = Some(recorded);
+            assert_eq!(
+                step_for(sending, now, 60_000),
+                Some(Step::Wait { until }),
+                "{recorded}"
+            );
+        }
     }
 
     #[test]

@@ -71,29 +71,12 @@ impl Scheduler {
         });
         let mut follow_up: Option<FollowUp> = None;
         loop {
-            let tick = async {
-                match ticker.as_mut() {
-                    Some(ticker) => {
-                        ticker.tick().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let follow_up_due = async {
-                match &follow_up {
-                    Some(f) => tokio::time::sleep_until(f.at).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let trigger = tokio::select! {
-                _ = tick => Trigger::Loop,
-                _ = self.wake.notified() => Trigger::Api,
-                _ = follow_up_due => Trigger::FollowUp,
-                _ = stop.changed() => break,
-            };
-            if *stop.borrow() {
+            let Some(trigger) = self
+                .next_trigger(ticker.as_mut(), follow_up.as_ref(), &mut stop)
+                .await
+            else {
                 break;
-            }
+            };
             let options = match (trigger, &follow_up) {
                 (Trigger::FollowUp, Some(due)) => Self::follow_up_options(due),
                 _ => self.pass_options(trigger).await,
@@ -102,28 +85,62 @@ impl Scheduler {
             let outcome =
                 crate::blocking::run(move || engine.run_pass(&options, &ProgressBar::hidden()))
                     .await;
-            match outcome {
-                Ok(report) => {
-                    if !report.ok() {
-                        log::warn!(
-                            "sync run {} ended with {} failure(s)",
-                            report.run_id.unwrap_or_default(),
-                            report.counts.failed
-                        );
-                    }
-                    // Every pass reports who still waits, so its plan replaces the last one.
-                    follow_up = Self::plan_follow_up(&report);
+            Self::after_pass(outcome, &mut follow_up);
+        }
+        self.close_unstarted().await;
+    }
+
+    /// What starts the next pass: the interval, a request, a follow-up; `None` to stop.
+    async fn next_trigger(
+        &self,
+        ticker: Option<&mut tokio::time::Interval>,
+        follow_up: Option<&FollowUp>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Trigger> {
+        let tick = async {
+            match ticker {
+                Some(ticker) => {
+                    ticker.tick().await;
                 }
-                Err(err) => {
-                    log::error!("sync pass failed: {err}; it is tried again");
-                    // The deliveries still wait; look again a little later, not at once.
-                    if let Some(due) = &mut follow_up {
-                        due.at = Instant::now() + RETRY_FOLLOW_UP;
-                    }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let follow_up_due = async {
+            match follow_up {
+                Some(due) => tokio::time::sleep_until(due.at).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let trigger = tokio::select! {
+            _ = tick => Trigger::Loop,
+            _ = self.wake.notified() => Trigger::Api,
+            _ = follow_up_due => Trigger::FollowUp,
+            _ = stop.changed() => return None,
+        };
+        (!*stop.borrow()).then_some(trigger)
+    }
+
+    fn after_pass(outcome: Result<SyncReport>, follow_up: &mut Option<FollowUp>) {
+        match outcome {
+            Ok(report) => {
+                if !report.ok() {
+                    log::warn!(
+                        "sync run {} ended with {} failure(s)",
+                        report.run_id.unwrap_or_default(),
+                        report.counts.failed
+                    );
+                }
+                // Every pass reports who still waits, so its plan replaces the last one.
+                *follow_up = Self::plan_follow_up(&report);
+            }
+            Err(err) => {
+                log::error!("sync pass failed: {err}; it is tried again");
+                // The deliveries still wait; look again a little later, not at once.
+                if let Some(due) = follow_up {
+                    due.at = Instant::now() + RETRY_FOLLOW_UP;
                 }
             }
         }
-        self.close_unstarted().await;
     }
 
     /// A run asked for but never started (the server is stopping) is closed with why.
