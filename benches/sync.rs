@@ -58,6 +58,7 @@ fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool
         },
         metrics,
         shutdown: Arc::new(AtomicBool::new(false)),
+        notifier: None,
     };
     for n in 0..users {
         let added =

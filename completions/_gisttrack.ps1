@@ -21,9 +21,10 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'gisttrack' {
-            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'The commands'' own `--database-url`, also accepted before the command')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The commands'' own `--log-format`, also accepted before the command')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The commands'' own `-o`, also accepted before the command')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The commands'' own `-o`, also accepted before the command')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -34,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Stop tracking a user and remove their rows')
             [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the HTTP API and run the sync loop')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the database, GitHub, Pipedrive and the configuration in effect')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -47,43 +49,47 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
             [CompletionResult]::new('--in-flight-bound', '--in-flight-bound', [CompletionResultType]::ParameterName, 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
             [CompletionResult]::new('--only-new', '--only-new', [CompletionResultType]::ParameterName, 'Only gists created after the user is added become activities (default: every existing gist too)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'gisttrack;list' {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'gisttrack;show' {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'List every gist (does not record a visit)')
             [CompletionResult]::new('--peek', '--peek', [CompletionResultType]::ParameterName, 'Show the new gists without recording this visit')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'gisttrack;delete' {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -96,23 +102,25 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
             [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
             [CompletionResult]::new('--in-flight-bound', '--in-flight-bound', [CompletionResultType]::ParameterName, 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]')
+            [CompletionResult]::new('--notify-url', '--notify-url', [CompletionResultType]::ParameterName, 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Users synced at once by this process')
             [CompletionResult]::new('--activity-type', '--activity-type', [CompletionResultType]::ParameterName, 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive')
             [CompletionResult]::new('--retry-failed', '--retry-failed', [CompletionResultType]::ParameterName, 'Retry failed deliveries now instead of waiting for their backoff')
             [CompletionResult]::new('--reread-history', '--reread-history', [CompletionResultType]::ParameterName, 'Read every person''s activities in Pipedrive again before delivering, and record the gists already there (after restoring a database backup)')
             [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'gisttrack;serve' {
-            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: HOST:PORT, where HOST is an address or a name (localhost)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start')
             [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Require `Authorization: Bearer <token>` on every /api/v1 route')
             [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
@@ -122,23 +130,43 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
             [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
             [CompletionResult]::new('--in-flight-bound', '--in-flight-bound', [CompletionResultType]::ParameterName, 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]')
+            [CompletionResult]::new('--notify-url', '--notify-url', [CompletionResultType]::ParameterName, 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Users synced at once by this process')
             [CompletionResult]::new('--activity-type', '--activity-type', [CompletionResultType]::ParameterName, 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
             [CompletionResult]::new('--no-sync', '--no-sync', [CompletionResultType]::ParameterName, 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)')
             [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'gisttrack;doctor' {
+            [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
+            [CompletionResult]::new('--pipedrive-api-url', '--pipedrive-api-url', [CompletionResultType]::ParameterName, 'Pipedrive company URL; requests go to {URL}/api/v2/...')
+            [CompletionResult]::new('--github-token', '--github-token', [CompletionResultType]::ParameterName, 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)')
+            [CompletionResult]::new('--pipedrive-token', '--pipedrive-token', [CompletionResultType]::ParameterName, 'Pipedrive API token (sent only in the x-api-token header)')
+            [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
+            [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
+            [CompletionResult]::new('--in-flight-bound', '--in-flight-bound', [CompletionResultType]::ParameterName, 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]')
+            [CompletionResult]::new('--notify-url', '--notify-url', [CompletionResultType]::ParameterName, 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Users synced at once by this process')
+            [CompletionResult]::new('--activity-type', '--activity-type', [CompletionResultType]::ParameterName, 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)')
+            [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Require `Authorization: Bearer <token>` on every /api/v1 route')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'gisttrack;completions' {
-            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for commands that print data')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -152,6 +180,7 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Stop tracking a user and remove their rows')
             [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the HTTP API and run the sync loop')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the database, GitHub, Pipedrive and the configuration in effect')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -172,6 +201,9 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             break
         }
         'gisttrack;help;serve' {
+            break
+        }
+        'gisttrack;help;doctor' {
             break
         }
         'gisttrack;help;completions' {

@@ -25,6 +25,9 @@ _gisttrack() {
             gisttrack,delete)
                 cmd="gisttrack__subcmd__delete"
                 ;;
+            gisttrack,doctor)
+                cmd="gisttrack__subcmd__doctor"
+                ;;
             gisttrack,help)
                 cmd="gisttrack__subcmd__help"
                 ;;
@@ -49,6 +52,9 @@ _gisttrack() {
             gisttrack__subcmd__help,delete)
                 cmd="gisttrack__subcmd__help__subcmd__delete"
                 ;;
+            gisttrack__subcmd__help,doctor)
+                cmd="gisttrack__subcmd__help__subcmd__doctor"
+                ;;
             gisttrack__subcmd__help,help)
                 cmd="gisttrack__subcmd__help__subcmd__help"
                 ;;
@@ -71,7 +77,7 @@ _gisttrack() {
 
     case "${cmd}" in
         gisttrack)
-            opts="-o -h -V --database-url --output --help --version add list show delete sync serve completions help"
+            opts="-o -h -V --database-url --log-format --output --help --version add list show delete sync serve doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -79,6 +85,10 @@ _gisttrack() {
             case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -97,7 +107,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --only-new --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --output --help --version"
+            opts="-o -h -V --only-new --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +145,10 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
@@ -151,7 +165,21 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__completions)
-            opts="-o -h -V --database-url --output --help --version bash elvish fish powershell zsh"
+            opts="-h -V --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__delete)
+            opts="-o -h -V --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,6 +187,10 @@ _gisttrack() {
             case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -176,15 +208,63 @@ _gisttrack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        gisttrack__subcmd__delete)
-            opts="-o -h -V --database-url --output --help --version"
+        gisttrack__subcmd__doctor)
+            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --api-token --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --github-api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipedrive-api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --github-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipedrive-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit-max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --activity-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -203,7 +283,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__help)
-            opts="add list show delete sync serve completions help"
+            opts="add list show delete sync serve doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +325,20 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -329,7 +423,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__list)
-            opts="-o -h -V --database-url --output --help --version"
+            opts="-o -h -V --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,6 +431,10 @@ _gisttrack() {
             case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -355,7 +453,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-o -h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +499,10 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -413,12 +515,8 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -429,7 +527,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__show)
-            opts="-o -h -V --all --peek --database-url --output --help --version"
+            opts="-o -h -V --all --peek --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -437,6 +535,10 @@ _gisttrack() {
             case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -455,7 +557,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --concurrency --activity-type --activity-done --database-url --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -489,6 +591,10 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -499,6 +605,10 @@ _gisttrack() {
                     ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --output)

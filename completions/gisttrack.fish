@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_gisttrack_global_optspecs
-    string join \n database-url= o/output= h/help V/version
+    string join \n database-url= log-format= o/output= h/help V/version
 end
 
 function __fish_gisttrack_needs_command
@@ -24,8 +24,10 @@ function __fish_gisttrack_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c gisttrack -n "__fish_gisttrack_needs_command" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_needs_command" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -l database-url -d 'The commands\' own `--database-url`, also accepted before the command' -r
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -l log-format -d 'The commands\' own `--log-format`, also accepted before the command' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -s o -l output -d 'The commands\' own `-o`, also accepted before the command' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -s V -l version -d 'Print version'
@@ -35,6 +37,7 @@ complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "show" -d 'Show 
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "delete" -d 'Stop tracking a user and remove their rows'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "doctor" -d 'Check the database, GitHub, Pipedrive and the configuration in effect'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
@@ -45,27 +48,35 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l rate-limit-m
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l only-new -d 'Only gists created after the user is added become activities (default: every existing gist too)'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l all -d 'List every gist (does not record a visit)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l peek -d 'Show the new gists without recording this visit'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
@@ -74,18 +85,21 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-t
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l notify-url -d 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l concurrency -d 'Users synced at once by this process' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l dry-run -d 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l retry-failed -d 'Retry failed deliveries now instead of waiting for their backoff'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l reread-history -d 'Read every person\'s activities in Pipedrive again before delivering, and record the gists already there (after restoring a database backup)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-done -d 'Create activities already marked done'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s V -l version -d 'Print version'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l listen -d 'Address to listen on' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l listen -d 'Address to listen on: HOST:PORT, where HOST is an address or a name (localhost)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l interval -d 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l api-token -d 'Require `Authorization: Bearer <token>` on every /api/v1 route' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
@@ -95,25 +109,43 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l notify-url -d 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l concurrency -d 'Users synced at once by this process' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
-json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l no-sync -d 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-done -d 'Create activities already marked done'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s o -l output -d 'Output format for commands that print data' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l notify-url -d 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l concurrency -d 'Users synced at once by this process' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l api-token -d 'Require `Authorization: Bearer <token>` on every /api/v1 route' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l activity-done -d 'Create activities already marked done'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "list" -d 'List tracked users with their delivery state'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "delete" -d 'Stop tracking a user and remove their rows'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "list" -d 'List tracked users with their delivery state'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "delete" -d 'Stop tracking a user and remove their rows'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "doctor" -d 'Check the database, GitHub, Pipedrive and the configuration in effect'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

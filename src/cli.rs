@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
 use crate::config::{ArgSecret, Secret};
+use crate::exit::EXIT_CODES_HELP;
+use crate::logging::LogFormat;
 use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
@@ -13,51 +15,140 @@ use crate::output::OutputFormat;
     name = "gisttrack",
     version,
     about = "Track GitHub users' public gists and mirror each new one into Pipedrive as exactly one activity.",
-    propagate_version = true
+    propagate_version = true,
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
-    /// Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db.
-    /// Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed's DATABASE_HOST,
-    /// DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        hide_env_values = true,
-        global = true,
-        value_name = "URL"
-    )]
+    /// The commands' own `--database-url`, also accepted before the command.
+    #[arg(long, env = "DATABASE_URL", hide = true)]
     database_url: Option<ArgSecret>,
 
-    /// Output format for commands that print data.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, global = true, env = "GISTTRACK_OUTPUT")]
-    pub output: OutputFormat,
+    /// The commands' own `--log-format`, also accepted before the command.
+    #[arg(long, value_enum, env = "GISTTRACK_LOG_FORMAT", hide = true)]
+    log_format: Option<LogFormat>,
+
+    /// The commands' own `-o`, also accepted before the command.
+    #[arg(short, long, value_enum, env = "GISTTRACK_OUTPUT", hide = true)]
+    output: Option<OutputFormat>,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
-    /// `--database-url` / `DATABASE_URL`; may carry a password.
-    pub fn database_url(&self) -> Option<Secret> {
-        Secret::given(&self.database_url)
+    /// Parses the command line. In `--help`, a variable that is not set is named without
+    /// an empty value (`[env: GISTTRACK_LISTEN]`, not `[env: GISTTRACK_LISTEN=]`).
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut matches = hide_unset_env_values(Cli::command()).get_matches();
+        Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
     }
+
+    fn common(&self) -> Option<&CommonArgs> {
+        Some(match &self.command {
+            Command::Add(a) => &a.common,
+            Command::List(a) => &a.common,
+            Command::Show(a) => &a.common,
+            Command::Delete(a) => &a.common,
+            Command::Sync(a) => &a.common,
+            Command::Serve(a) => &a.common,
+            Command::Doctor(a) => &a.common,
+            Command::Completions(_) => return None,
+        })
+    }
+
+    /// `--database-url` / `DATABASE_URL` for the command; may carry a password.
+    pub fn database_url(&self) -> Option<Secret> {
+        self.common()
+            .and_then(|own| Secret::given(&own.database_url))
+            .or_else(|| Secret::given(&self.database_url))
+    }
+
+    /// `--log-format` for the command (text by default).
+    pub fn log_format(&self) -> LogFormat {
+        self.common()
+            .and_then(|own| own.log_format)
+            .or(self.log_format)
+            .unwrap_or_default()
+    }
+
+    /// `-o` for the command (table by default).
+    pub fn output(&self) -> OutputFormat {
+        let own = match &self.command {
+            Command::Add(a) => a.output.output,
+            Command::List(a) => a.output.output,
+            Command::Show(a) => a.output.output,
+            Command::Delete(a) => a.output.output,
+            Command::Sync(a) => a.output.output,
+            Command::Doctor(a) => a.output.output,
+            Command::Serve(_) | Command::Completions(_) => None,
+        };
+        own.or(self.output).unwrap_or(OutputFormat::Table)
+    }
+}
+
+fn hide_unset_env_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let unset = arg
+                .get_env()
+                .is_some_and(|name| std::env::var_os(name).is_none_or(|v| v.is_empty()));
+            if unset {
+                arg.hide_env_values(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(hide_unset_env_values)
+}
+
+/// `-o, --output`, for the commands that print data.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct OutputArgs {
+    /// Output format: a table (plain columns when piped) or JSON.
+    #[arg(short, long, value_enum, env = "GISTTRACK_OUTPUT")]
+    output: Option<OutputFormat>,
+}
+
+/// What every command that works on the data takes: the database and the log format.
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db.
+    /// Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed's DATABASE_HOST,
+    /// DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<ArgSecret>,
+
+    /// Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level).
+    #[arg(long, value_enum, env = "GISTTRACK_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person).
+    #[command(after_help = EXIT_CODES_HELP)]
     Add(cmd::add::AddArgs),
     /// List tracked users with their delivery state.
+    #[command(after_help = EXIT_CODES_HELP)]
     List(cmd::list::ListArgs),
     /// Show a user and the gists first seen since the previous visit; records this visit.
+    #[command(after_help = EXIT_CODES_HELP)]
     Show(cmd::show::ShowArgs),
     /// Stop tracking a user and remove their rows.
+    #[command(after_help = EXIT_CODES_HELP)]
     Delete(cmd::delete::DeleteArgs),
     /// Run one sync pass: discover new gists, deliver each as one Pipedrive activity.
+    #[command(after_help = EXIT_CODES_HELP)]
     Sync(cmd::sync::SyncArgs),
     /// Serve the HTTP API and run the sync loop.
+    #[command(after_help = EXIT_CODES_HELP)]
     Serve(cmd::serve::ServeArgs),
+    /// Check the database, GitHub, Pipedrive and the configuration in effect.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Doctor(cmd::doctor::DoctorArgs),
     /// Print a shell completion script.
+    #[command(after_help = EXIT_CODES_HELP)]
     Completions(cmd::completions::CompletionsArgs),
 }
 
@@ -167,11 +258,35 @@ impl UpstreamArgs {
     }
 }
 
+/// Where failure alerts go; for `sync` and `serve`.
+#[derive(Debug, Args, Clone)]
+pub struct NotifyArgs {
+    /// POST a JSON message (Slack-compatible `text`) here when a pass ends with failures,
+    /// and once when the next pass is clean.
+    #[arg(
+        long,
+        env = "GISTTRACK_NOTIFY_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    notify_url: Option<ArgSecret>,
+}
+
+impl NotifyArgs {
+    /// The webhook (a secret: chat webhooks carry their key in the URL).
+    pub fn notify_url(&self) -> Option<Secret> {
+        Secret::given(&self.notify_url)
+    }
+}
+
 /// How a sync pass runs; shared by `sync` and `serve`.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 
     /// Users synced at once by this process.
     #[arg(long, env = "GISTTRACK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]

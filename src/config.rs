@@ -14,42 +14,60 @@ pub enum DatabaseTarget {
 }
 
 impl DatabaseTarget {
-    /// Parses `sqlite://PATH`, a plain path, or `mysql://user:password@host:port/db`
-    /// (`mariadb://` is accepted as a synonym).
+    /// Parses `sqlite://PATH`, `sqlite:PATH`, a plain path, or
+    /// `mysql://user:password@host:port/db` (`mariadb://` is accepted as a synonym). A value
+    /// that looks like a URL (`scheme:...`) but is none of these is an error, not a file name.
     pub fn parse(url: &str) -> Result<DatabaseTarget> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err(Error::Config(
-                    "DATABASE_URL sqlite:// needs a file path".into(),
-                ));
-            }
-            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
-        }
-        if let Some(path) = url.strip_prefix("sqlite:") {
-            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        if url.trim().is_empty() {
+            return Err(Error::Config(format!("DATABASE_URL is empty; {ACCEPTED}")));
         }
         for scheme in ["mysql://", "mariadb://"] {
             if let Some(rest) = url.strip_prefix(scheme) {
-                let target = DatabaseTarget::Mysql(format!("mysql://{rest}"));
-                check_mysql_userinfo(&target)?;
-                if target.database_name().is_empty() {
-                    return Err(Error::Config(format!(
-                        "DATABASE_URL {} names no database (expected mysql://user:password@host:port/db)",
-                        target.redacted()
-                    )));
-                }
-                return Ok(target);
+                return DatabaseTarget::mysql(rest);
             }
         }
-        if let Some((scheme, _)) = url.split_once("://") {
+        let sqlite = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"));
+        if let Some(path) = sqlite {
+            return DatabaseTarget::sqlite(path);
+        }
+        match url_scheme(url) {
+            Some(scheme @ ("mysql" | "mariadb" | "sqlite")) => Err(Error::Config(format!(
+                "DATABASE_URL starts with {scheme}: but is not a {scheme} URL (a slash missing?); {ACCEPTED}"
+            ))),
+            Some(scheme) => Err(Error::Config(format!(
+                "unsupported database URL scheme {scheme:?}; {ACCEPTED}"
+            ))),
+            None => DatabaseTarget::sqlite(url),
+        }
+    }
+
+    fn sqlite(path: &str) -> Result<DatabaseTarget> {
+        match path {
+            "" => Err(Error::Config(format!(
+                "DATABASE_URL names no SQLite file; {ACCEPTED}"
+            ))),
+            ":memory:" | "/:memory:" => Err(Error::Config(
+                "an in-memory SQLite database is not supported: every gisttrack command is its \
+                 own process, so its data would vanish when it ends; give a file path, e.g. \
+                 sqlite://./gisttrack.db"
+                    .into(),
+            )),
+            path => Ok(DatabaseTarget::Sqlite(PathBuf::from(path))),
+        }
+    }
+
+    fn mysql(rest: &str) -> Result<DatabaseTarget> {
+        let target = DatabaseTarget::Mysql(format!("mysql://{rest}"));
+        check_mysql_userinfo(&target)?;
+        if target.database_name().is_empty() {
             return Err(Error::Config(format!(
-                "unsupported database URL scheme {scheme:?}: use sqlite://PATH or mysql://user:password@host:port/db"
+                "DATABASE_URL {} names no database; {ACCEPTED}",
+                target.redacted()
             )));
         }
-        if url.is_empty() {
-            return Err(Error::Config("DATABASE_URL is empty".into()));
-        }
-        Ok(DatabaseTarget::Sqlite(PathBuf::from(url)))
+        Ok(target)
     }
 
     /// Resolves the target from an explicit URL, else the seed's `DATABASE_HOST` family of
@@ -146,6 +164,22 @@ impl DatabaseTarget {
         let (_, password) = mysql_parts(url).0?.split_once(':')?;
         (!password.is_empty()).then(|| percent_decode(password))
     }
+}
+
+/// The forms `DATABASE_URL` takes, for errors.
+const ACCEPTED: &str = "use sqlite://PATH, a plain file path, or \
+     mysql://user:password@host:port/db (mariadb:// also works)";
+
+/// The scheme of a value that looks like a URL (`name:` with a name of two or more letters,
+/// digits, `+`, `-` or `.`, starting with a letter), never shown beyond the scheme itself.
+fn url_scheme(value: &str) -> Option<&str> {
+    let (scheme, _) = value.split_once(':')?;
+    let looks_like_one = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    looks_like_one.then_some(scheme)
 }
 
 /// Splits `mysql://USERINFO@REST` at the last `@`, so a password holding an unencoded `@`, `/`
@@ -297,6 +331,29 @@ mod tests {
         assert_eq!(mysql.database_name(), "gt");
         assert!(DatabaseTarget::parse("postgres://x/y").is_err());
         assert!(DatabaseTarget::parse("mysql://u@host:3306").is_err());
+        assert_eq!(
+            DatabaseTarget::parse("./odd:name.db").unwrap(),
+            DatabaseTarget::Sqlite("./odd:name.db".into()),
+            "a path that does not start with a scheme stays a path"
+        );
+    }
+
+    #[test]
+    fn a_malformed_or_unknown_url_is_refused_not_taken_for_a_file() {
+        for (url, says) in [
+            ("mysql:/db/gisttrack", "not a mysql URL"),
+            ("mariadb:db", "not a mariadb URL"),
+            ("postgresql://x/y", "unsupported database URL scheme"),
+            ("redis:x", "unsupported database URL scheme"),
+            ("sqlite:", "names no SQLite file"),
+            ("sqlite://", "names no SQLite file"),
+            ("sqlite::memory:", "in-memory"),
+            ("sqlite://:memory:", "in-memory"),
+            ("", "empty"),
+        ] {
+            let err = DatabaseTarget::parse(url).unwrap_err().to_string();
+            assert!(err.contains(says), "{url:?}: {err}");
+        }
     }
 
     #[test]

@@ -1,8 +1,21 @@
-//! Logging: `env_logger` under `RUST_LOG`, except that the HTTP, TLS and pool crates never log
-//! below INFO, whatever `RUST_LOG` says: at debug and trace they print request headers, and
-//! with them the GitHub, Pipedrive and API tokens.
+//! Logging: `env_logger` under `RUST_LOG`, as text or one JSON object per line, except that
+//! the HTTP, TLS and pool crates never log below INFO whatever `RUST_LOG` says (at debug and
+//! trace they print request headers, and with them the tokens), and that a client's
+//! malformed request is not logged as a server error.
+
+use std::io::Write as _;
 
 use log::{Level, Log, Metadata, Record};
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[time LEVEL] message`.
+    #[default]
+    Text,
+    /// `{"time", "level", "target", "message", ...fields}` per line.
+    Json,
+}
 
 /// Crates whose debug and trace output can carry header values.
 const CAPPED: &[&str] = &[
@@ -36,6 +49,19 @@ impl Log for Capped {
     }
 
     fn log(&self, record: &Record<'_>) {
+        if is_client_garbage(record) {
+            // warp reports a connection whose request could not be parsed at ERROR; it is
+            // the client's fault, so it goes out at DEBUG.
+            let demoted = Record::builder()
+                .level(Level::Debug)
+                .target(record.target())
+                .args(*record.args())
+                .build();
+            if self.enabled(demoted.metadata()) {
+                self.0.log(&demoted);
+            }
+            return;
+        }
         if self.enabled(record.metadata()) {
             self.0.log(record);
         }
@@ -46,14 +72,61 @@ impl Log for Capped {
     }
 }
 
+/// A malformed request as warp's server logs it (and only that: an accept error stays an
+/// error).
+fn is_client_garbage(record: &Record<'_>) -> bool {
+    record.level() == Level::Error
+        && record.target().starts_with("warp::server")
+        && record
+            .args()
+            .as_str()
+            .map_or_else(|| record.args().to_string(), str::to_string)
+            .starts_with("server connection error")
+}
+
 /// Installs the logger: `RUST_LOG` if set, else `default_level`.
-pub fn init(default_level: &str) {
-    let logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-            .format_target(false)
-            .build();
+pub fn init(default_level: &str, format: LogFormat) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
+    match format {
+        LogFormat::Text => builder.format_target(false),
+        LogFormat::Json => builder.format(|out, record| writeln!(out, "{}", json_line(record))),
+    };
+    let logger = builder.build();
     log::set_max_level(logger.filter());
     let _ = log::set_boxed_logger(Box::new(Capped(logger)));
+}
+
+/// One log record as a JSON object: time, level, target, message, and its key-value fields
+/// (an access-log line's method, path, status and duration).
+fn json_line(record: &Record<'_>) -> String {
+    use log::kv::{Key, Value, VisitSource};
+    struct Fields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+    impl<'kvs> VisitSource<'kvs> for Fields<'_> {
+        fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+            let value = if let Some(n) = value.to_i64() {
+                n.into()
+            } else if let Some(n) = value.to_f64() {
+                n.into()
+            } else {
+                value.to_string().into()
+            };
+            self.0.insert(key.to_string(), value);
+            Ok(())
+        }
+    }
+    let mut object = serde_json::Map::new();
+    object.insert(
+        "time".into(),
+        humantime::format_rfc3339_millis(std::time::SystemTime::now())
+            .to_string()
+            .into(),
+    );
+    object.insert("level".into(), record.level().as_str().into());
+    object.insert("target".into(), record.target().into());
+    object.insert("message".into(), record.args().to_string().into());
+    let _ = record.key_values().visit(&mut Fields(&mut object));
+    serde_json::Value::Object(object).to_string()
 }
 
 #[cfg(test)]
@@ -77,5 +150,44 @@ mod tests {
         for target in ["gisttrack", "gisttrack::http", "ureqx", "hyperion"] {
             assert!(!capped(target, Level::Trace), "{target}");
         }
+    }
+
+    #[test]
+    fn a_json_line_carries_the_record_and_its_fields() {
+        let fields: &[(&str, log::kv::Value<'_>)] = &[
+            ("method", log::kv::Value::from("GET")),
+            ("status", log::kv::Value::from(200u16)),
+        ];
+        let line = json_line(
+            &Record::builder()
+                .level(Level::Info)
+                .target("gisttrack::http")
+                .args(format_args!("GET /healthz 200"))
+                .key_values(&fields)
+                .build(),
+        );
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["level"], "INFO");
+        assert_eq!(value["target"], "gisttrack::http");
+        assert_eq!(value["message"], "GET /healthz 200");
+        assert_eq!(value["method"], "GET");
+        assert_eq!(value["status"], 200);
+        assert!(value["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn only_a_malformed_request_is_demoted() {
+        let garbage = Record::builder()
+            .level(Level::Error)
+            .target("warp::server")
+            .args(format_args!("server connection error: Parse(Method)"))
+            .build();
+        assert!(is_client_garbage(&garbage));
+        let accept = Record::builder()
+            .level(Level::Error)
+            .target("warp::server")
+            .args(format_args!("accept error: too many open files"))
+            .build();
+        assert!(!is_client_garbage(&accept));
     }
 }

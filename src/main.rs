@@ -1,22 +1,24 @@
-//! The `gisttrack` binary: parse, set up logging, run, print any error once.
+//! The `gisttrack` binary: parse, set up logging, run, print any error once, and exit with a
+//! status cron can act on (see `gisttrack --help`).
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use gisttrack::cli::{Cli, Command};
+use gisttrack::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let default_level = match cli.command {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    gisttrack::logging::init(default_level);
-    match gisttrack::cmd::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    gisttrack::logging::init(default_level, cli.log_format());
+    let exit = match gisttrack::cmd::run(cli) {
+        Ok(exit) => exit,
         Err(err) => {
             eprintln!("gisttrack: {err}");
-            ExitCode::FAILURE
+            Exit::from(&err)
         }
-    }
+    };
+    ExitCode::from(exit.code())
 }

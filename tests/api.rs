@@ -58,6 +58,7 @@ fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive
         settings: SyncSettings::default(),
         metrics: metrics.clone(),
         shutdown: Arc::new(AtomicBool::new(false)),
+        notifier: None,
     }
 }
 

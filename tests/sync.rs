@@ -293,7 +293,10 @@ fn a_distant_github_rate_limit_stops_github_work_for_the_pass() {
         1,
         "stopped asking GitHub after the limit"
     );
-    assert!(stderr.contains("failure"), "{stderr}");
+    assert!(
+        stderr.contains("--rate-limit-max-wait") && stderr.contains("next sync"),
+        "says what happens next: {stderr}"
+    );
 }
 
 #[test]

@@ -206,11 +206,15 @@ fn access_log(metrics: Arc<Metrics>) -> warp::log::Log<impl Fn(warp::log::Info<'
             status,
             info.elapsed(),
         );
+        let duration_ms = info.elapsed().as_secs_f64() * 1000.0;
         log::info!(
             target: "gisttrack::http",
-            "{method} {} {status} {:.1}ms",
-            info.path(),
-            info.elapsed().as_secs_f64() * 1000.0
+            method = method,
+            path = info.path(),
+            status = status,
+            duration_ms = duration_ms;
+            "{method} {} {status} {duration_ms:.1}ms",
+            info.path()
         );
     })
 }

@@ -86,7 +86,7 @@ impl From<Error> for ApiProblem {
                 "database_unavailable",
                 "the database is unavailable; try again shortly",
             ),
-            Error::Database(db) if is_unavailable(db) => ApiProblem::new(
+            Error::Database(db) if crate::db::is_unavailable(db) => ApiProblem::new(
                 S::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is unavailable; try again shortly",
@@ -111,32 +111,6 @@ impl From<Error> for ApiProblem {
                 )
             }
         }
-    }
-}
-
-/// A database that cannot serve right now (a dropped server connection, a SQLite file that
-/// is corrupt or gone): 503, as `/readyz` says, not a 500 for one request.
-fn is_unavailable(err: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind as K, Error as D};
-    match err {
-        D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) => true,
-        D::DatabaseError(_, info) => {
-            let message = info.message().to_ascii_lowercase();
-            [
-                "gone away",
-                "lost connection",
-                "can't connect",
-                "file is not a database",
-                "disk image is malformed",
-                "unable to open database file",
-                "no such table",
-                "readonly database",
-                "disk i/o error",
-            ]
-            .iter()
-            .any(|known| message.contains(known))
-        }
-        _ => false,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{
     agent, drive, excerpt, header, header_num, http_response::Response, HeaderMap, Next, Patience,
 };
-use super::{ApiError, GistListing, GithubApi, GithubUser, RemoteFile, RemoteGist};
+use super::{ApiError, GistListing, GithubApi, GithubUser, RateBudget, RemoteFile, RemoteGist};
 use crate::config::Secret;
 use crate::ids::GithubUserId;
 use crate::metrics::Metrics;
@@ -364,6 +364,45 @@ fn github_message(body: &str) -> String {
 }
 
 impl GithubApi for GithubClient {
+    fn rate_limit(&self) -> Result<RateBudget, ApiError> {
+        // Not through `get`: this call costs no budget, so a spent one must not hold it up.
+        let url = format!("{}/rate_limit", self.settings.base_url);
+        let mut request = self
+            .agent
+            .get(&url)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(token) = &self.settings.token {
+            request = request.header("Authorization", format!("Bearer {}", token.expose()));
+        }
+        let mut response = request
+            .call()
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        if status != 200 {
+            return match classify_refusal::<()>(status, response.headers(), &body, 0, now_ms()) {
+                Next::Fail(err) | Next::Transient(err) => Err(err),
+                _ => Err(ApiError::RateLimited(github_message(&body))),
+            };
+        }
+        let core = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.pointer("/resources/core").cloned())
+            .ok_or_else(|| ApiError::Decode("rate_limit: no resources.core".into()))?;
+        let field = |name: &str| {
+            core.get(name)
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+        };
+        Ok(RateBudget {
+            limit: field("limit"),
+            remaining: field("remaining"),
+            reset: field("reset"),
+            authenticated: self.settings.token.is_some(),
+        })
+    }
+
     fn user(&self, login: &str) -> Result<Option<GithubUser>, ApiError> {
         self.get_user(&format!("{}/users/{login}", self.settings.base_url))
     }

@@ -129,7 +129,29 @@ pub enum GistListing {
     UserGone,
 }
 
+/// GitHub's primary budget as `GET /rate_limit` reports it (a call that costs none of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateBudget {
+    pub limit: i64,
+    pub remaining: i64,
+    /// Unix seconds of the next reset.
+    pub reset: i64,
+    /// Whether the token was sent (and accepted).
+    pub authenticated: bool,
+}
+
+/// Who a Pipedrive token belongs to, and the day's budget where the answer says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipedriveAccount {
+    pub user: String,
+    pub company: String,
+    pub company_domain: Option<String>,
+    pub daily_budget_left: Option<i64>,
+}
+
 pub trait GithubApi: Send + Sync {
+    /// `GET /rate_limit`: the token's budget, without spending any.
+    fn rate_limit(&self) -> Result<RateBudget, ApiError>;
     /// `GET /users/{login}`; `None` for 404.
     fn user(&self, login: &str) -> Result<Option<GithubUser>, ApiError>;
     /// `GET /user/{id}`, to follow a rename; `None` for 404.
@@ -166,6 +188,8 @@ pub struct Created<Id> {
 }
 
 pub trait PipedriveApi: Send + Sync {
+    /// `GET /api/v1/users/me`: the token's user and company.
+    fn me(&self) -> Result<PipedriveAccount, ApiError>;
     /// Waits until a request may leave (the burst window, a 429's pause), shared by every
     /// worker. Writers call it before recording an attempt: a write itself never waits.
     fn wait_turn(&self);

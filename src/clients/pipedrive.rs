@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{agent, backoff, drive, excerpt, header, header_num, HeaderMap, Next, Patience};
-use super::{ActivitySummary, ApiError, Created, NewActivity, PipedriveApi};
+use super::{ActivitySummary, ApiError, Created, NewActivity, PipedriveAccount, PipedriveApi};
 use crate::config::Secret;
 use crate::ids::{ActivityId, PipedrivePersonId};
 use crate::metrics::Metrics;
@@ -103,11 +103,14 @@ impl<'a> Call<'a> {
     }
 }
 
-/// A 2xx answer: its envelope, and the daily write budget it reported.
+/// A 2xx answer: its envelope, and the daily budgets it reported.
 #[derive(Debug)]
 struct Answer {
     envelope: Value,
+    /// `x-daily-requests-left` (POST and PUT answers).
     daily_writes_left: Option<i64>,
+    /// `x-daily-ratelimit-token-remaining`, where Pipedrive sends it.
+    daily_tokens_left: Option<i64>,
 }
 
 impl PipedriveClient {
@@ -329,6 +332,7 @@ fn success(status: u16, headers: &HeaderMap, text: &str, path: &str) -> Next<Ans
     Next::Done(Answer {
         envelope,
         daily_writes_left: header_num(headers, "x-daily-requests-left"),
+        daily_tokens_left: header_num(headers, "x-daily-ratelimit-token-remaining"),
     })
 }
 
@@ -419,6 +423,21 @@ fn has_email(item: &Value, email: &str) -> bool {
 }
 
 impl PipedriveApi for PipedriveClient {
+    fn me(&self) -> Result<PipedriveAccount, ApiError> {
+        let answer = self.send(Call::get("/api/v1/users/me", &[]))?;
+        let data = answer.envelope.get("data").cloned().unwrap_or_default();
+        let text = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
+        Ok(PipedriveAccount {
+            user: match (text("name"), text("email")) {
+                (Some(name), Some(email)) => format!("{name} <{email}>"),
+                (name, email) => name.or(email).unwrap_or_default(),
+            },
+            company: text("company_name").unwrap_or_default(),
+            company_domain: text("company_domain"),
+            daily_budget_left: answer.daily_tokens_left.or(answer.daily_writes_left),
+        })
+    }
+
     fn wait_turn(&self) {
         if let Some(left) = self.pause_left() {
             sleep(left);

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::cli::UpstreamArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::exit::Exit;
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
@@ -21,9 +22,15 @@ pub struct AddArgs {
 
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
+
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
 }
 
-pub fn run(args: AddArgs, ctx: &super::Context) -> Result<()> {
+pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
     let format = ctx.output;
     // Every login is checked before anything is asked of GitHub, Pipedrive or the database.
     for login in &args.logins {
@@ -51,17 +58,11 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<()> {
             }
         }
     }
-    match failures.len() {
-        0 => Ok(()),
-        1 => Err(failures.remove(0)),
-        n => {
-            for err in &failures {
-                eprintln!("gisttrack: {err}");
-            }
-            Err(Error::PartlyFailed(format!(
-                "{n} of {} users were not added",
-                args.logins.len()
-            )))
-        }
+    // Each refusal is printed once; the status is the most serious of them.
+    let mut exit = Exit::Ok;
+    for err in &failures {
+        eprintln!("gisttrack: {err}");
+        exit = exit.worst(Exit::from(err));
     }
+    Ok(exit)
 }

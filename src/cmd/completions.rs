@@ -5,6 +5,7 @@ use clap_complete::Shell;
 
 use crate::cli::Cli;
 use crate::error::Result;
+use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
@@ -32,8 +33,8 @@ pub fn file_name(shell: Shell) -> &'static str {
     }
 }
 
-pub fn run(args: CompletionsArgs) -> Result<()> {
+pub fn run(args: CompletionsArgs) -> Result<Exit> {
     use std::io::Write;
     let _ = std::io::stdout().write_all(&script(args.shell));
-    Ok(())
+    Ok(Exit::Ok)
 }

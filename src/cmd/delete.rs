@@ -1,6 +1,7 @@
 //! `gisttrack delete <login>`: stop tracking a user.
 
 use crate::error::Result;
+use crate::exit::Exit;
 use crate::output::{self, OutputFormat};
 use crate::service;
 
@@ -9,9 +10,15 @@ pub struct DeleteArgs {
     /// GitHub login.
     #[arg(value_name = "LOGIN")]
     pub login: String,
+
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
+
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
 }
 
-pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<()> {
+pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<Exit> {
     let login = service::delete_person(&ctx.open()?, &args.login)?;
     match ctx.output {
         OutputFormat::Json => {
@@ -21,5 +28,5 @@ pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<()> {
             "Stopped tracking {login} (Pipedrive keeps its person and activities)"
         )),
     }
-    Ok(())
+    Ok(Exit::Ok)
 }

@@ -1,13 +1,20 @@
 //! `gisttrack list`: the tracked users and where their deliveries stand.
 
 use crate::error::Result;
+use crate::exit::Exit;
 use crate::output::{self, or_dash, OutputFormat};
 use crate::service;
 
 #[derive(Debug, clap::Args)]
-pub struct ListArgs {}
+pub struct ListArgs {
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
 
-pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<()> {
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
+}
+
+pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
     let people = service::list_people(&ctx.open()?, None)?;
     match ctx.output {
         OutputFormat::Json => output::print(&output::json(&people)),
@@ -43,5 +50,5 @@ pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(Exit::Ok)
 }

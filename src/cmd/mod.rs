@@ -3,6 +3,7 @@
 pub mod add;
 pub mod completions;
 pub mod delete;
+pub mod doctor;
 pub mod list;
 pub mod serve;
 pub mod show;
@@ -17,8 +18,10 @@ use crate::clients::pipedrive::{PipedriveClient, PipedriveSettings};
 use crate::clients::{GithubApi, PipedriveApi};
 use crate::config::{DatabaseTarget, Secret};
 use crate::db::Store;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::output::OutputFormat;
 use crate::sync::{ActivitySettings, Engine, SyncSettings};
 
@@ -33,10 +36,26 @@ impl Context {
     pub fn open(&self) -> Result<Store> {
         Store::open(&self.target)
     }
+
+    pub fn target(&self) -> &DatabaseTarget {
+        &self.target
+    }
+}
+
+/// An empty activity type would be sent as `"type": ""`: refused as configuration.
+pub fn check_activity_type(args: &EngineArgs) -> Result<()> {
+    if args.activity_type.trim().is_empty() {
+        return Err(Error::Config(
+            "--activity-type (GISTTRACK_ACTIVITY_TYPE) is empty: give a Pipedrive activity type \
+             key such as task, call or meeting"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<Exit> {
     if let Command::Completions(args) = cli.command {
         return completions::run(args);
     }
@@ -46,7 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
     })?;
     let ctx = Context {
         target,
-        output: cli.output,
+        output: cli.output(),
     };
     match cli.command {
         Command::Add(args) => add::run(args, &ctx),
@@ -55,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Delete(args) => delete::run(args, &ctx),
         Command::Sync(args) => sync::run(args, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
+        Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
@@ -96,6 +116,7 @@ pub fn engine(
         settings,
         metrics,
         shutdown: Arc::new(AtomicBool::new(false)),
+        notifier: None,
     })
 }
 
@@ -105,8 +126,13 @@ pub fn sync_engine(
     args: &EngineArgs,
     metrics: Arc<Metrics>,
 ) -> Result<Engine> {
+    check_activity_type(args)?;
     let mut engine = engine(open, &args.upstream, metrics)?;
     engine.settings.concurrency = args.concurrency as usize;
+    engine.notifier = args
+        .notify
+        .notify_url()
+        .map(|url| Arc::new(Notifier::new(url)));
     engine.settings.activity = ActivitySettings {
         activity_type: args.activity_type.clone(),
         done: args.activity_done,

@@ -11,6 +11,7 @@ use crate::api::{self, ApiState};
 use crate::cli::ApiTokenArgs;
 use crate::cli::EngineArgs;
 use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
 use crate::sync::Engine;
@@ -20,14 +21,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on: HOST:PORT, where HOST is an address or a name (localhost).
     #[arg(
         long,
         env = "GISTTRACK_LISTEN",
         default_value = "127.0.0.1:3000",
-        value_name = "ADDR"
+        value_name = "HOST:PORT",
+        value_parser = parse_listen
     )]
-    pub listen: SocketAddr,
+    pub listen: String,
 
     /// Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start.
     #[arg(long, env = "GISTTRACK_SYNC_INTERVAL", default_value = "3h", value_parser = parse_interval, value_name = "DURATION")]
@@ -42,6 +44,22 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
+}
+
+/// `HOST:PORT` with a port number; the host is resolved when `serve` binds.
+fn parse_listen(text: &str) -> std::result::Result<String, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or("expected HOST:PORT, e.g. 127.0.0.1:3000 or localhost:3000")?;
+    if host.trim_matches(['[', ']']).is_empty() {
+        return Err("the host is empty; e.g. 127.0.0.1:3000 or 0.0.0.0:3000".into());
+    }
+    port.parse::<u16>()
+        .map_err(|_| format!("{port:?} is not a port number (0 to 65535)"))?;
+    Ok(text.to_string())
 }
 
 fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
@@ -52,7 +70,7 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
     Ok(interval)
 }
 
-pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<()> {
+pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<Exit> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -60,22 +78,30 @@ pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<()> {
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
     let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
     let api_token = args.token.api_token();
-    warn_about(&engine, api_token.is_some(), args.listen);
+    let listen = runtime.block_on(resolve(&args.listen))?;
+    warn_about(&engine, api_token.is_some(), listen);
     let interval = (!args.no_sync).then_some(args.interval);
     let scheduler = engine
         .pipedrive
         .is_some()
         .then(|| Scheduler::new(engine.clone(), interval));
     let state = ApiState::new(engine, scheduler, api_token);
-    let outcome = runtime.block_on(serve_until_stopped(
-        args.listen,
-        state,
-        interval,
-        stop_requested,
-    ));
+    let outcome = runtime.block_on(serve_until_stopped(listen, state, interval, stop_requested));
     // A request stuck in a slow upstream call must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(500));
-    outcome
+    outcome.map(|()| Exit::Ok)
+}
+
+/// The address to bind: the first one the host name resolves to.
+async fn resolve(listen: &str) -> Result<SocketAddr> {
+    let mut addresses = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    addresses.next().ok_or_else(|| {
+        Error::Config(format!(
+            "cannot listen on {listen}: it resolves to no address"
+        ))
+    })
 }
 
 /// What an operator must know before the first request: what stays off, what is exposed.

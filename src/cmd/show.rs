@@ -1,6 +1,7 @@
 //! `gisttrack show <login>`: a user and the gists first seen since the previous visit.
 
 use crate::error::Result;
+use crate::exit::Exit;
 use crate::output::{self, or_dash, OutputFormat};
 use crate::service::{self, GistView, PersonDetail, ViewMode};
 
@@ -17,9 +18,15 @@ pub struct ShowArgs {
     /// Show the new gists without recording this visit.
     #[arg(long)]
     pub peek: bool,
+
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
+
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
 }
 
-pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<()> {
+pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<Exit> {
     let mode = match (args.all, args.peek) {
         (true, _) => ViewMode::All,
         (_, true) => ViewMode::Peek,
@@ -28,7 +35,7 @@ pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<()> {
     let detail = service::view_person(&ctx.open()?, &args.login, mode)?;
     if ctx.output == OutputFormat::Json {
         output::print(&output::json(&detail));
-        return Ok(());
+        return Ok(Exit::Ok);
     }
     output::print(&heading(&detail, mode));
     if detail.gists.is_empty() {
@@ -36,7 +43,7 @@ pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<()> {
     } else {
         output::print(&gist_table(&detail.gists));
     }
-    Ok(())
+    Ok(Exit::Ok)
 }
 
 /// Who, where they stand, and which gists follow.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::EngineArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::exit::Exit;
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
@@ -33,9 +34,15 @@ pub struct SyncArgs {
 
     #[command(flatten)]
     pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
+
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
 }
 
-pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<()> {
+pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
     let format = ctx.output;
     let logins = args
         .logins
@@ -67,12 +74,30 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<()> {
     let report = engine.run_pass(&options, &progress)?;
     print_report(&report, format);
     if report.ok() {
-        Ok(())
-    } else {
-        Err(Error::PartlyFailed(format!(
-            "sync finished with {} failure(s); failed deliveries are retried by the next pass",
-            report.counts.failed.max(report.errors.len() as i32)
-        )))
+        return Ok(Exit::Ok);
+    }
+    let exit = report.exit.worst(Exit::PartlyFailed);
+    eprintln!("gisttrack: {}", what_next(&report, exit));
+    Ok(exit)
+}
+
+/// The one summary line of a pass that did not go well: what failed, and what happens next
+/// for that kind of failure.
+fn what_next(report: &SyncReport, exit: Exit) -> String {
+    let failed = report.counts.failed;
+    match exit {
+        Exit::Refused => "GitHub or Pipedrive refused a token (see above): fix it (GITHUB_TOKEN, \
+             PIPEDRIVE_TOKEN) and run sync again; nothing waits on its own"
+            .into(),
+        Exit::Unavailable => {
+            "GitHub or Pipedrive could not be reached, or asked for a pause beyond \
+             --rate-limit-max-wait (see above); the next sync goes on where this one stopped"
+                .into()
+        }
+        _ => format!(
+            "{failed} item(s) failed (see above); later passes retry failed deliveries with \
+             backoff, and sync --retry-failed retries them now"
+        ),
     }
 }
 

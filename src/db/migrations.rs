@@ -9,6 +9,15 @@ use crate::error::{Error, Result};
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
+/// How many migrations this version would apply to the database.
+pub fn pending(conn: &mut DbConnection) -> Result<usize> {
+    let pending = match conn {
+        DbConnection::Mysql(mysql) => mysql.pending_migrations(MYSQL).map(|m| m.len()),
+        DbConnection::Sqlite(sqlite) => sqlite.pending_migrations(SQLITE).map(|m| m.len()),
+    };
+    pending.map_err(Error::Migration)
+}
+
 /// Applies pending migrations. Several processes may start at once: MySQL serialises them
 /// with a named lock (its DDL is not transactional); on SQLite each migration is one
 /// transaction, so the loser of a race fails, sees nothing pending, and carries on.

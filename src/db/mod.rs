@@ -355,6 +355,36 @@ pub fn is_lock_conflict(err: &Error) -> bool {
     }
 }
 
+/// What `doctor` reports about a database, read without creating or migrating anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inspection {
+    /// False for a SQLite file that is not there yet (the first command creates it).
+    pub exists: bool,
+    /// Migrations this version would apply at the next command's start.
+    pub pending_migrations: usize,
+    /// Tracked people, when the table is there.
+    pub people: Option<i64>,
+}
+
+/// Looks at the database a target names: reachable, migrated, how many people.
+pub fn inspect(target: &DatabaseTarget) -> Result<Inspection> {
+    if let DatabaseTarget::Sqlite(path) = target {
+        if !path.exists() {
+            return Ok(Inspection {
+                exists: false,
+                pending_migrations: 0,
+                people: None,
+            });
+        }
+    }
+    let mut conn = ConnectionManager::open(target, false)?;
+    Ok(Inspection {
+        exists: true,
+        pending_migrations: migrations::pending(&mut conn)?,
+        people: people::count(&mut conn).ok(),
+    })
+}
+
 /// The id of the row this connection inserted last (connection-scoped on both backends, so
 /// concurrent inserts elsewhere cannot be mistaken for ours).
 pub fn last_insert_id(conn: &mut DbConnection) -> Result<i64> {
@@ -368,6 +398,32 @@ pub fn last_insert_id(conn: &mut DbConnection) -> Result<i64> {
             diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(c)?
         }
     })
+}
+
+/// A database that cannot serve right now (a dropped server connection, a SQLite file that
+/// is corrupt or gone): 503, as `/readyz` says, not a 500 for one request.
+pub fn is_unavailable(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as D};
+    match err {
+        D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) => true,
+        D::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            [
+                "gone away",
+                "lost connection",
+                "can't connect",
+                "file is not a database",
+                "disk image is malformed",
+                "unable to open database file",
+                "no such table",
+                "readonly database",
+                "disk i/o error",
+            ]
+            .iter()
+            .any(|known| message.contains(known))
+        }
+        _ => false,
+    }
 }
 
 /// True when a Diesel error is a unique-constraint violation (a concurrent insert won).

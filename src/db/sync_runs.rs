@@ -162,6 +162,19 @@ pub fn close_abandoned(conn: &mut DbConnection, run_ids: &[i64], now: i64) -> Re
     .execute(conn)?)
 }
 
+/// Whether the run before `run_id` (the latest finished one, of any process) ended with
+/// failures.
+pub fn previous_failed(conn: &mut DbConnection, run_id: i64) -> Result<bool> {
+    let previous: Option<(i32, Option<String>)> = sync_runs::table
+        .filter(sync_runs::id.lt(run_id))
+        .filter(sync_runs::finished_at.is_not_null())
+        .order(sync_runs::id.desc())
+        .select((sync_runs::failed, sync_runs::error_summary))
+        .first(conn)
+        .optional()?;
+    Ok(previous.is_some_and(|(failed, summary)| failed > 0 || summary.is_some()))
+}
+
 /// The most recent runs, newest first.
 pub fn recent(conn: &mut DbConnection, limit: i64) -> Result<Vec<SyncRun>> {
     Ok(sync_runs::table

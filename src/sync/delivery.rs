@@ -11,6 +11,7 @@ use crate::clients::{backoff, ActivitySummary, ApiError, Created, PipedriveApi, 
 use crate::db::gists::{self, DeliveryState, Gist, GistFile, RowState};
 use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::ids::{ActivityId, PipedrivePersonId};
 use crate::time::{format_ms, now_ms};
 
@@ -177,6 +178,7 @@ fn deliver_one(
 }
 
 /// What one delivery is for.
+#[derive(Clone, Copy)]
 struct Target<'a> {
     pipedrive: &'a dyn PipedriveApi,
     pipedrive_person: PipedrivePersonId,
@@ -208,13 +210,7 @@ fn may_send(pass: &Pass<'_>, target: &Target<'_>, row: RowState, tries: &Tries) 
                 tries.answered,
                 Duration::from_secs(5),
             ));
-            let settled = settled_by_looking(
-                pass,
-                target.pipedrive,
-                target.pipedrive_person,
-                target.gist,
-                row.attempts,
-            )?;
+            let settled = settled_by_looking(pass, target, row.attempts)?;
             Ok(!settled)
         }
         Some(_) => Ok(true),
@@ -254,7 +250,7 @@ fn after_failure(
                 ..sent
             }))
         }
-        _ => fail(pass, gist, sent.attempts, &err).map(|()| None),
+        _ => fail(pass, target.person, gist, sent.attempts, &err).map(|()| None),
     }
 }
 
@@ -333,13 +329,13 @@ fn park_unsettled(
 /// After an answer Pipedrive gave itself: true when that settles the delivery (the activity
 /// is there after all and is recorded, or the look failed and the delivery with it); false
 /// when it is not there and may be sent again.
-fn settled_by_looking(
-    pass: &Pass<'_>,
-    pipedrive: &dyn PipedriveApi,
-    pipedrive_person: PipedrivePersonId,
-    gist: &Gist,
-    attempts: i32,
-) -> Result<bool> {
+fn settled_by_looking(pass: &Pass<'_>, target: &Target<'_>, attempts: i32) -> Result<bool> {
+    let Target {
+        pipedrive,
+        pipedrive_person,
+        person,
+        gist,
+    } = *target;
     log::info!(
         "sync: activity for gist {} may have landed; looking",
         gist.github_gist_id
@@ -355,13 +351,19 @@ fn settled_by_looking(
             }
             None => Ok(false),
         },
-        Err(list_err) => fail(pass, gist, attempts, &list_err).map(|()| true),
+        Err(list_err) => fail(pass, person, gist, attempts, &list_err).map(|()| true),
     }
 }
 
 /// Parks the gist as failed, visible with its error, due again after a growing pause; a
 /// service-wide refusal also stops Pipedrive work for the pass.
-fn fail(pass: &Pass<'_>, gist: &Gist, attempts: i32, err: &ApiError) -> Result<()> {
+fn fail(
+    pass: &Pass<'_>,
+    person: &Person,
+    gist: &Gist,
+    attempts: i32,
+    err: &ApiError,
+) -> Result<()> {
     let settings = &pass.engine.settings;
     let pause = backoff(
         settings.retry_base,
@@ -376,6 +378,8 @@ fn fail(pass: &Pass<'_>, gist: &Gist, attempts: i32, err: &ApiError) -> Result<(
     // Reported once, on the gist; the pass only needs to know to stop.
     pass.record(|r| {
         r.counts.failed += 1;
+        r.exit = r.exit.worst(Exit::from(err));
+        r.failed_users.insert(person.github_login.clone());
         r.errors
             .push(format!("gist {}: {message}", gist.github_gist_id));
     });

@@ -22,9 +22,11 @@ use crate::db::people::{self, Claim, Person};
 use crate::db::sync_runs::{self, RunCounts};
 use crate::db::Store;
 use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::ids::PersonId;
 use crate::login::Login;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::time::{format_ms, now_ms};
 
 pub use crate::db::sync_runs::RunTrigger as Trigger;
@@ -79,6 +81,8 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: workers finish the delivery under way and stop.
     pub shutdown: Arc<AtomicBool>,
+    /// Told about failing passes, and about the first clean one after them.
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// Whom a pass covers.
@@ -146,6 +150,12 @@ pub struct SyncReport {
     /// follow-up pass.
     #[serde(skip)]
     pub waiting: Vec<(PersonId, i64)>,
+    /// The most serious kind of failure the pass met, for the exit status.
+    #[serde(skip)]
+    pub exit: Exit,
+    /// The users something failed for, for alerts.
+    #[serde(skip)]
+    pub failed_users: std::collections::BTreeSet<String>,
 }
 
 impl SyncReport {
@@ -182,11 +192,15 @@ impl Pass<'_> {
         update(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    fn error(&self, login: &str, message: impl std::fmt::Display) {
-        let line = format!("{login}: {message}");
-        log::warn!("sync: {line}");
+    /// A person that could not be synced: counted and reported once (in the report; the
+    /// log line is for `serve`, whose report is its log).
+    fn error(&self, login: &str, err: Error) {
+        let line = format!("{login}: {err}");
+        log::info!("sync: {line}");
         self.record(|r| {
             r.counts.failed += 1;
+            r.exit = r.exit.worst(Exit::from(&err));
+            r.failed_users.insert(login.to_string());
             r.errors.push(line);
         });
     }
@@ -220,7 +234,7 @@ impl Pass<'_> {
     /// logged once. The caller reports the failure itself, once, where it happened.
     fn note_failure(&self, service: Service, error: &ApiError) {
         if error.stops_service() && !self.flag(service).swap(true, Ordering::SeqCst) {
-            log::warn!("sync: {error}; no more requests to that service in this pass");
+            log::info!("sync: {error}; no more requests to that service in this pass");
         }
     }
 
@@ -237,12 +251,15 @@ impl Pass<'_> {
     /// reports it once.
     fn stop_reporting(&self, service: Service, reason: ApiError) {
         if !self.flag(service).swap(true, Ordering::SeqCst) {
-            log::warn!("sync: {reason}");
+            log::info!("sync: {reason}");
             let name = match service {
                 Service::Github => "GitHub",
                 Service::Pipedrive => "Pipedrive",
             };
-            self.record(|r| r.errors.push(format!("{name}: {reason}")));
+            self.record(|r| {
+                r.exit = r.exit.worst(Exit::from(&reason));
+                r.errors.push(format!("{name}: {reason}"));
+            });
         }
     }
 }
@@ -298,6 +315,9 @@ impl Engine {
         }
         if let Ok(report) = &outcome {
             log_report(report);
+            if let Some(notifier) = &self.notifier {
+                notifier.after_pass(&self.store, report);
+            }
         }
         outcome
     }

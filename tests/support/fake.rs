@@ -698,6 +698,16 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
         }
         _ => {}
     }
+    if request.path.trim_start_matches("/api/v3") == "/rate_limit" {
+        // Costs no budget, with or without a token.
+        let remaining = (limit - used).max(0);
+        let core = json!({"limit": limit, "remaining": remaining, "reset": reset, "used": used, "resource": "core"});
+        return json_reply(
+            StatusCode::OK,
+            &json!({"resources": {"core": core, "search": {"limit": 30, "remaining": 30, "reset": reset, "used": 0}}, "rate": core}),
+            &rate_headers(used),
+        );
+    }
     if used >= limit {
         return json_reply(
             StatusCode::FORBIDDEN,
@@ -1331,6 +1341,11 @@ fn pipedrive_locked(
         PipedriveRoute::Any => {
             let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
             match (request.method.as_str(), parts.as_slice()) {
+                ("GET", ["api", "v1", "users", "me"]) => ok(
+                    json!({"id": 7, "name": "Sam Seller", "email": "sam@acme.example", "company_id": 99,
+                           "company_name": "Acme", "company_domain": "acme", "active_flag": true}),
+                    None,
+                ),
                 ("DELETE", ["api", "v2", "persons", id]) => {
                     let id: i64 = id.parse().unwrap_or(-1);
                     match pd.persons.iter_mut().find(|p| p.id == id && !p.deleted) {
@@ -1350,4 +1365,78 @@ fn pipedrive_locked(
         }
     };
     (reply, None)
+}
+
+/// A local webhook receiver: keeps every JSON body posted to it, and can be made slow.
+pub struct Receiver {
+    pub url: String,
+    pub messages: Arc<Mutex<Vec<Value>>>,
+    pub delay: Arc<Mutex<Duration>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let messages: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let delay: Arc<Mutex<Duration>> = Arc::default();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (kept, slow) = (messages.clone(), delay.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready_tx
+                    .send(format!(
+                        "http://{}/hooks/T00/B00/webhook-secret",
+                        listener.local_addr().unwrap()
+                    ))
+                    .unwrap();
+                let route = warp::post()
+                    .and(warp::body::json())
+                    .then(move |body: Value| {
+                        let (kept, slow) = (kept.clone(), slow.clone());
+                        async move {
+                            let pause = *slow.lock().unwrap();
+                            tokio::time::sleep(pause).await;
+                            kept.lock().unwrap().push(body);
+                            "ok"
+                        }
+                    });
+                warp::serve(route)
+                    .incoming(listener)
+                    .graceful(async move {
+                        let _ = stop_rx.await;
+                    })
+                    .run()
+                    .await;
+            });
+        });
+        Receiver {
+            url: ready_rx.recv().unwrap(),
+            messages,
+            delay,
+            shutdown: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn taken(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.messages.lock().unwrap())
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

@@ -1,0 +1,273 @@
+//! `gisttrack doctor`: checks the database, GitHub, Pipedrive and the configuration in effect,
+//! and says what to do about anything that is not well. Spends none of GitHub's budget.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cli::{ApiTokenArgs, CommonArgs, EngineArgs, OutputArgs};
+use crate::clients::{GithubApi, PipedriveApi};
+use crate::config::DatabaseTarget;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::metrics::Metrics;
+use crate::output::{self, OutputFormat};
+use crate::time::format_ms;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub token: ApiTokenArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How one part stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Not set up, so what needs it stays off; not an error.
+    Off,
+    Error,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub part: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do, when it is not well.
+    pub remedy: Option<String>,
+    #[serde(skip)]
+    exit: Exit,
+}
+
+impl Check {
+    fn ok(part: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            part,
+            status: Status::Ok,
+            detail: detail.into(),
+            remedy: None,
+            exit: Exit::Ok,
+        }
+    }
+
+    fn off(part: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Check {
+        Check {
+            status: Status::Off,
+            remedy: Some(remedy.into()),
+            ..Check::ok(part, detail)
+        }
+    }
+
+    fn failed(part: &'static str, err: &Error, remedy: impl Into<String>) -> Check {
+        Check {
+            status: Status::Error,
+            remedy: Some(remedy.into()),
+            exit: Exit::from(err),
+            ..Check::ok(part, err.to_string())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    ok: bool,
+    exit_code: u8,
+    checks: &'a [Check],
+}
+
+pub fn run(args: DoctorArgs, ctx: &super::Context) -> Result<Exit> {
+    let metrics = Arc::new(Metrics::default());
+    let (github, pipedrive) = super::clients(&args.engine.upstream, &metrics);
+    let mut checks = configuration(&args, ctx.target());
+    checks.push(database(ctx.target()));
+    checks.push(github_check(github.as_ref(), &args));
+    checks.push(pipedrive_check(pipedrive.as_deref()));
+    let exit = checks.iter().fold(Exit::Ok, |worst, c| worst.worst(c.exit));
+    match ctx.output {
+        OutputFormat::Json => output::print(&output::json(&Report {
+            ok: exit == Exit::Ok,
+            exit_code: exit.code(),
+            checks: &checks,
+        })),
+        OutputFormat::Table => output::print(&table(&checks)),
+    }
+    Ok(exit)
+}
+
+fn table(checks: &[Check]) -> String {
+    let rows = checks
+        .iter()
+        .map(|c| {
+            let status = match c.status {
+                Status::Ok => "ok",
+                Status::Off => "off",
+                Status::Error => "ERROR",
+            };
+            vec![
+                c.part.to_string(),
+                status.to_string(),
+                c.detail.clone(),
+                c.remedy.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(&["PART", "STATUS", "DETAIL", "WHAT TO DO"], rows)
+}
+
+/// The settings in effect, secrets shown only as set or not.
+fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
+    let upstream = &args.engine.upstream;
+    let set = |set: bool| if set { "set" } else { "not set" };
+    let mut checks = vec![Check::ok(
+        "configuration",
+        format!(
+            "database {} ({}); GitHub {} (GITHUB_TOKEN {}); Pipedrive {} (PIPEDRIVE_TOKEN {}); \
+             GISTTRACK_API_TOKEN {}",
+            target.redacted(),
+            target.backend(),
+            upstream.github_api_url,
+            set(upstream.tokens.github_token().is_some()),
+            upstream.pipedrive_api_url,
+            set(upstream.tokens.pipedrive_token().is_some()),
+            set(args.token.api_token().is_some()),
+        ),
+    )];
+    let timing = upstream.in_flight_bound().map(|bound| {
+        format!(
+            "HTTP timeout {}, in-flight bound {}, longest rate-limit wait {}, concurrency {}, \
+             activity type {:?}{}",
+            humantime::format_duration(upstream.http_timeout),
+            humantime::format_duration(bound),
+            humantime::format_duration(upstream.rate_limit_max_wait),
+            args.engine.concurrency,
+            args.engine.activity_type,
+            if args.engine.activity_done {
+                ", created done"
+            } else {
+                ""
+            },
+        )
+    });
+    checks.push(
+        match timing.and_then(|detail| super::check_activity_type(&args.engine).map(|()| detail)) {
+            Ok(detail) => Check::ok("settings", detail),
+            Err(err) => Check::failed("settings", &err, "correct the option named above"),
+        },
+    );
+    checks
+}
+
+fn database(target: &DatabaseTarget) -> Check {
+    match crate::db::inspect(target) {
+        Ok(found) if !found.exists => Check::ok(
+            "database",
+            format!(
+                "{} does not exist yet; the first command creates it",
+                target.redacted()
+            ),
+        ),
+        Ok(found) => {
+            let people = found.people.map_or("no people table yet".to_string(), |n| {
+                format!("{n} people tracked")
+            });
+            let migrations = match found.pending_migrations {
+                0 => "migrations applied".to_string(),
+                n => format!("{n} migration(s) to apply at the next command's start"),
+            };
+            Check::ok(
+                "database",
+                format!("{} reachable; {migrations}; {people}", target.backend()),
+            )
+        }
+        Err(err) => Check::failed(
+            "database",
+            &err,
+            "check DATABASE_URL and that the database server is running",
+        ),
+    }
+}
+
+fn github_check(github: &dyn GithubApi, args: &DoctorArgs) -> Check {
+    let has_token = args.engine.upstream.tokens.github_token().is_some();
+    match github.rate_limit() {
+        Ok(budget) => {
+            let detail = format!(
+                "{}; {} of {} requests left this hour (resets {})",
+                if has_token {
+                    "token accepted"
+                } else {
+                    "no token: 60 requests an hour, and unchanged lists are not free"
+                },
+                budget.remaining,
+                budget.limit,
+                format_ms(budget.reset * 1000),
+            );
+            if budget.remaining == 0 {
+                Check::off("github", detail, "wait for the reset, or set GITHUB_TOKEN")
+            } else if has_token {
+                Check::ok("github", detail)
+            } else {
+                Check::off(
+                    "github",
+                    detail,
+                    "set GITHUB_TOKEN for 5,000 requests an hour",
+                )
+            }
+        }
+        Err(err) => {
+            let err = Error::Github(err);
+            let remedy = match Exit::from(&err) {
+                Exit::Refused => "check GITHUB_TOKEN",
+                _ => "check GITHUB_API_URL and the network",
+            };
+            Check::failed("github", &err, remedy)
+        }
+    }
+}
+
+fn pipedrive_check(pipedrive: Option<&dyn PipedriveApi>) -> Check {
+    let Some(pipedrive) = pipedrive else {
+        return Check::off(
+            "pipedrive",
+            "no token: add, sync and the serve loop are off (reads still work)",
+            "set PIPEDRIVE_TOKEN",
+        );
+    };
+    match pipedrive.me() {
+        Ok(account) => {
+            let budget = account.daily_budget_left.map_or(String::new(), |left| {
+                format!("; {left} left of today's budget")
+            });
+            let domain = account
+                .company_domain
+                .map_or(String::new(), |d| format!(" ({d}.pipedrive.com)"));
+            Check::ok(
+                "pipedrive",
+                format!(
+                    "token accepted: {} at {}{domain}{budget}",
+                    account.user, account.company
+                ),
+            )
+        }
+        Err(err) => {
+            let err = Error::Pipedrive(err);
+            let remedy = match Exit::from(&err) {
+                Exit::Refused => "check PIPEDRIVE_TOKEN",
+                _ => "check PIPEDRIVE_API_URL and the network",
+            };
+            Check::failed("pipedrive", &err, remedy)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Failure alerts: one JSON message (Slack-compatible `text`, plus the figures as fields) to
+//! `--notify-url` when a pass ends with failures or a service stopped for it, and one when
+//! the next pass is clean again. Nothing while all is well; never a token; never a reason
+//! for a pass to fail or to wait longer than the webhook's timeout.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Secret;
+use crate::db::sync_runs;
+use crate::db::Store;
+use crate::exit::Exit;
+use crate::sync::SyncReport;
+
+/// The longest a webhook may hold up the end of a pass.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Notifier {
+    /// Webhook URLs embed their own secret (Slack's do): never logged.
+    url: Secret,
+    agent: ureq::Agent,
+    /// A webhook that fails is logged once, not at every pass.
+    failing: AtomicBool,
+}
+
+/// What is posted.
+#[derive(Debug, Serialize)]
+pub struct Message {
+    /// The line chat tools show.
+    pub text: String,
+    /// `failing` or `resolved`.
+    pub status: &'static str,
+    pub run_id: Option<i64>,
+    /// What kind of failure: `token_refused`, `unavailable` or `failed_items`.
+    pub kind: Option<&'static str>,
+    pub users: Vec<String>,
+    pub failed: i32,
+    pub activities_created: i32,
+    pub deliveries_waiting: i32,
+}
+
+impl Notifier {
+    pub fn new(url: Secret) -> Notifier {
+        Notifier {
+            url,
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(NOTIFY_TIMEOUT))
+                .http_status_as_error(false)
+                .user_agent(format!("gisttrack/{}", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into(),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Tells the webhook about a pass that failed, or that the failures are over.
+    pub fn after_pass(&self, store: &Store, report: &SyncReport) {
+        if report.dry_run {
+            return;
+        }
+        let message = if !report.ok() {
+            Some(failing(report))
+        } else if previous_failed(store, report.run_id) {
+            Some(resolved(report))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            self.post(&message);
+        }
+    }
+
+    fn post(&self, message: &Message) {
+        let sent = self
+            .agent
+            .post(self.url.expose())
+            .send_json(message)
+            .map_err(|e| e.to_string())
+            .and_then(|r| match r.status().as_u16() {
+                200..=299 => Ok(()),
+                status => Err(format!("answered {status}")),
+            });
+        match sent {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::SeqCst) {
+                    log::info!("the notification webhook works again");
+                }
+            }
+            Err(err) => {
+                if !self.failing.swap(true, Ordering::SeqCst) {
+                    // The error names the host at most, never the URL's path (its secret).
+                    log::warn!(
+                        "could not post to the notification webhook: {}",
+                        without_path(&err, self.url.expose())
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether the pass before this one (any process's) ended with failures.
+fn previous_failed(store: &Store, run_id: Option<i64>) -> bool {
+    let Some(run_id) = run_id else { return false };
+    store
+        .conn()
+        .and_then(|mut conn| sync_runs::previous_failed(&mut conn, run_id))
+        .unwrap_or(false)
+}
+
+fn failing(report: &SyncReport) -> Message {
+    let (kind, what) = match report.exit {
+        Exit::Refused => ("token_refused", "a token was refused"),
+        Exit::Unavailable => (
+            "unavailable",
+            "GitHub or Pipedrive could not be reached or stopped answering for now",
+        ),
+        _ => (
+            "failed_items",
+            "deliveries or users failed; later passes retry them",
+        ),
+    };
+    let users: Vec<String> = report.failed_users.iter().cloned().collect();
+    let whom = match users.len() {
+        0 => String::new(),
+        n if n <= 5 => format!(" for {}", users.join(", ")),
+        n => format!(" for {} and {} more", users[..5].join(", "), n - 5),
+    };
+    Message {
+        text: format!(
+            "gisttrack: sync run {} failed{whom}: {what} ({} failure(s))",
+            report.run_id.map_or("?".into(), |id| id.to_string()),
+            report.counts.failed.max(report.errors.len() as i32)
+        ),
+        status: "failing",
+        kind: Some(kind),
+        ..figures(report, users)
+    }
+}
+
+fn resolved(report: &SyncReport) -> Message {
+    Message {
+        text: format!(
+            "gisttrack: sync run {} was clean again",
+            report.run_id.map_or("?".into(), |id| id.to_string())
+        ),
+        status: "resolved",
+        kind: None,
+        ..figures(report, Vec::new())
+    }
+}
+
+fn figures(report: &SyncReport, users: Vec<String>) -> Message {
+    Message {
+        text: String::new(),
+        status: "",
+        run_id: report.run_id,
+        kind: None,
+        users,
+        failed: report.counts.failed,
+        activities_created: report.counts.activities_created,
+        deliveries_waiting: report.counts.deliveries_waiting,
+    }
+}
+
+/// An error message with the webhook URL cut down to its scheme and host.
+fn without_path(message: &str, url: &str) -> String {
+    let origin = url
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or("")))
+        .unwrap_or_default();
+    message.replace(url, &origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_message_names_users_kind_and_figures() {
+        let mut report = SyncReport {
+            run_id: Some(42),
+            exit: Exit::Refused,
+            errors: vec!["octocat: Pipedrive: rejected".into()],
+            ..SyncReport::default()
+        };
+        report.counts.failed = 1;
+        report.failed_users.insert("octocat".into());
+        let message = failing(&report);
+        assert_eq!(message.kind, Some("token_refused"));
+        assert!(
+            message.text.contains("octocat") && message.text.contains("run 42"),
+            "{}",
+            message.text
+        );
+        assert_eq!(message.users, ["octocat"]);
+        assert_eq!(message.failed, 1);
+    }
+
+    #[test]
+    fn a_webhook_error_never_shows_the_url_path() {
+        let url = "https://hooks.example/services/T0/B0/secret";
+        assert_eq!(
+            without_path(&format!("http: {url}: timed out"), url),
+            "http: https://hooks.example: timed out"
+        );
+    }
+}
