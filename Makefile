@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHELLS := bash zsh fish elvish powershell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test cover completions lint bench clean install deps
+.PHONY: all build run test check-deploy demo cover completions lint bench clean install deps
 
 all: build
 
@@ -27,12 +27,34 @@ deps:
 build: deps
 	$(CARGO) build --release
 
+# Everything offline: the fake GitHub and Pipedrive, three sample users, a pass, then serve
+# on http://127.0.0.1:3000 (DEMO_PORT=... for another port) until Ctrl-C.
+demo: deps
+	$(CARGO) build --bin gisttrack
+	$(CARGO) run --quiet --example demo -- $(CURDIR)/target/debug/gisttrack
+
 # Serves the API on the embedded SQLite default (http://127.0.0.1:3000/documentation/index.html).
 run: deps
 	$(CARGO) run --release -- serve
 
 test: deps
 	$(CARGO) test
+	$(MAKE) --no-print-directory check-deploy
+
+# The deployment files, checked by the ecosystem's own validators (installed when missing).
+# systemd-analyze verify wants ExecStart to exist: it checks copies of the units whose
+# ExecStart is the freshly built binary; every other line is checked as written.
+check-deploy:
+	@command -v kubernetes-validate >/dev/null 2>&1 && command -v check-jsonschema >/dev/null 2>&1 \
+	  || { echo "Installing kubernetes-validate and check-jsonschema from PyPI"; \
+	       python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate check-jsonschema; }
+	@command -v systemd-analyze >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq systemd; }
+	@test -x target/debug/gisttrack || $(CARGO) build --bin gisttrack
+	@units=$$(mktemp -d) && for unit in deploy/systemd/*.service deploy/systemd/*.timer; do \
+	  sed "s|/usr/local/bin/gisttrack|$(CURDIR)/target/debug/gisttrack|" $$unit > $$units/$$(basename $$unit); \
+	done && systemd-analyze verify $$units/*.service $$units/*.timer && echo "systemd units: ok" && rm -r $$units
+	kubernetes-validate --strict deploy/kubernetes/*.yaml
+	check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
 
 # Line coverage of the library as the test process runs it (the binaries that the end-to-end
 # tests spawn are not traced: tarpaulin's --follow-exec crashes on the SIGTERM test).

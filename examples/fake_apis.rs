@@ -2,7 +2,7 @@
 //! a few users, and prints the environment to point gisttrack at them.
 //!
 //! ```sh
-//! cargo run --example fake_apis            # then, in another shell, paste the exports it prints
+//! cargo run --example fake_apis            # keeps running; in another shell, paste the exports it prints
 //! gisttrack add octocat && gisttrack sync && gisttrack show octocat
 //! ```
 
@@ -15,7 +15,15 @@ fn main() {
     let github = std::env::var("FAKE_GITHUB_ADDR").unwrap_or_else(|_| "127.0.0.1:9301".into());
     let pipedrive =
         std::env::var("FAKE_PIPEDRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:9302".into());
-    let apis = fake::FakeApis::start_on(&github, &pipedrive);
+    let apis = match fake::FakeApis::try_start_on(&github, &pipedrive) {
+        Ok(apis) => apis,
+        Err(err) => {
+            eprintln!(
+                "fake_apis: {err} (set FAKE_GITHUB_ADDR / FAKE_PIPEDRIVE_ADDR to other ports)"
+            );
+            std::process::exit(1);
+        }
+    };
     for (login, gists) in [("octocat", 3), ("hubot", 1), ("monalisa", 120)] {
         apis.add_user(login, gists);
     }

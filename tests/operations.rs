@@ -498,3 +498,70 @@ fn json_logs_are_one_object_per_line() {
     }
     assert!(err.contains("sync pass done"), "{err}");
 }
+
+#[test]
+fn the_demo_tracks_samples_serves_and_stops_everything_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples/demo");
+    if !demo.exists() {
+        // `cargo test` builds the examples; anything else is a broken build, not a skip.
+        panic!("{} was not built", demo.display());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let work = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(&demo)
+        .arg(support::binary())
+        .env("DEMO_PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("add nosuchuser") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains("gisttrack list") && printed.contains("export DATABASE_URL="),
+        "{printed}"
+    );
+    let url = format!("http://127.0.0.1:{port}/api/v1/people");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let people = loop {
+        let answer = ureq::get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_json::<Value>().ok());
+        if let Some(people) = answer {
+            break people;
+        }
+        assert!(Instant::now() < deadline, "the demo never served");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(people.as_array().unwrap().len(), 3, "{people}");
+    // Ctrl-C: the terminal signals the whole group.
+    let pgid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-s", "INT", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the demo ignored Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ureq::get(&url).call().is_err(), "serve stopped with it");
+}

@@ -19,9 +19,19 @@ struct Server {
 
 impl Server {
     fn start(db: &TestDb, fake: &FakeApis, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_at(db, fake, "127.0.0.1:0", args, env)
+    }
+
+    fn start_at(
+        db: &TestDb,
+        fake: &FakeApis,
+        listen: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = support::command(db, Some(fake));
         cmd.env("RUST_LOG", "info")
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args);
         for (key, value) in env {
             cmd.env(key, value);
@@ -444,6 +454,35 @@ fn an_upstream_failure_during_add_leaves_nothing_behind() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn serve_listens_on_a_host_name_and_logs_a_clients_garbage_below_error() {
+    use std::io::{Read, Write};
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let server = Server::start_at(&db, &fake, "localhost:0", &["--no-sync"], &[]);
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    assert_eq!(get(&format!("{}/healthz", server.url)).0, 200);
+    let mut raw = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    raw.write_all(b"GARB\x01AGE / HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    assert_eq!(
+        get(&format!("{}/healthz", server.url)).0,
+        200,
+        "still serving"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    assert!(
+        !log.contains("ERROR"),
+        "a client's garbage is not a server error:\n{log}"
+    );
 }
 
 #[test]

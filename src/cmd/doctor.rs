@@ -134,7 +134,7 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
         "configuration",
         format!(
             "database {} ({}); GitHub {} (GITHUB_TOKEN {}); Pipedrive {} (PIPEDRIVE_TOKEN {}); \
-             GISTTRACK_API_TOKEN {}",
+             GISTTRACK_API_TOKEN {}; GISTTRACK_NOTIFY_URL {}",
             target.redacted(),
             target.backend(),
             upstream.github_api_url,
@@ -142,6 +142,7 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
             upstream.pipedrive_api_url,
             set(upstream.tokens.pipedrive_token().is_some()),
             set(args.token.api_token().is_some()),
+            set(args.engine.notify.notify_url().is_some()),
         ),
     )];
     let timing = upstream.in_flight_bound().map(|bound| {

@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -217,8 +216,20 @@ impl FakeApis {
     }
 
     pub fn start_on(github_addr: &str, pipedrive_addr: &str) -> FakeApis {
-        let github_addr: SocketAddr = github_addr.parse().unwrap();
-        let pipedrive_addr: SocketAddr = pipedrive_addr.parse().unwrap();
+        FakeApis::try_start_on(github_addr, pipedrive_addr).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts both fakes; a port that is taken is an error, not a panic.
+    pub fn try_start_on(github_addr: &str, pipedrive_addr: &str) -> Result<FakeApis, String> {
+        let bind = |addr: &str, what: &str| {
+            std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| format!("cannot serve the fake {what} on {addr}: {e}"))
+        };
+        let (gh_std, pd_std) = (
+            bind(github_addr, "GitHub")?,
+            bind(pipedrive_addr, "Pipedrive")?,
+        );
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -228,8 +239,8 @@ impl FakeApis {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let gh_listener = tokio::net::TcpListener::bind(github_addr).await.unwrap();
-                let pd_listener = tokio::net::TcpListener::bind(pipedrive_addr).await.unwrap();
+                let gh_listener = tokio::net::TcpListener::from_std(gh_std).unwrap();
+                let pd_listener = tokio::net::TcpListener::from_std(pd_std).unwrap();
                 let github_url = format!("http://{}", gh_listener.local_addr().unwrap());
                 let pipedrive_url = format!("http://{}", pd_listener.local_addr().unwrap());
                 let state = Arc::new(Mutex::new(FakeState::new(&github_url)));
@@ -253,14 +264,14 @@ impl FakeApis {
                 tokio::join!(gh, pd);
             });
         });
-        let (state, github_url, pipedrive_url) = ready_rx.recv().unwrap();
-        FakeApis {
+        let (state, github_url, pipedrive_url) = ready_rx.recv().map_err(|e| e.to_string())?;
+        Ok(FakeApis {
             state,
             github_url,
             pipedrive_url,
             shutdown: Some(stop_tx),
             thread: Some(thread),
-        }
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, FakeState> {
