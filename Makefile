@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHELLS := bash zsh fish elvish powershell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check-deploy demo cover completions lint bench clean install deps
+.PHONY: all build run test check-deploy fuzz-api demo cover completions lint bench clean install deps
 
 all: build
 
@@ -40,6 +40,17 @@ run: deps
 test: deps
 	$(CARGO) test
 	$(MAKE) --no-print-directory check-deploy
+	$(MAKE) --no-print-directory fuzz-api
+
+# Schemathesis (installed into target/fuzz-venv when missing) against the served OpenAPI
+# document, on the demo's fake GitHub and Pipedrive: no 5xx, every answer as documented.
+FUZZ_VENV := target/fuzz-venv
+fuzz-api: deps
+	$(CARGO) build --quiet --bin gisttrack --example demo
+	@test -x $(FUZZ_VENV)/bin/schemathesis || { echo "Installing Schemathesis from PyPI into $(FUZZ_VENV)"; \
+	  python3 -m venv $(FUZZ_VENV) 2>/dev/null || { rm -rf $(FUZZ_VENV); $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(FUZZ_VENV); } \
+	  && $(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check 'schemathesis>=4.3,<5'; }
+	tests/fuzz/run-api-fuzz.sh $(FUZZ_VENV)/bin/schemathesis target/debug/gisttrack target/debug/examples/demo
 
 # The deployment files, checked by the ecosystem's own validators (installed when missing).
 # systemd-analyze verify wants ExecStart to exist: it checks copies of the units whose

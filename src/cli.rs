@@ -8,6 +8,7 @@ use crate::cmd;
 use crate::config::{ArgSecret, Secret};
 use crate::exit::EXIT_CODES_HELP;
 use crate::logging::LogFormat;
+use crate::output::table;
 use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
@@ -130,10 +131,16 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Add(cmd::add::AddArgs),
     /// List tracked users with their delivery state.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = EXIT_CODES_HELP, long_about = table::fitting_help(
+        "List tracked users with their delivery state.",
+        &cmd::list::COLUMNS,
+    ))]
     List(cmd::list::ListArgs),
     /// Show a user and the gists first seen since the previous visit; records this visit.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = EXIT_CODES_HELP, long_about = table::fitting_help(
+        "Show a user and the gists first seen since the previous visit; records this visit.",
+        &cmd::show::COLUMNS,
+    ))]
     Show(cmd::show::ShowArgs),
     /// Stop tracking a user and remove their rows.
     #[command(after_help = EXIT_CODES_HELP)]

@@ -13,7 +13,7 @@ use crate::db::person_creations;
 use crate::db::sync_runs::{self, RunCounts, RunTrigger, SyncRun};
 use crate::db::Store;
 use crate::error::{Error, Result};
-use crate::ids::{ActivityId, GithubUserId, PipedrivePersonId};
+use crate::ids::{ActivityId, GithubUserId, PersonId, PipedrivePersonId};
 use crate::login::Login;
 use crate::metrics::Gauge;
 use crate::sync::link::{self, Candidate, Linked, Origin};
@@ -21,8 +21,12 @@ use crate::sync::{Engine, SyncSettings};
 use crate::time::{format_ms, now_ms};
 
 /// A tracked person as `list` and `GET /api/v1/people` show it. Times are RFC 3339 UTC.
+/// `id`, `created_at` and `updated_at` mean what they meant in the Go service this replaces.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PersonSummary {
+    /// The row id (the Go service's `id`).
+    #[schema(value_type = i64)]
+    pub id: PersonId,
     /// The GitHub login, in GitHub's case.
     pub github_username: String,
     #[schema(value_type = Option<i64>)]
@@ -43,6 +47,10 @@ pub struct PersonSummary {
     pub last_sync: Option<String>,
     /// The most recent recorded visit.
     pub last_visit: Option<String>,
+    /// When tracking began (the Go service's name for `added_at`).
+    pub created_at: String,
+    /// When the person last changed: added, synced or visited.
+    pub updated_at: String,
 }
 
 /// A person with gists: `show` and `GET /api/v1/people/{username}`.
@@ -72,7 +80,11 @@ pub struct GistView {
     #[schema(value_type = Option<i64>)]
     pub activity_id: Option<ActivityId>,
     pub attempts: i32,
+    /// Why the last attempt did not deliver: a failure, or (for `sending`) that no answer
+    /// came back and the request may still land.
     pub last_error: Option<String>,
+    /// For a `failed` gist its next try; for a `sending` one, when the attempt settles and
+    /// it is looked for before anything is sent again.
     pub next_attempt_at: Option<String>,
 }
 
@@ -130,6 +142,7 @@ pub enum ViewMode {
 
 fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
     PersonSummary {
+        id: person.id,
         github_username: person.github_login.clone(),
         github_id: person.github_id,
         name: person.name.clone(),
@@ -142,6 +155,13 @@ fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
         added_at: format_ms(person.added_at),
         last_sync: person.last_synced_at.map(format_ms),
         last_visit: person.last_visited_at.map(format_ms),
+        created_at: format_ms(person.added_at),
+        updated_at: format_ms(
+            [person.last_synced_at, person.last_visited_at]
+                .into_iter()
+                .flatten()
+                .fold(person.added_at, i64::max),
+        ),
     }
 }
 

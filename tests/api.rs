@@ -588,6 +588,7 @@ fn the_openapi_document_states_the_limits_the_server_enforces() {
     let username = [
         param("/api/v1/people/{username}", "get", "username"),
         param("/api/v1/people/{username}", "delete", "username"),
+        param("/api/v1/people", "post", "username"),
         spec["components"]["schemas"]["AddPersonRequest"]["properties"]["username"].clone(),
     ];
     for schema in username {
@@ -604,6 +605,10 @@ fn the_openapi_document_states_the_limits_the_server_enforces() {
         assert_eq!(schema["minimum"], minimum, "{path} {name}");
         assert_eq!(schema["maximum"].as_i64(), maximum, "{path} {name}");
     }
+    // The Go service's clients post with no body at all.
+    let add = &spec["paths"]["/api/v1/people"]["post"];
+    assert_eq!(add["requestBody"]["required"], false, "{add}");
+    assert!(add["responses"]["415"].is_object(), "{add}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -873,4 +878,241 @@ async fn the_route_table_matches_the_filters_and_the_openapi_document() {
             "{path}"
         );
     }
+}
+
+async fn request(
+    api: &Api,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, Value, warp::http::HeaderMap) {
+    let mut request = warp::test::request().method(method).path(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    body_of(request.reply(&api.routes).await)
+}
+
+fn tracked(people: &Value) -> Vec<&str> {
+    people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["github_username"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_written_for_the_go_service_still_work() {
+    for db in backends() {
+        let api = api_on(db, None, true);
+        api.fake.add_user("octocat", 2);
+        api.fake.add_user("Hubot", 0);
+
+        // Its own tests: the username in the query string and no body at all.
+        let (status, person, _) =
+            request(&api, "POST", "/api/v1/people?username=octocat", &[], "").await;
+        assert_eq!(status, StatusCode::CREATED, "{person}");
+        assert_eq!(person["github_username"], "octocat");
+        // Its person fields, beside today's.
+        assert!(person["id"].as_i64().is_some_and(|id| id > 0), "{person}");
+        assert_eq!(person["created_at"], person["added_at"], "{person}");
+        assert!(person["updated_at"].as_str().is_some(), "{person}");
+        // The body wins over the query string; a form body may carry only the backfill.
+        let (status, person, _) = request(
+            &api,
+            "POST",
+            "/api/v1/people?username=Hubot&backfill=true",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "backfill=0",
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{person}");
+        assert_eq!(
+            (
+                person["github_username"].as_str(),
+                person["backfill"].as_bool()
+            ),
+            (Some("Hubot"), Some(false))
+        );
+
+        // Bodiless or empty, without a username: a 400 that says what to send, not a 411.
+        for headers in [
+            &[][..],
+            &[("content-type", "application/x-www-form-urlencoded")][..],
+        ] {
+            let (status, body, _) = request(&api, "POST", "/api/v1/people", headers, "").await;
+            assert_error(status, &body, StatusCode::BAD_REQUEST, "missing_username");
+            assert!(
+                body["error"].as_str().unwrap().contains("query string"),
+                "{body}"
+            );
+        }
+
+        let (status, _, _) = call(&api, "POST", "/api/v1/sync").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        eventually("octocat's gists delivered", || async {
+            api.fake.activity_count() == 2
+        })
+        .await;
+        // A repeated parameter: the first value, as the Go service read it.
+        let (status, all, _) = call(
+            &api,
+            "GET",
+            "/api/v1/people/octocat?getAllGists=true&getAllGists=true",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{all}");
+        assert_eq!(all["gists"].as_array().unwrap().len(), 2);
+        let (status, page, _) = call(
+            &api,
+            "GET",
+            "/api/v1/people?per_page=1&per_page=500&page=2&page=1",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(
+            tracked(&page),
+            ["octocat"],
+            "page 2 at 1 per page, ordered by login"
+        );
+
+        // Booleans: true/false/1/0 in any case, everywhere; anything else names its parameter.
+        for value in ["1", "TRUE", "True"] {
+            let (status, body, _) = call(
+                &api,
+                "GET",
+                &format!("/api/v1/people/octocat?peek=0&all={value}"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "all={value}: {body}");
+            assert_eq!(body["gists"].as_array().unwrap().len(), 2, "all={value}");
+        }
+        let (status, body, _) = call(&api, "GET", "/api/v1/people/octocat?peek=maybe").await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains("\"peek\"") && error.contains("true, false, 1 or 0"),
+            "{error}"
+        );
+        let (status, body, _) = post_form(&api, "username=nobody&backfill=yes").await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("backfill takes true, false, 1 or 0"),
+            "{body}"
+        );
+
+        // DELETE answers in GitHub's spelling, as every other route does.
+        let (status, body, _) = call(&api, "DELETE", "/api/v1/people/HUBOT").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, serde_json::json!({"deleted": "Hubot"}));
+        let (_, people, _) = call(&api, "GET", "/api/v1/people").await;
+        assert_eq!(tracked(&people), ["octocat"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_a_type_the_route_does_not_take_is_a_415_that_lists_the_types() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    api.fake.add_user("octocat", 0);
+    for content_type in ["text/plain", "application/xml", "text/plain; charset=utf-8"] {
+        let (status, body, _) = request(
+            &api,
+            "POST",
+            "/api/v1/people",
+            &[("content-type", content_type)],
+            "username=octocat",
+        )
+        .await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains("application/json") && error.contains("multipart/form-data"),
+            "{error}"
+        );
+    }
+    // JSON by another name (RFC 6839) is JSON.
+    let (status, body, _) = request(
+        &api,
+        "POST",
+        "/api/v1/people",
+        &[("content-type", "application/merge-patch+json")],
+        r#"{"username": "octocat"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, people, _) = call(&api, "GET", "/api/v1/people").await;
+    assert_eq!(
+        tracked(&people),
+        ["octocat"],
+        "the refused posts created nobody"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let api = api_on(TestDb::sqlite(), Some("s3cret-token"), true);
+    for header in [
+        "bearer s3cret-token",
+        "BEARER s3cret-token",
+        "Bearer  s3cret-token",
+    ] {
+        let (status, body, _) = request(
+            &api,
+            "GET",
+            "/api/v1/people",
+            &[("authorization", header)],
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{header:?}: {body}");
+    }
+    for header in [
+        "Bearers3cret-token",
+        "Basic s3cret-token",
+        "bearer S3CRET-TOKEN",
+        "s3cret-token",
+    ] {
+        let (status, body, _) = request(
+            &api,
+            "GET",
+            "/api/v1/people",
+            &[("authorization", header)],
+            "",
+        )
+        .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_page_of_a_page_past_the_end_is_the_last_page() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    for n in 0..3 {
+        api.fake.add_user(&format!("user{n}"), 0);
+        let (status, _, _) = post_form(&api, &format!("username=user{n}")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, page, headers) = call(&api, "GET", "/api/v1/people?page=99&per_page=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.as_array().unwrap().is_empty());
+    let link = headers["link"].to_str().unwrap();
+    assert!(
+        link.contains("</api/v1/people?page=3&per_page=1>; rel=\"prev\""),
+        "{link}"
+    );
+    assert!(!link.contains("page=98"), "{link}");
+    assert!(!link.contains("rel=\"next\""), "{link}");
 }

@@ -93,7 +93,8 @@ fn adding_unknown_or_tracked_users_changes_nothing() {
         let persons = fake.lock().pipedrive.persons.len();
         let requests = fake.lock().pipedrive.total_requests;
         let err = fails(&db, Some(&fake), &["add", "OCTOCAT"]);
-        assert!(err.contains("already tracked"), "{err}");
+        // Said once, in GitHub's spelling, with no "(as octocat)" when nothing differs.
+        assert_eq!(err.trim(), "gisttrack: octocat is already tracked", "{err}");
         assert_eq!(fake.lock().pipedrive.persons.len(), persons);
         assert_eq!(
             fake.lock().pipedrive.total_requests,
@@ -389,4 +390,95 @@ fn a_mysql_password_with_unencoded_characters_is_never_echoed() {
             assert!(!stderr.contains(piece), "{url} leaks {piece}: {stderr}");
         }
     }
+}
+
+/// A realistic gist (GitHub's ids are 32 hex digits) with a description too long for a table.
+fn wide_gist(fake: &FakeApis, login: &str) -> (String, String) {
+    let id = "aa5a315d61ae9438b18d0123456789ab".to_string();
+    let mut state = fake.lock();
+    let gist = &mut state.github.user_mut(login).unwrap().gists[0];
+    gist.id = id.clone();
+    gist.description =
+        Some("Benchmarks for the parser, with notes on\nwhy the second pass allocates ".repeat(3));
+    (id.clone(), format!("https://gist.github.com/{login}/{id}"))
+}
+
+/// `2026-11-29 11:00:35 UTC`, whole.
+fn whole_times(line: &str) -> bool {
+    line.match_indices("UTC").all(|(at, _)| {
+        at >= 20 && {
+            let time = &line[at - 20..at];
+            time.len() == 20 && time.as_bytes()[4] == b'-' && time.as_bytes()[13] == b':'
+        }
+    })
+}
+
+#[test]
+fn tables_fit_70_and_120_columns_without_splitting_urls_ids_or_times() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 2);
+    let (id, url) = wide_gist(&fake, "octocat");
+    let db = TestDb::sqlite();
+    ok(&db, Some(&fake), &["add", "octocat"]);
+    ok(&db, Some(&fake), &["sync"]);
+    for width in [70usize, 120] {
+        for args in [&["show", "--all", "octocat"][..], &["list"][..]] {
+            let out = support::command(&db, None)
+                .env("COLUMNS", width.to_string())
+                .args(args)
+                .output()
+                .unwrap();
+            support::assert_success(&out, &format!("{args:?} at {width}"));
+            let table = String::from_utf8(out.stdout).unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let context = format!("{args:?} at {width} columns:\n{table}\n{stderr}");
+            for line in table.lines() {
+                assert!(line.chars().count() <= width, "{context}");
+                assert!(whole_times(line), "a time split: {line:?}\n{context}");
+            }
+            if args[0] == "show" {
+                assert!(
+                    table.contains(&url),
+                    "the URL whole, on one line: {context}"
+                );
+                let shows_ids = table.lines().any(|l| l.contains("GIST"));
+                let bare_id = table.lines().any(|l| l.replace(&url, "").contains(&id));
+                assert_eq!(shows_ids, bare_id, "the id whole or not at all: {context}");
+                assert!(
+                    !table.contains("why the second pass allocates Benchmarks"),
+                    "{context}"
+                );
+            } else {
+                assert!(table.contains("octocat"), "{context}");
+            }
+            // What was left out is said once, with where to find it.
+            let narrow = stderr.contains("left out to fit");
+            assert_eq!(
+                narrow,
+                stderr.contains("-o json shows every field"),
+                "{context}"
+            );
+        }
+    }
+    // 120 columns has room for the description, shortened rather than wrapped.
+    let out = support::command(&db, None)
+        .env("COLUMNS", "120")
+        .args(["show", "--all", "octocat"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("Benchmarks for …"), "{table}");
+    // The order columns go in is the one --help documents.
+    let help = ok(&db, None, &["show", "--help"]);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("left out in this order: GIST, FILES, ACTIVITY"),
+        "{help}"
+    );
+    // Without COLUMNS a pipe gets every column in full.
+    let piped = ok(&db, None, &["show", "--all", "octocat"]);
+    assert!(
+        piped.contains(&id) && piped.contains("why the second pass allocates Benchmarks"),
+        "{piped}"
+    );
 }

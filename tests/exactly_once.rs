@@ -78,6 +78,17 @@ fn a_write_that_lands_after_the_clients_timeout_is_looked_for_not_sent_again() {
             ),
             "show says why they wait and until when: {waiting}"
         );
+        let table = support::command(&db, None)
+            .env("COLUMNS", "250")
+            .args(["show", "--all", "slowpoke"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert_eq!(
+            table.matches("for an earlier attempt to settle").count(),
+            2,
+            "the table says it too: {table}"
+        );
 
         // At once again: both may still land, so nothing is listed or sent for them.
         let (_, second, _) = sync_short(&db, &fake);

@@ -173,6 +173,16 @@ fn a_persistent_failure_is_visible_and_retried_later() {
             .unwrap()
             .contains("500"));
         assert!(!shown["gists"][0]["next_attempt_at"].is_null());
+        let table = support::command(&db, None)
+            .env("COLUMNS", "250")
+            .args(["show", "--all", "stubborn"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert!(
+            table.contains("failed, next try 20") && table.contains("500"),
+            "the table gives the error and the next try: {table}"
+        );
 
         // Backoff: the next pass leaves it alone; --retry-failed replays it now.
         let (_, report, _) = sync_report(&db, &fake, &[]);

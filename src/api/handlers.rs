@@ -8,6 +8,7 @@ use warp::reply::Response;
 use warp::{Rejection, Reply};
 
 use super::list_cache::{CachedList, ListKey};
+use super::query::{parse_bool, Query, BOOLEANS};
 use super::rejection::{ApiProblem, ErrorBody};
 use super::{blocking, ApiState};
 use crate::db::people::Page;
@@ -19,7 +20,8 @@ fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
 }
 
 /// Paging for `GET /api/v1/people`; without either parameter every person is returned.
-#[derive(Debug, Deserialize, IntoParams)]
+/// (Documents the parameters; they are read through [`Query`].)
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1 when `per_page` is given).
@@ -40,7 +42,7 @@ pub struct PageQuery {
         (status = 400, description = "Bad paging parameters", body = ErrorBody),
     )
 )]
-pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, Rejection> {
+pub async fn list_people(state: ApiState, query: Query) -> Result<Response, Rejection> {
     let key = page_key(&query)?;
     let list = rendered_list(&state, key).await?;
     let mut response = Response::new(list.body.into());
@@ -60,19 +62,13 @@ pub async fn list_people(state: ApiState, query: PageQuery) -> Result<Response, 
 
 /// `None` for the whole list, else the page asked for (`page` 1 and `per_page` 100 when
 /// only one is given).
-fn page_key(query: &PageQuery) -> Result<ListKey, Rejection> {
-    if query.page.is_none() && query.per_page.is_none() {
+fn page_key(query: &Query) -> Result<ListKey, Rejection> {
+    let page = query.number::<u32>("page", (1, u32::MAX))?;
+    let per_page = query.number::<u32>("per_page", (1, 1000))?;
+    if page.is_none() && per_page.is_none() {
         return Ok(None);
     }
-    let (page, per_page) = (query.page.unwrap_or(1), query.per_page.unwrap_or(100));
-    if page == 0 || per_page == 0 || per_page > 1000 {
-        return Err(warp::reject::custom(ApiProblem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "page must be at least 1 and per_page between 1 and 1000",
-        )));
-    }
-    Ok(Some((page, per_page)))
+    Ok(Some((page.unwrap_or(1), per_page.unwrap_or(100))))
 }
 
 /// The rendered list for a key: reused while fresh, else read and rendered off the async
@@ -117,14 +113,14 @@ fn link_header(page: u32, per_page: u32, total: i64) -> String {
     links.join(", ")
 }
 
-/// Which gists `GET /api/v1/people/{username}` lists.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Which gists `GET /api/v1/people/{username}` lists. Each takes `true`, `false`, `1` or `0`,
+/// in any case. (Documents the parameters; they are read through [`Query`].)
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ViewQuery {
     /// Every gist; does not record a visit.
     pub all: Option<bool>,
-    /// The seed's name for `all`.
-    #[serde(rename = "getAllGists")]
+    /// The Go service's name for `all`.
     #[param(rename = "getAllGists")]
     pub get_all_gists: Option<bool>,
     /// The gists new since the last visit, without recording this one.
@@ -145,11 +141,12 @@ pub struct ViewQuery {
 pub async fn view_person(
     state: ApiState,
     username: String,
-    query: ViewQuery,
+    query: Query,
 ) -> Result<Response, Rejection> {
-    let mode = if query.all.unwrap_or(false) || query.get_all_gists.unwrap_or(false) {
+    let all = query.bool("all")?.unwrap_or(false) || query.bool("getAllGists")?.unwrap_or(false);
+    let mode = if all {
         ViewMode::All
-    } else if query.peek.unwrap_or(false) {
+    } else if query.bool("peek")?.unwrap_or(false) {
         ViewMode::Peek
     } else {
         ViewMode::NewSinceLastVisit
@@ -173,11 +170,29 @@ pub struct AddPersonRequest {
     pub backfill: Option<bool>,
 }
 
+/// The query string of `POST /api/v1/people`, read when the body does not say (the Go
+/// service's clients post `?username=...` with no body). (Documents the parameters; they are
+/// read through [`Query`].)
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AddQuery {
+    /// GitHub login to track, when the body has none.
+    #[param(
+        min_length = 1,
+        max_length = 39,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$"
+    )]
+    pub username: Option<String>,
+    /// Deliver gists that existed before the user was added (default true), when the body
+    /// does not say: `true`, `false`, `1` or `0`.
+    pub backfill: Option<bool>,
+}
+
 fn missing_username() -> ApiProblem {
     ApiProblem::new(
         StatusCode::BAD_REQUEST,
         "missing_username",
-        "send username as form data or as JSON {\"username\": ...}",
+        "send username as form data, as JSON {\"username\": ...}, or in the query string",
     )
 }
 
@@ -185,92 +200,121 @@ fn invalid_body(message: impl Into<String>) -> ApiProblem {
     ApiProblem::new(StatusCode::BAD_REQUEST, "invalid_body", message)
 }
 
-fn parse_backfill(value: Option<&str>) -> Result<Option<bool>, ApiProblem> {
-    match value {
-        None => Ok(None),
-        Some("true" | "1") => Ok(Some(true)),
-        Some("false" | "0") => Ok(Some(false)),
-        Some(_) => Err(invalid_body("backfill must be true or false")),
+/// The content types `POST /api/v1/people` takes.
+const ACCEPTED_BODIES: &str =
+    "application/x-www-form-urlencoded, multipart/form-data or application/json";
+
+/// What a POST said, before the query string fills in what the body did not.
+#[derive(Debug, Default)]
+struct Fields {
+    username: Option<String>,
+    backfill: Option<String>,
+}
+
+/// The fields of a JSON, URL-encoded or multipart body (the Go service took form data in
+/// either encoding); none for an empty body. Another content type is a 415.
+async fn body_fields(content_type: Option<&str>, body: bytes::Bytes) -> Result<Fields, ApiProblem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Fields::default());
+    }
+    let original = content_type.unwrap_or("");
+    let lower = original.to_ascii_lowercase();
+    let media = lower.split(';').next().unwrap_or("").trim();
+    match media {
+        // The boundary is case-sensitive: it is read from the header as sent.
+        "multipart/form-data" => multipart_fields(original, body).await,
+        "application/x-www-form-urlencoded" => form_fields(&body),
+        m if m == "application/json" || m.ends_with("+json") => json_fields(&body),
+        "" if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => json_fields(&body),
+        "" => form_fields(&body),
+        _ => Err(ApiProblem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("a body of type {original:?} is not taken here: send {ACCEPTED_BODIES}"),
+        )),
     }
 }
 
-/// Reads `username` from a JSON, URL-encoded or multipart body (the seed accepted form data
-/// in either encoding).
-async fn parse_add_request(
-    content_type: Option<&str>,
-    body: bytes::Bytes,
-) -> Result<AddPersonRequest, ApiProblem> {
-    let original = content_type.unwrap_or("");
-    let content_type = original.to_ascii_lowercase();
-    if content_type.starts_with("multipart/form-data") {
-        // The boundary is case-sensitive: parse it from the header as sent.
-        return parse_multipart(original, body).await;
-    }
-    let is_json = if content_type.is_empty() {
-        body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-    } else {
-        content_type.contains("json")
+fn json_fields(body: &[u8]) -> Result<Fields, ApiProblem> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid_body(format!("invalid JSON: {e}")))?;
+    let username = match value.get("username") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(name)) => Some(name.clone()),
+        Some(_) => return Err(invalid_body("username must be a string")),
     };
-    if is_json {
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| invalid_body(format!("invalid JSON: {e}")))?;
-        let username = value
-            .get("username")
-            .and_then(|u| u.as_str())
-            .ok_or_else(missing_username)?;
-        let backfill = match value.get("backfill") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(invalid_body("backfill must be true or false")),
-        };
-        return Ok(AddPersonRequest {
-            username: username.to_string(),
-            backfill,
-        });
-    }
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+    let backfill = match value.get("backfill") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(text.clone()),
+        Some(other @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => {
+            Some(other.to_string())
+        }
+        Some(_) => return Err(invalid_body(format!("backfill takes {BOOLEANS}"))),
+    };
+    Ok(Fields { username, backfill })
+}
+
+fn form_fields(body: &[u8]) -> Result<Fields, ApiProblem> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| invalid_body(format!("invalid form data: {e}")))?;
     let field = |name: &str| {
-        fields
+        pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.clone())
     };
-    Ok(AddPersonRequest {
-        username: field("username").ok_or_else(missing_username)?.to_string(),
-        backfill: parse_backfill(field("backfill"))?,
+    Ok(Fields {
+        username: field("username"),
+        backfill: field("backfill"),
     })
 }
 
-async fn parse_multipart(
-    content_type: &str,
-    body: bytes::Bytes,
-) -> Result<AddPersonRequest, ApiProblem> {
+async fn multipart_fields(content_type: &str, body: bytes::Bytes) -> Result<Fields, ApiProblem> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|e| invalid_body(format!("invalid multipart body: {e}")))?;
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut form = multer::Multipart::new(stream, boundary);
-    let (mut username, mut backfill) = (None, None);
+    let mut fields = Fields::default();
     let bad = |e: multer::Error| invalid_body(format!("invalid multipart body: {e}"));
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name() {
-            Some("username") => username = Some(field.text().await.map_err(bad)?),
-            Some("backfill") => backfill = Some(field.text().await.map_err(bad)?),
+            Some("username") => fields.username = Some(field.text().await.map_err(bad)?),
+            Some("backfill") => fields.backfill = Some(field.text().await.map_err(bad)?),
             _ => {}
         }
     }
-    Ok(AddPersonRequest {
-        username: username.ok_or_else(missing_username)?,
-        backfill: parse_backfill(backfill.as_deref())?,
-    })
+    Ok(fields)
+}
+
+/// The username and backfill of an add: from the body, else the query string (the Go
+/// service's form lookup read both; its own tests post `?username=...` with no body).
+async fn add_request(
+    query: &Query,
+    content_type: Option<&str>,
+    body: bytes::Bytes,
+) -> Result<AddPersonRequest, ApiProblem> {
+    let fields = body_fields(content_type, body).await?;
+    let from_query = |name: &str| query.first(name).map(str::to_string);
+    let username = fields
+        .username
+        .or_else(|| from_query("username"))
+        .ok_or_else(missing_username)?;
+    let backfill = match fields.backfill.or_else(|| from_query("backfill")) {
+        None => None,
+        Some(value) => Some(
+            parse_bool(&value).ok_or_else(|| invalid_body(format!("backfill takes {BOOLEANS}")))?,
+        ),
+    };
+    Ok(AddPersonRequest { username, backfill })
 }
 
 #[utoipa::path(
     post,
     path = "/api/v1/people",
     tag = "people",
+    params(AddQuery),
     request_body(
-        description = "The GitHub login to track",
+        description = "The GitHub login to track (or none, with `username` in the query string)",
         content(
             (AddPersonRequest = "application/x-www-form-urlencoded"),
             (AddPersonRequest = "multipart/form-data"),
@@ -281,6 +325,7 @@ async fn parse_multipart(
         (status = 201, description = "Tracking started; `Location` names the new person", body = PersonDetail),
         (status = 400, description = "Missing or invalid username, or already tracked", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "A body of a content type the route does not take", body = ErrorBody),
         (status = 422, description = "No such GitHub user", body = ErrorBody),
         (status = 502, description = "GitHub or Pipedrive failed; nothing was created", body = ErrorBody),
         (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
@@ -288,10 +333,11 @@ async fn parse_multipart(
 )]
 pub async fn add_person(
     state: ApiState,
+    query: Query,
     content_type: Option<String>,
     body: bytes::Bytes,
 ) -> Result<Response, Rejection> {
-    let request = parse_add_request(content_type.as_deref(), body)
+    let request = add_request(&query, content_type.as_deref(), body)
         .await
         .map_err(warp::reject::custom)?;
     let backfill = request.backfill.unwrap_or(true);
@@ -360,7 +406,8 @@ pub async fn trigger_sync(state: ApiState) -> Result<Response, Rejection> {
     Ok(response)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// (Documents the parameter; it is read through [`Query`].)
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// How many runs, newest first (1 to 1000, default 50).
@@ -378,15 +425,8 @@ pub struct RunsQuery {
         (status = 400, description = "Bad limit", body = ErrorBody),
     )
 )]
-pub async fn sync_runs(state: ApiState, query: RunsQuery) -> Result<Response, Rejection> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(warp::reject::custom(ApiProblem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit must be between 1 and 1000",
-        )));
-    }
+pub async fn sync_runs(state: ApiState, query: Query) -> Result<Response, Rejection> {
+    let limit: u32 = query.number("limit", (1, 1000))?.unwrap_or(50);
     let store = state.store().clone();
     let runs = blocking(move || service::recent_runs(&store, limit.into())).await?;
     Ok(json_reply(StatusCode::OK, &runs))

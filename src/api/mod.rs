@@ -4,11 +4,13 @@
 pub mod handlers;
 pub(crate) mod list_cache;
 pub mod openapi;
+pub mod query;
 pub mod rejection;
 pub mod route_table;
 
 use std::sync::Arc;
 
+use bytes::Buf;
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -62,7 +64,12 @@ impl ApiState {
         let Some(expected) = &self.api_token else {
             return true;
         };
-        let Some(presented) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` are `Bearer`.
+        let presented = header
+            .and_then(|h| h.trim().split_once(|c: char| c.is_ascii_whitespace()))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
+        let Some(presented) = presented else {
             return false;
         };
         presented
@@ -140,20 +147,20 @@ fn people_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
     let list_or_add = warp::path!("api" / "v1" / "people").and(
         warp::get()
             .and(api.clone())
-            .and(warp::query::<handlers::PageQuery>())
+            .and(query::query())
             .and_then(handlers::list_people)
             .or(warp::post()
                 .and(api.clone())
-                .and(warp::body::content_length_limit(BODY_LIMIT))
+                .and(query::query())
                 .and(warp::header::optional::<String>("content-type"))
-                .and(warp::body::bytes())
+                .and(limited_body())
                 .and_then(handlers::add_person))
             .unify(),
     );
     let view = warp::path!("api" / "v1" / "people" / String)
         .and(warp::get())
         .and(api.clone())
-        .and(warp::query::<handlers::ViewQuery>())
+        .and(query::query())
         .and_then(|username, state, query| handlers::view_person(state, username, query));
     let delete = warp::path!("api" / "v1" / "people" / String)
         .and(warp::delete())
@@ -172,7 +179,7 @@ fn sync_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
     let runs = warp::path!("api" / "v1" / "sync" / "runs")
         .and(warp::get())
         .and(api)
-        .and(warp::query::<handlers::RunsQuery>())
+        .and(query::query())
         .and_then(handlers::sync_runs);
     trigger.or(runs).unify().boxed()
 }
@@ -194,6 +201,45 @@ fn operations_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
     healthz.or(readyz).unify().or(metrics).unify().boxed()
 }
 
+/// The request body, up to [`BODY_LIMIT`] (413 beyond), with or without a Content-Length: a
+/// bodiless POST is an empty body, as the Go service took it, not a 411.
+fn limited_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    warp::body::stream().and_then(collect_limited)
+}
+
+async fn collect_limited<S, B>(stream: S) -> Result<bytes::Bytes, Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    use futures_util::TryStreamExt;
+    let mut body = bytes::BytesMut::new();
+    let mut stream = Box::pin(stream);
+    let unreadable = |_| {
+        warp::reject::custom(ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the request body could not be read",
+        ))
+    };
+    while let Some(mut chunk) = stream.try_next().await.map_err(unreadable)? {
+        if body.len() as u64 + chunk.remaining() as u64 > BODY_LIMIT {
+            return Err(warp::reject::custom(ApiProblem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is over {BODY_LIMIT} bytes"),
+            )));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            body.extend_from_slice(part);
+            let read = part.len();
+            chunk.advance(read);
+        }
+    }
+    Ok(body.freeze())
+}
+
 /// One line per request (method, path, status, duration) and the request counter, labelled
 /// by route pattern.
 fn access_log(metrics: Arc<Metrics>) -> warp::log::Log<impl Fn(warp::log::Info<'_>) + Clone> {
@@ -207,16 +253,26 @@ fn access_log(metrics: Arc<Metrics>) -> warp::log::Log<impl Fn(warp::log::Info<'
             info.elapsed(),
         );
         let duration_ms = info.elapsed().as_secs_f64() * 1000.0;
+        let path = logged_path(info.path());
         log::info!(
             target: "gisttrack::http",
             method = method,
-            path = info.path(),
+            path = path,
             status = status,
             duration_ms = duration_ms;
-            "{method} {} {status} {duration_ms:.1}ms",
-            info.path()
+            "{method} {path} {status} {duration_ms:.1}ms"
         );
     })
+}
+
+/// A request path as logged: a client decides its length, so a long one is cut short rather
+/// than let one request write kilobytes of log.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const LOGGED_PATH_CHARS: usize = 200;
+    match path.char_indices().nth(LOGGED_PATH_CHARS) {
+        None => path.into(),
+        Some((cut, _)) => format!("{}…", &path[..cut]).into(),
+    }
 }
 
 /// `/documentation/openapi.json` and Swagger UI at `/documentation/index.html`, from the binary.
@@ -271,4 +327,16 @@ fn documentation() -> BoxedFilter<(Response,)> {
             }
         });
     openapi_json.or(root).unify().or(ui).unify().boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_path_is_logged_cut_short() {
+        assert_eq!(super::logged_path("/api/v1/people"), "/api/v1/people");
+        let long = format!("/{}", "é".repeat(5000));
+        let logged = super::logged_path(&long);
+        assert_eq!(logged.chars().count(), 201);
+        assert!(logged.ends_with('…'));
+    }
 }

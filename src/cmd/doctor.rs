@@ -11,7 +11,7 @@ use crate::config::DatabaseTarget;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::metrics::Metrics;
-use crate::output::{self, OutputFormat};
+use crate::output::{self, Column, OutputFormat};
 use crate::time::format_ms;
 
 #[derive(Debug, clap::Args)]
@@ -123,7 +123,14 @@ fn table(checks: &[Check]) -> String {
             ]
         })
         .collect();
-    output::table(&["PART", "STATUS", "DETAIL", "WHAT TO DO"], rows)
+    // Nothing is left out of a diagnosis: the prose wraps instead.
+    const COLUMNS: [Column; 4] = [
+        Column::whole("PART", 0).kept(),
+        Column::whole("STATUS", 0).kept(),
+        Column::shorten("DETAIL", 0).kept().wrapped(),
+        Column::shorten("WHAT TO DO", 0).kept().wrapped(),
+    ];
+    output::table(&COLUMNS, rows)
 }
 
 /// The settings in effect, secrets shown only as set or not.

@@ -1,8 +1,9 @@
 //! `gisttrack show <login>`: a user and the gists first seen since the previous visit.
 
+use crate::db::gists::DeliveryState;
 use crate::error::Result;
 use crate::exit::Exit;
-use crate::output::{self, or_dash, OutputFormat};
+use crate::output::{self, or_dash, Column, OutputFormat};
 use crate::service::{self, GistView, PersonDetail, ViewMode};
 
 #[derive(Debug, clap::Args)]
@@ -58,7 +59,7 @@ fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
         (_, None) => "Gists first seen since tracking began (first visit)".to_string(),
     };
     format!(
-        "{} ({})\nPipedrive person: {}   gists: {}   pending: {}   failed: {}   last sync: {}\n\n{scope}:",
+        "{} ({})\nPipedrive person: {}   gists: {}   pending: {}   failed: {}\nLast sync: {}\n\n{scope}:",
         person.github_username,
         person.name.as_deref().unwrap_or("no public name"),
         or_dash(person.pipedrive_id),
@@ -69,16 +70,40 @@ fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
     )
 }
 
+/// The gist table's columns; the ranks are the order they are left out on a narrow terminal,
+/// as `gisttrack show --help` says. The URL stays (it names the gist and opens it), so the
+/// bare id is the first to go.
+pub const COLUMNS: [Column; 7] = [
+    Column::whole("GIST", 1),
+    Column::shorten("DESCRIPTION", 5),
+    Column::shorten("FILES", 2),
+    Column::whole("FIRST SEEN", 4),
+    Column::shorten("DELIVERY", 6),
+    Column::whole("ACTIVITY", 3),
+    Column::whole("URL", 0).kept(),
+];
+
+/// Where a gist's delivery stands, with why and when next for the states that wait.
+fn delivery(gist: &GistView) -> String {
+    let next = output::when(gist.next_attempt_at.as_deref());
+    let error = gist.last_error.as_deref().unwrap_or("no answer");
+    match gist.delivery {
+        DeliveryState::Failed if gist.next_attempt_at.is_some() => {
+            format!("failed, next try {next}: {error}")
+        }
+        DeliveryState::Failed => format!("failed: {error}"),
+        DeliveryState::Sending if gist.next_attempt_at.is_some() => {
+            format!("waiting until {next} for an earlier attempt to settle")
+        }
+        DeliveryState::Skipped => "skipped (existed before tracking)".to_string(),
+        state => state.as_str().to_string(),
+    }
+}
+
 fn gist_table(gists: &[GistView]) -> String {
     let rows = gists
         .iter()
         .map(|g| {
-            let delivery = match &g.last_error {
-                Some(error) if g.activity_id.is_none() => {
-                    format!("{} ({error})", g.delivery.as_str())
-                }
-                _ => g.delivery.as_str().to_string(),
-            };
             vec![
                 g.id.clone(),
                 g.description.clone().unwrap_or_default(),
@@ -88,22 +113,11 @@ fn gist_table(gists: &[GistView]) -> String {
                     .collect::<Vec<_>>()
                     .join(", "),
                 output::when(Some(&g.discovered_at)),
-                delivery,
+                delivery(g),
                 or_dash(g.activity_id),
                 g.html_url.clone(),
             ]
         })
         .collect();
-    output::table(
-        &[
-            "GIST",
-            "DESCRIPTION",
-            "FILES",
-            "FIRST SEEN",
-            "DELIVERY",
-            "ACTIVITY",
-            "URL",
-        ],
-        rows,
-    )
+    output::table(&COLUMNS, rows)
 }

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::exit::Exit;
 use crate::login::Login;
 use crate::metrics::Metrics;
-use crate::output::{self, OutputFormat};
+use crate::output::{self, Column, OutputFormat};
 use crate::sync::{PassOptions, Scope, SyncReport, Trigger};
 
 #[derive(Debug, clap::Args)]
@@ -131,33 +131,26 @@ fn summary_table(report: &SyncReport) -> String {
     } else {
         ("ACTIVITIES CREATED", c.activities_created as usize)
     };
-    output::table(
-        &[
-            "USERS CHECKED",
-            "UNCHANGED",
-            "SKIPPED",
-            "NEW GISTS",
-            label,
-            "RECONCILED",
-            "WAITING",
-            "FAILED",
-        ],
-        vec![vec![
-            c.users_checked.to_string(),
-            c.users_unchanged.to_string(),
-            c.users_skipped.to_string(),
-            c.new_gists.to_string(),
-            created.to_string(),
-            c.activities_reconciled.to_string(),
-            c.deliveries_waiting.to_string(),
-            c.failed.to_string(),
-        ]],
-    )
+    output::record(&[
+        ("USERS CHECKED", c.users_checked.to_string()),
+        ("UNCHANGED", c.users_unchanged.to_string()),
+        ("SKIPPED", c.users_skipped.to_string()),
+        ("NEW GISTS", c.new_gists.to_string()),
+        (label, created.to_string()),
+        ("RECONCILED", c.activities_reconciled.to_string()),
+        ("WAITING", c.deliveries_waiting.to_string()),
+        ("FAILED", c.failed.to_string()),
+    ])
 }
 
 fn planned_table(report: &SyncReport) -> String {
+    const COLUMNS: [Column; 3] = [
+        Column::whole("USER", 0).kept(),
+        Column::whole("GIST", 1),
+        Column::shorten("ACTIVITY SUBJECT", 2),
+    ];
     output::table(
-        &["USER", "GIST", "ACTIVITY SUBJECT"],
+        &COLUMNS,
         report
             .planned
             .iter()

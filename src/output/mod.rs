@@ -1,9 +1,12 @@
 //! Rendering for people: comfy-table tables sized to the terminal, or stable JSON.
 
-use std::io::{IsTerminal, Write};
+pub mod table;
 
-use comfy_table::{presets, Cell, ContentArrangement, Table};
+use std::io::Write;
+
 use serde::Serialize;
+
+pub use table::Column;
 
 /// `-o, --output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -12,35 +15,24 @@ pub enum OutputFormat {
     Json,
 }
 
-/// A table that fits the terminal; plain columns when piped or when `NO_COLOR` is set.
-pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let styled = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut table = Table::new();
-    if styled {
-        table
-            .load_preset(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        table.set_header(
-            headers
-                .iter()
-                .map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)),
+/// A table for stdout, fitted to `COLUMNS` or the terminal (see [`table::Target::stdout`]).
+/// Columns left out are named once on stderr, with where to see them.
+pub fn table(columns: &[Column], rows: Vec<Vec<String>>) -> String {
+    let target = table::Target::stdout();
+    let rendered = table::render(columns, rows, target);
+    if !rendered.dropped.is_empty() {
+        eprintln!(
+            "({} left out to fit {} columns; -o json shows every field)",
+            rendered.dropped.join(", "),
+            target.width.unwrap_or_default()
         );
-    } else {
-        table
-            .load_preset(presets::NOTHING)
-            .set_content_arrangement(ContentArrangement::Disabled);
-        table.set_header(headers.iter().map(Cell::new));
     }
-    for row in rows {
-        table.add_row(row);
-    }
-    let text = table.to_string();
-    // The borderless preset pads every line; trailing blanks only get in a pipe's way.
-    text.lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n")
+    rendered.text
+}
+
+/// One record for stdout: across when it fits, else one field per line.
+pub fn record(fields: &[(&'static str, String)]) -> String {
+    table::render_record(fields, table::Target::stdout())
 }
 
 /// Pretty JSON (without a trailing newline; [`print`] ends the line).

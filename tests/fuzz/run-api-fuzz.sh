@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Serves the demo (fake GitHub and Pipedrive, three tracked users) on a free port and runs
+# Schemathesis against its OpenAPI document. Usage: run-api-fuzz.sh SCHEMATHESIS GISTTRACK DEMO
+set -euo pipefail
+schemathesis=$1 gisttrack=$2 demo=$3
+here=$(cd "$(dirname "$0")" && pwd)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+# Its own process group, so stopping it stops the server it started too.
+DEMO_PORT=$port setsid "$demo" "$gisttrack" >"$log" 2>&1 &
+demo_pid=$!
+trap 'kill -TERM -- -$demo_pid 2>/dev/null; wait $demo_pid 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 $demo_pid 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.2
+done
+"$schemathesis" --config-file "$here/schemathesis.toml" run \
+  "http://127.0.0.1:$port/documentation/openapi.json" --checks all --no-color --seed 20261130
