@@ -107,12 +107,20 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --only-new --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --output --help --version"
+            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --github-api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -42,9 +42,13 @@ fn demo() -> Result<(), String> {
     for (login, gists) in USERS {
         apis.add_user(login, gists);
     }
-    let data = std::env::current_dir()
-        .map_err(|e| e.to_string())?
-        .join("target/demo");
+    // DEMO_DATA_DIR keeps a second demo (the API fuzz run) off this one's database.
+    let data = match std::env::var_os("DEMO_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join("target/demo"),
+    };
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
     let env = [

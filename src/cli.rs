@@ -130,17 +130,17 @@ pub enum Command {
     /// Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person).
     #[command(after_help = EXIT_CODES_HELP)]
     Add(cmd::add::AddArgs),
-    /// List tracked users with their delivery state.
-    #[command(after_help = EXIT_CODES_HELP, long_about = table::fitting_help(
-        "List tracked users with their delivery state.",
-        &cmd::list::COLUMNS,
-    ))]
+    #[command(
+        about = cmd::list::ABOUT,
+        long_about = table::fitting_help(cmd::list::ABOUT, &cmd::list::COLUMNS),
+        after_help = EXIT_CODES_HELP
+    )]
     List(cmd::list::ListArgs),
-    /// Show a user and the gists first seen since the previous visit; records this visit.
-    #[command(after_help = EXIT_CODES_HELP, long_about = table::fitting_help(
-        "Show a user and the gists first seen since the previous visit; records this visit.",
-        &cmd::show::COLUMNS,
-    ))]
+    #[command(
+        about = cmd::show::ABOUT,
+        long_about = table::fitting_help(cmd::show::ABOUT, &cmd::show::COLUMNS),
+        after_help = EXIT_CODES_HELP
+    )]
     Show(cmd::show::ShowArgs),
     /// Stop tracking a user and remove their rows.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -286,6 +286,21 @@ impl NotifyArgs {
     }
 }
 
+/// `--concurrency`, for `sync`, `serve` and `add`.
+#[derive(Debug, Args, Clone)]
+pub struct ConcurrencyArgs {
+    /// Users worked on at once by this process (1-256). A pass takes about users x round
+    /// trip / concurrency: raise it for thousands of users. GitHub allows 100 concurrent
+    /// requests per token; well beyond that, expect its secondary rate limit.
+    #[arg(
+        long,
+        env = "GISTTRACK_CONCURRENCY",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u16).range(1..=crate::sync::MAX_CONCURRENCY as i64)
+    )]
+    pub concurrency: u16,
+}
+
 /// How a sync pass runs; shared by `sync` and `serve`.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -295,9 +310,8 @@ pub struct EngineArgs {
     #[command(flatten)]
     pub notify: NotifyArgs,
 
-    /// Users synced at once by this process.
-    #[arg(long, env = "GISTTRACK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub concurrency: u16,
+    #[command(flatten)]
+    pub workers: ConcurrencyArgs,
 
     /// Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key).
     #[arg(

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod exit;
 pub mod ids;
+pub mod import;
 pub mod logging;
 pub mod login;
 pub mod metrics;

@@ -429,6 +429,46 @@ async fn people_can_be_paged_with_link_headers() {
     let (_, last, headers) = call(&api, "GET", "/api/v1/people?page=3&per_page=2").await;
     assert_eq!(last.as_array().unwrap().len(), 1);
     assert!(!headers["link"].to_str().unwrap().contains("rel=\"next\""));
+    // Keyset paging: the people after a login, the next link continuing after the last.
+    let mut walked = Vec::new();
+    let mut next = Some("/api/v1/people?per_page=2".to_string());
+    while let Some(path) = next.take() {
+        let (status, page, headers) = call(&api, "GET", &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        walked.extend(tracked(&page).into_iter().map(String::from));
+        let link = headers.get("link").map(|l| l.to_str().unwrap().to_string());
+        next = link.and_then(|link| {
+            link.split(", ")
+                .find(|l| l.ends_with("rel=\"next\""))
+                .map(|l| {
+                    l.trim_start_matches('<')
+                        .split('>')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+        });
+        if path.contains("after=") {
+            assert!(
+                headers.get("x-total-count").is_none(),
+                "keyset pages are not counted"
+            );
+        }
+    }
+    assert_eq!(walked, ["user0", "user1", "user2", "user3", "user4"]);
+    let (_, rest, headers) = call(&api, "GET", "/api/v1/people?after=USER2&per_page=2").await;
+    assert_eq!(tracked(&rest), ["user3", "user4"], "after is any case");
+    assert!(
+        !headers["link"].to_str().unwrap().contains("next"),
+        "the end"
+    );
+    for bad in [
+        "/api/v1/people?after=user1&page=2",
+        "/api/v1/people?after=no%20such",
+    ] {
+        let (status, body, _) = call(&api, "GET", bad).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+    }
     let (_, all, headers) = call(&api, "GET", "/api/v1/people").await;
     assert_eq!(
         all.as_array().unwrap().len(),
@@ -628,6 +668,21 @@ async fn form_data_may_also_come_multipart() {
     assert_eq!(status, StatusCode::CREATED, "{person}");
     assert_eq!(person["github_username"], "curlfan");
     assert_eq!(person["backfill"], false);
+
+    // A repeated field: the first counts, as in a URL-encoded form (and Go's FormValue).
+    api.fake.add_user("firstone", 0);
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nfirstone\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nnobodyhere\r\n--XyZ--\r\n";
+    let response = warp::test::request()
+        .method("POST")
+        .path("/api/v1/people")
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .reply(&api.routes)
+        .await;
+    let (status, person, _) = body_of(response);
+    assert_eq!(status, StatusCode::CREATED, "{person}");
+    assert_eq!(person["github_username"], "firstone");
 
     let response = warp::test::request()
         .method("POST")
@@ -1008,6 +1063,50 @@ async fn requests_written_for_the_go_service_still_work() {
                 .contains("backfill takes true, false, 1 or 0"),
             "{body}"
         );
+
+        // A percent-encoded login is the login.
+        let (status, body, _) = call(&api, "GET", "/api/v1/people/oct%6Fcat?peek=1").await;
+        assert_eq!(
+            (status, body["github_username"].as_str()),
+            (StatusCode::OK, Some("octocat")),
+            "{body}"
+        );
+        // Every boolean is checked, whichever decides.
+        let (status, body, _) = call(
+            &api,
+            "GET",
+            "/api/v1/people/octocat?all=true&getAllGists=maybe",
+        )
+        .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+        assert!(
+            body["error"].as_str().unwrap().contains("\"getAllGists\""),
+            "{body}"
+        );
+        // A query-string backfill is a query parameter, and named as one.
+        let (status, body, _) = request(
+            &api,
+            "POST",
+            "/api/v1/people?username=nobody&backfill=perhaps",
+            &[],
+            "",
+        )
+        .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+        assert!(
+            body["error"].as_str().unwrap().contains("\"backfill\""),
+            "{body}"
+        );
+        // A JSON body that is not an object is refused, not read as "no username".
+        let (status, body, _) = request(
+            &api,
+            "POST",
+            "/api/v1/people?username=Hubot",
+            &[("content-type", "application/json")],
+            "[]",
+        )
+        .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
 
         // DELETE answers in GitHub's spelling, as every other route does.
         let (status, body, _) = call(&api, "DELETE", "/api/v1/people/HUBOT").await;

@@ -715,3 +715,57 @@ fn the_database_going_away_gives_503_and_recovers_without_a_restart() {
     assert_eq!(status, 200);
     assert_eq!(people[0]["github_username"], "steady");
 }
+
+/// Sends raw bytes and returns the status line and body of the answer.
+fn raw_request(server: &Server, request: &[u8]) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut raw = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or("").to_string();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn bodies_over_the_limit_are_refused_declared_or_streamed() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+    // Declared too large, nothing sent: answered from the header, without waiting for it.
+    let started = std::time::Instant::now();
+    let (status, body) = raw_request(
+        &server,
+        b"POST /api/v1/people HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    );
+    assert!(status.contains("413"), "{status} {body}");
+    assert!(
+        !status.contains("100 Continue"),
+        "the upload is not invited: {status}"
+    );
+    assert!(body.contains("payload_too_large"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(3), "at once");
+    // Chunked, no length given: cut off once past the limit.
+    let mut chunked = b"POST /api/v1/people HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..20 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend_from_slice(&[b'a'; 0x400]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (status, body) = raw_request(&server, &chunked);
+    assert!(status.contains("413"), "{status} {body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    assert!(json_people(&server).is_empty(), "nothing created");
+}
+
+fn json_people(server: &Server) -> Vec<Value> {
+    get(&format!("{}/api/v1/people", server.url))
+        .1
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

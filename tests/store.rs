@@ -419,7 +419,7 @@ fn visits_shift_the_window_and_pages_come_in_login_order_with_counts() {
         record_listing(&mut conn, &first, &[remote("x", 1, "x")], 50).unwrap();
         let page = people::page_with_counts(
             &mut conn,
-            Page {
+            Page::Offset {
                 offset: 1,
                 limit: 1,
             },
@@ -430,13 +430,27 @@ fn visits_shift_the_window_and_pages_come_in_login_order_with_counts() {
         assert_eq!((page[0].1.known, page[0].1.pending), (1, 1));
         assert!(people::page_with_counts(
             &mut conn,
-            Page {
+            Page::Offset {
                 offset: 9,
                 limit: 5
             }
         )
         .unwrap()
         .is_empty());
+        let after = people::page_with_counts(
+            &mut conn,
+            Page::After {
+                key: "alpha".into(),
+                limit: 5,
+            },
+        )
+        .unwrap();
+        let after: Vec<&str> = after.iter().map(|(p, _)| p.github_login.as_str()).collect();
+        assert_eq!(
+            after,
+            ["bravo", "charlie"],
+            "keyset: the people after a login"
+        );
         let names: Vec<String> = people::list(&mut conn)
             .unwrap()
             .into_iter()

@@ -173,16 +173,25 @@ fn a_persistent_failure_is_visible_and_retried_later() {
             .unwrap()
             .contains("500"));
         assert!(!shown["gists"][0]["next_attempt_at"].is_null());
-        let table = support::command(&db, None)
-            .env("COLUMNS", "250")
-            .args(["show", "--all", "stubborn"])
-            .output()
-            .unwrap();
-        let table = String::from_utf8_lossy(&table.stdout);
-        assert!(
-            table.contains("failed, next try 20") && table.contains("500"),
-            "the table gives the error and the next try: {table}"
-        );
+        for width in ["120", "250"] {
+            let table = support::command(&db, None)
+                .env("COLUMNS", width)
+                .args(["show", "--all", "stubborn"])
+                .output()
+                .unwrap();
+            let table = String::from_utf8_lossy(&table.stdout);
+            let row = table
+                .lines()
+                .find(|l| l.contains(" failed "))
+                .unwrap_or_else(|| panic!("{table}"));
+            // The next try in full, at any width the row fits in.
+            let next = shown["gists"][0]["next_attempt_at"].as_str().unwrap();
+            let next = format!("{} {} UTC", &next[..10], &next[11..19]);
+            assert!(row.contains(&next), "at {width}: {table}");
+            if width == "250" {
+                assert!(row.contains("500"), "and why: {table}");
+            }
+        }
 
         // Backoff: the next pass leaves it alone; --retry-failed replays it now.
         let (_, report, _) = sync_report(&db, &fake, &[]);
@@ -640,5 +649,117 @@ fn a_gist_without_description_or_languages_is_delivered_plainly() {
             .iter()
             .all(|f| f["language"].is_null()));
         assert_eq!(gist["delivery"], "delivered");
+    }
+}
+
+#[test]
+fn replicas_divide_a_pass_read_in_batches_and_list_each_user_once() {
+    for db in backends() {
+        let fake = roomy_fake();
+        // More than two of the batches a pass reads at a time.
+        let logins = support::seed_tracked(&db, &fake, "many", 1_203);
+        fake.lock().github.latency = Duration::from_millis(10);
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                support::spawn(
+                    &db,
+                    Some(&fake),
+                    &["-o", "json", "sync", "--concurrency", "8"],
+                )
+            })
+            .collect();
+        let mut checked = Vec::new();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            support::assert_success(&out, &format!("[{}] one of three syncs", db.backend));
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            checked.push(report["users_checked"].as_u64().unwrap());
+        }
+        let state = fake.lock();
+        for login in &logins {
+            assert_eq!(
+                state.github.list_requests.get(login.as_str()),
+                Some(&1),
+                "[{}] {login}",
+                db.backend
+            );
+        }
+        assert_eq!(
+            checked.iter().sum::<u64>(),
+            1_203,
+            "[{}] {checked:?}",
+            db.backend
+        );
+        assert!(
+            checked.iter().all(|&n| n > 0),
+            "[{}] each process took a share: {checked:?}",
+            db.backend
+        );
+        drop(state);
+        // An unchanged re-sync by one process: every list answer a free 304.
+        let counted = fake.github_counted();
+        let (success, report, _) = sync_report(&db, &fake, &["--concurrency", "32"]);
+        assert!(success, "{report}");
+        assert_eq!(report["users_unchanged"], 1_203, "{report}");
+        assert_eq!(fake.github_counted(), counted, "no counted GitHub request");
+    }
+}
+
+#[test]
+fn a_pass_stopped_by_githubs_budget_goes_on_where_it_stopped_in_the_next() {
+    for db in backends() {
+        let fake = roomy_fake();
+        let logins = support::seed_tracked(&db, &fake, "budget", 100);
+        fake.lock().github.hourly_limit = 40;
+        let env = [("GISTTRACK_RATE_LIMIT_MAX_WAIT", "1s")];
+        let mut checked_per_pass = Vec::new();
+        for pass in 1..=3 {
+            let counted = fake.github_counted();
+            let (success, report, stderr) = support::sync_report_with(&db, &fake, &env, &[]);
+            let counted = fake.github_counted() - counted;
+            checked_per_pass.push((report["users_checked"].as_u64().unwrap(), counted));
+            if pass < 3 {
+                assert!(
+                    !success,
+                    "[{}] pass {pass} stopped at the budget: {report}",
+                    db.backend
+                );
+                assert!(stderr.contains("GitHub"), "{stderr}");
+                // The hour is over: a fresh budget.
+                let mut state = fake.lock();
+                state.github.used.clear();
+                state.github.reset_at = support::fake::now_secs() + 3600;
+            } else {
+                assert!(
+                    success,
+                    "[{}] the third pass finishes: {report} {stderr}",
+                    db.backend
+                );
+            }
+            // Every counted request went to a user never listed before: the users a pass
+            // already covered cost nothing again (authenticated 304s are free).
+            assert!(
+                counted <= 40,
+                "[{}] pass {pass}: {checked_per_pass:?}",
+                db.backend
+            );
+        }
+        let total: u64 = checked_per_pass.iter().map(|(_, counted)| counted).sum();
+        assert_eq!(
+            total, 100,
+            "[{}] one counted listing per user in all: {checked_per_pass:?}",
+            db.backend
+        );
+        let people = json(&db, None, &["list"]);
+        assert!(
+            people
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| !p["last_sync"].is_null()),
+            "[{}] everyone synced after three passes",
+            db.backend
+        );
+        assert_eq!(people.as_array().unwrap().len(), logins.len());
     }
 }

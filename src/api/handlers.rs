@@ -7,7 +7,7 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-use super::list_cache::{CachedList, ListKey};
+use super::list_cache::{CachedList, ListKey, Rendered};
 use super::query::{parse_bool, Query, BOOLEANS};
 use super::rejection::{ApiProblem, ErrorBody};
 use super::{blocking, ApiState};
@@ -15,11 +15,19 @@ use crate::db::people::Page;
 use crate::error::Error;
 use crate::service::{self, PersonDetail, PersonSummary, SyncRunView, ViewMode};
 
+/// A path segment as the client meant it: percent-decoded (`oct%6Fcat` is `octocat`, as the
+/// Go service's router read it). Bytes that are not UTF-8 become U+FFFD, which no login has.
+fn path_segment(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
 
-/// Paging for `GET /api/v1/people`; without either parameter every person is returned.
+/// Paging for `GET /api/v1/people`; without any of them every person is returned.
 /// (Documents the parameters; they are read through [`Query`].)
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -27,9 +35,17 @@ pub struct PageQuery {
     /// 1-based page number (default 1 when `per_page` is given).
     #[param(minimum = 1, maximum = 4294967295_u64, format = Int64)]
     pub page: Option<u32>,
-    /// People per page, 1 to 1000 (default 100 when `page` is given).
+    /// People per page, 1 to 1000 (default 100 when `page` or `after` is given).
     #[param(minimum = 1, maximum = 1000)]
     pub per_page: Option<u32>,
+    /// Keyset paging, for large lists: the people after this login (a page deep in the list
+    /// costs what the first does). The `Link` header's `next` continues it. Not with `page`.
+    #[param(
+        min_length = 1,
+        max_length = 39,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$"
+    )]
+    pub after: Option<String>,
 }
 
 #[utoipa::path(
@@ -39,66 +55,123 @@ pub struct PageQuery {
     params(PageQuery),
     responses(
         (status = 200, description = "Tracked people, ordered by login. When paged, a `Link` header points to the other pages and `X-Total-Count` gives the total. Changes made by another process may take up to a second to show.", body = [PersonSummary]),
-        (status = 400, description = "Bad paging parameters", body = ErrorBody),
+        (status = 400, description = "Bad paging parameters, or both `after` and `page`", body = ErrorBody),
     )
 )]
 pub async fn list_people(state: ApiState, query: Query) -> Result<Response, Rejection> {
     let key = page_key(&query)?;
-    let list = rendered_list(&state, key).await?;
+    let list = rendered_list(&state, key.clone()).await?;
+    let links = match &key {
+        None => None,
+        Some(Page::Offset { offset, limit }) => {
+            let (page, per_page) = ((offset / limit) as u32 + 1, *limit as u32);
+            Some(numbered_links(page, per_page, list.total))
+        }
+        Some(Page::After { limit, .. }) => {
+            Some(keyset_links(*limit as u32, list.next_after.as_deref()))
+        }
+    };
     let mut response = Response::new(list.body.into());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
-    if let Some((page, per_page)) = key {
-        if let Ok(value) = link_header(page, per_page, list.total).parse() {
-            headers.insert(header::LINK, value);
-        }
+    if let Some(value) = links.and_then(|links| links.parse().ok()) {
+        headers.insert(header::LINK, value);
+    }
+    if matches!(key, Some(Page::Offset { .. })) {
         headers.insert("x-total-count", list.total.into());
     }
     Ok(response)
 }
 
-/// `None` for the whole list, else the page asked for (`page` 1 and `per_page` 100 when
-/// only one is given).
+/// `None` for the whole list, else the page asked for: numbered (`page` 1 and `per_page`
+/// 100 when only one is given) or after a login.
 fn page_key(query: &Query) -> Result<ListKey, Rejection> {
     let page = query.number::<u32>("page", (1, u32::MAX))?;
     let per_page = query.number::<u32>("per_page", (1, 1000))?;
-    if page.is_none() && per_page.is_none() {
-        return Ok(None);
+    let after = query.first("after");
+    let limit = per_page.unwrap_or(100) as i64;
+    match (after, page) {
+        (Some(_), Some(_)) => Err(ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "query parameters \"after\" and \"page\" are two ways to page: send one",
+        )
+        .into()),
+        (Some(after), None) => {
+            let login = crate::login::Login::parse(after).map_err(|_| {
+                ApiProblem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    "query parameter \"after\" takes a GitHub login",
+                )
+            })?;
+            Ok(Some(Page::After {
+                key: login.key(),
+                limit,
+            }))
+        }
+        (None, None) if per_page.is_none() => Ok(None),
+        (None, page) => Ok(Some(Page::Offset {
+            offset: (page.unwrap_or(1) as i64 - 1) * limit,
+            limit,
+        })),
     }
-    Ok(Some((page.unwrap_or(1), per_page.unwrap_or(100))))
 }
 
 /// The rendered list for a key: reused while fresh, else read and rendered off the async
 /// threads.
 async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rejection> {
     let revision = state.store().revision();
-    if let Some(hit) = state.lists.get(key, revision) {
+    if let Some(hit) = state.lists.get(key.clone(), revision) {
         return Ok(hit);
     }
     let store = state.store().clone();
-    let (body, total) = blocking(move || {
-        let page = key.map(|(page, per_page)| Page {
-            offset: (page as i64 - 1) * per_page as i64,
-            limit: per_page as i64,
-        });
-        let people = service::list_people(&store, page)?;
-        let total = match page {
-            Some(_) => service::count_people(&store)?,
-            None => people.len() as i64,
+    let read = key.clone();
+    let rendered = blocking(move || {
+        let (people, total, next_after) = match read {
+            None => {
+                let people = service::list_people(&store, None)?;
+                let total = people.len() as i64;
+                (people, total, None)
+            }
+            Some(page @ Page::Offset { .. }) => {
+                let people = service::list_people(&store, Some(page))?;
+                (people, service::count_people(&store)?, None)
+            }
+            Some(Page::After { key, limit }) => {
+                // One more than the page: whether a next page exists, without counting.
+                let mut people = service::list_people(
+                    &store,
+                    Some(Page::After {
+                        key,
+                        limit: limit + 1,
+                    }),
+                )?;
+                let more = people.len() as i64 > limit;
+                people.truncate(limit as usize);
+                let next = more
+                    .then(|| people.last().map(|p| p.github_username.clone()))
+                    .flatten();
+                (people, 0, next)
+            }
         };
         let body = serde_json::to_vec(&people).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok((body, total))
+        Ok(Rendered {
+            body: body.into(),
+            total,
+            next_after,
+        })
     })
     .await?;
-    Ok(state.lists.put(key, revision, body.into(), total))
+    Ok(state.lists.put(key, revision, rendered))
 }
 
 /// RFC 8288 links to the first, previous, next and last pages. The previous page of one
 /// beyond the end is the last page, so a client walking back lands on data.
-fn link_header(page: u32, per_page: u32, total: i64) -> String {
+fn numbered_links(page: u32, per_page: u32, total: i64) -> String {
     let last = ((total.max(0) as u64).div_ceil(per_page as u64)).max(1) as u32;
     let link =
         |n: u32, rel: &str| format!("</api/v1/people?page={n}&per_page={per_page}>; rel=\"{rel}\"");
@@ -113,17 +186,32 @@ fn link_header(page: u32, per_page: u32, total: i64) -> String {
     links.join(", ")
 }
 
+/// Keyset links: the first page, and the next one (after this page's last login) while there
+/// are people after it.
+fn keyset_links(per_page: u32, next_after: Option<&str>) -> String {
+    let mut links = vec![format!(
+        "</api/v1/people?per_page={per_page}>; rel=\"first\""
+    )];
+    if let Some(after) = next_after {
+        links.push(format!(
+            "</api/v1/people?after={after}&per_page={per_page}>; rel=\"next\""
+        ));
+    }
+    links.join(", ")
+}
+
 /// Which gists `GET /api/v1/people/{username}` lists. Each takes `true`, `false`, `1` or `0`,
 /// in any case. (Documents the parameters; they are read through [`Query`].)
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ViewQuery {
-    /// Every gist; does not record a visit.
+    /// Every gist; does not record a visit. `true`, `false`, `1` or `0`, in any case.
     pub all: Option<bool>,
-    /// The Go service's name for `all`.
+    /// The Go service's name for `all`. `true`, `false`, `1` or `0`, in any case.
     #[param(rename = "getAllGists")]
     pub get_all_gists: Option<bool>,
-    /// The gists new since the last visit, without recording this one.
+    /// The gists new since the last visit, without recording this one. `true`, `false`, `1`
+    /// or `0`, in any case.
     pub peek: Option<bool>,
 }
 
@@ -143,10 +231,16 @@ pub async fn view_person(
     username: String,
     query: Query,
 ) -> Result<Response, Rejection> {
-    let all = query.bool("all")?.unwrap_or(false) || query.bool("getAllGists")?.unwrap_or(false);
-    let mode = if all {
+    let username = path_segment(&username);
+    // Every parameter is read (and a bad one refused) before any decides.
+    let (all, get_all_gists, peek) = (
+        query.bool("all")?.unwrap_or(false),
+        query.bool("getAllGists")?.unwrap_or(false),
+        query.bool("peek")?.unwrap_or(false),
+    );
+    let mode = if all || get_all_gists {
         ViewMode::All
-    } else if query.bool("peek")?.unwrap_or(false) {
+    } else if peek {
         ViewMode::Peek
     } else {
         ViewMode::NewSinceLastVisit
@@ -166,7 +260,8 @@ pub struct AddPersonRequest {
         pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$"
     )]
     pub username: String,
-    /// Deliver gists that existed before the user was added (default true).
+    /// Deliver gists that existed before the user was added (default true). In form data:
+    /// `true`, `false`, `1` or `0`, in any case.
     pub backfill: Option<bool>,
 }
 
@@ -184,7 +279,7 @@ pub struct AddQuery {
     )]
     pub username: Option<String>,
     /// Deliver gists that existed before the user was added (default true), when the body
-    /// does not say: `true`, `false`, `1` or `0`.
+    /// does not say. `true`, `false`, `1` or `0`, in any case.
     pub backfill: Option<bool>,
 }
 
@@ -238,6 +333,11 @@ async fn body_fields(content_type: Option<&str>, body: bytes::Bytes) -> Result<F
 fn json_fields(body: &[u8]) -> Result<Fields, ApiProblem> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| invalid_body(format!("invalid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(invalid_body(
+            "expected a JSON object such as {\"username\": \"octocat\"}",
+        ));
+    }
     let username = match value.get("username") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(name)) => Some(name.clone()),
@@ -278,8 +378,13 @@ async fn multipart_fields(content_type: &str, body: bytes::Bytes) -> Result<Fiel
     let bad = |e: multer::Error| invalid_body(format!("invalid multipart body: {e}"));
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name() {
-            Some("username") => fields.username = Some(field.text().await.map_err(bad)?),
-            Some("backfill") => fields.backfill = Some(field.text().await.map_err(bad)?),
+            // The first of a repeated field counts, as in a URL-encoded form.
+            Some("username") if fields.username.is_none() => {
+                fields.username = Some(field.text().await.map_err(bad)?)
+            }
+            Some("backfill") if fields.backfill.is_none() => {
+                fields.backfill = Some(field.text().await.map_err(bad)?)
+            }
             _ => {}
         }
     }
@@ -294,16 +399,15 @@ async fn add_request(
     body: bytes::Bytes,
 ) -> Result<AddPersonRequest, ApiProblem> {
     let fields = body_fields(content_type, body).await?;
-    let from_query = |name: &str| query.first(name).map(str::to_string);
     let username = fields
         .username
-        .or_else(|| from_query("username"))
+        .or_else(|| query.first("username").map(str::to_string))
         .ok_or_else(missing_username)?;
-    let backfill = match fields.backfill.or_else(|| from_query("backfill")) {
-        None => None,
+    let backfill = match fields.backfill {
         Some(value) => Some(
             parse_bool(&value).ok_or_else(|| invalid_body(format!("backfill takes {BOOLEANS}")))?,
         ),
+        None => query.bool("backfill")?,
     };
     Ok(AddPersonRequest { username, backfill })
 }
@@ -369,6 +473,7 @@ pub struct Deleted {
     )
 )]
 pub async fn delete_person(state: ApiState, username: String) -> Result<Response, Rejection> {
+    let username = path_segment(&username);
     let store = state.store().clone();
     let deleted = blocking(move || service::delete_person(&store, &username)).await?;
     Ok(json_reply(StatusCode::OK, &Deleted { deleted }))
@@ -474,7 +579,7 @@ pub async fn metrics(state: ApiState) -> Result<Response, Rejection> {
 
 #[cfg(test)]
 mod tests {
-    use super::link_header;
+    use super::{keyset_links, numbered_links};
 
     #[test]
     fn links_point_at_pages_that_exist() {
@@ -484,15 +589,24 @@ mod tests {
                 .find(|l| l.ends_with(&format!("rel=\"{rel}\"")))
                 .map(|l| l.split(['=', '&']).nth(1).unwrap().to_string())
         };
-        let middle = link_header(2, 1, 3);
+        let middle = numbered_links(2, 1, 3);
         assert_eq!(rel(&middle, "prev").as_deref(), Some("1"));
         assert_eq!(rel(&middle, "next").as_deref(), Some("3"));
         assert_eq!(rel(&middle, "last").as_deref(), Some("3"));
-        let beyond = link_header(99, 1, 3);
+        let beyond = numbered_links(99, 1, 3);
         assert_eq!(rel(&beyond, "prev").as_deref(), Some("3"), "{beyond}");
         assert_eq!(rel(&beyond, "next"), None);
-        let empty = link_header(1, 10, 0);
+        let empty = numbered_links(1, 10, 0);
         assert_eq!(rel(&empty, "last").as_deref(), Some("1"));
         assert_eq!(rel(&empty, "prev"), None);
+    }
+
+    #[test]
+    fn keyset_links_continue_after_the_last_login_while_there_is_more() {
+        assert_eq!(
+            keyset_links(2, Some("bob")),
+            "</api/v1/people?per_page=2>; rel=\"first\", </api/v1/people?after=bob&per_page=2>; rel=\"next\""
+        );
+        assert!(!keyset_links(2, None).contains("next"));
     }
 }

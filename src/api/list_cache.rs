@@ -13,17 +13,27 @@ pub const LIST_TTL: Duration = Duration::from_secs(1);
 /// over when it would grow beyond it.
 const MAX_BYTES: usize = 2 * 1024 * 1024;
 
-/// `None` for the whole list, else `(page, per_page)`.
-pub type ListKey = Option<(u32, u32)>;
+/// `None` for the whole list, else the page.
+pub type ListKey = Option<crate::db::people::Page>;
 
 #[derive(Debug, Clone)]
 pub struct CachedList {
     /// The JSON array, ready to send.
     pub body: bytes::Bytes,
-    /// Every tracked person, for paging headers.
+    /// Every tracked person, for numbered pages' headers (not counted for keyset pages).
     pub total: i64,
+    /// For a keyset page with people after it: the login to continue after.
+    pub next_after: Option<String>,
     revision: u64,
     rendered_at: Instant,
+}
+
+/// A list as read and rendered, before it is kept.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub body: bytes::Bytes,
+    pub total: i64,
+    pub next_after: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -64,10 +74,11 @@ impl ListCache {
 
     /// Keeps a rendering made from data read at `revision` (read before the query, so a
     /// change during it leaves the entry already stale).
-    pub fn put(&self, key: ListKey, revision: u64, body: bytes::Bytes, total: i64) -> CachedList {
+    pub fn put(&self, key: ListKey, revision: u64, rendered: Rendered) -> CachedList {
         let entry = CachedList {
-            body,
-            total,
+            body: rendered.body,
+            total: rendered.total,
+            next_after: rendered.next_after,
             revision,
             rendered_at: Instant::now(),
         };
@@ -92,15 +103,14 @@ mod tests {
 
     #[test]
     fn entries_expire_with_revision_and_time() {
+        use crate::db::people::Page;
+        let page = |offset| Some(Page::Offset { offset, limit: 10 });
         let cache = ListCache::new(Duration::from_millis(50));
-        cache.put(Some((1, 10)), 7, bytes::Bytes::from_static(b"[]"), 0);
-        assert!(cache.get(Some((1, 10)), 7).is_some());
-        assert!(cache.get(Some((2, 10)), 7).is_none(), "other page");
-        assert!(
-            cache.get(Some((1, 10)), 8).is_none(),
-            "a change was made since"
-        );
+        cache.put(page(0), 7, Rendered::default());
+        assert!(cache.get(page(0), 7).is_some());
+        assert!(cache.get(page(10), 7).is_none(), "other page");
+        assert!(cache.get(page(0), 8).is_none(), "a change was made since");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(Some((1, 10)), 7).is_none(), "too old");
+        assert!(cache.get(page(0), 7).is_none(), "too old");
     }
 }

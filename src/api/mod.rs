@@ -204,7 +204,26 @@ fn operations_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
 /// The request body, up to [`BODY_LIMIT`] (413 beyond), with or without a Content-Length: a
 /// bodiless POST is an empty body, as the Go service took it, not a 411.
 fn limited_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
-    warp::body::stream().and_then(collect_limited)
+    // A declared length over the limit is refused before anything is read (and before
+    // `Expect: 100-continue` invites the upload); a chunked body is cut off as it streams.
+    warp::header::optional::<u64>("content-length")
+        .and_then(|declared: Option<u64>| async move {
+            match declared {
+                Some(length) if length > BODY_LIMIT => Err(too_large()),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::stream())
+        .and_then(collect_limited)
+}
+
+fn too_large() -> Rejection {
+    warp::reject::custom(ApiProblem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is over {BODY_LIMIT} bytes"),
+    ))
 }
 
 async fn collect_limited<S, B>(stream: S) -> Result<bytes::Bytes, Rejection>
@@ -224,11 +243,7 @@ where
     };
     while let Some(mut chunk) = stream.try_next().await.map_err(unreadable)? {
         if body.len() as u64 + chunk.remaining() as u64 > BODY_LIMIT {
-            return Err(warp::reject::custom(ApiProblem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body is over {BODY_LIMIT} bytes"),
-            )));
+            return Err(too_large());
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();

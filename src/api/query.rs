@@ -13,25 +13,32 @@ use super::rejection::ApiProblem;
 #[derive(Debug, Clone, Default)]
 pub struct Query(Vec<(String, String)>);
 
-/// The raw query string (empty when there is none) as a [`Query`].
-pub fn query() -> impl Filter<Extract = (Query,), Error = std::convert::Infallible> + Clone {
+/// The raw query string (empty when there is none) as a [`Query`]; 400 when it cannot be
+/// read at all.
+pub fn query() -> impl Filter<Extract = (Query,), Error = Rejection> + Clone {
     warp::query::raw()
         .or(warp::any().map(String::new))
         .unify()
-        .map(|raw: String| Query::parse(&raw))
+        .and_then(|raw: String| async move { Query::parse(&raw).map_err(Rejection::from) })
 }
 
-fn invalid(name: &str, takes: &str) -> Rejection {
-    warp::reject::custom(ApiProblem::new(
+fn invalid(name: &str, takes: &str) -> ApiProblem {
+    ApiProblem::new(
         StatusCode::BAD_REQUEST,
         "invalid_query",
         format!("query parameter {name:?} takes {takes}"),
-    ))
+    )
 }
 
 impl Query {
-    pub fn parse(raw: &str) -> Query {
-        Query(serde_urlencoded::from_str(raw).unwrap_or_default())
+    pub fn parse(raw: &str) -> Result<Query, ApiProblem> {
+        serde_urlencoded::from_str(raw).map(Query).map_err(|e| {
+            ApiProblem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("the query string cannot be read: {e}"),
+            )
+        })
     }
 
     /// The first value of `name`.
@@ -42,14 +49,14 @@ impl Query {
             .map(|(_, value)| value.as_str())
     }
 
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, Rejection> {
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiProblem> {
         self.first(name)
             .map(|value| parse_bool(value).ok_or_else(|| invalid(name, BOOLEANS)))
             .transpose()
     }
 
     /// A number within `range` (inclusive).
-    pub fn number<T>(&self, name: &str, range: (T, T)) -> Result<Option<T>, Rejection>
+    pub fn number<T>(&self, name: &str, range: (T, T)) -> Result<Option<T>, ApiProblem>
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {
@@ -88,7 +95,7 @@ mod tests {
 
     #[test]
     fn the_first_value_of_a_repeated_parameter_wins() {
-        let query = Query::parse("getAllGists=true&getAllGists=false&x=%41");
+        let query = Query::parse("getAllGists=true&getAllGists=false&x=%41").unwrap();
         assert_eq!(query.first("getAllGists"), Some("true"));
         assert_eq!(query.first("x"), Some("A"));
         assert_eq!(query.first("missing"), None);
@@ -100,13 +107,13 @@ mod tests {
             assert_eq!(parse_bool(value), Some(expected), "{value}");
         }
         assert_eq!(parse_bool("yes"), None);
-        let query = Query::parse("peek=1&per_page=50&page=0");
+        let query = Query::parse("peek=1&per_page=50&page=0").unwrap();
         assert_eq!(query.bool("peek").unwrap(), Some(true));
         assert_eq!(
             query.number::<u32>("per_page", (1, 1000)).unwrap(),
             Some(50)
         );
         assert!(query.number::<u32>("page", (1, u32::MAX)).is_err());
-        assert!(Query::parse("peek=maybe").bool("peek").is_err());
+        assert!(Query::parse("peek=maybe").unwrap().bool("peek").is_err());
     }
 }

@@ -122,24 +122,6 @@ pub async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Respo
     }
     let problem = if rejection.is_not_found() {
         ApiProblem::new(S::NOT_FOUND, "not_found", "no such route")
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiProblem::new(
-            S::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        )
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        ApiProblem::new(
-            S::LENGTH_REQUIRED,
-            "length_required",
-            "send a Content-Length with the body",
-        )
-    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiProblem::new(
-            S::BAD_REQUEST,
-            "invalid_query",
-            format!("invalid query string: {err}"),
-        )
     } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
         ApiProblem::new(S::BAD_REQUEST, "invalid_header", err.to_string())
     } else if let Some(err) = rejection.find::<warp::reject::MissingHeader>() {

@@ -171,7 +171,13 @@ impl GithubClient {
         let reset = header_num(headers, "x-ratelimit-reset");
         if remaining.is_some() || reset.is_some() {
             let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
-            budget.remaining = remaining.or(budget.remaining);
+            // Answers to concurrent requests arrive in any order: within one window the
+            // lowest count left is the true one, and a later reset starts a new window.
+            let same_window = reset.is_none() || reset == budget.reset;
+            budget.remaining = match (remaining, budget.remaining) {
+                (Some(new), Some(old)) if same_window => Some(new.min(old)),
+                (new, old) => new.or(old),
+            };
             budget.reset = reset.or(budget.reset);
         }
     }
@@ -364,6 +370,14 @@ fn github_message(body: &str) -> String {
 }
 
 impl GithubApi for GithubClient {
+    fn budget_back_at(&self) -> Option<i64> {
+        let budget = *self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        match (budget.remaining, budget.reset) {
+            (Some(0), Some(reset)) => Some(reset * 1000),
+            _ => None,
+        }
+    }
+
     fn rate_limit(&self) -> Result<RateBudget, ApiError> {
         // Not through `get`: this call costs no budget, so a spent one must not hold it up.
         let url = format!("{}/rate_limit", self.settings.base_url);

@@ -158,6 +158,10 @@ pub trait GithubApi: Send + Sync {
     fn user_by_id(&self, id: GithubUserId) -> Result<Option<GithubUser>, ApiError>;
     /// `GET /users/{login}/gists?per_page=100` with `If-None-Match`, every page.
     fn list_gists(&self, login: &str, etag: Option<&str>) -> Result<GistListing, ApiError>;
+    /// When the hourly budget, if this client saw it spent, comes back (Unix ms).
+    fn budget_back_at(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// An activity to create; `marker` is in the note so a lost answer can be found again.

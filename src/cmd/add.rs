@@ -1,10 +1,13 @@
-//! `gisttrack add <login>...`: start tracking GitHub users.
+//! `gisttrack add <login>...` and `gisttrack add --from-file FILE`: start tracking GitHub users.
 
+use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cli::UpstreamArgs;
-use crate::error::Result;
+use crate::cli::{ConcurrencyArgs, UpstreamArgs};
+use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::import::{self, ImportReport, LoginList};
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
@@ -13,12 +16,21 @@ use crate::service;
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
     /// GitHub logins to track.
-    #[arg(required = true, value_name = "LOGIN")]
+    #[arg(required_unless_present = "from_file", value_name = "LOGIN")]
     pub logins: Vec<String>,
+
+    /// Read the logins from a file (`-` for standard input): one per line, blank lines and
+    /// `#` comments ignored. Added concurrently; logins already tracked are reported, not
+    /// refused, so the same file can be run again after an interruption.
+    #[arg(long, value_name = "FILE", conflicts_with = "logins")]
+    pub from_file: Option<PathBuf>,
 
     /// Only gists created after the user is added become activities (default: every existing gist too).
     #[arg(long)]
     pub only_new: bool,
+
+    #[command(flatten)]
+    pub workers: ConcurrencyArgs,
 
     #[command(flatten)]
     pub upstream: UpstreamArgs,
@@ -31,7 +43,10 @@ pub struct AddArgs {
 }
 
 pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
-    let format = ctx.output;
+    if let Some(file) = &args.from_file {
+        let list = LoginList::parse(&read_list(file)?);
+        return run_import(&args, list, ctx);
+    }
     // Every login is checked before anything is asked of GitHub, Pipedrive or the database.
     for login in &args.logins {
         Login::parse(login)?;
@@ -46,7 +61,7 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
             Err(err) => failures.push(err),
         }
     }
-    match format {
+    match ctx.output {
         OutputFormat::Json => output::print(&output::json(&added)),
         OutputFormat::Table => {
             for person in &added {
@@ -65,4 +80,57 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
         exit = exit.worst(Exit::from(err));
     }
     Ok(exit)
+}
+
+fn read_list(file: &PathBuf) -> Result<String> {
+    let mut text = String::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| Error::Config(format!("cannot read the list {}: {e}", file.display())))?;
+    Ok(text)
+}
+
+fn run_import(args: &AddArgs, list: LoginList, ctx: &super::Context) -> Result<Exit> {
+    args.upstream.require_pipedrive()?;
+    let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
+    let progress = output::progress("adding");
+    let workers = args.workers.concurrency as usize;
+    let report = import::import(&engine, list, !args.only_new, workers, &progress);
+    match ctx.output {
+        OutputFormat::Json => output::print(&output::json(&report)),
+        OutputFormat::Table => output::print(&summary(&report)),
+    }
+    for refused in &report.refused {
+        eprintln!("gisttrack: {}: {}", refused.login, refused.error);
+    }
+    if let Some(stopped) = &report.stopped {
+        eprintln!("gisttrack: stopped: {stopped}");
+        eprintln!("{}", resume_hint(&report));
+    }
+    Ok(report.exit)
+}
+
+/// `Added 950, already tracked 40, refused 10, not done 0.`
+fn summary(report: &ImportReport) -> String {
+    format!(
+        "Added {}, already tracked {}, refused {}, not done {}.",
+        report.added.len(),
+        report.already_tracked.len(),
+        report.refused.len(),
+        report.not_done.len()
+    )
+}
+
+fn resume_hint(report: &ImportReport) -> String {
+    let when = match &report.resume_after {
+        Some(at) => format!(" after {}", output::when(Some(at))),
+        None => String::new(),
+    };
+    format!(
+        "{} logins not done: run the same command again{when}; those added are then reported as already tracked",
+        report.not_done.len()
+    )
 }

@@ -11,7 +11,7 @@ use crate::config::DatabaseTarget;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::metrics::Metrics;
-use crate::output::{self, Column, OutputFormat};
+use crate::output::{self, Column, Fit, OutputFormat};
 use crate::time::format_ms;
 
 #[derive(Debug, clap::Args)]
@@ -125,10 +125,10 @@ fn table(checks: &[Check]) -> String {
         .collect();
     // Nothing is left out of a diagnosis: the prose wraps instead.
     const COLUMNS: [Column; 4] = [
-        Column::whole("PART", 0).kept(),
-        Column::whole("STATUS", 0).kept(),
-        Column::shorten("DETAIL", 0).kept().wrapped(),
-        Column::shorten("WHAT TO DO", 0).kept().wrapped(),
+        Column::always("PART", Fit::Whole),
+        Column::always("STATUS", Fit::Whole),
+        Column::always("DETAIL", Fit::Wrap),
+        Column::always("WHAT TO DO", Fit::Wrap),
     ];
     output::table(&COLUMNS, rows)
 }
@@ -159,7 +159,7 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
             humantime::format_duration(upstream.http_timeout),
             humantime::format_duration(bound),
             humantime::format_duration(upstream.rate_limit_max_wait),
-            args.engine.concurrency,
+            args.engine.workers.concurrency,
             args.engine.activity_type,
             if args.engine.activity_done {
                 ", created done"

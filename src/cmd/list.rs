@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::exit::Exit;
-use crate::output::{self, or_dash, Column, OutputFormat};
+use crate::output::{self, or_dash, Column, Fit, OutputFormat};
 use crate::service;
 
 #[derive(Debug, clap::Args)]
@@ -16,8 +16,11 @@ pub struct ListArgs {
 
 /// The table's columns; the ranks are the order they are left out on a narrow terminal, as
 /// `gisttrack list --help` says.
+/// `--help`'s first line.
+pub const ABOUT: &str = "List tracked users with their delivery state";
+
 pub const COLUMNS: [Column; 7] = [
-    Column::whole("USER", 0).kept(),
+    Column::always("USER", Fit::Whole),
     Column::whole("PIPEDRIVE ID", 2),
     Column::whole("GISTS", 4),
     Column::whole("PENDING", 5),

@@ -128,7 +128,7 @@ pub fn sync_engine(
 ) -> Result<Engine> {
     check_activity_type(args)?;
     let mut engine = engine(open, &args.upstream, metrics)?;
-    engine.settings.concurrency = args.concurrency as usize;
+    engine.settings.concurrency = args.workers.concurrency as usize;
     engine.notifier = args
         .notify
         .notify_url()

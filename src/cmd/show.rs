@@ -3,7 +3,7 @@
 use crate::db::gists::DeliveryState;
 use crate::error::Result;
 use crate::exit::Exit;
-use crate::output::{self, or_dash, Column, OutputFormat};
+use crate::output::{self, or_dash, Column, Fit, OutputFormat};
 use crate::service::{self, GistView, PersonDetail, ViewMode};
 
 #[derive(Debug, clap::Args)]
@@ -61,7 +61,8 @@ fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
     format!(
         "{} ({})\nPipedrive person: {}   gists: {}   pending: {}   failed: {}\nLast sync: {}\n\n{scope}:",
         person.github_username,
-        person.name.as_deref().unwrap_or("no public name"),
+        // A GitHub profile's name is anyone's text: printed as a table cell would be.
+        output::table::one_line(person.name.as_deref().unwrap_or("no public name")),
         or_dash(person.pipedrive_id),
         person.gists_known,
         person.deliveries_pending,
@@ -72,32 +73,44 @@ fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
 
 /// The gist table's columns; the ranks are the order they are left out on a narrow terminal,
 /// as `gisttrack show --help` says. The URL stays (it names the gist and opens it), so the
-/// bare id is the first to go.
-pub const COLUMNS: [Column; 7] = [
+/// bare id is the first to go; where a delivery stands goes last.
+/// `--help`'s first line.
+pub const ABOUT: &str =
+    "Show a user and the gists first seen since the previous visit; records this visit";
+
+pub const COLUMNS: [Column; 9] = [
     Column::whole("GIST", 1),
     Column::shorten("DESCRIPTION", 5),
     Column::shorten("FILES", 2),
     Column::whole("FIRST SEEN", 4),
-    Column::shorten("DELIVERY", 6),
+    Column::whole("DELIVERY", 8),
+    Column::whole("NEXT TRY", 7),
+    Column::shorten("WHY", 6),
     Column::whole("ACTIVITY", 3),
-    Column::whole("URL", 0).kept(),
+    Column::always("URL", Fit::Whole),
 ];
 
-/// Where a gist's delivery stands, with why and when next for the states that wait.
-fn delivery(gist: &GistView) -> String {
-    let next = output::when(gist.next_attempt_at.as_deref());
-    let error = gist.last_error.as_deref().unwrap_or("no answer");
-    match gist.delivery {
-        DeliveryState::Failed if gist.next_attempt_at.is_some() => {
-            format!("failed, next try {next}: {error}")
-        }
-        DeliveryState::Failed => format!("failed: {error}"),
+/// Where a gist's delivery stands (`waiting` for a request that may still land), when it is
+/// next tried or looked for, and why it is not delivered yet.
+fn delivery(gist: &GistView) -> [String; 3] {
+    let next = gist
+        .next_attempt_at
+        .as_deref()
+        .map(|at| output::when(Some(at)))
+        .unwrap_or_else(|| "-".into());
+    let state = match gist.delivery {
+        DeliveryState::Sending if gist.next_attempt_at.is_some() => "waiting",
+        state => state.as_str(),
+    };
+    let why = match gist.delivery {
         DeliveryState::Sending if gist.next_attempt_at.is_some() => {
-            format!("waiting until {next} for an earlier attempt to settle")
+            "an earlier attempt may still land; looked for before anything is sent".to_string()
         }
-        DeliveryState::Skipped => "skipped (existed before tracking)".to_string(),
-        state => state.as_str().to_string(),
-    }
+        DeliveryState::Skipped => "existed before tracking began".to_string(),
+        DeliveryState::Delivered => String::new(),
+        _ => gist.last_error.clone().unwrap_or_default(),
+    };
+    [state.to_string(), next, why]
 }
 
 fn gist_table(gists: &[GistView]) -> String {
@@ -113,10 +126,11 @@ fn gist_table(gists: &[GistView]) -> String {
                     .collect::<Vec<_>>()
                     .join(", "),
                 output::when(Some(&g.discovered_at)),
-                delivery(g),
-                or_dash(g.activity_id),
-                g.html_url.clone(),
             ]
+            .into_iter()
+            .chain(delivery(g))
+            .chain([or_dash(g.activity_id), g.html_url.clone()])
+            .collect()
         })
         .collect();
     output::table(&COLUMNS, rows)

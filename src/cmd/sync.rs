@@ -1,16 +1,13 @@
 //! `gisttrack sync [<login>...]`: one sync pass, for cron or by hand.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::EngineArgs;
 use crate::error::Result;
 use crate::exit::Exit;
 use crate::login::Login;
 use crate::metrics::Metrics;
-use crate::output::{self, Column, OutputFormat};
+use crate::output::{self, Column, Fit, OutputFormat};
 use crate::sync::{PassOptions, Scope, SyncReport, Trigger};
 
 #[derive(Debug, clap::Args)]
@@ -53,17 +50,7 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
         args.engine.upstream.require_pipedrive()?;
     }
     let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} syncing [{bar:30}] {pos}/{len} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = output::progress("syncing");
     let mut options = PassOptions::new(Trigger::Cli);
     if !logins.is_empty() {
         options.scope = Scope::Named(logins);
@@ -145,9 +132,9 @@ fn summary_table(report: &SyncReport) -> String {
 
 fn planned_table(report: &SyncReport) -> String {
     const COLUMNS: [Column; 3] = [
-        Column::whole("USER", 0).kept(),
-        Column::whole("GIST", 1),
-        Column::shorten("ACTIVITY SUBJECT", 2),
+        Column::always("USER", Fit::Whole),
+        Column::always("GIST", Fit::Whole),
+        Column::shorten("ACTIVITY SUBJECT", 1),
     ];
     output::table(
         &COLUMNS,

@@ -316,6 +316,24 @@ pub fn with_files(conn: &mut DbConnection, rows: Vec<Gist>) -> Result<Vec<(Gist,
     Ok(pair_with_files(rows, files))
 }
 
+/// Which of these people have a gist not yet delivered or skipped: the only ones a pass
+/// needs to look at for deliveries (the rest, with an unchanged listing, are done at once).
+pub fn people_with_unfinished(
+    conn: &mut DbConnection,
+    ids: &[PersonId],
+) -> Result<std::collections::HashSet<PersonId>> {
+    let unfinished =
+        gists::delivery_state.ne_all([DeliveryState::Delivered, DeliveryState::Skipped]);
+    Ok(gists::table
+        .filter(gists::person_id.eq_any(ids))
+        .filter(unfinished)
+        .select(gists::person_id)
+        .distinct()
+        .load::<PersonId>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Gists that may need a delivery attempt now: pending, `sending` (an attempt under way, or
 /// left by a process that died: the caller decides whether it can still land), or failed and
 /// due for retry (or all failed ones when `retry_failed_now`). Oldest first. A row whose

@@ -47,11 +47,14 @@ pub struct NewPerson<'a> {
     pub pipedrive_history_read: bool,
 }
 
-/// One page of a listing: `offset` rows skipped, at most `limit` returned.
-#[derive(Debug, Clone, Copy)]
-pub struct Page {
-    pub offset: i64,
-    pub limit: i64,
+/// One page of the listing by login, at most `limit` people.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Page {
+    /// `offset` people skipped (the seed's `page`/`per_page`): the database still walks
+    /// them, so deep pages cost more.
+    Offset { offset: i64, limit: i64 },
+    /// The people after this login key (`after=`): an index seek, as cheap deep as first.
+    After { key: String, limit: i64 },
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewPerson<'_>) -> Result<Person> {
@@ -110,6 +113,22 @@ pub fn find_all(conn: &mut DbConnection, ids: &[PersonId]) -> Result<Vec<Person>
         .load(conn)?)
 }
 
+/// Up to `limit` people after row id `after`, in id order: a pass reads everyone this way, a
+/// batch at a time, so its memory does not grow with the number of people tracked.
+pub fn batch_after(
+    conn: &mut DbConnection,
+    after: Option<PersonId>,
+    limit: i64,
+) -> Result<Vec<Person>> {
+    let after = after.unwrap_or(PersonId(0));
+    Ok(crate::on_backend!(conn, |c| people::table
+        .filter(people::id.gt(after))
+        .order(people::id.asc())
+        .limit(limit)
+        .select(Person::as_select())
+        .load(c))?)
+}
+
 /// Every tracked person, ordered by login.
 pub fn list(conn: &mut DbConnection) -> Result<Vec<Person>> {
     Ok(people::table
@@ -123,12 +142,20 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Person>> {
 /// Two fixed-shape statements (so both are prepared once per connection): the page itself,
 /// then the counts for the contiguous range of logins the page spans.
 pub fn page_with_counts(conn: &mut DbConnection, page: Page) -> Result<Vec<(Person, GistCounts)>> {
-    let rows: Vec<Person> = crate::on_backend!(conn, |c| people::table
-        .order(people::github_login_key.asc())
-        .limit(page.limit)
-        .offset(page.offset)
-        .select(Person::as_select())
-        .load(c))?;
+    let rows: Vec<Person> = match &page {
+        Page::Offset { offset, limit } => crate::on_backend!(conn, |c| people::table
+            .order(people::github_login_key.asc())
+            .select(Person::as_select())
+            .limit(*limit)
+            .offset(*offset)
+            .load(c))?,
+        Page::After { key, limit } => crate::on_backend!(conn, |c| people::table
+            .filter(people::github_login_key.gt(key))
+            .order(people::github_login_key.asc())
+            .select(Person::as_select())
+            .limit(*limit)
+            .load(c))?,
+    };
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(Vec::new());
     };
@@ -235,6 +262,13 @@ pub fn forget_history(conn: &mut DbConnection, ids: &[PersonId]) -> Result<usize
     Ok(changed)
 }
 
+/// [`forget_history`] for everyone tracked.
+pub fn forget_all_history(conn: &mut DbConnection) -> Result<usize> {
+    Ok(diesel::update(people::table)
+        .set(people::pipedrive_history_read.eq(false))
+        .execute(conn)?)
+}
+
 /// Follows a GitHub rename: the account kept its numeric id but has a new login.
 pub fn rename(conn: &mut DbConnection, person_id: PersonId, login: &Login) -> Result<()> {
     diesel::update(people::table.find(person_id))
@@ -295,6 +329,37 @@ pub fn claim(conn: &mut DbConnection, person_id: PersonId, claim: &Claim<'_>) ->
     Ok(changed == 1)
 }
 
+/// [`claim`] for many people in one statement: those free (and, with `not_synced_since`, not
+/// synced since) become this owner's. Read the rows back to learn which.
+pub fn claim_many(conn: &mut DbConnection, ids: &[PersonId], claim: &Claim<'_>) -> Result<usize> {
+    let Claim {
+        owner,
+        now,
+        ttl_ms,
+        not_synced_since,
+        dead_owner,
+    } = *claim;
+    let free = people::lease_owner
+        .is_null()
+        .or(people::lease_expires_at.lt(now))
+        .or(people::lease_owner.eq(owner))
+        .or(people::lease_owner.eq(dead_owner.unwrap_or(owner)));
+    let not_synced = people::last_synced_at
+        .is_null()
+        .or(people::last_synced_at.lt(not_synced_since.unwrap_or(i64::MAX)));
+    Ok(diesel::update(
+        people::table
+            .filter(people::id.eq_any(ids))
+            .filter(free)
+            .filter(not_synced),
+    )
+    .set((
+        people::lease_owner.eq(owner),
+        people::lease_expires_at.eq(now + ttl_ms),
+    ))
+    .execute(conn)?)
+}
+
 /// Extends a lease this owner holds; false when it was lost (expired and taken).
 pub fn renew(
     conn: &mut DbConnection,
@@ -325,6 +390,28 @@ pub fn release(conn: &mut DbConnection, person_id: PersonId, owner: &str) -> Res
     ))
     .execute(conn)?;
     Ok(())
+}
+
+/// An unchanged listing with nothing to deliver, in one statement: the sync time recorded
+/// and the lease released, while `owner` holds it. False when the lease was lost.
+pub fn mark_listed_and_release(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    owner: &str,
+    now: i64,
+) -> Result<bool> {
+    let changed = diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::lease_owner.eq(owner)),
+    )
+    .set((
+        people::last_synced_at.eq(now),
+        people::lease_owner.eq(None::<String>),
+        people::lease_expires_at.eq(None::<i64>),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Releases every lease this owner holds (shutdown).

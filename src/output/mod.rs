@@ -2,11 +2,11 @@
 
 pub mod table;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
-pub use table::Column;
+pub use table::{Column, Fit};
 
 /// `-o, --output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +33,23 @@ pub fn table(columns: &[Column], rows: Vec<Vec<String>>) -> String {
 /// One record for stdout: across when it fits, else one field per line.
 pub fn record(fields: &[(&'static str, String)]) -> String {
     table::render_record(fields, table::Target::stdout())
+}
+
+/// A progress bar on stderr when it is a terminal (hidden otherwise): `{verb} [====>  ] 3/10`.
+pub fn progress(verb: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {verb} [{{bar:30}}] {{pos}}/{{len}} {{wide_msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 /// Pretty JSON (without a trailing newline; [`print`] ends the line).

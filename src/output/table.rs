@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 
 use comfy_table::{presets, Cell, ColumnConstraint, ContentArrangement, Width};
+use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
 /// How a column gives way when the table is too wide.
@@ -47,18 +48,11 @@ impl Column {
     }
 
     /// A column that stays however narrow the terminal.
-    pub const fn kept(self) -> Column {
+    pub const fn always(header: &'static str, fit: Fit) -> Column {
         Column {
+            header,
+            fit,
             drop_rank: None,
-            ..self
-        }
-    }
-
-    /// A column whose prose wraps instead of being shortened.
-    pub const fn wrapped(self) -> Column {
-        Column {
-            fit: Fit::Wrap,
-            ..self
         }
     }
 
@@ -98,8 +92,10 @@ pub fn fitting_help(about: &str, columns: &[Column]) -> String {
 pub struct Target {
     /// The width to fit, when known.
     pub width: Option<usize>,
-    /// Borders and bold headers (a terminal), or bare columns (a pipe, `NO_COLOR`).
-    pub styled: bool,
+    /// Borders (a terminal), or bare columns (a pipe).
+    pub borders: bool,
+    /// Bold headers (a terminal without `NO_COLOR`).
+    pub bold: bool,
 }
 
 impl Target {
@@ -119,7 +115,17 @@ impl Target {
         });
         Target {
             width,
-            styled: terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            borders: terminal,
+            bold: terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    /// Bare columns at any width: what a pipe gets.
+    pub const fn plain(width: Option<usize>) -> Target {
+        Target {
+            width,
+            borders: false,
+            bold: false,
         }
     }
 
@@ -127,7 +133,7 @@ impl Target {
     fn overhead(&self, columns: usize) -> usize {
         // One space of padding each side of a cell; a bordered table adds a line between
         // columns and one at each edge.
-        2 * columns + if self.styled { columns + 1 } else { 0 }
+        2 * columns + if self.borders { columns + 1 } else { 0 }
     }
 }
 
@@ -194,37 +200,48 @@ pub fn layout(columns: &[Column], natural: &[usize], target: Target) -> Vec<Opti
     widths
 }
 
-/// `text` in at most `width` columns, ending in "…" when cut.
+/// `text` in at most `width` columns, ending in "…" when cut. Cut between grapheme clusters,
+/// each measured whole (an emoji with its variation selector is two columns, not one).
 pub fn shorten(text: &str, width: usize) -> String {
     if text.width() <= width {
         return text.to_string();
     }
     let mut out = String::new();
     let mut used = 0;
-    for c in text.chars() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+    for grapheme in text.graphemes(true) {
+        let w = grapheme.width();
         if used + w + 1 > width {
             break;
         }
-        out.push(c);
+        out.push_str(grapheme);
         used += w;
     }
     out.push('…');
     out
 }
 
-/// One line per cell: newlines and runs of blanks in a description become single spaces.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// One line per cell, safe to print: newlines and runs of blanks become single spaces, and
+/// control and bidirectional-override characters (a gist description is anyone's text: an
+/// escape sequence could retitle the terminal or write the clipboard) become U+FFFD.
+pub fn one_line(text: &str) -> String {
+    let safe: String = text
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => ' ',
+            c if c.is_control()
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') =>
+            {
+                '\u{FFFD}'
+            }
+            c => c,
+        })
+        .collect();
+    safe.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Lays `rows` out under `columns` for `target`.
-pub fn render(columns: &[Column], rows: Vec<Vec<String>>, target: Target) -> Rendered {
-    let rows: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|row| row.iter().map(|cell| one_line(cell)).collect())
-        .collect();
-    let natural: Vec<usize> = columns
+/// Each column's widest cell, header included.
+fn natural_widths(columns: &[Column], rows: &[Vec<String>]) -> Vec<usize> {
+    columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -235,54 +252,17 @@ pub fn render(columns: &[Column], rows: Vec<Vec<String>>, target: Target) -> Ren
                 .max()
                 .unwrap_or(0)
         })
-        .collect();
-    let widths = layout(columns, &natural, target);
-    let visible: Vec<usize> = (0..columns.len())
-        .filter(|&i| widths[i].is_some())
-        .collect();
+        .collect()
+}
 
-    let mut table = comfy_table::Table::new();
-    table.set_content_arrangement(ContentArrangement::Disabled);
-    table.load_preset(if target.styled {
-        presets::UTF8_FULL_CONDENSED
-    } else {
-        presets::NOTHING
-    });
-    // A list of name/value pairs has no header row.
-    if columns.iter().any(|c| !c.header.is_empty()) {
-        table.set_header(visible.iter().map(|&i| {
-            let header = Cell::new(columns[i].header);
-            if target.styled {
-                header.add_attribute(comfy_table::Attribute::Bold)
-            } else {
-                header
-            }
-        }));
-    }
-    for row in rows {
-        table.add_row(visible.iter().map(|&i| {
-            let cell = row.get(i).map(String::as_str).unwrap_or("");
-            let width = widths[i].expect("visible");
-            match columns[i].fit {
-                Fit::Shorten => shorten(cell, width),
-                Fit::Whole | Fit::Wrap => cell.to_string(),
-            }
-        }));
-    }
-    for (position, &i) in visible.iter().enumerate() {
-        let width = widths[i].expect("visible");
-        let padded = u16::try_from(width + 2).unwrap_or(u16::MAX);
-        if let Some(column) = table.column_mut(position) {
-            column.set_constraint(ColumnConstraint::Absolute(Width::Fixed(padded)));
-        }
-    }
-    // The borderless preset pads every line; trailing blanks only get in a pipe's way.
-    let text = table
-        .to_string()
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n");
+/// Lays `rows` out under `columns` for `target`.
+pub fn render(columns: &[Column], rows: Vec<Vec<String>>, target: Target) -> Rendered {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| row.iter().map(|cell| one_line(cell)).collect())
+        .collect();
+    let widths = layout(columns, &natural_widths(columns, &rows), target);
+    let text = draw(columns, &widths, rows, target);
     let dropped = (0..columns.len())
         .filter(|&i| widths[i].is_none())
         .map(|i| columns[i].header)
@@ -290,22 +270,79 @@ pub fn render(columns: &[Column], rows: Vec<Vec<String>>, target: Target) -> Ren
     Rendered { text, dropped }
 }
 
+/// The table itself: the visible columns at their widths, prose shortened to fit.
+fn draw(
+    columns: &[Column],
+    widths: &[Option<usize>],
+    rows: Vec<Vec<String>>,
+    target: Target,
+) -> String {
+    let visible: Vec<(usize, usize)> = widths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.map(|w| (i, w)))
+        .collect();
+    let mut table = comfy_table::Table::new();
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    table.load_preset(if target.borders {
+        presets::UTF8_FULL_CONDENSED
+    } else {
+        presets::NOTHING
+    });
+    // A list of name/value pairs has no header row.
+    if columns.iter().any(|c| !c.header.is_empty()) {
+        table.set_header(visible.iter().map(|&(i, _)| {
+            let header = Cell::new(columns[i].header);
+            match target.bold {
+                true => header.add_attribute(comfy_table::Attribute::Bold),
+                false => header,
+            }
+        }));
+    }
+    for row in rows {
+        table.add_row(visible.iter().map(|&(i, width)| {
+            let cell = row.get(i).map(String::as_str).unwrap_or("");
+            match columns[i].fit {
+                Fit::Shorten => shorten(cell, width),
+                Fit::Whole | Fit::Wrap => cell.to_string(),
+            }
+        }));
+    }
+    for (position, &(_, width)) in visible.iter().enumerate() {
+        let padded = u16::try_from(width + 2).unwrap_or(u16::MAX);
+        if let Some(column) = table.column_mut(position) {
+            column.set_constraint(ColumnConstraint::Absolute(Width::Fixed(padded)));
+        }
+    }
+    // The borderless preset pads every line; trailing blanks only get in a pipe's way.
+    table
+        .to_string()
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One record's fields: a row under its headers when that fits `target`, else one
 /// `NAME  value` line per field.
 pub fn render_record(fields: &[(&'static str, String)], target: Target) -> String {
     let across: Vec<Column> = fields
         .iter()
-        .map(|(name, _)| Column::whole(name, 0).kept())
+        .map(|(name, _)| Column::always(name, Fit::Whole))
         .collect();
-    let row = fields.iter().map(|(_, value)| value.clone()).collect();
-    let text = render(&across, vec![row], target).text;
-    let fits = target
-        .width
-        .is_none_or(|width| text.lines().all(|line| line.width() <= width));
-    if fits {
-        return text;
+    let row: Vec<String> = fields.iter().map(|(_, value)| one_line(value)).collect();
+    // Measured, not rendered: a terminal's bold headers carry escape codes of no width.
+    let needed = natural_widths(&across, std::slice::from_ref(&row))
+        .iter()
+        .sum::<usize>()
+        + target.overhead(across.len());
+    if target.width.is_none_or(|width| needed <= width) {
+        return render(&across, vec![row], target).text;
     }
-    let down = [Column::whole("", 0).kept(), Column::shorten("", 0).kept()];
+    let down = [
+        Column::always("", Fit::Whole),
+        Column::always("", Fit::Shorten),
+    ];
     let rows = fields
         .iter()
         .map(|(name, value)| vec![name.to_string(), value.clone()])
@@ -317,10 +354,7 @@ pub fn render_record(fields: &[(&'static str, String)], target: Target) -> Strin
 mod tests {
     use super::*;
 
-    const PLAIN_70: Target = Target {
-        width: Some(70),
-        styled: false,
-    };
+    const PLAIN_70: Target = Target::plain(Some(70));
 
     #[test]
     fn shortening_marks_the_cut() {
@@ -332,7 +366,7 @@ mod tests {
     #[test]
     fn columns_go_in_their_rank_order_and_prose_shrinks_first() {
         let columns = [
-            Column::whole("URL", 0).kept(),
+            Column::always("URL", Fit::Whole),
             Column::shorten("DESCRIPTION", 2),
             Column::whole("WHEN", 1),
         ];
@@ -347,10 +381,7 @@ mod tests {
         let widths = layout(&columns, &[20, 40, 10], PLAIN_70);
         assert_eq!(widths, vec![Some(20), Some(34), Some(10)]);
         // No width to fit: everything in full.
-        let unlimited = Target {
-            width: None,
-            styled: false,
-        };
+        let unlimited = Target::plain(None);
         assert_eq!(
             layout(&columns, &[60, 40, 23], unlimited),
             vec![Some(60), Some(40), Some(23)]
@@ -359,14 +390,14 @@ mod tests {
 
     #[test]
     fn a_kept_column_stays_even_when_nothing_fits() {
-        let columns = [Column::whole("URL", 0).kept(), Column::whole("ID", 1)];
+        let columns = [Column::always("URL", Fit::Whole), Column::whole("ID", 1)];
         assert_eq!(layout(&columns, &[90, 32], PLAIN_70), vec![Some(90), None]);
     }
 
     #[test]
     fn rendered_tables_never_exceed_the_width_when_they_can_fit() {
         let columns = [
-            Column::whole("URL", 0).kept(),
+            Column::always("URL", Fit::Whole),
             Column::shorten("DESCRIPTION", 2),
             Column::whole("WHEN", 1),
         ];
@@ -379,7 +410,8 @@ mod tests {
         for styled in [false, true] {
             let target = Target {
                 width: Some(72),
-                styled,
+                borders: styled,
+                bold: styled,
             };
             let rendered = render(&columns, rows.clone(), target);
             for line in rendered.text.lines() {
@@ -392,26 +424,44 @@ mod tests {
     }
 
     #[test]
+    fn text_from_anyone_cannot_steer_the_terminal() {
+        assert_eq!(
+            one_line("ab\u{1b}]52;c;aGk=\u{7}\n\u{202e}rtl\tend"),
+            "ab\u{FFFD}]52;c;aGk=\u{FFFD} \u{FFFD}rtl end"
+        );
+        // An emoji with its variation selector is two columns, cut whole.
+        let cut = shorten("ok ❤️❤️❤️ done", 6);
+        assert!(cut.width() <= 6, "{cut:?}");
+        assert_eq!(cut, "ok ❤️…");
+    }
+
+    #[test]
+    fn a_bold_header_does_not_make_a_record_stand_down() {
+        let fields = [
+            ("USERS CHECKED", "3".to_string()),
+            ("FAILED", "0".to_string()),
+        ];
+        let bold = Target {
+            width: Some(30),
+            borders: true,
+            bold: true,
+        };
+        assert_eq!(
+            render_record(&fields, bold).lines().count(),
+            5,
+            "across, in a box"
+        );
+    }
+
+    #[test]
     fn a_record_too_wide_to_lie_across_stands_down() {
         let fields = [
             ("USERS CHECKED", "3".to_string()),
             ("ACTIVITIES CREATED", "2".to_string()),
         ];
-        let wide = render_record(
-            &fields,
-            Target {
-                width: Some(120),
-                styled: false,
-            },
-        );
+        let wide = render_record(&fields, Target::plain(Some(120)));
         assert_eq!(wide.lines().count(), 2, "{wide}");
-        let narrow = render_record(
-            &fields,
-            Target {
-                width: Some(20),
-                styled: false,
-            },
-        );
+        let narrow = render_record(&fields, Target::plain(Some(20)));
         assert_eq!(
             narrow.lines().map(str::trim).collect::<Vec<_>>(),
             ["USERS CHECKED       3", "ACTIVITIES CREATED  2"]

@@ -11,22 +11,46 @@ use crate::error::{Error, Result};
 use crate::login::Login;
 use crate::time::now_ms;
 
+/// What discovery found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Discovered {
+    /// Unchanged, with nothing to deliver: recorded, and the lease released with it.
+    Done,
+    /// Unchanged (a 304), or GitHub is left alone for the rest of the pass.
+    Unchanged,
+    /// A changed listing, with this many gists new to the ledger.
+    New(usize),
+}
+
 /// Lists the person's gists (a 304 when nothing changed) and records what the listing
 /// changes in the same transaction that stores the new ETag. Follows a rename into `person`.
-pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
+/// An unchanged person without unfinished deliveries is finished in the same statement.
+pub(super) fn discover(
+    pass: &Pass<'_>,
+    person: &mut Person,
+    has_unfinished: bool,
+) -> Result<Discovered> {
     if pass.stopped(Service::Github) {
-        return Ok(());
+        return Ok(Discovered::Unchanged);
     }
     pass.record(|r| r.counts.users_checked += 1);
     let listing = list(pass, person)?;
     let person = &*person;
     let (etag, listed) = match listing {
         GistListing::NotModified => {
-            pass.engine.store.transaction(|conn| {
-                people::mark_listed(conn, person.id, pass.owner, None, now_ms()).map(|_| ())
-            })?;
             pass.record(|r| r.counts.users_unchanged += 1);
-            return Ok(());
+            let store = &pass.engine.store;
+            if !has_unfinished {
+                let held = store.write(|conn| {
+                    people::mark_listed_and_release(conn, person.id, pass.owner, now_ms())
+                })?;
+                return match held {
+                    true => Ok(Discovered::Done),
+                    false => Err(Error::LeaseLost(person.github_login.clone())),
+                };
+            }
+            store.write(|conn| people::mark_listed(conn, person.id, pass.owner, None, now_ms()))?;
+            return Ok(Discovered::Unchanged);
         }
         GistListing::UserGone => return Err(user_gone(person)),
         GistListing::Changed { etag, gists } => (etag, gists),
@@ -40,7 +64,7 @@ pub(super) fn discover(pass: &Pass<'_>, person: &mut Person) -> Result<()> {
     })?;
     pass.engine.metrics.gists_found.add(inserted as u64);
     pass.record(|r| r.counts.new_gists += inserted as i32);
-    Ok(())
+    Ok(Discovered::New(inserted))
 }
 
 /// Folds one complete listing into the person's ledger as [`plan::listing`] decides, and

@@ -4,12 +4,12 @@
 pub mod activity;
 mod delivery;
 mod discovery;
+mod feed;
 pub mod lease;
 pub mod link;
 pub mod plan;
 pub mod scheduler;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::clients::{ApiError, GithubApi, PipedriveApi};
-use crate::db::people::{self, Claim, Person};
+use crate::db::people::{self, Person};
 use crate::db::sync_runs::{self, RunCounts};
 use crate::db::Store;
 use crate::error::{Error, Result};
@@ -32,6 +32,11 @@ use crate::time::{format_ms, now_ms};
 pub use crate::db::sync_runs::RunTrigger as Trigger;
 pub use activity::ActivitySettings;
 pub use discovery::record_listing;
+
+/// The most workers one process runs (`--concurrency`). GitHub allows 100 concurrent requests
+/// per token; a worker spends part of its time on Pipedrive and the database, so a little
+/// more is still useful, and much more only buys secondary rate limits.
+pub const MAX_CONCURRENCY: usize = 256;
 
 /// How a pass behaves; shared by the CLI and `serve`.
 #[derive(Debug, Clone)]
@@ -205,6 +210,39 @@ impl Pass<'_> {
         });
     }
 
+    /// The same failure for several people at once (claiming a chunk of them failed): counted
+    /// for each, reported in one line.
+    fn error_many(&self, logins: &[&str], err: Error) {
+        const NAMED: usize = 5;
+        let mut who = logins
+            .iter()
+            .take(NAMED)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if logins.len() > NAMED {
+            who.push_str(&format!(" and {} more", logins.len() - NAMED));
+        }
+        let line = format!("{who}: {err}");
+        log::info!("sync: {line}");
+        self.record(|r| {
+            r.counts.failed += logins.len() as i32;
+            r.exit = r.exit.worst(Exit::from(&err));
+            r.failed_users.extend(logins.iter().map(|l| l.to_string()));
+            r.errors.push(line);
+        });
+    }
+
+    /// The tracked people could not be read: the pass ends with the people it has.
+    fn stop_reading(&self, err: Error) {
+        let line = format!("reading the tracked people: {err}");
+        log::info!("sync: {line}");
+        self.record(|r| {
+            r.exit = r.exit.worst(Exit::from(&err));
+            r.errors.push(line);
+        });
+    }
+
     /// A delivery that may still land is left until `until`.
     fn waiting(&self, person_id: PersonId, until: i64) {
         self.record(|r| {
@@ -300,7 +338,7 @@ impl Engine {
         if !options.dry_run {
             self.pipedrive_api()?;
         }
-        let people = self.people_for(options);
+        let people = self.source_for(options);
         // A run asked for in advance is closed whatever happens; otherwise a pass that cannot
         // start (an untracked login, no database) opens no row at all.
         let run_id = match (options.dry_run, options.run_id, &people) {
@@ -309,7 +347,8 @@ impl Engine {
             (false, None, Ok(_)) => Some(self.open_run(options.trigger)?),
             (false, None, Err(_)) => None,
         };
-        let outcome = people.and_then(|people| self.pass(options, run_id, people, progress));
+        let outcome =
+            people.and_then(|(source, n)| self.pass(options, run_id, source, n, progress));
         if let Some(run_id) = run_id {
             self.close_run(run_id, &outcome);
         }
@@ -348,44 +387,60 @@ impl Engine {
         }
     }
 
-    /// The people a pass covers; with `reread_history`, their history is to be read again
-    /// (only once the scope resolved: a bad login changes nothing).
-    fn people_for(&self, options: &PassOptions) -> Result<Vec<Person>> {
-        let mut people = {
-            let mut conn = self.store.conn()?;
-            match &options.scope {
-                Scope::Everyone => people::list(&mut conn)?,
-                Scope::Named(logins) => logins
+    /// Where the pass's people come from, and how many there are; with `reread_history`,
+    /// their history is to be read again (only once the scope resolved: a bad login changes
+    /// nothing).
+    fn source_for(&self, options: &PassOptions) -> Result<(feed::Source, u64)> {
+        let mut conn = self.store.conn()?;
+        let listed = match &options.scope {
+            Scope::Everyone => None,
+            Scope::Named(logins) => Some(
+                logins
                     .iter()
                     .map(|login| people::get_by_login(&mut conn, login))
-                    .collect::<Result<_>>()?,
-                Scope::Waiting(ids) => people::find_all(&mut conn, ids)?,
-            }
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Scope::Waiting(ids) => Some(people::find_all(&mut conn, ids)?),
         };
+        drop(conn);
         if options.reread_history && !options.dry_run {
-            let ids: Vec<PersonId> = people.iter().map(|p| p.id).collect();
-            let n = self
-                .store
-                .write(|conn| people::forget_history(conn, &ids))?;
+            let n = self.store.write(|conn| match &listed {
+                None => people::forget_all_history(conn),
+                Some(listed) => {
+                    let ids: Vec<PersonId> = listed.iter().map(|p| p.id).collect();
+                    people::forget_history(conn, &ids)
+                }
+            })?;
             log::info!("sync: reading the Pipedrive history of {n} people again");
-            for person in &mut people {
-                person.pipedrive_history_read = false;
-            }
         }
-        Ok(people)
+        Ok(match listed {
+            None => (
+                feed::Source::everyone(),
+                people::count(&mut *self.store.conn()?)? as u64,
+            ),
+            Some(mut listed) => {
+                // Claims and reads come fresh from the database; the forgotten history too.
+                for person in &mut listed {
+                    person.pipedrive_history_read &= !options.reread_history;
+                }
+                let n = listed.len() as u64;
+                (feed::Source::Listed(listed.into()), n)
+            }
+        })
     }
 
     fn pass(
         &self,
         options: &PassOptions,
         run_id: Option<i64>,
-        people: Vec<Person>,
+        source: feed::Source,
+        people: u64,
         progress: &ProgressBar,
     ) -> Result<SyncReport> {
         let clock = Instant::now();
         let owner = lease::process_owner();
         self.metrics.sync_passes.inc();
-        progress.set_length(people.len() as u64);
+        progress.set_length(people);
 
         let pass = Pass {
             engine: self,
@@ -400,19 +455,17 @@ impl Engine {
             github_stopped: AtomicBool::new(false),
             pipedrive_stopped: AtomicBool::new(false),
         };
-        let queue = Mutex::new(VecDeque::from(people));
-        let workers = self.settings.concurrency.clamp(1, 64);
+        let workers = self.settings.concurrency.clamp(1, MAX_CONCURRENCY);
+        let feed = feed::Feed::new(&pass, source, workers);
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| loop {
-                    if self.shutdown.load(Ordering::SeqCst) {
-                        break;
+                scope.spawn(|| {
+                    while !self.shutdown.load(Ordering::SeqCst) {
+                        let Some(work) = feed.next() else { break };
+                        progress.set_message(work.person.github_login.clone());
+                        sync_person(&pass, work);
+                        progress.inc(1);
                     }
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some(person) = next else { break };
-                    progress.set_message(person.github_login.clone());
-                    sync_person(&pass, person);
-                    progress.inc(1);
                 });
             }
         });
@@ -448,14 +501,19 @@ fn log_report(report: &SyncReport) {
     );
 }
 
-/// Claims one person, discovers, delivers, releases. Never panics the pass: errors are reported.
-fn sync_person(pass: &Pass<'_>, mut person: Person) {
-    let engine = pass.engine;
+/// Discovers, delivers and releases one claimed person. Never panics the pass: errors are
+/// reported.
+fn sync_person(pass: &Pass<'_>, work: feed::Work) {
+    let feed::Work {
+        mut person,
+        has_unfinished,
+        claimed_at,
+    } = work;
     if pass.options.dry_run {
         discovery::preview(pass, &person);
         return;
     }
-    match claim(pass, &person) {
+    match keep_lease(pass, &person, claimed_at) {
         Ok(true) => {}
         Ok(false) => {
             pass.record(|r| r.counts.users_skipped += 1);
@@ -466,19 +524,29 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
             return;
         }
     }
-    match discovery::discover(pass, &mut person) {
+    match discovery::discover(pass, &mut person, has_unfinished) {
+        // Unchanged, nothing to deliver, and the lease released with the sync time.
+        Ok(discovery::Discovered::Done) => return,
         // Another process holds the person now: it delivers too.
         Err(err @ Error::LeaseLost(_)) => pass.error(&person.github_login, err),
         outcome => {
-            if let Err(err) = outcome {
-                pass.error(&person.github_login, err);
-            }
-            if let Err(err) = delivery::deliver(pass, &person) {
-                pass.error(&person.github_login, err);
+            let deliver = match outcome {
+                Ok(discovery::Discovered::New(n)) => has_unfinished || n > 0,
+                Ok(_) => has_unfinished,
+                Err(err) => {
+                    pass.error(&person.github_login, err);
+                    has_unfinished
+                }
+            };
+            if deliver {
+                if let Err(err) = delivery::deliver(pass, &person) {
+                    pass.error(&person.github_login, err);
+                }
             }
         }
     }
-    if let Err(err) = engine
+    if let Err(err) = pass
+        .engine
         .store
         .write(|conn| people::release(conn, person.id, pass.owner))
     {
@@ -489,37 +557,15 @@ fn sync_person(pass: &Pass<'_>, mut person: Person) {
     }
 }
 
-/// Takes the person's lease; a lease left by a dead process on this host is taken over at
-/// once (the rows it left `sending` still wait out their in-flight bound).
-fn claim(pass: &Pass<'_>, person: &Person) -> Result<bool> {
+/// A lease taken a while ago (its person waited in the queue behind slow ones) is renewed
+/// before work starts; false when it was lost meanwhile.
+fn keep_lease(pass: &Pass<'_>, person: &Person, claimed_at: i64) -> Result<bool> {
     let ttl_ms = pass.engine.settings.lease_ttl.as_millis() as i64;
-    let claim_over = |dead_owner: Option<&str>| {
-        pass.engine.store.write(|conn| {
-            people::claim(
-                conn,
-                person.id,
-                &Claim {
-                    owner: pass.owner,
-                    now: now_ms(),
-                    ttl_ms,
-                    not_synced_since: Some(pass.started_at),
-                    dead_owner,
-                },
-            )
-        })
-    };
-    if claim_over(None)? {
+    let now = now_ms();
+    if now - claimed_at < ttl_ms / 4 {
         return Ok(true);
     }
-    let current = people::get(&mut *pass.engine.store.conn()?, person.id)?;
-    match current.lease_owner.as_deref() {
-        Some(owner) if lease::is_dead_local_owner(owner) => {
-            log::info!(
-                "sync: taking over {}'s lease from dead process {owner}",
-                person.github_login
-            );
-            claim_over(Some(owner))
-        }
-        _ => Ok(false),
-    }
+    pass.engine
+        .store
+        .write(|conn| people::renew(conn, person.id, pass.owner, now, ttl_ms))
 }

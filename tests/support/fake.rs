@@ -104,6 +104,10 @@ pub enum GistOrder {
 #[derive(Debug)]
 pub struct GithubState {
     pub users: Vec<FakeUser>,
+    /// Lower-case login and numeric id to position in `users`, so a fake with 100,000 users
+    /// answers as fast as one with three. A renamed user falls back to a scan.
+    by_login: HashMap<String, usize>,
+    by_id: HashMap<i64, usize>,
     /// Tokens that authenticate; any other `Authorization` is a 401.
     pub tokens: HashSet<String>,
     pub hourly_limit: i64,
@@ -198,7 +202,7 @@ pub struct FakeApis {
 pub const GITHUB_TOKEN: &str = "ghp_faketoken";
 pub const PIPEDRIVE_TOKEN: &str = "pd_faketoken";
 
-fn now_secs() -> i64 {
+pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -292,7 +296,7 @@ impl FakeApis {
                 .map(|n| fake_gist(&format!("{}{n:04}", hex_of(login)), base + n as i64 * 60))
                 .collect(),
         };
-        state.github.users.push(user);
+        state.github.insert(user);
         id
     }
 
@@ -425,6 +429,8 @@ impl FakeState {
         FakeState {
             github: GithubState {
                 users: Vec::new(),
+                by_login: HashMap::new(),
+                by_id: HashMap::new(),
                 tokens: HashSet::from([GITHUB_TOKEN.to_string()]),
                 hourly_limit: 5000,
                 used: HashMap::new(),
@@ -467,16 +473,33 @@ impl FakeState {
 }
 
 impl GithubState {
+    fn insert(&mut self, user: FakeUser) {
+        let index = self.users.len();
+        self.by_login.insert(user.login.to_lowercase(), index);
+        self.by_id.insert(user.id, index);
+        self.users.push(user);
+    }
+
+    /// The position of the user with this login (any case).
+    pub fn position(&self, login: &str) -> Option<usize> {
+        let indexed = self
+            .by_login
+            .get(&login.to_lowercase())
+            .copied()
+            .filter(|&i| self.users[i].login.eq_ignore_ascii_case(login));
+        indexed.or_else(|| {
+            self.users
+                .iter()
+                .position(|u| u.login.eq_ignore_ascii_case(login))
+        })
+    }
+
     pub fn user(&self, login: &str) -> Option<&FakeUser> {
-        self.users
-            .iter()
-            .find(|u| u.login.eq_ignore_ascii_case(login))
+        self.position(login).map(|i| &self.users[i])
     }
 
     pub fn user_mut(&mut self, login: &str) -> Option<&mut FakeUser> {
-        self.users
-            .iter_mut()
-            .find(|u| u.login.eq_ignore_ascii_case(login))
+        self.position(login).map(|i| &mut self.users[i])
     }
 }
 
@@ -750,12 +773,12 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
         Gists(Option<usize>),
         Unknown,
     }
-    let find_login = |login: &str| {
-        gh.users
-            .iter()
-            .position(|u| u.login.eq_ignore_ascii_case(login))
+    let find_login = |login: &str| gh.position(login);
+    let find_id = |id: &str| {
+        id.parse::<i64>()
+            .ok()
+            .and_then(|id| gh.by_id.get(&id).copied())
     };
-    let find_id = |id: &str| gh.users.iter().position(|u| u.id.to_string() == id);
     let target = match parts.as_slice() {
         ["users", login] => Target::User(find_login(login)),
         ["user", id] => Target::User(find_id(id)),

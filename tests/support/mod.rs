@@ -271,3 +271,38 @@ pub fn mask_times(text: &str) -> String {
     }
     out
 }
+
+/// `n` users named `{prefix}{i}` on the fake GitHub (without gists) and tracked in the
+/// database directly, as many `add`s would leave them (linked, history read): for tests
+/// about passes over more people than `add` one by one would be quick to set up.
+pub fn seed_tracked(db: &TestDb, fake: &FakeApis, prefix: &str, n: usize) -> Vec<String> {
+    use gisttrack::db::people;
+    use gisttrack::ids::{GithubUserId, PipedrivePersonId};
+    let store =
+        gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
+            .unwrap();
+    let logins: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    let ids: Vec<i64> = logins.iter().map(|login| fake.add_user(login, 0)).collect();
+    store
+        .transaction(|conn| {
+            for (login, id) in logins.iter().zip(&ids) {
+                people::insert(
+                    conn,
+                    &people::NewPerson {
+                        github_login: login,
+                        github_login_key: login,
+                        github_id: Some(GithubUserId(*id)),
+                        name: None,
+                        email: None,
+                        pipedrive_person_id: Some(PipedrivePersonId(*id)),
+                        backfill: true,
+                        added_at: gisttrack::time::now_ms(),
+                        pipedrive_history_read: true,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    logins
+}
