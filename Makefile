@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHELLS := bash zsh fish elvish powershell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check-deploy fuzz-api demo cover completions lint bench clean install deps
+.PHONY: all build run test check-deploy fuzz-api demo cover completions lint bench clean install deps browser
 
 all: build
 
@@ -37,7 +37,13 @@ demo: deps
 run: deps
 	$(CARGO) run --release -- serve
 
-test: deps
+# The dashboard tests drive Debian's Chromium, headless.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "Installing Chromium (headless, for the dashboard tests) with apt-get"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: deps browser
 	$(CARGO) test
 	$(MAKE) --no-print-directory check-deploy
 	$(MAKE) --no-print-directory fuzz-api
@@ -88,11 +94,12 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Both benchmarks always run; the target fails if either missed a target.
+# Every benchmark always runs; the target fails if any missed a target.
 bench: deps
 	@status=0; \
 	$(CARGO) bench --bench sync || status=1; \
 	$(CARGO) bench --bench serve || status=1; \
+	$(CARGO) bench --bench scale || status=1; \
 	exit $$status
 
 install: build

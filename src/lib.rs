@@ -14,11 +14,13 @@ pub mod ids;
 pub mod import;
 pub mod logging;
 pub mod login;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod service;
 pub mod sync;
 pub mod time;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ use gisttrack::cli::{Cli, Command};
 use gisttrack::exit::Exit;
 
 fn main() -> ExitCode {
+    gisttrack::memory::limit_malloc_arenas();
     let cli = Cli::parse_args();
     let default_level = match cli.command {
         Command::Serve(_) => "info",

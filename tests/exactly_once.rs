@@ -300,7 +300,7 @@ fn after_restoring_a_backup_reread_history_finds_what_was_sent_since() {
         diesel::sql_query(
             "UPDATE gists SET delivery_state = 'pending', activity_id = NULL, attempts = 0",
         )
-        .execute(&mut *store.conn().unwrap())
+        .execute(&mut **store.conn().unwrap())
         .unwrap();
         let (_, report, _) = sync_report(&db, &fake, &["--reread-history"]);
         assert_eq!(count(&report, "activities_created"), 0, "{report}");
@@ -386,7 +386,7 @@ fn an_unknown_delivery_state_is_named_and_nothing_is_sent_for_it() {
         diesel::sql_query(format!(
             "UPDATE gists SET delivery_state = 'retrying' WHERE github_gist_id = '{odd}'"
         ))
-        .execute(&mut *store.conn().unwrap())
+        .execute(&mut **store.conn().unwrap())
         .unwrap();
 
         let (success, report, _) = sync_report(&db, &fake, &[]);

@@ -638,7 +638,7 @@ fn the_pool_drops_a_connection_whose_transaction_broke() {
     let manager = ConnectionManager::new(&target);
     let mut conn = manager.connect().unwrap();
     assert!(!manager.has_broken(&mut conn));
-    let DbConnection::Mysql(mysql) = &mut conn else {
+    let DbConnection::Mysql(mysql) = &mut *conn else {
         unreachable!()
     };
     #[derive(diesel::QueryableByName)]

@@ -121,52 +121,70 @@ fn page_key(query: &Query) -> Result<ListKey, Rejection> {
     }
 }
 
-/// The rendered list for a key: reused while fresh, else read and rendered off the async
-/// threads.
+/// The rendered list for a key: reused while fresh (and then rendered again in the
+/// background), else read and rendered off the async threads.
 async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rejection> {
     let revision = state.store().revision();
-    if let Some(hit) = state.lists.get(key.clone(), revision) {
-        return Ok(hit);
+    if let Some(hit) = state.lists.get(&key, revision) {
+        if hit.refresh && state.lists.begin_refresh(&key) {
+            let (state, key) = (state.clone(), key.clone());
+            tokio::spawn(async move {
+                let store = state.store().clone();
+                let read = key.clone();
+                match blocking(move || render_list(&store, read)).await {
+                    Ok(rendered) => {
+                        state.lists.put(key.clone(), revision, rendered);
+                    }
+                    Err(_) => {
+                        log::debug!("a background list refresh failed; the next read retries")
+                    }
+                }
+                state.lists.end_refresh(&key);
+            });
+        }
+        return Ok(hit.list);
     }
     let store = state.store().clone();
     let read = key.clone();
-    let rendered = blocking(move || {
-        let (people, total, next_after) = match read {
-            None => {
-                let people = service::list_people(&store, None)?;
-                let total = people.len() as i64;
-                (people, total, None)
-            }
-            Some(page @ Page::Offset { .. }) => {
-                let people = service::list_people(&store, Some(page))?;
-                (people, service::count_people(&store)?, None)
-            }
-            Some(Page::After { key, limit }) => {
-                // One more than the page: whether a next page exists, without counting.
-                let mut people = service::list_people(
-                    &store,
-                    Some(Page::After {
-                        key,
-                        limit: limit + 1,
-                    }),
-                )?;
-                let more = people.len() as i64 > limit;
-                people.truncate(limit as usize);
-                let next = more
-                    .then(|| people.last().map(|p| p.github_username.clone()))
-                    .flatten();
-                (people, 0, next)
-            }
-        };
-        let body = serde_json::to_vec(&people).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(Rendered {
-            body: body.into(),
-            total,
-            next_after,
-        })
-    })
-    .await?;
+    let rendered = blocking(move || render_list(&store, read)).await?;
     Ok(state.lists.put(key, revision, rendered))
+}
+
+/// Reads and renders one list (blocking).
+fn render_list(store: &crate::db::Store, key: ListKey) -> crate::error::Result<Rendered> {
+    let (people, total, next_after) = match key {
+        None => {
+            let people = service::list_people(store, None)?;
+            let total = people.len() as i64;
+            (people, total, None)
+        }
+        Some(page @ Page::Offset { .. }) => {
+            let people = service::list_people(store, Some(page))?;
+            (people, service::count_people(store)?, None)
+        }
+        Some(Page::After { key, limit }) => {
+            // One more than the page: whether a next page exists, without counting.
+            let mut people = service::list_people(
+                store,
+                Some(Page::After {
+                    key,
+                    limit: limit + 1,
+                }),
+            )?;
+            let more = people.len() as i64 > limit;
+            people.truncate(limit as usize);
+            let next = more
+                .then(|| people.last().map(|p| p.github_username.clone()))
+                .flatten();
+            (people, 0, next)
+        }
+    };
+    let body = serde_json::to_vec(&people).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Rendered {
+        body: body.into(),
+        total,
+        next_after,
+    })
 }
 
 /// RFC 8288 links to the first, previous, next and last pages. The previous page of one

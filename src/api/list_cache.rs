@@ -1,7 +1,8 @@
 //! Rendered `GET /api/v1/people` answers, reused for at most a second: a page of 100 people
 //! costs far more to read and render than to send. Any change made through this process drops
 //! them at once (the store's revision moves); changes by another process (a cron `sync`, the
-//! CLI) show within the second.
+//! CLI) show within the second. Past half its life an entry is rendered again in the
+//! background while it is still served, so under steady reads no request waits for one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +41,17 @@ pub struct Rendered {
 struct Entries {
     lists: HashMap<ListKey, CachedList>,
     bytes: usize,
+    /// Keys being rendered again in the background (one refresh per key at a time).
+    refreshing: std::collections::HashSet<ListKey>,
+}
+
+/// A rendering found in the cache.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub list: CachedList,
+    /// Past half its life and nobody refreshing it yet: the caller should (see
+    /// [`ListCache::begin_refresh`]).
+    pub refresh: bool,
 }
 
 #[derive(Debug)]
@@ -63,13 +75,29 @@ impl ListCache {
     }
 
     /// A rendering still valid at `revision`.
-    pub fn get(&self, key: ListKey, revision: u64) -> Option<CachedList> {
+    pub fn get(&self, key: &ListKey, revision: u64) -> Option<Hit> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        let list = entries
             .lists
-            .get(&key)
-            .filter(|hit| hit.revision == revision && hit.rendered_at.elapsed() < self.ttl)
-            .cloned()
+            .get(key)
+            .filter(|hit| hit.revision == revision && hit.rendered_at.elapsed() < self.ttl)?;
+        Some(Hit {
+            refresh: list.rendered_at.elapsed() >= self.ttl / 2
+                && !entries.refreshing.contains(key),
+            list: list.clone(),
+        })
+    }
+
+    /// Claims the background refresh of `key`; false when one is already under way.
+    pub fn begin_refresh(&self, key: &ListKey) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.refreshing.insert(key.clone())
+    }
+
+    /// The refresh of `key` is over (kept with [`ListCache::put`], or failed).
+    pub fn end_refresh(&self, key: &ListKey) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.refreshing.remove(key);
     }
 
     /// Keeps a rendering made from data read at `revision` (read before the query, so a
@@ -86,7 +114,8 @@ impl ListCache {
         if !self.ttl.is_zero() && size <= MAX_BYTES / 4 {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             if entries.bytes + size > MAX_BYTES {
-                *entries = Entries::default();
+                entries.lists.clear();
+                entries.bytes = 0;
             }
             if let Some(old) = entries.lists.insert(key, entry.clone()) {
                 entries.bytes -= old.body.len();
@@ -105,12 +134,25 @@ mod tests {
     fn entries_expire_with_revision_and_time() {
         use crate::db::people::Page;
         let page = |offset| Some(Page::Offset { offset, limit: 10 });
-        let cache = ListCache::new(Duration::from_millis(50));
+        let cache = ListCache::new(Duration::from_millis(100));
         cache.put(page(0), 7, Rendered::default());
-        assert!(cache.get(page(0), 7).is_some());
-        assert!(cache.get(page(10), 7).is_none(), "other page");
-        assert!(cache.get(page(0), 8).is_none(), "a change was made since");
+        let hit = cache.get(&page(0), 7).unwrap();
+        assert!(!hit.refresh, "fresh");
+        assert!(cache.get(&page(10), 7).is_none(), "other page");
+        assert!(cache.get(&page(0), 8).is_none(), "a change was made since");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(page(0), 7).is_none(), "too old");
+        assert!(
+            cache.get(&page(0), 7).unwrap().refresh,
+            "past half its life"
+        );
+        assert!(cache.begin_refresh(&page(0)));
+        assert!(
+            !cache.get(&page(0), 7).unwrap().refresh,
+            "one refresh at a time"
+        );
+        assert!(!cache.begin_refresh(&page(0)));
+        cache.end_refresh(&page(0));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(cache.get(&page(0), 7).is_none(), "too old");
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP API on warp: the seed's routes plus sync, docs, health and metrics, all calling
-//! the same service layer as the CLI.
+//! the same service layer as the CLI; the dashboard's pages (`crate::web`) are served beside.
 
 pub mod handlers;
 pub(crate) mod list_cache;
@@ -39,6 +39,8 @@ pub struct ApiState {
     pub api_token: Option<Secret>,
     /// Rendered `GET /api/v1/people` answers, reused briefly.
     pub lists: Arc<ListCache>,
+    /// Where the dashboard links to.
+    pub site: Arc<crate::web::Site>,
 }
 
 impl ApiState {
@@ -52,7 +54,14 @@ impl ApiState {
             scheduler,
             api_token,
             lists: Default::default(),
+            site: Default::default(),
         }
+    }
+
+    /// The dashboard's links out, from the configured GitHub and Pipedrive URLs.
+    pub fn with_site(mut self, site: crate::web::Site) -> ApiState {
+        self.site = Arc::new(site);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -118,6 +127,8 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .or(operations_routes(&state))
         .unify()
         .or(documentation())
+        .unify()
+        .or(crate::web::routes(&state))
         .unify()
         .recover(rejection::handle_rejection)
         .unify();
@@ -203,7 +214,7 @@ fn operations_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
 
 /// The request body, up to [`BODY_LIMIT`] (413 beyond), with or without a Content-Length: a
 /// bodiless POST is an empty body, as the Go service took it, not a 411.
-fn limited_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+pub(crate) fn limited_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
     // A declared length over the limit is refused before anything is read (and before
     // `Expect: 100-continue` invites the upload); a chunked body is cut off as it streams.
     warp::header::optional::<u64>("content-length")

@@ -29,12 +29,27 @@ pub const ROUTES: &[Route] = &[
     route("/healthz", &["GET", "HEAD"]),
     route("/readyz", &["GET", "HEAD"]),
     route("/metrics", &["GET"]),
-    Route {
-        pattern: "/documentation/*",
-        methods: &["GET"],
-        documented: false,
-    },
+    page("/documentation/*", &["GET"]),
+    // The dashboard (HTML, not in the OpenAPI document).
+    page("/", &["GET"]),
+    page("/people", &["POST"]),
+    page("/people/{login}", &["GET"]),
+    page("/people/{login}/delete", &["POST"]),
+    page("/people/{login}/seen", &["POST"]),
+    page("/sync", &["POST"]),
+    page("/signin", &["GET", "POST"]),
+    page("/signout", &["POST"]),
+    page("/assets/style.css", &["GET"]),
 ];
+
+/// A route the OpenAPI document leaves out: documentation and dashboard pages.
+const fn page(pattern: &'static str, methods: &'static [&'static str]) -> Route {
+    Route {
+        pattern,
+        methods,
+        documented: false,
+    }
+}
 
 /// The route a request path belongs to.
 pub fn route_of(path: &str) -> Option<&'static Route> {
@@ -81,7 +96,11 @@ mod tests {
             ("/documentation/index.html", "/documentation/*"),
             ("/healthz", "/healthz"),
             ("/healthzz", "other"),
-            ("/", "other"),
+            ("/", "/"),
+            ("/people/octocat", "/people/{login}"),
+            ("/people/octocat/seen", "/people/{login}/seen"),
+            ("/assets/style.css", "/assets/style.css"),
+            ("/nope", "other"),
         ];
         for (path, expected) in cases {
             assert_eq!(label(path), expected, "{path}");

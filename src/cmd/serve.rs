@@ -85,7 +85,11 @@ pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<Exit> {
         .pipedrive
         .is_some()
         .then(|| Scheduler::new(engine.clone(), interval));
-    let state = ApiState::new(engine, scheduler, api_token);
+    let site = crate::web::Site::from_api_urls(
+        &args.engine.upstream.github_api_url,
+        &args.engine.upstream.pipedrive_api_url,
+    );
+    let state = ApiState::new(engine, scheduler, api_token).with_site(site);
     let outcome = runtime.block_on(serve_until_stopped(listen, state, interval, stop_requested));
     // A request stuck in a slow upstream call must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -115,7 +119,7 @@ fn warn_about(engine: &Engine, has_api_token: bool, listen: SocketAddr) {
     if !has_api_token && !listen.ip().is_loopback() {
         log::warn!(
             "!!! listening on {listen} WITHOUT an API token: anyone who can reach it can add and \
-             delete people. Set GISTTRACK_API_TOKEN. !!!"
+             delete people, through the API and the dashboard. Set GISTTRACK_API_TOKEN. !!!"
         );
     }
 }

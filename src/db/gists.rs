@@ -598,6 +598,72 @@ pub fn counts(conn: &mut DbConnection) -> Result<HashMap<PersonId, GistCounts>> 
     Ok(fold_counts(rows.into_iter()))
 }
 
+/// [`counts`] for these people only.
+pub fn counts_of(
+    conn: &mut DbConnection,
+    ids: &[PersonId],
+) -> Result<HashMap<PersonId, GistCounts>> {
+    let rows: Vec<(PersonId, String, i64)> = gists::table
+        .filter(gists::person_id.eq_any(ids))
+        .group_by((gists::person_id, gists::delivery_state))
+        .select((gists::person_id, gists::delivery_state, count_star()))
+        .load(conn)?;
+    Ok(fold_counts(rows.into_iter()))
+}
+
+/// A gist is new to a person's viewer when it was first seen after their last visit (every
+/// gist, before the first visit): what the API's and the dashboard's visits list.
+macro_rules! new_since_visit {
+    () => {
+        people::last_visited_at
+            .is_null()
+            .or(gists::first_seen_at.nullable().gt(people::last_visited_at))
+    };
+}
+
+/// How many gists new since the last visit each of these people has (absent: none).
+pub fn new_counts(conn: &mut DbConnection, ids: &[PersonId]) -> Result<HashMap<PersonId, i64>> {
+    use super::schema::people;
+    Ok(gists::table
+        .inner_join(people::table)
+        .filter(gists::person_id.eq_any(ids))
+        .filter(new_since_visit!())
+        .group_by(gists::person_id)
+        .select((gists::person_id, count_star()))
+        .load::<(PersonId, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Every person whose login key matches the `LIKE` pattern, with their login key and how many
+/// gists are new since their last visit: what sorting by "new" needs, and only that.
+pub fn new_counts_matching(
+    conn: &mut DbConnection,
+    key_pattern: &str,
+) -> Result<Vec<(PersonId, String, i64)>> {
+    use super::schema::people;
+    let people: Vec<(PersonId, String)> = people::table
+        .filter(people::github_login_key.like(key_pattern).escape('\\'))
+        .select((people::id, people::github_login_key))
+        .load(conn)?;
+    let new: HashMap<PersonId, i64> = gists::table
+        .inner_join(people::table)
+        .filter(people::github_login_key.like(key_pattern).escape('\\'))
+        .filter(new_since_visit!())
+        .group_by(gists::person_id)
+        .select((gists::person_id, count_star()))
+        .load::<(PersonId, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(people
+        .into_iter()
+        .map(|(id, key)| {
+            let n = new.get(&id).copied().unwrap_or(0);
+            (id, key, n)
+        })
+        .collect())
+}
+
 /// Counts read the state as text: one unreadable row must not hide every person's list; it
 /// is counted as known, logged, and reported by name where the gist itself is read.
 pub(crate) fn fold_counts(

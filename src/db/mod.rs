@@ -42,9 +42,11 @@ macro_rules! on_backend {
 
 /// Settings every SQLite connection needs so `serve` and a cron `sync` can share one file.
 /// The busy timeout comes first: switching a new file to WAL needs a lock that another
-/// process opening it at the same moment may hold.
+/// process opening it at the same moment may hold. Each pooled connection keeps its own page
+/// cache: a small one (256 KiB), since the kernel caches the file for all of them and a
+/// process's memory must not grow with the size of the database.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1024;";
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -256;";
 
 /// The bundled SQLite is built with STAT4, which marks a statement for re-preparing whenever
 /// a bound value could change its plan: every cached statement was parsed again on each use
@@ -173,36 +175,92 @@ fn scrub(message: &str, target: &DatabaseTarget) -> String {
     }
 }
 
+/// Connections a process keeps.
+pub const POOL_SIZE: u32 = 32;
+
+/// A server connection idle for less than this is trusted without a ping on checkout: a ping
+/// is a round trip, as much as the read it would precede. One that died meanwhile (a server
+/// restart) fails its first statement, is dropped as broken, and the request gets a 503.
+const TRUSTED_IDLE: Duration = Duration::from_secs(2);
+
+/// A pooled connection, when it was last handed back, and whether a statement on it found
+/// the server gone (then it is dropped, not handed out again).
+pub struct Pooled {
+    conn: DbConnection,
+    returned_at: std::time::Instant,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Watches a connection's statements for a server that went away.
+struct LossWatch(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl diesel::connection::Instrumentation for LossWatch {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::FinishQuery {
+            error: Some(err), ..
+        } = event
+        {
+            if is_unavailable(err) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = Error;
 
-    fn connect(&self) -> Result<DbConnection> {
-        let conn = Self::open(&self.target, false)?;
+    fn connect(&self) -> Result<Pooled> {
+        let mut conn = Self::open(&self.target, false)?;
         if let DatabaseTarget::Sqlite(path) = &self.target {
             // A file restored in place (a new inode) is the one new connections use.
             *self.sqlite_file.lock().unwrap_or_else(|e| e.into_inner()) = file_identity(path);
         }
-        Ok(conn)
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        conn.set_instrumentation(LossWatch(lost.clone()));
+        Ok(Pooled {
+            conn,
+            returned_at: std::time::Instant::now(),
+            lost,
+        })
     }
 
-    /// On checkout: a server connection must still answer; a SQLite connection must still
-    /// have the file that is at the path open (a stat, no query).
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<()> {
-        match (&self.target, conn) {
-            (DatabaseTarget::Sqlite(path), _) => {
+    /// On checkout: a server connection idle for a while must still answer; a SQLite
+    /// connection must still have the file that is at the path open (a stat, no query).
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<()> {
+        match &self.target {
+            DatabaseTarget::Sqlite(path) => {
                 let expected = *self.sqlite_file.lock().unwrap_or_else(|e| e.into_inner());
                 match file_identity(path) {
                     Some(now) if Some(now) == expected => Ok(()),
                     _ => Err(self.file_gone()),
                 }
             }
-            (DatabaseTarget::Mysql(_), conn) => conn.ping().map_err(Error::from),
+            DatabaseTarget::Mysql(_) if pooled.returned_at.elapsed() < TRUSTED_IDLE => Ok(()),
+            DatabaseTarget::Mysql(_) => pooled.conn.ping().map_err(Error::from),
         }
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    /// Called as a connection goes back to the pool.
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.returned_at = std::time::Instant::now();
+        std::thread::panicking()
+            || pooled.lost.load(std::sync::atomic::Ordering::Relaxed)
+            || pooled.conn.is_broken()
     }
 }
 
@@ -243,7 +301,9 @@ impl Store {
         let mut conn = ConnectionManager::establish(target)?;
         migrations::run(&mut conn)?;
         let pool = r2d2::Pool::builder()
-            .max_size(16)
+            // As many as the requests and workers that read at once: a request waiting for a
+            // connection is latency nobody asked for, and both backends take this many readers.
+            .max_size(POOL_SIZE)
             // A server connection can die between uses (restart, idle timeout), and a SQLite
             // file can be deleted or replaced: check on checkout (a ping, or a stat).
             .test_on_check_out(true)
@@ -273,7 +333,7 @@ impl Store {
             .pool
             .get_timeout(Duration::from_secs(2))
             .map_err(|e| Error::DatabaseUnavailable(scrub(&e.to_string(), &self.target)))?;
-        let conn = &mut *conn;
+        let conn: &mut DbConnection = &mut conn;
         let read = people::table
             .select(people::id)
             .limit(1)
@@ -302,6 +362,18 @@ impl Store {
 
     pub fn target(&self) -> &DatabaseTarget {
         &self.target
+    }
+
+    /// Runs several reads on one connection: in one transaction on SQLite (one snapshot, the
+    /// log's read lock taken once), each statement on its own on MySQL, where each already
+    /// reads a consistent snapshot and a transaction would add four round trips (Diesel sends
+    /// BEGIN and COMMIT with the multi-statement option switched on and off around each).
+    pub fn read<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        match &mut **conn {
+            DbConnection::Sqlite(_) => conn.transaction(work),
+            DbConnection::Mysql(_) => work(&mut conn),
+        }
     }
 
     /// Runs `work` in a transaction, again when the database asks for a retry (see

@@ -47,6 +47,37 @@ pub struct NewPerson<'a> {
     pub pipedrive_history_read: bool,
 }
 
+/// A `LIKE` pattern for login keys starting with `prefix` (its `_` and `%` taken literally,
+/// with `\` as the escape).
+pub fn key_prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Up to `limit` people whose login key matches `key_pattern` (see [`key_prefix_pattern`]),
+/// after the login key `after`, in login order.
+pub fn matching(
+    conn: &mut DbConnection,
+    key_pattern: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Person>> {
+    Ok(crate::on_backend!(conn, |c| people::table
+        .filter(people::github_login_key.like(key_pattern).escape('\\'))
+        .filter(people::github_login_key.gt(after))
+        .order(people::github_login_key.asc())
+        .select(Person::as_select())
+        .limit(limit)
+        .load(c))?)
+}
+
 /// One page of the listing by login, at most `limit` people.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Page {

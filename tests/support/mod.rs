@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

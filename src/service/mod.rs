@@ -1,9 +1,10 @@
-//! The rules behind every user-facing operation, shared by the CLI commands and the HTTP API.
+//! The rules behind every user-facing operation, shared by the CLI commands, the HTTP API and
+//! the dashboard.
+
+pub mod overview;
 
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use diesel::Connection;
 
 use crate::clients::GithubUser;
 use crate::db::departed::{self, Departed};
@@ -140,7 +141,7 @@ pub enum ViewMode {
     All,
 }
 
-fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
+pub(crate) fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
     PersonSummary {
         id: person.id,
         github_username: person.github_login.clone(),
@@ -326,7 +327,7 @@ pub fn count_people(store: &Store) -> Result<i64> {
 pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
     // A visit is its own write transaction (write first, so SQLite's busy timeout applies);
-    // the reads then share one snapshot, which on SQLite also takes the WAL read lock once.
+    // then the reads (see `Store::read`).
     let visited = match mode {
         ViewMode::NewSinceLastVisit => {
             let visited = store.write(|conn| {
@@ -339,8 +340,7 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
         }
         ViewMode::Peek | ViewMode::All => None,
     };
-    let mut conn = store.conn()?;
-    (*conn).transaction(|conn| {
+    store.read(|conn| {
         let (person, since) = match (visited, mode) {
             (Some(visited), _) => {
                 let since = visited.previous_visited_at;

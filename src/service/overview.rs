@@ -1,0 +1,135 @@
+//! What the dashboard shows: tracked people with the gists new since their last visit,
+//! searched, sorted and paged; one person with every gist, the new ones marked.
+
+use std::collections::HashSet;
+
+use super::{summary, PersonDetail, PersonSummary, ViewMode};
+use crate::db::gists;
+use crate::db::people::{self, Person};
+use crate::db::Store;
+use crate::error::Result;
+use crate::ids::PersonId;
+
+/// How the overview is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// By login.
+    #[default]
+    Name,
+    /// Most new gists first, then by login.
+    New,
+}
+
+/// Which people the overview shows.
+#[derive(Debug, Clone, Default)]
+pub struct OverviewQuery {
+    pub sort: Sort,
+    /// Logins starting with this (any case).
+    pub search: String,
+    /// Where the previous page ended: a login key (by name), or `{new}:{login key}` (by new).
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// One tracked person in the overview.
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    pub person: PersonSummary,
+    /// Gists first seen since the last visit (all of them before the first one).
+    pub new_gists: i64,
+}
+
+/// A page of the overview.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub rows: Vec<OverviewRow>,
+    /// The `after` of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+/// One page of tracked people with their counts. By name it is a keyset read, as cheap deep
+/// in the list as at its start; by "new" every matching person's count is read and sorted.
+pub fn people(store: &Store, query: &OverviewQuery) -> Result<Overview> {
+    let pattern = people::key_prefix_pattern(&query.search);
+    let limit = query.limit.max(1);
+    store.read(|conn| {
+        let (page, next) = match query.sort {
+            Sort::Name => {
+                let after = query.after.as_deref().unwrap_or("");
+                let mut page = people::matching(conn, &pattern, after, limit as i64 + 1)?;
+                let next = (page.len() > limit).then(|| page[limit - 1].github_login_key.clone());
+                page.truncate(limit);
+                (page, next)
+            }
+            Sort::New => by_new(conn, &pattern, query.after.as_deref(), limit)?,
+        };
+        let ids: Vec<PersonId> = page.iter().map(|p| p.id).collect();
+        let counts = gists::counts_of(conn, &ids)?;
+        let new = gists::new_counts(conn, &ids)?;
+        let rows = page
+            .iter()
+            .map(|person| OverviewRow {
+                person: summary(person, counts.get(&person.id).copied().unwrap_or_default()),
+                new_gists: new.get(&person.id).copied().unwrap_or(0),
+            })
+            .collect();
+        Ok(Overview { rows, next })
+    })
+}
+
+/// The page of people by new gists (most first, then login) after `after` (`{new}:{key}`).
+fn by_new(
+    conn: &mut crate::db::DbConnection,
+    pattern: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Person>, Option<String>)> {
+    let mut all = gists::new_counts_matching(conn, pattern)?;
+    all.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+    let cursor = after.and_then(|after| {
+        let (new, key) = after.split_once(':')?;
+        Some((new.parse::<i64>().ok()?, key.to_string()))
+    });
+    let start = match &cursor {
+        None => 0,
+        // The first person ordered after the cursor.
+        Some((new, key)) => all.partition_point(|(_, k, n)| n > new || (n == new && k <= key)),
+    };
+    let window = &all[start.min(all.len())..];
+    let page = &window[..window.len().min(limit)];
+    let next = (window.len() > limit)
+        .then(|| page.last().map(|(_, key, n)| format!("{n}:{key}")))
+        .flatten();
+    let ids: Vec<PersonId> = page.iter().map(|(id, _, _)| *id).collect();
+    let mut people = people::find_all(conn, &ids)?;
+    let order: std::collections::HashMap<PersonId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    people.sort_by_key(|p| order.get(&p.id).copied().unwrap_or(usize::MAX));
+    Ok((people, next))
+}
+
+/// A person with every gist, newest first, and which of them are new: since the visit this
+/// opening records (`visit`), or since the last one (a peek, which records nothing).
+#[derive(Debug, Clone)]
+pub struct PersonPage {
+    pub detail: PersonDetail,
+    /// The visit the new gists are new since (`None`: the first visit, all are new).
+    pub since: Option<String>,
+    /// GitHub ids of the new gists.
+    pub new: HashSet<String>,
+}
+
+pub fn person(store: &Store, login: &str, visit: bool) -> Result<PersonPage> {
+    let mode = if visit {
+        ViewMode::NewSinceLastVisit
+    } else {
+        ViewMode::Peek
+    };
+    let fresh = super::view_person(store, login, mode)?;
+    let detail = super::view_person(store, login, ViewMode::All)?;
+    Ok(PersonPage {
+        since: fresh.since,
+        new: fresh.gists.into_iter().map(|g| g.id).collect(),
+        detail,
+    })
+}

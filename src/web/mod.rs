@@ -1,0 +1,589 @@
+//! The dashboard: server-rendered pages for the sales team, a second face of the same service
+//! layer the API and the CLI use. Signed-in sessions when an API token is set; every form
+//! carries a CSRF value.
+
+pub mod pages;
+pub mod session;
+
+use std::collections::HashMap;
+
+use warp::filters::BoxedFilter;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use crate::api::rejection::ApiProblem;
+use crate::api::{blocking, ApiState};
+use crate::error::Error;
+use crate::ids::PipedrivePersonId;
+use crate::service::{self, overview};
+use pages::Frame;
+
+/// People per overview page.
+const PAGE_SIZE: usize = 50;
+
+/// Where the dashboard links out to: GitHub profiles, and Pipedrive persons when the
+/// configured Pipedrive URL is a company's own (`https://acme.pipedrive.com`).
+#[derive(Debug, Clone)]
+pub struct Site {
+    github_web: String,
+    pipedrive_web: Option<String>,
+}
+
+impl Default for Site {
+    fn default() -> Site {
+        Site {
+            github_web: "https://github.com".into(),
+            pipedrive_web: None,
+        }
+    }
+}
+
+impl Site {
+    /// From the API URLs gisttrack talks to: `https://api.github.com` links to github.com, a
+    /// GitHub Enterprise `https://HOST/api/v3` to `https://HOST`; a company Pipedrive URL
+    /// links persons into it (the generic `api.pipedrive.com` cannot).
+    pub fn from_api_urls(github_api: &str, pipedrive_api: &str) -> Site {
+        let github_api = github_api.trim_end_matches('/');
+        let github_web = match github_api.strip_suffix("/api/v3") {
+            Some(enterprise) => enterprise.to_string(),
+            None if github_api.ends_with("://api.github.com") => "https://github.com".into(),
+            None => github_api.to_string(),
+        };
+        let pipedrive_api = pipedrive_api.trim_end_matches('/');
+        let host = pipedrive_api.split("://").nth(1).unwrap_or("");
+        let pipedrive_web = (host.ends_with(".pipedrive.com") && host != "api.pipedrive.com")
+            .then(|| pipedrive_api.to_string());
+        Site {
+            github_web,
+            pipedrive_web,
+        }
+    }
+
+    pub fn github_profile(&self, login: &str) -> String {
+        format!("{}/{login}", self.github_web)
+    }
+
+    pub fn pipedrive_person(&self, id: Option<PipedrivePersonId>) -> Option<String> {
+        Some(format!("{}/person/{}", self.pipedrive_web.as_ref()?, id?))
+    }
+}
+
+/// Who is asking: their CSRF value (new ones are set as a cookie with the answer), whether
+/// their session is valid, and whether they came over TLS.
+#[derive(Debug, Clone)]
+struct Visitor {
+    csrf: String,
+    new_csrf: bool,
+    session: bool,
+    secure: bool,
+}
+
+fn visitor(
+    state: ApiState,
+) -> impl Filter<Extract = (ApiState, Visitor), Error = Rejection> + Clone {
+    warp::header::optional::<String>("cookie")
+        .and(warp::header::optional::<String>("x-forwarded-proto"))
+        .map(move |cookies: Option<String>, proto: Option<String>| {
+            let cookies = cookies.as_deref();
+            let existing = session::cookie(cookies, session::CSRF_COOKIE)
+                .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+            let session = match &state.api_token {
+                None => true,
+                Some(token) => session::cookie(cookies, session::SESSION_COOKIE)
+                    .is_some_and(|v| session::valid_session(token, v, now_secs())),
+            };
+            let visitor = Visitor {
+                csrf: existing
+                    .map(str::to_string)
+                    .unwrap_or_else(|| session::random_hex(16)),
+                new_csrf: existing.is_none(),
+                session,
+                secure: proto.is_some_and(|p| p.eq_ignore_ascii_case("https")),
+            };
+            (state.clone(), visitor)
+        })
+        .untuple_one()
+}
+
+fn now_secs() -> i64 {
+    crate::time::now_ms() / 1000
+}
+
+impl Visitor {
+    fn frame(&self, state: &ApiState) -> Frame<'_> {
+        Frame {
+            csrf: &self.csrf,
+            signed_in: state.api_token.is_some() && self.session,
+            notice: None,
+            error: None,
+        }
+    }
+
+    /// An HTML answer with the headers every page gets: no caching, no framing, nothing
+    /// loaded from anywhere but here.
+    fn page(&self, status: StatusCode, markup: maud::Markup) -> Response {
+        let mut response = Response::new(markup.into_string().into());
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("content-type", "text/html; charset=utf-8"),
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "same-origin"),
+            ("cache-control", "no-store"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        self.keep_csrf(response)
+    }
+
+    /// A 303 to `location` (a local path).
+    fn redirect(&self, location: &str) -> Response {
+        let mut response = Response::new(Default::default());
+        *response.status_mut() = StatusCode::SEE_OTHER;
+        if let Ok(value) = HeaderValue::from_str(location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        self.keep_csrf(response)
+    }
+
+    fn keep_csrf(&self, mut response: Response) -> Response {
+        if self.new_csrf {
+            let cookie = session::set_cookie(session::CSRF_COOKIE, &self.csrf, None, self.secure);
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        response
+    }
+
+    fn problem(&self, state: &ApiState, status: StatusCode, message: String) -> Response {
+        let mut frame = self.frame(state);
+        frame.error = Some(message);
+        self.page(
+            status,
+            pages::problem(&frame, status.canonical_reason().unwrap_or("Error")),
+        )
+    }
+
+    /// The status and message an error gets: the API's status, in words on the page.
+    fn failure(&self, state: &ApiState, err: Error) -> Response {
+        let problem = ApiProblem::from(err);
+        self.problem(state, problem.status, problem.body.error)
+    }
+}
+
+/// A form's fields (the first of each name), from an URL-encoded body.
+fn form_fields(body: &[u8]) -> HashMap<String, String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let mut fields = HashMap::new();
+    for (name, value) in pairs {
+        fields.entry(name).or_insert(value);
+    }
+    fields
+}
+
+/// A local path to return to after signing in; anything else (another site, `//host`) is `/`.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_string()
+        }
+        _ => "/".into(),
+    }
+}
+
+/// Every dashboard route. Paths are matched before methods, as in the API, so an unknown path
+/// is a 404 and a known one with the wrong method a 405.
+pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
+    let get = || warp::get().and(visitor(state.clone()));
+    let pages = warp::path::end()
+        .and(get())
+        .and(crate::api::query::query())
+        .then(overview_page)
+        .or(warp::path!("people" / String)
+            .and(get())
+            .and(crate::api::query::query())
+            .then(person_page))
+        .unify()
+        .or(warp::path!("signin")
+            .and(get())
+            .and(crate::api::query::query())
+            .map(signin_page))
+        .unify()
+        .or(warp::path!("assets" / "style.css")
+            .and(warp::get())
+            .map(stylesheet))
+        .unify()
+        .boxed();
+    let action = warp::path!("people")
+        .map(|| Action::Add)
+        .or(warp::path!("people" / String / "delete").map(|login| Action::Delete(decoded(login))))
+        .unify()
+        .or(warp::path!("people" / String / "seen").map(|login| Action::Seen(decoded(login))))
+        .unify()
+        .or(warp::path!("sync").map(|| Action::Sync))
+        .unify()
+        .or(warp::path!("signin").map(|| Action::SignIn))
+        .unify()
+        .or(warp::path!("signout").map(|| Action::SignOut))
+        .unify();
+    let forms = action
+        .and(warp::post())
+        .and(visitor(state.clone()))
+        .and(crate::api::limited_body())
+        .then(|action, state, visitor, body: bytes::Bytes| post(action, state, visitor, body))
+        .boxed();
+    pages.or(forms).unify().boxed()
+}
+
+fn stylesheet() -> Response {
+    let mut response = Response::new(pages::STYLE.into());
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// A path segment as typed (`/people/%6Fcto` is octocat's page, as in the API).
+fn decoded(segment: String) -> String {
+    percent_encoding::percent_decode_str(&segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Pages need a session when a token is set: otherwise to the sign-in form, then back.
+fn needs_signin(visitor: &Visitor, path: &str) -> Option<Response> {
+    (!visitor.session).then(|| {
+        let next = percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC);
+        visitor.redirect(&format!("/signin?next={next}"))
+    })
+}
+
+async fn overview_page(
+    state: ApiState,
+    visitor: Visitor,
+    query: crate::api::query::Query,
+) -> Response {
+    if let Some(signin) = needs_signin(&visitor, "/") {
+        return signin;
+    }
+    let overview_query = overview::OverviewQuery {
+        sort: match query.first("sort") {
+            Some("new") => overview::Sort::New,
+            _ => overview::Sort::Name,
+        },
+        search: query.first("q").unwrap_or("").trim().to_string(),
+        after: query.first("after").map(str::to_string),
+        limit: PAGE_SIZE,
+    };
+    let mut frame = visitor.frame(&state);
+    frame.notice = notice(&query);
+    render_overview(&state, &visitor, frame, overview_query, StatusCode::OK, "").await
+}
+
+/// A line about what the previous form did, from the redirect's query (only known keys;
+/// the values are escaped like any text).
+fn notice(query: &crate::api::query::Query) -> Option<String> {
+    if let Some(login) = query.first("added") {
+        return Some(format!(
+            "Now tracking {login}. Their gists are listed at the next sync pass."
+        ));
+    }
+    if let Some(login) = query.first("deleted") {
+        return Some(format!(
+            "Stopped tracking {login}. Pipedrive keeps their person and activities."
+        ));
+    }
+    if let Some(run) = query.first("sync") {
+        return Some(format!(
+            "Sync pass #{run} asked for: it runs as soon as the one under way (if any) ends."
+        ));
+    }
+    query.first("seen").map(|_| "Marked as seen.".to_string())
+}
+
+async fn render_overview(
+    state: &ApiState,
+    visitor: &Visitor,
+    frame: Frame<'_>,
+    query: overview::OverviewQuery,
+    status: StatusCode,
+    add_value: &str,
+) -> Response {
+    let store = state.store().clone();
+    let read_query = query.clone();
+    let read = blocking(move || {
+        let overview = overview::people(&store, &read_query)?;
+        let runs = service::recent_runs(&store, 5)?;
+        Ok((overview, runs))
+    })
+    .await;
+    match read {
+        Ok((people, runs)) => {
+            let can_write = state.scheduler.is_some();
+            let markup = pages::overview(
+                &frame,
+                &state.site,
+                &query,
+                &people,
+                &runs,
+                can_write,
+                add_value,
+            );
+            visitor.page(status, markup)
+        }
+        Err(rejection) => rejected(state, visitor, rejection),
+    }
+}
+
+/// A rejection from [`blocking`] as a page.
+fn rejected(state: &ApiState, visitor: &Visitor, rejection: Rejection) -> Response {
+    match rejection.find::<ApiProblem>() {
+        Some(problem) => visitor.problem(state, problem.status, problem.body.error.clone()),
+        None => visitor.problem(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; see the server log".into(),
+        ),
+    }
+}
+
+async fn person_page(
+    login: String,
+    state: ApiState,
+    visitor: Visitor,
+    query: crate::api::query::Query,
+) -> Response {
+    let login = decoded(login);
+    if let Some(signin) = needs_signin(&visitor, &format!("/people/{login}")) {
+        return signin;
+    }
+    let peek = match query.bool("peek") {
+        Ok(peek) => peek.unwrap_or(false),
+        Err(problem) => return visitor.problem(&state, problem.status, problem.body.error),
+    };
+    let store = state.store().clone();
+    let read_login = login.clone();
+    match blocking(move || overview::person(&store, &read_login, !peek)).await {
+        Ok(page) => {
+            if !peek {
+                state.store().touch();
+            }
+            let mut frame = visitor.frame(&state);
+            frame.notice = notice(&query);
+            visitor.page(
+                StatusCode::OK,
+                pages::person(&frame, &state.site, &page, peek),
+            )
+        }
+        Err(rejection) => rejected(&state, &visitor, rejection),
+    }
+}
+
+fn signin_page(state: ApiState, visitor: Visitor, query: crate::api::query::Query) -> Response {
+    if state.api_token.is_none() {
+        return visitor.redirect("/");
+    }
+    let next = local_path(query.first("next"));
+    visitor.page(StatusCode::OK, pages::signin(&visitor.frame(&state), &next))
+}
+
+/// What a form asks for.
+#[derive(Debug, Clone)]
+enum Action {
+    Add,
+    Delete(String),
+    Seen(String),
+    Sync,
+    SignIn,
+    SignOut,
+}
+
+async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::Bytes) -> Response {
+    let fields = form_fields(&body);
+    let cookie_csrf = (!visitor.new_csrf).then_some(visitor.csrf.as_str());
+    if !session::csrf_matches(cookie_csrf, fields.get("csrf").map(String::as_str)) {
+        return visitor.problem(
+            &state,
+            StatusCode::FORBIDDEN,
+            "This form is out of date or did not come from this dashboard; nothing was changed. \
+             Reload the page and try again."
+                .into(),
+        );
+    }
+    if let Action::SignIn = action {
+        return sign_in(&state, &visitor, &fields);
+    }
+    if !visitor.session {
+        return visitor.problem(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "Sign in first; nothing was changed.".into(),
+        );
+    }
+    match action {
+        Action::Add => add(state, visitor, fields).await,
+        Action::Delete(login) => delete(state, visitor, login).await,
+        Action::Seen(login) => seen(state, visitor, login).await,
+        Action::Sync => sync_now(state, visitor).await,
+        Action::SignOut => {
+            let mut response = visitor.redirect(if state.api_token.is_some() {
+                "/signin"
+            } else {
+                "/"
+            });
+            let gone = session::set_cookie(session::SESSION_COOKIE, "", Some(0), visitor.secure);
+            if let Ok(value) = HeaderValue::from_str(&gone) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Action::SignIn => unreachable!("handled above"),
+    }
+}
+
+fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>) -> Response {
+    let Some(token) = &state.api_token else {
+        return visitor.redirect("/");
+    };
+    let next = local_path(fields.get("next").map(String::as_str));
+    let presented = fields.get("token").map(String::as_str).unwrap_or("");
+    if !session::is_api_token(token, presented.trim()) {
+        let mut frame = visitor.frame(state);
+        frame.error = Some("That is not this gisttrack's API token.".into());
+        return visitor.page(StatusCode::UNAUTHORIZED, pages::signin(&frame, &next));
+    }
+    let mut response = visitor.redirect(&next);
+    let cookie = session::set_cookie(
+        session::SESSION_COOKIE,
+        &session::new_session(token, now_secs()),
+        Some(session::SESSION_SECONDS),
+        visitor.secure,
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>) -> Response {
+    let username = fields
+        .get("username")
+        .map(|u| u.trim().to_string())
+        .unwrap_or_default();
+    let engine = state.engine.clone();
+    let login = username.clone();
+    match blocking(move || service::add_person(&engine, &login, true)).await {
+        Ok(detail) => {
+            state.store().touch();
+            let login = detail.person.github_username;
+            visitor.redirect(&format!("/?added={login}"))
+        }
+        Err(rejection) => {
+            // The same page, the same errors as the API, with what was typed kept.
+            let (status, message) = match rejection.find::<ApiProblem>() {
+                Some(problem) => (problem.status, problem.body.error.clone()),
+                None => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log".into(),
+                ),
+            };
+            let mut frame = visitor.frame(&state);
+            frame.error = Some(message);
+            let query = overview::OverviewQuery {
+                limit: PAGE_SIZE,
+                ..Default::default()
+            };
+            render_overview(&state, &visitor, frame, query, status, &username).await
+        }
+    }
+}
+
+async fn delete(state: ApiState, visitor: Visitor, login: String) -> Response {
+    let store = state.store().clone();
+    match blocking(move || service::delete_person(&store, &login)).await {
+        Ok(deleted) => visitor.redirect(&format!("/?deleted={deleted}")),
+        Err(rejection) => rejected(&state, &visitor, rejection),
+    }
+}
+
+async fn seen(state: ApiState, visitor: Visitor, login: String) -> Response {
+    let store = state.store().clone();
+    let read = blocking(move || {
+        service::view_person(&store, &login, service::ViewMode::NewSinceLastVisit)
+    })
+    .await;
+    match read {
+        Ok(detail) => {
+            state.store().touch();
+            let login = detail.person.github_username;
+            visitor.redirect(&format!("/people/{login}?peek=1&seen=1"))
+        }
+        Err(rejection) => rejected(&state, &visitor, rejection),
+    }
+}
+
+async fn sync_now(state: ApiState, visitor: Visitor) -> Response {
+    let Some(scheduler) = state.scheduler.clone() else {
+        return visitor.failure(&state, Error::MissingPipedriveToken);
+    };
+    match scheduler.request_pass().await {
+        Ok(run_id) => visitor.redirect(&format!("/?sync={run_id}")),
+        Err(err) => visitor.failure(&state, err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_go_where_the_configured_services_live() {
+        let public = Site::from_api_urls("https://api.github.com", "https://api.pipedrive.com");
+        assert_eq!(
+            public.github_profile("octocat"),
+            "https://github.com/octocat"
+        );
+        assert_eq!(public.pipedrive_person(Some(PipedrivePersonId(7))), None);
+        let company = Site::from_api_urls(
+            "https://ghe.example.com/api/v3/",
+            "https://acme.pipedrive.com",
+        );
+        assert_eq!(
+            company.github_profile("hubot"),
+            "https://ghe.example.com/hubot"
+        );
+        assert_eq!(
+            company
+                .pipedrive_person(Some(PipedrivePersonId(7)))
+                .as_deref(),
+            Some("https://acme.pipedrive.com/person/7")
+        );
+        assert_eq!(company.pipedrive_person(None), None);
+    }
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path(Some("/people/octocat")), "/people/octocat");
+        for elsewhere in [
+            None,
+            Some("https://evil.example"),
+            Some("//evil.example"),
+            Some("/\\evil"),
+        ] {
+            assert_eq!(local_path(elsewhere), "/", "{elsewhere:?}");
+        }
+    }
+}

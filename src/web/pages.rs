@@ -1,0 +1,350 @@
+//! The dashboard's pages as maud markup: escaped by construction, no scripts, one stylesheet.
+
+use maud::{html, Markup, DOCTYPE};
+
+use crate::output::when;
+use crate::service::overview::{Overview, OverviewQuery, PersonPage, Sort};
+use crate::service::{GistView, PersonSummary, SyncRunView};
+
+use super::Site;
+
+/// What every page needs besides its content.
+pub struct Frame<'a> {
+    /// The visitor's CSRF value, carried by every form.
+    pub csrf: &'a str,
+    /// A session to end (a sign-out button), when sign-in is required.
+    pub signed_in: bool,
+    /// A line about what just happened (an add, a delete, a sync asked for).
+    pub notice: Option<String>,
+    /// An error to show above the content.
+    pub error: Option<String>,
+}
+
+fn layout(title: &str, frame: &Frame<'_>, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · gisttrack" }
+                link rel="stylesheet" href="/assets/style.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "gisttrack" }
+                    nav {
+                        a href="/" { "People" }
+                        a href="/documentation/index.html" { "API" }
+                        @if frame.signed_in {
+                            form.inline method="post" action="/signout" {
+                                (csrf_field(frame.csrf))
+                                button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main {
+                    @if let Some(notice) = &frame.notice {
+                        p.notice role="status" { (notice) }
+                    }
+                    @if let Some(error) = &frame.error {
+                        p.error role="alert" { (error) }
+                    }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// `2026-11-29 11:00:35 UTC` in a `<time>`, or "never".
+fn time(rfc3339: Option<&str>) -> Markup {
+    match rfc3339 {
+        Some(at) => html! { time datetime=(at) { (when(Some(at))) } },
+        None => html! { span.muted { "never" } },
+    }
+}
+
+/// The overview: add, sync, search and sort, then one row per person.
+pub fn overview(
+    frame: &Frame<'_>,
+    site: &Site,
+    query: &OverviewQuery,
+    overview: &Overview,
+    runs: &[SyncRunView],
+    can_write: bool,
+    add_value: &str,
+) -> Markup {
+    let content = html! {
+        section.actions {
+            form.add method="post" action="/people" {
+                (csrf_field(frame.csrf))
+                label for="username" { "Track a GitHub user" }
+                div.row {
+                    input #username type="text" name="username" value=(add_value)
+                        placeholder="octocat" required autocomplete="off" maxlength="39";
+                    button type="submit" disabled[!can_write] { "Add" }
+                }
+            }
+            form.sync method="post" action="/sync" {
+                (csrf_field(frame.csrf))
+                button type="submit" disabled[!can_write] { "Sync now" }
+            }
+            @if !can_write {
+                p.muted { "Adding people and syncing need a Pipedrive token (PIPEDRIVE_TOKEN)." }
+            }
+        }
+        section {
+            form.search method="get" action="/" {
+                input type="search" name="q" value=(query.search) placeholder="Filter by login"
+                    aria-label="Filter by login";
+                input type="hidden" name="sort" value=(sort_name(query.sort));
+                button type="submit" { "Filter" }
+            }
+            p.sort {
+                "Sort: "
+                (sort_link(query, Sort::Name, "by name"))
+                " · "
+                (sort_link(query, Sort::New, "new gists first"))
+            }
+            @if overview.rows.is_empty() {
+                p.empty {
+                    @if query.search.is_empty() { "Nobody is tracked yet: add a GitHub login above." }
+                    @else { "No tracked login starts with “" (query.search) "”." }
+                }
+            } @else {
+                div.scroll {
+                    table.people {
+                        thead { tr {
+                            th { "Login" } th { "Name" } th { "Pipedrive" }
+                            th.num { "New" } th.num { "Gists" } th.num { "Pending" }
+                            th.num { "Failed" } th { "Last sync" }
+                        } }
+                        tbody {
+                            @for row in &overview.rows {
+                                (person_row(site, &row.person, row.new_gists))
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = &overview.next {
+                    p.pager {
+                        a rel="next" href=(page_href(query, next)) { "Next page →" }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Recent sync passes" }
+            @if runs.is_empty() {
+                p.muted { "No pass has run yet." }
+            } @else {
+                div.scroll {
+                    table.runs {
+                        thead { tr {
+                            th { "Started" } th { "Trigger" } th.num { "Users" } th.num { "New gists" }
+                            th.num { "Activities" } th.num { "Failed" } th { "Finished" }
+                        } }
+                        tbody {
+                            @for run in runs {
+                                tr {
+                                    td { (time(Some(&run.started_at))) }
+                                    td { (run.trigger.as_str()) }
+                                    td.num { (run.counts.users_checked) }
+                                    td.num { (run.counts.new_gists) }
+                                    td.num { (run.counts.activities_created) }
+                                    td.num.failed[run.counts.failed > 0] { (run.counts.failed) }
+                                    td { @match &run.finished_at {
+                                        Some(at) => (time(Some(at))),
+                                        None => span.muted { "running" },
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("People", frame, content)
+}
+
+fn sort_name(sort: Sort) -> &'static str {
+    match sort {
+        Sort::Name => "name",
+        Sort::New => "new",
+    }
+}
+
+fn sort_link(query: &OverviewQuery, sort: Sort, label: &str) -> Markup {
+    let href = format!(
+        "/?sort={}&q={}",
+        sort_name(sort),
+        percent_encoding::utf8_percent_encode(&query.search, percent_encoding::NON_ALPHANUMERIC)
+    );
+    html! {
+        @if query.sort == sort { strong { (label) } } @else { a href=(href) { (label) } }
+    }
+}
+
+fn page_href(query: &OverviewQuery, after: &str) -> String {
+    let encode = |text: &str| {
+        percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    format!(
+        "/?sort={}&q={}&after={}",
+        sort_name(query.sort),
+        encode(&query.search),
+        encode(after)
+    )
+}
+
+fn person_row(site: &Site, person: &PersonSummary, new_gists: i64) -> Markup {
+    let login = &person.github_username;
+    html! {
+        tr {
+            td {
+                a.login href={ "/people/" (login) } { (login) }
+                " "
+                a.external href=(site.github_profile(login)) title="GitHub profile" { "↗" }
+            }
+            td { (person.name.as_deref().unwrap_or("")) }
+            td { (pipedrive_link(site, person)) }
+            td.num { span.new.zero[new_gists == 0] { (new_gists) } }
+            td.num { (person.gists_known) }
+            td.num { (person.deliveries_pending) }
+            td.num.failed[person.deliveries_failed > 0] { (person.deliveries_failed) }
+            td { (time(person.last_sync.as_deref())) }
+        }
+    }
+}
+
+fn pipedrive_link(site: &Site, person: &PersonSummary) -> Markup {
+    match (
+        person.pipedrive_id,
+        site.pipedrive_person(person.pipedrive_id),
+    ) {
+        (Some(id), Some(href)) => html! { a href=(href) { "#" (id) } },
+        (Some(id), None) => html! { "#" (id) },
+        (None, _) => html! { span.muted { "none" } },
+    }
+}
+
+/// One person: who, what is new, and every gist.
+pub fn person(frame: &Frame<'_>, site: &Site, page: &PersonPage, peek: bool) -> Markup {
+    let person = &page.detail.person;
+    let login = &person.github_username;
+    let content = html! {
+        section.person {
+            h1 { (login) @if let Some(name) = &person.name { " " span.muted { "(" (name) ")" } } }
+            p.links {
+                a href=(site.github_profile(login)) { "GitHub profile" }
+                " · Pipedrive person " (pipedrive_link(site, person))
+                " · last sync " (time(person.last_sync.as_deref()))
+            }
+            p.summary {
+                span.new.zero[page.new.is_empty()] { (page.new.len()) } " new "
+                @match (&page.since, peek) {
+                    (Some(since), _) => { "since the visit of " (time(Some(since))) }
+                    (None, _) => { "since tracking began (a first visit)" }
+                }
+                @if peek { " · peeking: this view records no visit" }
+                @else { " · this visit is recorded" }
+            }
+            div.controls {
+                @if peek {
+                    form.inline method="post" action={ "/people/" (login) "/seen" } {
+                        (csrf_field(frame.csrf))
+                        button type="submit" { "Mark as seen" }
+                    }
+                } @else {
+                    a.button href={ "/people/" (login) "?peek=1" } { "Peek (keep the count)" }
+                }
+                form.inline.danger method="post" action={ "/people/" (login) "/delete" } {
+                    (csrf_field(frame.csrf))
+                    button type="submit" { "Stop tracking" }
+                }
+            }
+        }
+        section {
+            h2 { "Gists, newest first" }
+            @if page.detail.gists.is_empty() {
+                p.muted { "No gists yet: the next sync pass lists them." }
+            }
+            ol.gists {
+                @for gist in &page.detail.gists {
+                    (gist_item(gist, page.new.contains(&gist.id)))
+                }
+            }
+        }
+    };
+    layout(login, frame, content)
+}
+
+fn gist_item(gist: &GistView, new: bool) -> Markup {
+    html! {
+        li.gist.is-new[new] {
+            div.head {
+                @if new { span.badge { "new" } " " }
+                a.gist-link href=(gist.html_url) {
+                    @match gist.description.as_deref().filter(|d| !d.trim().is_empty()) {
+                        Some(description) => (description),
+                        None => span.muted { "(no description) " (gist.id) },
+                    }
+                }
+            }
+            ul.files {
+                @for file in &gist.files {
+                    li {
+                        a href=(file.raw_url) { (file.name) }
+                        @if let Some(language) = &file.language { " " span.lang { (language) } }
+                    }
+                }
+            }
+            p.meta {
+                "First seen " (time(Some(&gist.discovered_at)))
+                " · delivery " span class={ "state " (gist.delivery.as_str()) } { (gist.delivery.as_str()) }
+                @if let Some(activity) = gist.activity_id { " · activity #" (activity) }
+                @if let Some(next) = &gist.next_attempt_at { " · next try " (time(Some(next))) }
+            }
+            @if let Some(error) = &gist.last_error {
+                p.why { (error) }
+            }
+        }
+    }
+}
+
+/// The sign-in form (the API token, once; a session cookie from then on).
+pub fn signin(frame: &Frame<'_>, next: &str) -> Markup {
+    let content = html! {
+        section.signin {
+            h1 { "Sign in" }
+            p { "This gisttrack asks for its API token (GISTTRACK_API_TOKEN) once; a session then lasts 12 hours." }
+            form method="post" action="/signin" {
+                (csrf_field(frame.csrf))
+                input type="hidden" name="next" value=(next);
+                label for="token" { "API token" }
+                input #token type="password" name="token" required autocomplete="current-password";
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    layout("Sign in", frame, content)
+}
+
+/// A page that only says what went wrong.
+pub fn problem(frame: &Frame<'_>, title: &str) -> Markup {
+    layout(
+        title,
+        frame,
+        html! { p { a href="/" { "Back to the people" } } },
+    )
+}
+
+/// The stylesheet, served from the binary.
+pub const STYLE: &str = include_str!("style.css");

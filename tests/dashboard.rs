@@ -1,0 +1,522 @@
+//! The dashboard in a real browser: Debian's Chromium, headless, against the real `serve` on
+//! loopback, the fake APIs behind it and a real database.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::browser::Browser;
+use support::server::Server;
+use support::{backends, ok, roomy_fake, FakeApis, TestDb};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// The tracked people as the API sees them.
+fn api_logins(server: &Server) -> Vec<String> {
+    let mut response = agent()
+        .get(format!("{}/api/v1/people", server.url))
+        .call()
+        .unwrap();
+    let people: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["github_username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `login -> new gists` as the overview table shows them.
+fn new_counts(browser: &mut Browser) -> Vec<(String, i64)> {
+    let rows = browser.eval(
+        "[...document.querySelectorAll('table.people tbody tr')].map(r => \
+           [r.querySelector('a.login').textContent, Number(r.querySelector('span.new').textContent)])",
+    );
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect()
+}
+
+fn count_of(browser: &mut Browser, login: &str) -> Option<i64> {
+    new_counts(browser)
+        .into_iter()
+        .find(|(l, _)| l == login)
+        .map(|(_, n)| n)
+}
+
+/// Fills the overview's add form and submits it.
+fn submit_add(browser: &mut Browser, username: &str) {
+    let username = serde_json::to_string(username).unwrap();
+    browser.navigate_by(&format!(
+        "document.querySelector('form.add input[name=username]').value = {username}; \
+         document.querySelector('form.add').submit()"
+    ));
+}
+
+/// The status of the last document the browser loaded.
+fn last_status(browser: &Browser) -> u16 {
+    browser.document_statuses.last().expect("a document").1
+}
+
+fn error_text(browser: &mut Browser) -> String {
+    browser
+        .eval("document.querySelector('p.error')?.textContent ?? ''")
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Nothing the pages loaded came from anywhere but the server under test.
+fn assert_only_local_requests(browser: &Browser, server: &Server) {
+    assert!(!browser.requests.is_empty());
+    for (url, _) in &browser.requests {
+        assert!(
+            url.starts_with(&format!("{}/", server.url)),
+            "the dashboard fetched {url} from outside"
+        );
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two tracked users with their gists listed and delivered, and a server with no loop.
+fn synced(db: &TestDb, fake: &FakeApis) -> Server {
+    fake.add_user("alice-dev", 3);
+    fake.add_user("bob", 1);
+    ok(db, Some(fake), &["add", "alice-dev"]);
+    ok(db, Some(fake), &["add", "bob"]);
+    ok(db, Some(fake), &["sync"]);
+    Server::start(db, fake, &["--no-sync"], &[])
+}
+
+#[test]
+fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
+    for db in backends() {
+        let fake = roomy_fake();
+        let server = synced(&db, &fake);
+        let mut browser = Browser::launch();
+        browser.goto(&format!("{}/", server.url));
+        assert_eq!(last_status(&browser), 200);
+        assert_eq!(
+            new_counts(&mut browser),
+            vec![("alice-dev".to_string(), 3), ("bob".to_string(), 1)],
+            "[{}] every person, by name, with the gists new since the last visit",
+            db.backend
+        );
+        let profile = browser.eval("document.querySelector('table.people a.external').href");
+        assert_eq!(profile, format!("{}/alice-dev", fake.github_url).as_str());
+
+        // A peek shows every gist, links each one, and leaves the count alone.
+        browser.navigate_by("document.querySelector('a.login').click()");
+        assert_eq!(browser.location(), "/people/alice-dev");
+        browser.goto(&format!("{}/people/alice-dev?peek=1", server.url));
+        let links = browser.eval("[...document.querySelectorAll('a.gist-link')].map(a => a.href)");
+        let mut expected: Vec<String> = fake
+            .gist_ids("alice-dev")
+            .iter()
+            .map(|id| format!("https://gist.github.com/alice-dev/{id}"))
+            .collect();
+        let mut shown: Vec<String> = serde_json::from_value(links).unwrap();
+        expected.sort();
+        shown.sort();
+        assert_eq!(shown, expected, "[{}] a link to every gist", db.backend);
+
+        // The click above was a visit: alice's count is gone, bob's is not.
+        browser.goto(&format!("{}/", server.url));
+        assert_eq!(
+            count_of(&mut browser, "alice-dev"),
+            Some(0),
+            "[{}]",
+            db.backend
+        );
+        assert_eq!(count_of(&mut browser, "bob"), Some(1));
+
+        // A new gist, listed by a pass: counted, and still counted after a peek.
+        fake.add_gist("alice-dev");
+        ok(&db, Some(&fake), &["sync"]);
+        browser.goto(&format!("{}/people/alice-dev?peek=1", server.url));
+        assert_eq!(
+            browser.eval("document.querySelectorAll('li.gist.is-new').length"),
+            1
+        );
+        browser.goto(&format!("{}/", server.url));
+        assert_eq!(
+            count_of(&mut browser, "alice-dev"),
+            Some(1),
+            "[{}] a peek keeps the count",
+            db.backend
+        );
+
+        // "Mark as seen" from a peek records the visit.
+        browser.goto(&format!("{}/people/alice-dev?peek=1", server.url));
+        browser.navigate_by("document.querySelector('form[action$=\"/seen\"]').submit()");
+        assert_eq!(browser.location(), "/people/alice-dev?peek=1&seen=1");
+        assert!(browser.text().contains("Marked as seen."));
+        browser.goto(&format!("{}/?sort=new", server.url));
+        assert_eq!(
+            new_counts(&mut browser),
+            vec![("bob".to_string(), 1), ("alice-dev".to_string(), 0)],
+            "[{}] sorted by new gists, most first",
+            db.backend
+        );
+
+        // The search box filters by login.
+        browser.navigate_by(
+            "document.querySelector('form.search input[name=q]').value = 'BO'; \
+             document.querySelector('form.search').submit()",
+        );
+        assert_eq!(new_counts(&mut browser), vec![("bob".to_string(), 1)]);
+
+        let statuses = &browser.document_statuses;
+        assert!(statuses.iter().all(|(_, s)| *s == 200), "{statuses:?}");
+        assert_only_local_requests(&browser, &server);
+    }
+}
+
+#[test]
+fn add_and_stop_tracking_show_the_same_errors_as_the_api_and_change_nothing_on_error() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("carol", 2);
+        let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+        let mut browser = Browser::launch();
+        browser.goto(&format!("{}/", server.url));
+        assert!(browser.text().contains("Nobody is tracked yet"));
+
+        submit_add(&mut browser, "not a login!");
+        assert_eq!(last_status(&browser), 400, "[{}]", db.backend);
+        assert!(
+            error_text(&mut browser).contains("invalid GitHub username"),
+            "{}",
+            error_text(&mut browser)
+        );
+        let kept = browser.eval("document.querySelector('form.add input[name=username]').value");
+        assert_eq!(kept, "not a login!", "what was typed is kept");
+
+        submit_add(&mut browser, "ghost");
+        assert_eq!(last_status(&browser), 422);
+        assert!(error_text(&mut browser).contains("GitHub has no user ghost"));
+        assert!(
+            api_logins(&server).is_empty(),
+            "[{}] nothing added on an error",
+            db.backend
+        );
+        assert!(
+            fake.live_persons().is_empty(),
+            "no Pipedrive person left behind"
+        );
+
+        submit_add(&mut browser, "CAROL");
+        assert_eq!(browser.location(), "/?added=carol");
+        assert!(browser.text().contains("Now tracking carol."));
+        assert_eq!(count_of(&mut browser, "carol"), Some(0));
+        assert_eq!(api_logins(&server), vec!["carol"]);
+
+        submit_add(&mut browser, "carol");
+        assert_eq!(
+            last_status(&browser),
+            400,
+            "the API's status for a tracked user"
+        );
+        assert!(error_text(&mut browser).contains("carol is already tracked"));
+        assert_eq!(
+            fake.live_persons().len(),
+            1,
+            "[{}] one Pipedrive person",
+            db.backend
+        );
+
+        // "Sync now" asks the scheduler for a pass, as POST /api/v1/sync does.
+        browser.navigate_by("document.querySelector('form.sync').submit()");
+        assert!(
+            browser.location().starts_with("/?sync="),
+            "{}",
+            browser.location()
+        );
+        wait_until("the pass to deliver carol's gists", || {
+            fake.activity_count() == 2
+        });
+        browser.goto(&format!("{}/", server.url));
+        assert_eq!(count_of(&mut browser, "carol"), Some(2));
+        assert!(
+            browser
+                .eval("document.querySelectorAll('table.runs tbody tr').length")
+                .as_i64()
+                >= Some(1)
+        );
+
+        browser.goto(&format!("{}/people/carol?peek=1", server.url));
+        browser.navigate_by("document.querySelector('form.danger').submit()");
+        assert_eq!(browser.location(), "/?deleted=carol");
+        assert!(browser.text().contains("Stopped tracking carol."));
+        assert!(
+            api_logins(&server).is_empty(),
+            "[{}] stop tracking deletes",
+            db.backend
+        );
+
+        browser.goto(&format!("{}/people/carol", server.url));
+        assert_eq!(last_status(&browser), 404);
+        assert!(error_text(&mut browser).contains("carol is not tracked"));
+        assert_only_local_requests(&browser, &server);
+    }
+}
+
+#[test]
+fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it() {
+    let db = TestDb::sqlite();
+    let fake = roomy_fake();
+    fake.add_user("dora", 1);
+    ok(&db, Some(&fake), &["add", "dora"]);
+    let server = Server::start(
+        &db,
+        &fake,
+        &["--no-sync"],
+        &[("GISTTRACK_API_TOKEN", "s3cret-token")],
+    );
+    let mut browser = Browser::launch();
+
+    browser.goto(&format!("{}/people/dora", server.url));
+    assert_eq!(browser.location(), "/signin?next=%2Fpeople%2Fdora");
+    assert!(
+        !browser.text().contains("dora"),
+        "nothing shown before signing in"
+    );
+
+    let sign_in = |browser: &mut Browser, token: &str| {
+        let token = serde_json::to_string(token).unwrap();
+        browser.navigate_by(&format!(
+            "document.querySelector('input[name=token]').value = {token}; \
+             document.querySelector('section.signin form').submit()"
+        ));
+    };
+    sign_in(&mut browser, "wrong");
+    assert_eq!(last_status(&browser), 401);
+    assert!(error_text(&mut browser).contains("not this gisttrack's API token"));
+    assert!(
+        browser.call("Network.getCookies", serde_json::json!({}))["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "gisttrack_session")
+    );
+
+    sign_in(&mut browser, "s3cret-token");
+    assert_eq!(
+        browser.location(),
+        "/people/dora",
+        "back where the visitor was going"
+    );
+    assert_eq!(last_status(&browser), 200);
+    let cookies = browser.call("Network.getCookies", serde_json::json!({}));
+    let session = cookies["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "gisttrack_session")
+        .expect("a session cookie")
+        .clone();
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["sameSite"], "Strict");
+    assert_eq!(session["session"], false, "it expires: {session}");
+    let lifetime = session["expires"].as_f64().unwrap() - support::fake::now_secs() as f64;
+    assert!((3_600.0..=13.0 * 3_600.0).contains(&lifetime), "{lifetime}");
+    assert!(
+        !session["value"].as_str().unwrap().contains("s3cret"),
+        "{session}"
+    );
+
+    // The API still wants its bearer token: the cookie is the dashboard's alone.
+    let api = agent()
+        .get(format!("{}/api/v1/people", server.url))
+        .header(
+            "cookie",
+            format!("gisttrack_session={}", session["value"].as_str().unwrap()),
+        )
+        .call()
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+
+    browser.navigate_by("document.querySelector('form[action=\"/signout\"]').submit()");
+    assert_eq!(browser.location(), "/signin");
+    browser.goto(&format!("{}/", server.url));
+    assert_eq!(browser.location(), "/signin?next=%2F", "signed out");
+
+    // Behind a TLS proxy the cookie is Secure; a tampered cookie is no session.
+    let response = agent()
+        .post(format!("{}/signin", server.url))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", "gisttrack_csrf=0123456789abcdef0123456789abcdef")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send("csrf=0123456789abcdef0123456789abcdef&token=s3cret-token&next=/")
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let set_cookie: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let secure = set_cookie
+        .iter()
+        .find(|c| c.starts_with("gisttrack_session="))
+        .unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
+    let value = secure.split(';').next().unwrap();
+    let tampered = format!("{}0", value);
+    let response = agent()
+        .get(format!("{}/", server.url))
+        .header("cookie", tampered)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let log = server.log();
+    assert!(!log.contains("s3cret-token"), "the token is never logged");
+}
+
+#[test]
+fn a_form_without_its_csrf_value_changes_nothing() {
+    let db = TestDb::sqlite();
+    let fake = roomy_fake();
+    fake.add_user("erin", 1);
+    fake.add_user("frank", 1);
+    ok(&db, Some(&fake), &["add", "erin"]);
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+
+    // In the browser: the hidden field removed before the form is sent.
+    let mut browser = Browser::launch();
+    browser.goto(&format!("{}/people/erin?peek=1", server.url));
+    browser.navigate_by(
+        "const form = document.querySelector('form.danger'); \
+         form.querySelector('input[name=csrf]').remove(); form.submit()",
+    );
+    assert_eq!(last_status(&browser), 403);
+    assert!(error_text(&mut browser).contains("nothing was changed"));
+    assert_eq!(api_logins(&server), vec!["erin"]);
+
+    // From another site: a form post with no cookie, a wrong value, or none at all.
+    let csrf = "0123456789abcdef0123456789abcdef";
+    for (cookie, body) in [
+        (None, format!("csrf={csrf}&username=frank")),
+        (Some(csrf.to_string()), "username=frank".to_string()),
+        (
+            Some(csrf.to_string()),
+            "csrf=ffffffffffffffffffffffffffffffff&username=frank".to_string(),
+        ),
+    ] {
+        let mut request = agent()
+            .post(format!("{}/people", server.url))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(cookie) = &cookie {
+            request = request.header("cookie", format!("gisttrack_csrf={cookie}"));
+        }
+        let response = request.send(body.as_str()).unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{cookie:?} {body}");
+    }
+    let response = agent()
+        .post(format!("{}/people/erin/delete", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send("")
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(
+        api_logins(&server),
+        vec!["erin"],
+        "nothing added, nothing deleted"
+    );
+    assert_eq!(fake.live_persons().len(), 1);
+
+    // The same form with its value works.
+    let response = agent()
+        .post(format!("{}/people", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("gisttrack_csrf={csrf}"))
+        .send(format!("csrf={csrf}&username=frank").as_str())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(api_logins(&server), vec!["erin", "frank"]);
+}
+
+#[test]
+fn the_pages_render_styled_and_the_openapi_document_leaves_them_out() {
+    let db = TestDb::sqlite();
+    let fake = roomy_fake();
+    let server = synced(&db, &fake);
+    let mut browser = Browser::launch();
+
+    browser.goto("about:blank");
+    let blank = browser.screenshot();
+    browser.goto(&format!("{}/", server.url));
+    let shot = browser.screenshot();
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"),
+        &shot,
+    )
+    .unwrap();
+    assert_eq!(&shot[1..4], b"PNG");
+    assert!(
+        shot.len() > 4 * blank.len(),
+        "the page is not blank: {} bytes against {} for an empty page",
+        shot.len(),
+        blank.len()
+    );
+    // The stylesheet loaded (the CSP allows it) and applied.
+    let header =
+        browser.eval("getComputedStyle(document.querySelector('header.top')).backgroundColor");
+    assert_ne!(header, "rgba(0, 0, 0, 0)", "the header is styled");
+    let height =
+        browser.eval("document.querySelector('table.people').getBoundingClientRect().height");
+    assert!(
+        height.as_f64().unwrap() > 40.0,
+        "the table is laid out: {height}"
+    );
+
+    // On a phone the page fits its width: nothing wider than the viewport but the table's
+    // own scroll box.
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+    );
+    browser.goto(&format!("{}/", server.url));
+    let width = browser.eval("document.documentElement.scrollWidth");
+    assert!(
+        width.as_i64().unwrap() <= 390,
+        "no sideways scrolling on a phone: {width}"
+    );
+    assert_only_local_requests(&browser, &server);
+
+    let mut response = agent()
+        .get(format!("{}/documentation/openapi.json", server.url))
+        .call()
+        .unwrap();
+    let document: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+    for page in ["/", "/people", "/people/{login}", "/signin", "/sync"] {
+        assert!(
+            !paths.iter().any(|p| p.as_str() == page),
+            "{page} is not an API route: {paths:?}"
+        );
+    }
+    assert!(
+        paths.iter().any(|p| p.as_str() == "/api/v1/people"),
+        "{paths:?}"
+    );
+}
