@@ -96,13 +96,15 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Two tracked users with their gists listed and delivered, and a server with no loop.
+/// Three tracked users with their gists listed and delivered (zed's already seen), and a
+/// server with no loop.
 fn synced(db: &TestDb, fake: &FakeApis) -> Server {
     fake.add_user("alice-dev", 3);
     fake.add_user("bob", 1);
-    ok(db, Some(fake), &["add", "alice-dev"]);
-    ok(db, Some(fake), &["add", "bob"]);
+    fake.add_user("zed", 2);
+    ok(db, Some(fake), &["add", "alice-dev", "bob", "zed"]);
     ok(db, Some(fake), &["sync"]);
+    ok(db, Some(fake), &["show", "zed"]);
     Server::start(db, fake, &["--no-sync"], &[])
 }
 
@@ -116,7 +118,11 @@ fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
         assert_eq!(last_status(&browser), 200);
         assert_eq!(
             new_counts(&mut browser),
-            vec![("alice-dev".to_string(), 3), ("bob".to_string(), 1)],
+            vec![
+                ("alice-dev".to_string(), 3),
+                ("bob".to_string(), 1),
+                ("zed".to_string(), 0)
+            ],
             "[{}] every person, by name, with the gists new since the last visit",
             db.backend
         );
@@ -172,8 +178,12 @@ fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
         browser.goto(&format!("{}/?sort=new", server.url));
         assert_eq!(
             new_counts(&mut browser),
-            vec![("bob".to_string(), 1), ("alice-dev".to_string(), 0)],
-            "[{}] sorted by new gists, most first",
+            vec![
+                ("bob".to_string(), 1),
+                ("alice-dev".to_string(), 0),
+                ("zed".to_string(), 0)
+            ],
+            "[{}] sorted by new gists, most first, then by name",
             db.backend
         );
 
@@ -183,6 +193,15 @@ fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
              document.querySelector('form.search').submit()",
         );
         assert_eq!(new_counts(&mut browser), vec![("bob".to_string(), 1)]);
+        // LIKE's wildcards are searched for as characters.
+        for wildcard in ["_", "%25", "a%25"] {
+            browser.goto(&format!("{}/?q={wildcard}", server.url));
+            assert!(
+                new_counts(&mut browser).is_empty(),
+                "[{}] q={wildcard} matches nobody",
+                db.backend
+            );
+        }
 
         let statuses = &browser.document_statuses;
         assert!(statuses.iter().all(|(_, s)| *s == 200), "{statuses:?}");
@@ -380,13 +399,50 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it() {
         .unwrap();
     assert!(secure.contains("; Secure"), "{secure}");
     let value = secure.split(';').next().unwrap();
-    let tampered = format!("{}0", value);
+    let last = value.chars().last().unwrap();
+    let flipped = if last == '0' { '1' } else { '0' };
+    let tampered = format!("{}{flipped}", &value[..value.len() - 1]);
+    let valid = agent()
+        .get(format!("{}/", server.url))
+        .header("cookie", value)
+        .call()
+        .unwrap();
+    assert_eq!(
+        valid.status().as_u16(),
+        200,
+        "the cookie as signed is a session"
+    );
     let response = agent()
         .get(format!("{}/", server.url))
         .header("cookie", tampered)
         .call()
         .unwrap();
-    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "one changed digit is no session"
+    );
+
+    // A form with a valid CSRF value but no session changes nothing.
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let response = agent()
+        .post(format!("{}/people/dora/delete", server.url))
+        .header("cookie", format!("gisttrack_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}").as_str())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let people = ok(&db, None, &["-o", "json", "list"]);
+    assert!(people.contains("dora"), "still tracked: {people}");
+
+    // Back to where the visitor was only when it is a path here.
+    let response = agent()
+        .post(format!("{}/signin", server.url))
+        .header("cookie", format!("gisttrack_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}&token=s3cret-token&next=/%09/evil.example").as_str())
+        .unwrap();
+    assert_eq!(response.headers().get("location").unwrap(), "/");
     let log = server.log();
     assert!(!log.contains("s3cret-token"), "the token is never logged");
 }
@@ -436,6 +492,21 @@ fn a_form_without_its_csrf_value_changes_nothing() {
         .send("")
         .unwrap();
     assert_eq!(response.status().as_u16(), 403);
+    // A browser that says the post came from another site, whatever the form carries.
+    for (header, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let response = agent()
+            .post(format!("{}/people/erin/delete", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("gisttrack_csrf={csrf}"))
+            .header(header, value)
+            .send(format!("csrf={csrf}").as_str())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{header}: {value}");
+    }
     assert_eq!(
         api_logins(&server),
         vec!["erin"],
@@ -519,4 +590,80 @@ fn the_pages_render_styled_and_the_openapi_document_leaves_them_out() {
         paths.iter().any(|p| p.as_str() == "/api/v1/people"),
         "{paths:?}"
     );
+}
+
+/// Follows the overview's `next` links from `start`: every page's (login, new) rows.
+fn every_page(browser: &mut Browser, start: &str) -> Vec<Vec<(String, i64)>> {
+    browser.goto(start);
+    let mut pages = vec![new_counts(browser)];
+    while browser.eval("document.querySelector('a[rel=next]') !== null") == true {
+        browser.navigate_by("document.querySelector('a[rel=next]').click()");
+        pages.push(new_counts(browser));
+        assert!(pages.len() < 10, "the pages end");
+    }
+    pages
+}
+
+#[test]
+fn long_lists_are_paged_by_name_and_by_new_gists_with_nobody_twice_or_missed() {
+    for db in backends() {
+        let fake = roomy_fake();
+        let logins = support::seed_tracked(&db, &fake, "p", 120);
+        for (login, gists) in [("p5", 3), ("p77", 2), ("p100", 1), ("p101", 1)] {
+            for _ in 0..gists {
+                fake.add_gist(login);
+            }
+        }
+        // The seeded people have no Pipedrive persons, so their deliveries fail; listing the
+        // gists is all this test needs.
+        let listed = support::sync_report(&db, &fake, &[]).1;
+        assert_eq!(listed["new_gists"], 7, "{listed}");
+        let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+        let mut browser = Browser::launch();
+
+        let by_name = every_page(&mut browser, &format!("{}/", server.url));
+        assert_eq!(
+            by_name.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![50, 50, 20],
+            "[{}]",
+            db.backend
+        );
+        let shown: Vec<String> = by_name.concat().into_iter().map(|(l, _)| l).collect();
+        let mut expected = logins.clone();
+        expected.sort();
+        assert_eq!(
+            shown, expected,
+            "[{}] every login once, in order",
+            db.backend
+        );
+
+        let by_new = every_page(&mut browser, &format!("{}/?sort=new", server.url));
+        assert_eq!(
+            by_new.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![50, 50, 20],
+            "[{}]",
+            db.backend
+        );
+        let rows = by_new.concat();
+        assert_eq!(
+            rows[..4].to_vec(),
+            vec![
+                ("p5".to_string(), 3),
+                ("p77".to_string(), 2),
+                ("p100".to_string(), 1),
+                ("p101".to_string(), 1)
+            ],
+            "[{}] most new first, then by login",
+            db.backend
+        );
+        let zeros: Vec<&String> = rows[4..].iter().map(|(l, _)| l).collect();
+        assert!(
+            zeros.windows(2).all(|w| w[0] < w[1]),
+            "[{}] then by login",
+            db.backend
+        );
+        let mut seen: Vec<String> = rows.into_iter().map(|(l, _)| l).collect();
+        seen.sort();
+        assert_eq!(seen, expected, "[{}] nobody twice or missed", db.backend);
+    }
 }

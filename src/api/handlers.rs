@@ -126,20 +126,24 @@ fn page_key(query: &Query) -> Result<ListKey, Rejection> {
 async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rejection> {
     let revision = state.store().revision();
     if let Some(hit) = state.lists.get(&key, revision) {
-        if hit.refresh && state.lists.begin_refresh(&key) {
+        if let Some(claim) = hit
+            .refresh
+            .then(|| state.lists.begin_refresh(&key))
+            .flatten()
+        {
             let (state, key) = (state.clone(), key.clone());
             tokio::spawn(async move {
                 let store = state.store().clone();
                 let read = key.clone();
                 match blocking(move || render_list(&store, read)).await {
                     Ok(rendered) => {
-                        state.lists.put(key.clone(), revision, rendered);
+                        state.lists.put(key, revision, rendered);
                     }
                     Err(_) => {
                         log::debug!("a background list refresh failed; the next read retries")
                     }
                 }
-                state.lists.end_refresh(&key);
+                drop(claim);
             });
         }
         return Ok(hit.list);

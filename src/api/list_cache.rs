@@ -5,7 +5,7 @@
 //! background while it is still served, so under steady reads no request waits for one.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a rendered list may be reused.
@@ -41,8 +41,9 @@ pub struct Rendered {
 struct Entries {
     lists: HashMap<ListKey, CachedList>,
     bytes: usize,
-    /// Keys being rendered again in the background (one refresh per key at a time).
-    refreshing: std::collections::HashSet<ListKey>,
+    /// Keys being rendered again in the background (one refresh per key at a time), with
+    /// when each began: a refresh stuck on a read that never ends is given up after a while.
+    refreshing: HashMap<ListKey, Instant>,
 }
 
 /// A rendering found in the cache.
@@ -83,25 +84,35 @@ impl ListCache {
             .filter(|hit| hit.revision == revision && hit.rendered_at.elapsed() < self.ttl)?;
         Some(Hit {
             refresh: list.rendered_at.elapsed() >= self.ttl / 2
-                && !entries.refreshing.contains(key),
+                && !self.refresh_under_way(&entries, key),
             list: list.clone(),
         })
     }
 
-    /// Claims the background refresh of `key`; false when one is already under way.
-    pub fn begin_refresh(&self, key: &ListKey) -> bool {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.refreshing.insert(key.clone())
+    fn refresh_under_way(&self, entries: &Entries, key: &ListKey) -> bool {
+        entries
+            .refreshing
+            .get(key)
+            .is_some_and(|began| began.elapsed() < self.ttl * 10)
     }
 
-    /// The refresh of `key` is over (kept with [`ListCache::put`], or failed).
-    pub fn end_refresh(&self, key: &ListKey) {
+    /// Claims the background refresh of `key`: `None` when one is already under way. The
+    /// claim ends when the returned guard is dropped, whatever became of the refresh.
+    pub fn begin_refresh(self: &Arc<Self>, key: &ListKey) -> Option<RefreshClaim> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.refreshing.remove(key);
+        if self.refresh_under_way(&entries, key) {
+            return None;
+        }
+        entries.refreshing.insert(key.clone(), Instant::now());
+        Some(RefreshClaim {
+            cache: self.clone(),
+            key: key.clone(),
+        })
     }
 
     /// Keeps a rendering made from data read at `revision` (read before the query, so a
-    /// change during it leaves the entry already stale).
+    /// change during it leaves the entry already stale). A rendering from a newer revision
+    /// already kept (a foreground read that overtook a background one) stays.
     pub fn put(&self, key: ListKey, revision: u64, rendered: Rendered) -> CachedList {
         let entry = CachedList {
             body: rendered.body,
@@ -117,12 +128,33 @@ impl ListCache {
                 entries.lists.clear();
                 entries.bytes = 0;
             }
+            if entries
+                .lists
+                .get(&key)
+                .is_some_and(|kept| kept.revision > revision)
+            {
+                return entry;
+            }
             if let Some(old) = entries.lists.insert(key, entry.clone()) {
                 entries.bytes -= old.body.len();
             }
             entries.bytes += size;
         }
         entry
+    }
+}
+
+/// A background refresh under way; dropping it ends the claim.
+#[derive(Debug)]
+pub struct RefreshClaim {
+    cache: Arc<ListCache>,
+    key: ListKey,
+}
+
+impl Drop for RefreshClaim {
+    fn drop(&mut self) {
+        let mut entries = self.cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.refreshing.remove(&self.key);
     }
 }
 
@@ -134,7 +166,7 @@ mod tests {
     fn entries_expire_with_revision_and_time() {
         use crate::db::people::Page;
         let page = |offset| Some(Page::Offset { offset, limit: 10 });
-        let cache = ListCache::new(Duration::from_millis(100));
+        let cache = Arc::new(ListCache::new(Duration::from_millis(100)));
         cache.put(page(0), 7, Rendered::default());
         let hit = cache.get(&page(0), 7).unwrap();
         assert!(!hit.refresh, "fresh");
@@ -145,14 +177,40 @@ mod tests {
             cache.get(&page(0), 7).unwrap().refresh,
             "past half its life"
         );
-        assert!(cache.begin_refresh(&page(0)));
+        let claim = cache.begin_refresh(&page(0)).expect("the first claim");
         assert!(
             !cache.get(&page(0), 7).unwrap().refresh,
             "one refresh at a time"
         );
-        assert!(!cache.begin_refresh(&page(0)));
-        cache.end_refresh(&page(0));
+        assert!(cache.begin_refresh(&page(0)).is_none());
+        drop(claim);
+        assert!(
+            cache.get(&page(0), 7).unwrap().refresh,
+            "a dropped claim ends"
+        );
         std::thread::sleep(Duration::from_millis(50));
         assert!(cache.get(&page(0), 7).is_none(), "too old");
+    }
+
+    #[test]
+    fn a_refresh_overtaken_by_a_newer_rendering_does_not_replace_it() {
+        let cache = ListCache::new(Duration::from_secs(10));
+        let newer = Rendered {
+            total: 2,
+            ..Default::default()
+        };
+        cache.put(None, 8, newer);
+        cache.put(None, 7, Rendered::default());
+        assert_eq!(cache.get(&None, 8).unwrap().list.total, 2);
+    }
+
+    #[test]
+    fn a_refresh_that_never_ends_is_given_up() {
+        let cache = Arc::new(ListCache::new(Duration::from_millis(10)));
+        let stuck = cache.begin_refresh(&None).unwrap();
+        assert!(cache.begin_refresh(&None).is_none());
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(cache.begin_refresh(&None).is_some(), "ten lifetimes later");
+        drop(stuck);
     }
 }

@@ -37,6 +37,8 @@ pub struct ApiState {
     /// `None` without a Pipedrive token: syncing stays off.
     pub scheduler: Option<Arc<Scheduler>>,
     pub api_token: Option<Secret>,
+    /// What dashboard sessions are signed with: stretched from the API token, once.
+    pub sessions: Option<Arc<crate::web::session::SessionKey>>,
     /// Rendered `GET /api/v1/people` answers, reused briefly.
     pub lists: Arc<ListCache>,
     /// Where the dashboard links to.
@@ -52,6 +54,9 @@ impl ApiState {
         ApiState {
             engine,
             scheduler,
+            sessions: api_token
+                .as_ref()
+                .map(|token| Arc::new(crate::web::session::SessionKey::from_token(token))),
             api_token,
             lists: Default::default(),
             site: Default::default(),

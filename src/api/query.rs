@@ -42,6 +42,17 @@ impl Query {
     }
 
     /// The first value of `name`.
+    /// The parameters again as a query string (`?a=1&b=2`, empty when there are none).
+    pub fn to_query_string(&self) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        format!(
+            "?{}",
+            serde_urlencoded::to_string(&self.0).unwrap_or_default()
+        )
+    }
+
     pub fn first(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

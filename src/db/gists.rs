@@ -635,33 +635,33 @@ pub fn new_counts(conn: &mut DbConnection, ids: &[PersonId]) -> Result<HashMap<P
         .collect())
 }
 
-/// Every person whose login key matches the `LIKE` pattern, with their login key and how many
-/// gists are new since their last visit: what sorting by "new" needs, and only that.
-pub fn new_counts_matching(
+/// Up to `limit` people whose login key matches `key_pattern`, most gists new since their
+/// last visit first, then by login key, after the cursor `after` (`(new, key)` of the previous
+/// page's last person): `(id, login key, new)`. Ranked and cut by the database, so only the
+/// page comes back however many people match.
+pub fn ranked_by_new(
     conn: &mut DbConnection,
     key_pattern: &str,
+    after: Option<(i64, &str)>,
+    limit: i64,
 ) -> Result<Vec<(PersonId, String, i64)>> {
     use super::schema::people;
-    let people: Vec<(PersonId, String)> = people::table
+    use diesel::dsl::count;
+    let (after_new, after_key) = after.unwrap_or((i64::MAX, ""));
+    let new = count(gists::id.nullable());
+    Ok(people::table
+        .left_join(gists::table.on(gists::person_id.eq(people::id).and(new_since_visit!())))
         .filter(people::github_login_key.like(key_pattern).escape('\\'))
-        .select((people::id, people::github_login_key))
-        .load(conn)?;
-    let new: HashMap<PersonId, i64> = gists::table
-        .inner_join(people::table)
-        .filter(people::github_login_key.like(key_pattern).escape('\\'))
-        .filter(new_since_visit!())
-        .group_by(gists::person_id)
-        .select((gists::person_id, count_star()))
-        .load::<(PersonId, i64)>(conn)?
-        .into_iter()
-        .collect();
-    Ok(people
-        .into_iter()
-        .map(|(id, key)| {
-            let n = new.get(&id).copied().unwrap_or(0);
-            (id, key, n)
-        })
-        .collect())
+        .group_by((people::id, people::github_login_key))
+        .having(
+            new.lt(after_new).or(new
+                .eq(after_new)
+                .and(people::github_login_key.gt(after_key))),
+        )
+        .select((people::id, people::github_login_key, new))
+        .order((new.desc(), people::github_login_key.asc()))
+        .limit(limit)
+        .load(conn)?)
 }
 
 /// Counts read the state as text: one unreadable row must not hide every person's list; it

@@ -145,8 +145,7 @@ impl ConnectionManager {
                 };
                 let mut conn =
                     SqliteConnection::establish(&url).map_err(|e| unreachable(e.to_string()))?;
-                conn.batch_execute(SQLITE_PRAGMAS)
-                    .map_err(|e| unreachable(e.to_string()))?;
+                apply_sqlite_pragmas(&mut conn).map_err(|e| unreachable(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseTarget::Mysql(url) => {
@@ -162,6 +161,25 @@ impl ConnectionManager {
             "the database file {} was deleted or replaced while in use",
             self.target.host()
         ))
+    }
+}
+
+/// The connection settings, retried while another process holds the lock they need: turning
+/// a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at once
+/// there, without waiting out `busy_timeout` (several processes starting on a new file).
+fn apply_sqlite_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match conn.batch_execute(SQLITE_PRAGMAS) {
+            Err(err)
+                if err.to_string().contains("locked") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            result => return result,
+        }
     }
 }
 

@@ -84,23 +84,17 @@ fn by_new(
     after: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<Person>, Option<String>)> {
-    let mut all = gists::new_counts_matching(conn, pattern)?;
-    all.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
     let cursor = after.and_then(|after| {
         let (new, key) = after.split_once(':')?;
-        Some((new.parse::<i64>().ok()?, key.to_string()))
+        Some((new.parse::<i64>().ok()?, key))
     });
-    let start = match &cursor {
-        None => 0,
-        // The first person ordered after the cursor.
-        Some((new, key)) => all.partition_point(|(_, k, n)| n > new || (n == new && k <= key)),
-    };
-    let window = &all[start.min(all.len())..];
-    let page = &window[..window.len().min(limit)];
-    let next = (window.len() > limit)
-        .then(|| page.last().map(|(_, key, n)| format!("{n}:{key}")))
-        .flatten();
-    let ids: Vec<PersonId> = page.iter().map(|(id, _, _)| *id).collect();
+    let mut ranked = gists::ranked_by_new(conn, pattern, cursor, limit as i64 + 1)?;
+    let next = (ranked.len() > limit).then(|| {
+        let (_, key, new) = &ranked[limit - 1];
+        format!("{new}:{key}")
+    });
+    ranked.truncate(limit);
+    let ids: Vec<PersonId> = ranked.iter().map(|(id, _, _)| *id).collect();
     let mut people = people::find_all(conn, &ids)?;
     let order: std::collections::HashMap<PersonId, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();

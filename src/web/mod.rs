@@ -70,38 +70,49 @@ impl Site {
 }
 
 /// Who is asking: their CSRF value (new ones are set as a cookie with the answer), whether
-/// their session is valid, and whether they came over TLS.
+/// their session is valid, whether they came over TLS, and whether their browser says the
+/// request came from another site.
 #[derive(Debug, Clone)]
 struct Visitor {
     csrf: String,
     new_csrf: bool,
     session: bool,
     secure: bool,
+    cross_site: bool,
+}
+
+/// The request headers a [`Visitor`] is made of.
+#[derive(Debug, Default)]
+struct VisitorHeaders {
+    cookies: Option<String>,
+    forwarded_proto: Option<String>,
+    fetch_site: Option<String>,
+    origin: Option<String>,
+    host: Option<String>,
 }
 
 fn visitor(
     state: ApiState,
 ) -> impl Filter<Extract = (ApiState, Visitor), Error = Rejection> + Clone {
-    warp::header::optional::<String>("cookie")
-        .and(warp::header::optional::<String>("x-forwarded-proto"))
-        .map(move |cookies: Option<String>, proto: Option<String>| {
-            let cookies = cookies.as_deref();
-            let existing = session::cookie(cookies, session::CSRF_COOKIE)
-                .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-            let session = match &state.api_token {
-                None => true,
-                Some(token) => session::cookie(cookies, session::SESSION_COOKIE)
-                    .is_some_and(|v| session::valid_session(token, v, now_secs())),
+    let header = |name: &'static str| warp::header::optional::<String>(name);
+    header("cookie")
+        .and(header("x-forwarded-proto"))
+        .and(header("sec-fetch-site"))
+        .and(header("origin"))
+        .and(
+            header("x-forwarded-host")
+                .and(header("host"))
+                .map(|forwarded: Option<String>, host: Option<String>| forwarded.or(host)),
+        )
+        .map(move |cookies, forwarded_proto, fetch_site, origin, host| {
+            let headers = VisitorHeaders {
+                cookies,
+                forwarded_proto,
+                fetch_site,
+                origin,
+                host,
             };
-            let visitor = Visitor {
-                csrf: existing
-                    .map(str::to_string)
-                    .unwrap_or_else(|| session::random_hex(16)),
-                new_csrf: existing.is_none(),
-                session,
-                secure: proto.is_some_and(|p| p.eq_ignore_ascii_case("https")),
-            };
-            (state.clone(), visitor)
+            (state.clone(), Visitor::from_headers(&state, &headers))
         })
         .untuple_one()
 }
@@ -111,6 +122,33 @@ fn now_secs() -> i64 {
 }
 
 impl Visitor {
+    fn from_headers(state: &ApiState, headers: &VisitorHeaders) -> Visitor {
+        let cookies = headers.cookies.as_deref();
+        let existing = session::cookie(cookies, session::CSRF_COOKIE)
+            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let session = match &state.sessions {
+            None => true,
+            Some(key) => session::cookie(cookies, session::SESSION_COOKIE)
+                .is_some_and(|v| session::valid_session(key, v, now_secs())),
+        };
+        Visitor {
+            csrf: existing
+                .map(str::to_string)
+                .unwrap_or_else(|| session::random_hex(16)),
+            new_csrf: existing.is_none(),
+            session,
+            secure: headers
+                .forwarded_proto
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case("https")),
+            cross_site: session::cross_site(
+                headers.fetch_site.as_deref(),
+                headers.origin.as_deref(),
+                headers.host.as_deref(),
+            ),
+        }
+    }
+
     fn frame(&self, state: &ApiState) -> Frame<'_> {
         Frame {
             csrf: &self.csrf,
@@ -142,13 +180,12 @@ impl Visitor {
         self.keep_csrf(response)
     }
 
-    /// A 303 to `location` (a local path).
+    /// A 303 to `location` (a local path; `/` when it cannot be a header value).
     fn redirect(&self, location: &str) -> Response {
         let mut response = Response::new(Default::default());
         *response.status_mut() = StatusCode::SEE_OTHER;
-        if let Ok(value) = HeaderValue::from_str(location) {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
+        let value = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+        response.headers_mut().insert(header::LOCATION, value);
         self.keep_csrf(response)
     }
 
@@ -188,10 +225,15 @@ fn form_fields(body: &[u8]) -> HashMap<String, String> {
     fields
 }
 
-/// A local path to return to after signing in; anything else (another site, `//host`) is `/`.
+/// A local path to return to after signing in. Only a path of this site, in the characters
+/// its own links use: anything else (another site, `//host`, a backslash, a tab or newline
+/// a browser would drop to make `/\t/host` into `//host`) is `/`.
 fn local_path(next: Option<&str>) -> String {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"/-_.~?=&%:".contains(&b);
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/') && !path.starts_with("//") && path.bytes().all(safe) =>
+        {
             path.to_string()
         }
         _ => "/".into(),
@@ -276,7 +318,7 @@ async fn overview_page(
     visitor: Visitor,
     query: crate::api::query::Query,
 ) -> Response {
-    if let Some(signin) = needs_signin(&visitor, "/") {
+    if let Some(signin) = needs_signin(&visitor, &format!("/{}", query.to_query_string())) {
         return signin;
     }
     let overview_query = overview::OverviewQuery {
@@ -367,7 +409,8 @@ async fn person_page(
     query: crate::api::query::Query,
 ) -> Response {
     let login = decoded(login);
-    if let Some(signin) = needs_signin(&visitor, &format!("/people/{login}")) {
+    let here = format!("/people/{login}{}", query.to_query_string());
+    if let Some(signin) = needs_signin(&visitor, &here) {
         return signin;
     }
     let peek = match query.bool("peek") {
@@ -378,9 +421,6 @@ async fn person_page(
     let read_login = login.clone();
     match blocking(move || overview::person(&store, &read_login, !peek)).await {
         Ok(page) => {
-            if !peek {
-                state.store().touch();
-            }
             let mut frame = visitor.frame(&state);
             frame.notice = notice(&query);
             visitor.page(
@@ -414,7 +454,9 @@ enum Action {
 async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::Bytes) -> Response {
     let fields = form_fields(&body);
     let cookie_csrf = (!visitor.new_csrf).then_some(visitor.csrf.as_str());
-    if !session::csrf_matches(cookie_csrf, fields.get("csrf").map(String::as_str)) {
+    if visitor.cross_site
+        || !session::csrf_matches(cookie_csrf, fields.get("csrf").map(String::as_str))
+    {
         return visitor.problem(
             &state,
             StatusCode::FORBIDDEN,
@@ -455,7 +497,7 @@ async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::By
 }
 
 fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>) -> Response {
-    let Some(token) = &state.api_token else {
+    let (Some(token), Some(key)) = (&state.api_token, &state.sessions) else {
         return visitor.redirect("/");
     };
     let next = local_path(fields.get("next").map(String::as_str));
@@ -468,7 +510,7 @@ fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>
     let mut response = visitor.redirect(&next);
     let cookie = session::set_cookie(
         session::SESSION_COOKIE,
-        &session::new_session(token, now_secs()),
+        &session::new_session(key, now_secs()),
         Some(session::SESSION_SECONDS),
         visitor.secure,
     );
@@ -487,7 +529,6 @@ async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>)
     let login = username.clone();
     match blocking(move || service::add_person(&engine, &login, true)).await {
         Ok(detail) => {
-            state.store().touch();
             let login = detail.person.github_username;
             visitor.redirect(&format!("/?added={login}"))
         }
@@ -527,7 +568,6 @@ async fn seen(state: ApiState, visitor: Visitor, login: String) -> Response {
     .await;
     match read {
         Ok(detail) => {
-            state.store().touch();
             let login = detail.person.github_username;
             visitor.redirect(&format!("/people/{login}?peek=1&seen=1"))
         }
@@ -577,11 +617,15 @@ mod tests {
     #[test]
     fn only_local_paths_are_returned_to() {
         assert_eq!(local_path(Some("/people/octocat")), "/people/octocat");
+        assert_eq!(local_path(Some("/?sort=new&q=al")), "/?sort=new&q=al");
         for elsewhere in [
             None,
             Some("https://evil.example"),
             Some("//evil.example"),
             Some("/\\evil"),
+            Some("/\t/evil.example"),
+            Some("/\n/evil.example"),
+            Some("/ /evil.example"),
         ] {
             assert_eq!(local_path(elsewhere), "/", "{elsewhere:?}");
         }

@@ -1,7 +1,8 @@
 //! Dashboard sign-in and form protection. A session is a signed cookie (expiry, nonce and an
-//! HMAC keyed by the API token), so every replica sharing the token accepts it and no server
-//! keeps state; the token itself never leaves the sign-in form. Forms carry a CSRF value that
-//! must match a `SameSite=Strict` cookie of the same visitor.
+//! HMAC under a key stretched from the API token), so every replica sharing the token accepts
+//! it and no server keeps state; the token itself never leaves the sign-in form. Forms carry a
+//! CSRF value that must match a `SameSite=Strict` cookie of the same visitor, and a post the
+//! browser says came from another site is refused whatever it carries.
 
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -29,8 +30,31 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn key(token: &Secret) -> hmac::Key {
-    hmac::Key::new(hmac::HMAC_SHA256, token.expose().as_bytes())
+/// The key sessions are signed with. Stretched from the API token (PBKDF2, once at start), so
+/// a session cookie that leaks is no quick offline test of guesses at the token.
+pub struct SessionKey(hmac::Key);
+
+/// PBKDF2 rounds: a fraction of a second once per process, a real cost per guess.
+const STRETCH_ROUNDS: u32 = 100_000;
+
+impl SessionKey {
+    pub fn from_token(token: &Secret) -> SessionKey {
+        let mut derived = [0u8; 32];
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            std::num::NonZeroU32::new(STRETCH_ROUNDS).expect("non-zero"),
+            b"gisttrack dashboard session key v1",
+            token.expose().as_bytes(),
+            &mut derived,
+        );
+        SessionKey(hmac::Key::new(hmac::HMAC_SHA256, &derived))
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
 }
 
 fn signed_part(expires: i64, nonce: &str) -> String {
@@ -38,15 +62,15 @@ fn signed_part(expires: i64, nonce: &str) -> String {
 }
 
 /// A new session cookie value: `{expires}.{nonce}.{mac}`, valid until `now + SESSION_SECONDS`.
-pub fn new_session(token: &Secret, now_secs: i64) -> String {
+pub fn new_session(key: &SessionKey, now_secs: i64) -> String {
     let expires = now_secs + SESSION_SECONDS;
     let nonce = random_hex(16);
-    let mac = hmac::sign(&key(token), signed_part(expires, &nonce).as_bytes());
+    let mac = hmac::sign(&key.0, signed_part(expires, &nonce).as_bytes());
     format!("{expires}.{nonce}.{}", hex(mac.as_ref()))
 }
 
-/// Whether a session cookie value was signed with this token and has not expired.
-pub fn valid_session(token: &Secret, value: &str, now_secs: i64) -> bool {
+/// Whether a session cookie value was signed with this key and has not expired.
+pub fn valid_session(key: &SessionKey, value: &str, now_secs: i64) -> bool {
     let mut parts = value.split('.');
     let (Some(expires), Some(nonce), Some(mac), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -59,8 +83,7 @@ pub fn valid_session(token: &Secret, value: &str, now_secs: i64) -> bool {
     let Some(mac) = unhex(mac) else {
         return false;
     };
-    expires > now_secs
-        && hmac::verify(&key(token), signed_part(expires, nonce).as_bytes(), &mac).is_ok()
+    expires > now_secs && hmac::verify(&key.0, signed_part(expires, nonce).as_bytes(), &mac).is_ok()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -88,13 +111,35 @@ pub fn csrf_matches(cookie: Option<&str>, field: Option<&str>) -> bool {
     }
 }
 
-/// A cookie's value from a `Cookie` header.
+/// A cookie's value from a `Cookie` header. A name sent twice (a second cookie planted for a
+/// narrower path or from a sibling domain) is ambiguous, and counts as absent.
 pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
-    header?
+    let mut values = header?
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| value);
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
+}
+
+/// Whether the browser says a post came from another site: `Sec-Fetch-Site` other than
+/// `same-origin` or `none` (typed or bookmarked), or, from a browser too old to send that, an
+/// `Origin` that is not this host (`host`: the proxy's `X-Forwarded-Host`, else `Host`).
+/// Clients that send neither are left to the CSRF value.
+pub fn cross_site(fetch_site: Option<&str>, origin: Option<&str>, host: Option<&str>) -> bool {
+    if let Some(site) = fetch_site {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (origin, host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, for the whole site; `Secure` when
@@ -116,8 +161,8 @@ mod tests {
 
     #[test]
     fn a_session_is_accepted_until_it_expires_and_only_with_its_token() {
-        let token = Secret::new("the-api-token").unwrap();
-        let other = Secret::new("another-token").unwrap();
+        let token = SessionKey::from_token(&Secret::new("the-api-token").unwrap());
+        let other = SessionKey::from_token(&Secret::new("another-token").unwrap());
         let session = new_session(&token, 1_000);
         assert!(valid_session(&token, &session, 1_000));
         assert!(!valid_session(&token, &session, 1_000 + SESSION_SECONDS));
@@ -143,6 +188,35 @@ mod tests {
         let header = Some("a=1; gisttrack_csrf=xyz; b=2");
         assert_eq!(cookie(header, CSRF_COOKIE), Some("xyz"));
         assert_eq!(cookie(header, "missing"), None);
+        let planted = Some("gisttrack_csrf=mine; gisttrack_csrf=planted");
+        assert_eq!(
+            cookie(planted, CSRF_COOKIE),
+            None,
+            "two values: neither is trusted"
+        );
         assert_eq!(random_hex(16).len(), 32);
+    }
+
+    #[test]
+    fn posts_the_browser_marks_as_from_another_site_are_cross_site() {
+        let host = Some("127.0.0.1:3000");
+        assert!(!cross_site(
+            Some("same-origin"),
+            Some("http://127.0.0.1:3000"),
+            host
+        ));
+        assert!(!cross_site(Some("none"), None, host));
+        assert!(
+            !cross_site(None, None, host),
+            "an old client: the CSRF value decides"
+        );
+        assert!(
+            cross_site(Some("same-site"), None, host),
+            "a sibling subdomain"
+        );
+        assert!(cross_site(Some("cross-site"), None, host));
+        assert!(cross_site(None, Some("https://evil.example"), host));
+        assert!(cross_site(None, Some("null"), host));
+        assert!(!cross_site(None, Some("HTTP://127.0.0.1:3000"), host));
     }
 }
