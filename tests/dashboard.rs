@@ -300,7 +300,12 @@ fn add_and_stop_tracking_show_the_same_errors_as_the_api_and_change_nothing_on_e
 
 #[test]
 fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it() {
-    let db = TestDb::sqlite();
+    for db in backends() {
+        a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db);
+    }
+}
+
+fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: TestDb) {
     let fake = roomy_fake();
     fake.add_user("dora", 1);
     ok(&db, Some(&fake), &["add", "dora"]);
@@ -449,7 +454,12 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it() {
 
 #[test]
 fn a_form_without_its_csrf_value_changes_nothing() {
-    let db = TestDb::sqlite();
+    for db in backends() {
+        a_form_without_its_csrf_value_changes_nothing_on(db);
+    }
+}
+
+fn a_form_without_its_csrf_value_changes_nothing_on(db: TestDb) {
     let fake = roomy_fake();
     fake.add_user("erin", 1);
     fake.add_user("frank", 1);
@@ -527,7 +537,12 @@ fn a_form_without_its_csrf_value_changes_nothing() {
 
 #[test]
 fn the_pages_render_styled_and_the_openapi_document_leaves_them_out() {
-    let db = TestDb::sqlite();
+    for db in backends() {
+        the_pages_render_styled_and_the_openapi_document_leaves_them_out_on(db);
+    }
+}
+
+fn the_pages_render_styled_and_the_openapi_document_leaves_them_out_on(db: TestDb) {
     let fake = roomy_fake();
     let server = synced(&db, &fake);
     let mut browser = Browser::launch();

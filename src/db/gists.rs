@@ -646,20 +646,26 @@ pub fn ranked_by_new(
     limit: i64,
 ) -> Result<Vec<(PersonId, String, i64)>> {
     use super::schema::people;
-    use diesel::dsl::count;
     let (after_new, after_key) = after.unwrap_or((i64::MAX, ""));
-    let new = count(gists::id.nullable());
+    // A count per person through the (person_id) index, not a join grouped over every
+    // gist: no temporary table of all people, on either backend.
+    let new = || {
+        gists::table
+            .filter(gists::person_id.eq(people::id))
+            .filter(new_since_visit!())
+            .count()
+            .single_value()
+            .assume_not_null()
+    };
     Ok(people::table
-        .left_join(gists::table.on(gists::person_id.eq(people::id).and(new_since_visit!())))
         .filter(people::github_login_key.like(key_pattern).escape('\\'))
-        .group_by((people::id, people::github_login_key))
-        .having(
-            new.lt(after_new).or(new
+        .filter(
+            new().lt(after_new).or(new()
                 .eq(after_new)
                 .and(people::github_login_key.gt(after_key))),
         )
-        .select((people::id, people::github_login_key, new))
-        .order((new.desc(), people::github_login_key.asc()))
+        .select((people::id, people::github_login_key, new()))
+        .order((new().desc(), people::github_login_key.asc()))
         .limit(limit)
         .load(conn)?)
 }
