@@ -328,36 +328,7 @@ pub struct Claim<'a> {
 /// or (with `not_synced_since`) another process already synced it during this pass.
 /// Returns whether this owner now holds the lease.
 pub fn claim(conn: &mut DbConnection, person_id: PersonId, claim: &Claim<'_>) -> Result<bool> {
-    let Claim {
-        owner,
-        now,
-        ttl_ms,
-        not_synced_since,
-        dead_owner,
-    } = *claim;
-    let free = people::lease_owner
-        .is_null()
-        .or(people::lease_expires_at.lt(now))
-        .or(people::lease_owner.eq(owner))
-        .or(people::lease_owner.eq(dead_owner.unwrap_or(owner)));
-    let target = people::table.find(person_id).filter(free);
-    let lease = (
-        people::lease_owner.eq(owner),
-        people::lease_expires_at.eq(now + ttl_ms),
-    );
-    let changed = match not_synced_since {
-        Some(since) => diesel::update(
-            target.filter(
-                people::last_synced_at
-                    .is_null()
-                    .or(people::last_synced_at.lt(since)),
-            ),
-        )
-        .set(lease)
-        .execute(conn)?,
-        None => diesel::update(target).set(lease).execute(conn)?,
-    };
-    Ok(changed == 1)
+    Ok(claim_many(conn, &[person_id], claim)? == 1)
 }
 
 /// [`claim`] for many people in one statement: those free (and, with `not_synced_since`, not

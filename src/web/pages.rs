@@ -81,24 +81,7 @@ pub fn overview(
     add_value: &str,
 ) -> Markup {
     let content = html! {
-        section.actions {
-            form.add method="post" action="/people" {
-                (csrf_field(frame.csrf))
-                label for="username" { "Track a GitHub user" }
-                div.row {
-                    input #username type="text" name="username" value=(add_value)
-                        placeholder="octocat" required autocomplete="off" maxlength="39";
-                    button type="submit" disabled[!can_write] { "Add" }
-                }
-            }
-            form.sync method="post" action="/sync" {
-                (csrf_field(frame.csrf))
-                button type="submit" disabled[!can_write] { "Sync now" }
-            }
-            @if !can_write {
-                p.muted { "Adding people and syncing need a Pipedrive token (PIPEDRIVE_TOKEN)." }
-            }
-        }
+        (actions(frame, can_write, add_value))
         section {
             form.search method="get" action="/" {
                 input type="search" name="q" value=(query.search) placeholder="Filter by login"
@@ -139,39 +122,70 @@ pub fn overview(
                 }
             }
         }
-        section {
-            h2 { "Recent sync passes" }
-            @if runs.is_empty() {
-                p.muted { "No pass has run yet." }
-            } @else {
-                div.scroll {
-                    table.runs {
-                        thead { tr {
-                            th { "Started" } th { "Trigger" } th.num { "Users" } th.num { "New gists" }
-                            th.num { "Activities" } th.num { "Failed" } th { "Finished" }
-                        } }
-                        tbody {
-                            @for run in runs {
-                                tr {
-                                    td { (time(Some(&run.started_at))) }
-                                    td { (run.trigger.as_str()) }
-                                    td.num { (run.counts.users_checked) }
-                                    td.num { (run.counts.new_gists) }
-                                    td.num { (run.counts.activities_created) }
-                                    td.num.failed[run.counts.failed > 0] { (run.counts.failed) }
-                                    td { @match &run.finished_at {
-                                        Some(at) => (time(Some(at))),
-                                        None => span.muted { "running" },
-                                    } }
-                                }
+        (recent_runs(runs))
+    };
+    layout("People", frame, content)
+}
+
+/// The add form and the sync button.
+fn actions(frame: &Frame<'_>, can_write: bool, add_value: &str) -> Markup {
+    html! {
+    section.actions {
+        form.add method="post" action="/people" {
+            (csrf_field(frame.csrf))
+            label for="username" { "Track a GitHub user" }
+            div.row {
+                input #username type="text" name="username" value=(add_value)
+                    placeholder="octocat" required autocomplete="off" maxlength="39";
+                button type="submit" disabled[!can_write] { "Add" }
+            }
+        }
+        form.sync method="post" action="/sync" {
+            (csrf_field(frame.csrf))
+            button type="submit" disabled[!can_write] { "Sync now" }
+        }
+        @if !can_write {
+            p.muted { "Adding people and syncing need a Pipedrive token (PIPEDRIVE_TOKEN)." }
+        }
+    }
+    }
+}
+
+/// The last sync passes.
+fn recent_runs(runs: &[SyncRunView]) -> Markup {
+    html! {
+    section {
+        h2 { "Recent sync passes" }
+        @if runs.is_empty() {
+            p.muted { "No pass has run yet." }
+        } @else {
+            div.scroll {
+                table.runs {
+                    thead { tr {
+                        th { "Started" } th { "Trigger" } th.num { "Users" } th.num { "New gists" }
+                        th.num { "Activities" } th.num { "Failed" } th { "Finished" }
+                    } }
+                    tbody {
+                        @for run in runs {
+                            tr {
+                                td { (time(Some(&run.started_at))) }
+                                td { (run.trigger.as_str()) }
+                                td.num { (run.counts.users_checked) }
+                                td.num { (run.counts.new_gists) }
+                                td.num { (run.counts.activities_created) }
+                                td.num.failed[run.counts.failed > 0] { (run.counts.failed) }
+                                td { @match &run.finished_at {
+                                    Some(at) => (time(Some(at))),
+                                    None => span.muted { "running" },
+                                } }
                             }
                         }
                     }
                 }
             }
         }
-    };
-    layout("People", frame, content)
+    }
+    }
 }
 
 fn sort_name(sort: Sort) -> &'static str {
