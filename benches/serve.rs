@@ -316,8 +316,41 @@ fn bench_backend(db: &BenchDb, people: usize, targets: &mut Targets) {
     );
 }
 
+/// `BENCH_PROFILE_ROUTE=N`: only route N (of `ROUTES`) on SQLite at 4 clients for
+/// `BENCH_SECONDS`, with the server's pid printed first, to attach a profiler to.
+fn profile_route(route: usize, people: usize) {
+    let db = BenchDb::sqlite();
+    support::seed_people(&db.store(), "dev", people, 2);
+    let (mut server, base) = serve(&db);
+    println!("serve pid {}", server.id());
+    std::thread::sleep(Duration::from_secs(env_or("BENCH_PROFILE_DELAY", 3)));
+    let login = move |n: usize| format!("dev{:06}", n % people);
+    let paths: Vec<PathFor> = vec![
+        Arc::new(|_| "/healthz".to_string()),
+        Arc::new(move |i| format!("/api/v1/people/{}?peek=true", login(i * 7))),
+    ];
+    let path = paths
+        .get(route)
+        .expect("BENCH_PROFILE_ROUTE: 0 (healthz) or 1 (peek)");
+    let duration = Duration::from_secs(env_or("BENCH_SECONDS", 2));
+    let result = load(&base, 4, duration, path);
+    println!(
+        "{}: {:.0} req/s, p50 {:.2?}, p99 {:.2?}",
+        ROUTES[route],
+        result.rate(),
+        result.p50,
+        result.p99
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 fn main() {
     let people: usize = env_or("BENCH_PEOPLE", 100_000);
+    if let Ok(route) = std::env::var("BENCH_PROFILE_ROUTE") {
+        profile_route(route.parse().expect("a route number"), people);
+        return;
+    }
     let mut targets = Targets::default();
     bench_backend(&BenchDb::sqlite(), people, &mut targets);
     if let Some(mysql) = BenchDb::mysql() {
