@@ -194,7 +194,7 @@ fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
         );
         assert_eq!(new_counts(&mut browser), vec![("bob".to_string(), 1)]);
         // LIKE's wildcards are searched for as characters.
-        for wildcard in ["_", "%25", "a%25"] {
+        for wildcard in ["_", "%25", "a%25", "_&sort=new", "%25&sort=new"] {
             browser.goto(&format!("{}/?q={wildcard}", server.url));
             assert!(
                 new_counts(&mut browser).is_empty(),
@@ -383,11 +383,18 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
     browser.goto(&format!("{}/", server.url));
     assert_eq!(browser.location(), "/signin?next=%2F", "signed out");
 
-    // Behind a TLS proxy the cookie is Secure; a tampered cookie is no session.
+    // Behind a TLS proxy the cookies are Secure and `__Host-` prefixed (no sibling subdomain
+    // can plant one); a tampered cookie is no session.
+    let tls = |request: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
+        request.header("x-forwarded-proto", "https")
+    };
     let response = agent()
         .post(format!("{}/signin", server.url))
         .header("x-forwarded-proto", "https")
-        .header("cookie", "gisttrack_csrf=0123456789abcdef0123456789abcdef")
+        .header(
+            "cookie",
+            "__Host-gisttrack_csrf=0123456789abcdef0123456789abcdef",
+        )
         .header("content-type", "application/x-www-form-urlencoded")
         .send("csrf=0123456789abcdef0123456789abcdef&token=s3cret-token&next=/")
         .unwrap();
@@ -400,15 +407,17 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         .collect();
     let secure = set_cookie
         .iter()
-        .find(|c| c.starts_with("gisttrack_session="))
-        .unwrap();
-    assert!(secure.contains("; Secure"), "{secure}");
+        .find(|c| c.starts_with("__Host-gisttrack_session="))
+        .unwrap_or_else(|| panic!("{set_cookie:?}"));
+    assert!(
+        secure.contains("; Secure") && secure.contains("; Path=/"),
+        "{secure}"
+    );
     let value = secure.split(';').next().unwrap();
     let last = value.chars().last().unwrap();
     let flipped = if last == '0' { '1' } else { '0' };
     let tampered = format!("{}{flipped}", &value[..value.len() - 1]);
-    let valid = agent()
-        .get(format!("{}/", server.url))
+    let valid = tls(agent().get(format!("{}/", server.url)))
         .header("cookie", value)
         .call()
         .unwrap();
@@ -417,8 +426,7 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         200,
         "the cookie as signed is a session"
     );
-    let response = agent()
-        .get(format!("{}/", server.url))
+    let response = tls(agent().get(format!("{}/", server.url)))
         .header("cookie", tampered)
         .call()
         .unwrap();
@@ -426,6 +434,52 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         response.status().as_u16(),
         303,
         "one changed digit is no session"
+    );
+    let plain_name = value.trim_start_matches("__Host-");
+    let response = tls(agent().get(format!("{}/", server.url)))
+        .header("cookie", plain_name)
+        .call()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "over TLS only the prefixed cookie counts"
+    );
+
+    // Signing in from a search returns to that search.
+    let response = agent()
+        .get(format!("{}/?sort=new&q=a%20b", server.url))
+        .call()
+        .unwrap();
+    let to_signin = response
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let next = to_signin
+        .strip_prefix("/signin?next=")
+        .expect("to the sign-in form");
+    let next = percent_encoding::percent_decode_str(next)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let body = format!(
+        "csrf={csrf}&token=s3cret-token&next={}",
+        percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let response = agent()
+        .post(format!("{}/signin", server.url))
+        .header("cookie", format!("gisttrack_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(body.as_str())
+        .unwrap();
+    assert_eq!(
+        response.headers().get("location").unwrap(),
+        "/?sort=new&q=a+b",
+        "back to the search"
     );
 
     // A form with a valid CSRF value but no session changes nothing.
@@ -533,6 +587,25 @@ fn a_form_without_its_csrf_value_changes_nothing_on(db: TestDb) {
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(api_logins(&server), vec!["erin", "frank"]);
+
+    // Plain HTTP behind a proxy: no Sec-Fetch-Site, an Origin naming the public host, which
+    // the proxy passes on in X-Forwarded-Host. Another host's Origin is refused; the same
+    // host's is taken.
+    for (origin, status) in [
+        ("http://evil.example", 403),
+        ("http://gisttrack.corp:8080", 303),
+    ] {
+        let response = agent()
+            .post(format!("{}/people/frank/delete", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("gisttrack_csrf={csrf}"))
+            .header("origin", origin)
+            .header("x-forwarded-host", "gisttrack.corp:8080")
+            .send(format!("csrf={csrf}").as_str())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "Origin {origin}");
+    }
+    assert_eq!(api_logins(&server), vec!["erin"]);
 }
 
 #[test]
@@ -624,15 +697,25 @@ fn long_lists_are_paged_by_name_and_by_new_gists_with_nobody_twice_or_missed() {
     for db in backends() {
         let fake = roomy_fake();
         let logins = support::seed_tracked(&db, &fake, "p", 120);
-        for (login, gists) in [("p5", 3), ("p77", 2), ("p100", 1), ("p101", 1)] {
-            for _ in 0..gists {
+        // 64 people with new gists, so that page breaks fall inside a count and across a
+        // change of count.
+        let mut with_new: Vec<(String, usize)> = vec![
+            ("p5".into(), 3),
+            ("p77".into(), 2),
+            ("p100".into(), 1),
+            ("p101".into(), 1),
+        ];
+        with_new.extend((10..70).filter(|n| *n != 77).map(|n| (format!("p{n}"), 1)));
+        for (login, gists) in &with_new {
+            for _ in 0..*gists {
                 fake.add_gist(login);
             }
         }
+        let listed_gists: usize = with_new.iter().map(|(_, n)| n).sum();
         // The seeded people have no Pipedrive persons, so their deliveries fail; listing the
         // gists is all this test needs.
         let listed = support::sync_report(&db, &fake, &[]).1;
-        assert_eq!(listed["new_gists"], 7, "{listed}");
+        assert_eq!(listed["new_gists"], listed_gists, "{listed}");
         let server = Server::start(&db, &fake, &["--no-sync"], &[]);
         let mut browser = Browser::launch();
 
@@ -661,22 +744,20 @@ fn long_lists_are_paged_by_name_and_by_new_gists_with_nobody_twice_or_missed() {
         );
         let rows = by_new.concat();
         assert_eq!(
-            rows[..4].to_vec(),
-            vec![
-                ("p5".to_string(), 3),
-                ("p77".to_string(), 2),
-                ("p100".to_string(), 1),
-                ("p101".to_string(), 1)
-            ],
-            "[{}] most new first, then by login",
+            rows[0],
+            ("p5".to_string(), 3),
+            "[{}] most new first",
             db.backend
         );
-        let zeros: Vec<&String> = rows[4..].iter().map(|(l, _)| l).collect();
+        assert_eq!(rows[1], ("p77".to_string(), 2));
         assert!(
-            zeros.windows(2).all(|w| w[0] < w[1]),
-            "[{}] then by login",
+            rows.windows(2)
+                .all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0)),
+            "[{}] by new gists, then by login, across every page: {rows:?}",
             db.backend
         );
+        let expected_new: usize = with_new.len();
+        assert_eq!(rows.iter().filter(|(_, n)| *n > 0).count(), expected_new);
         let mut seen: Vec<String> = rows.into_iter().map(|(l, _)| l).collect();
         seen.sort();
         assert_eq!(seen, expected, "[{}] nobody twice or missed", db.backend);

@@ -135,9 +135,10 @@ async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rej
             tokio::spawn(async move {
                 let store = state.store().clone();
                 let read = key.clone();
+                let started = std::time::Instant::now();
                 match blocking(move || render_list(&store, read)).await {
                     Ok(rendered) => {
-                        state.lists.put(key, revision, rendered);
+                        state.lists.put(key, revision, started, rendered);
                     }
                     Err(_) => {
                         log::debug!("a background list refresh failed; the next read retries")
@@ -150,8 +151,9 @@ async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rej
     }
     let store = state.store().clone();
     let read = key.clone();
+    let started = std::time::Instant::now();
     let rendered = blocking(move || render_list(&store, read)).await?;
-    Ok(state.lists.put(key, revision, rendered))
+    Ok(state.lists.put(key, revision, started, rendered))
 }
 
 /// Reads and renders one list (blocking).

@@ -103,23 +103,33 @@ impl ListCache {
         if self.refresh_under_way(&entries, key) {
             return None;
         }
-        entries.refreshing.insert(key.clone(), Instant::now());
+        let began = Instant::now();
+        entries.refreshing.insert(key.clone(), began);
         Some(RefreshClaim {
             cache: self.clone(),
             key: key.clone(),
+            began,
         })
     }
 
     /// Keeps a rendering made from data read at `revision` (read before the query, so a
-    /// change during it leaves the entry already stale). A rendering from a newer revision
-    /// already kept (a foreground read that overtook a background one) stays.
-    pub fn put(&self, key: ListKey, revision: u64, rendered: Rendered) -> CachedList {
+    /// change during it leaves the entry already stale) by a read that began at
+    /// `read_started`: its age counts from then. A rendering kept already from a newer
+    /// revision, or from a read that began later (a foreground read that overtook a
+    /// background one), stays.
+    pub fn put(
+        &self,
+        key: ListKey,
+        revision: u64,
+        read_started: Instant,
+        rendered: Rendered,
+    ) -> CachedList {
         let entry = CachedList {
             body: rendered.body,
             total: rendered.total,
             next_after: rendered.next_after,
             revision,
-            rendered_at: Instant::now(),
+            rendered_at: read_started,
         };
         let size = entry.body.len();
         if !self.ttl.is_zero() && size <= MAX_BYTES / 4 {
@@ -131,7 +141,7 @@ impl ListCache {
             if entries
                 .lists
                 .get(&key)
-                .is_some_and(|kept| kept.revision > revision)
+                .is_some_and(|kept| (kept.revision, kept.rendered_at) > (revision, read_started))
             {
                 return entry;
             }
@@ -149,12 +159,16 @@ impl ListCache {
 pub struct RefreshClaim {
     cache: Arc<ListCache>,
     key: ListKey,
+    began: Instant,
 }
 
 impl Drop for RefreshClaim {
     fn drop(&mut self) {
         let mut entries = self.cache.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.refreshing.remove(&self.key);
+        // Only this claim's mark: a claim given up as stuck may end after a newer one began.
+        if entries.refreshing.get(&self.key) == Some(&self.began) {
+            entries.refreshing.remove(&self.key);
+        }
     }
 }
 
@@ -167,7 +181,7 @@ mod tests {
         use crate::db::people::Page;
         let page = |offset| Some(Page::Offset { offset, limit: 10 });
         let cache = Arc::new(ListCache::new(Duration::from_millis(100)));
-        cache.put(page(0), 7, Rendered::default());
+        cache.put(page(0), 7, Instant::now(), Rendered::default());
         let hit = cache.get(&page(0), 7).unwrap();
         assert!(!hit.refresh, "fresh");
         assert!(cache.get(&page(10), 7).is_none(), "other page");
@@ -199,9 +213,25 @@ mod tests {
             total: 2,
             ..Default::default()
         };
-        cache.put(None, 8, newer);
-        cache.put(None, 7, Rendered::default());
-        assert_eq!(cache.get(&None, 8).unwrap().list.total, 2);
+        let (early, late) = (Instant::now(), Instant::now() + Duration::from_millis(1));
+        cache.put(None, 8, early, newer);
+        cache.put(None, 7, late, Rendered::default());
+        assert_eq!(
+            cache.get(&None, 8).unwrap().list.total,
+            2,
+            "an older revision"
+        );
+        let later_read = Rendered {
+            total: 3,
+            ..Default::default()
+        };
+        cache.put(None, 8, late, later_read);
+        cache.put(None, 8, early, Rendered::default());
+        assert_eq!(
+            cache.get(&None, 8).unwrap().list.total,
+            3,
+            "a read that began earlier"
+        );
     }
 
     #[test]
@@ -210,7 +240,12 @@ mod tests {
         let stuck = cache.begin_refresh(&None).unwrap();
         assert!(cache.begin_refresh(&None).is_none());
         std::thread::sleep(Duration::from_millis(120));
-        assert!(cache.begin_refresh(&None).is_some(), "ten lifetimes later");
+        let next = cache.begin_refresh(&None).expect("ten lifetimes later");
         drop(stuck);
+        assert!(
+            cache.begin_refresh(&None).is_none(),
+            "the stuck claim ending does not end the newer one"
+        );
+        drop(next);
     }
 }

@@ -41,7 +41,6 @@ impl Query {
         })
     }
 
-    /// The first value of `name`.
     /// The parameters again as a query string (`?a=1&b=2`, empty when there are none).
     pub fn to_query_string(&self) -> String {
         if self.0.is_empty() {
@@ -53,6 +52,7 @@ impl Query {
         )
     }
 
+    /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -646,7 +646,6 @@ pub fn ranked_by_new(
     limit: i64,
 ) -> Result<Vec<(PersonId, String, i64)>> {
     use super::schema::people;
-    let (after_new, after_key) = after.unwrap_or((i64::MAX, ""));
     // A count per person through the (person_id) index, not a join grouped over every
     // gist: no temporary table of all people, on either backend.
     let new = || {
@@ -657,17 +656,22 @@ pub fn ranked_by_new(
             .single_value()
             .assume_not_null()
     };
-    Ok(people::table
+    let page = people::table
         .filter(people::github_login_key.like(key_pattern).escape('\\'))
-        .filter(
-            new().lt(after_new).or(new()
-                .eq(after_new)
-                .and(people::github_login_key.gt(after_key))),
-        )
         .select((people::id, people::github_login_key, new()))
         .order((new().desc(), people::github_login_key.asc()))
-        .limit(limit)
-        .load(conn)?)
+        .limit(limit);
+    Ok(match after {
+        // The first page needs no cursor condition (each one costs another count per person).
+        None => page.load(conn)?,
+        Some((after_new, after_key)) => page
+            .filter(
+                new().lt(after_new).or(new()
+                    .eq(after_new)
+                    .and(people::github_login_key.gt(after_key))),
+            )
+            .load(conn)?,
+    })
 }
 
 /// Counts read the state as text: one unreadable row must not hide every person's list; it

@@ -48,7 +48,8 @@ pub struct Overview {
 }
 
 /// One page of tracked people with their counts. By name it is a keyset read, as cheap deep
-/// in the list as at its start; by "new" every matching person's count is read and sorted.
+/// in the list as at its start; by "new" the database counts every matching person's new gists
+/// and returns only the page (time grows with the people, memory does not).
 pub fn people(store: &Store, query: &OverviewQuery) -> Result<Overview> {
     let pattern = people::key_prefix_pattern(&query.search);
     let limit = query.limit.max(1);

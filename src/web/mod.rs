@@ -88,7 +88,9 @@ struct VisitorHeaders {
     forwarded_proto: Option<String>,
     fetch_site: Option<String>,
     origin: Option<String>,
-    host: Option<String>,
+    /// The server's names: the requested authority (`Host`, or HTTP/2's `:authority`), then
+    /// each `X-Forwarded-Host` entry.
+    hosts: Vec<String>,
 }
 
 fn visitor(
@@ -99,18 +101,25 @@ fn visitor(
         .and(header("x-forwarded-proto"))
         .and(header("sec-fetch-site"))
         .and(header("origin"))
-        .and(
-            header("x-forwarded-host")
-                .and(header("host"))
-                .map(|forwarded: Option<String>, host: Option<String>| forwarded.or(host)),
-        )
-        .map(move |cookies, forwarded_proto, fetch_site, origin, host| {
+        .and(warp::host::optional().and(header("x-forwarded-host")).map(
+            |authority: Option<warp::host::Authority>, forwarded: Option<String>| {
+                let mut hosts: Vec<String> = authority.iter().map(|a| a.to_string()).collect();
+                hosts.extend(
+                    forwarded
+                        .iter()
+                        .flat_map(|f| f.split(','))
+                        .map(|h| h.trim().to_string()),
+                );
+                hosts
+            },
+        ))
+        .map(move |cookies, forwarded_proto, fetch_site, origin, hosts| {
             let headers = VisitorHeaders {
                 cookies,
                 forwarded_proto,
                 fetch_site,
                 origin,
-                host,
+                hosts,
             };
             (state.clone(), Visitor::from_headers(&state, &headers))
         })
@@ -124,27 +133,33 @@ fn now_secs() -> i64 {
 impl Visitor {
     fn from_headers(state: &ApiState, headers: &VisitorHeaders) -> Visitor {
         let cookies = headers.cookies.as_deref();
-        let existing = session::cookie(cookies, session::CSRF_COOKIE)
-            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let secure = headers
+            .forwarded_proto
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let existing =
+            session::cookie(cookies, &session::cookie_name(session::CSRF_COOKIE, secure))
+                .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
         let session = match &state.sessions {
             None => true,
-            Some(key) => session::cookie(cookies, session::SESSION_COOKIE)
-                .is_some_and(|v| session::valid_session(key, v, now_secs())),
+            Some(key) => session::cookie(
+                cookies,
+                &session::cookie_name(session::SESSION_COOKIE, secure),
+            )
+            .is_some_and(|v| session::valid_session(key, v, now_secs())),
         };
+        let hosts: Vec<&str> = headers.hosts.iter().map(String::as_str).collect();
         Visitor {
             csrf: existing
                 .map(str::to_string)
                 .unwrap_or_else(|| session::random_hex(16)),
             new_csrf: existing.is_none(),
             session,
-            secure: headers
-                .forwarded_proto
-                .as_deref()
-                .is_some_and(|p| p.eq_ignore_ascii_case("https")),
+            secure,
             cross_site: session::cross_site(
                 headers.fetch_site.as_deref(),
                 headers.origin.as_deref(),
-                headers.host.as_deref(),
+                &hosts,
             ),
         }
     }
@@ -191,7 +206,8 @@ impl Visitor {
 
     fn keep_csrf(&self, mut response: Response) -> Response {
         if self.new_csrf {
-            let cookie = session::set_cookie(session::CSRF_COOKIE, &self.csrf, None, self.secure);
+            let name = session::cookie_name(session::CSRF_COOKIE, self.secure);
+            let cookie = session::set_cookie(&name, &self.csrf, None, self.secure);
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -229,7 +245,7 @@ fn form_fields(body: &[u8]) -> HashMap<String, String> {
 /// its own links use: anything else (another site, `//host`, a backslash, a tab or newline
 /// a browser would drop to make `/\t/host` into `//host`) is `/`.
 fn local_path(next: Option<&str>) -> String {
-    let safe = |b: u8| b.is_ascii_alphanumeric() || b"/-_.~?=&%:".contains(&b);
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"/-_.~?=&%:+*".contains(&b);
     match next {
         Some(path)
             if path.starts_with('/') && !path.starts_with("//") && path.bytes().all(safe) =>
@@ -409,7 +425,8 @@ async fn person_page(
     query: crate::api::query::Query,
 ) -> Response {
     let login = decoded(login);
-    let here = format!("/people/{login}{}", query.to_query_string());
+    let segment = percent_encoding::utf8_percent_encode(&login, percent_encoding::NON_ALPHANUMERIC);
+    let here = format!("/people/{segment}{}", query.to_query_string());
     if let Some(signin) = needs_signin(&visitor, &here) {
         return signin;
     }
@@ -468,7 +485,8 @@ async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::By
     if let Action::SignIn = action {
         return sign_in(&state, &visitor, &fields);
     }
-    if !visitor.session {
+    // Signing out needs no session: one that has just expired must still be able to leave.
+    if !visitor.session && !matches!(action, Action::SignOut) {
         return visitor.problem(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -486,7 +504,8 @@ async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::By
             } else {
                 "/"
             });
-            let gone = session::set_cookie(session::SESSION_COOKIE, "", Some(0), visitor.secure);
+            let name = session::cookie_name(session::SESSION_COOKIE, visitor.secure);
+            let gone = session::set_cookie(&name, "", Some(0), visitor.secure);
             if let Ok(value) = HeaderValue::from_str(&gone) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -509,7 +528,7 @@ fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>
     }
     let mut response = visitor.redirect(&next);
     let cookie = session::set_cookie(
-        session::SESSION_COOKIE,
+        &session::cookie_name(session::SESSION_COOKIE, visitor.secure),
         &session::new_session(key, now_secs()),
         Some(session::SESSION_SECONDS),
         visitor.secure,

@@ -14,6 +14,17 @@ use crate::config::Secret;
 pub const SESSION_COOKIE: &str = "gisttrack_session";
 /// The CSRF cookie's name (its value is also each form's `csrf` field).
 pub const CSRF_COOKIE: &str = "gisttrack_csrf";
+/// A cookie's name as set and read: with the `__Host-` prefix over TLS, which browsers accept
+/// only from this host itself (`Secure`, `Path=/`, no `Domain`), so a sibling subdomain cannot
+/// plant one. Plain HTTP cannot use the prefix.
+pub fn cookie_name(base: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
 /// How long a sign-in lasts.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
 
@@ -124,21 +135,23 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 /// Whether the browser says a post came from another site: `Sec-Fetch-Site` other than
-/// `same-origin` or `none` (typed or bookmarked), or, from a browser too old to send that, an
-/// `Origin` that is not this host (`host`: the proxy's `X-Forwarded-Host`, else `Host`).
+/// `same-origin` or `none` (typed or bookmarked), or, where a browser does not send that
+/// (plain HTTP other than localhost), an `Origin` that names none of this server's names:
+/// the `Host` it was asked for, or any a proxy in front passed on in `X-Forwarded-Host`.
 /// Clients that send neither are left to the CSRF value.
-pub fn cross_site(fetch_site: Option<&str>, origin: Option<&str>, host: Option<&str>) -> bool {
+pub fn cross_site(fetch_site: Option<&str>, origin: Option<&str>, hosts: &[&str]) -> bool {
     if let Some(site) = fetch_site {
         return !matches!(site, "same-origin" | "none");
     }
-    match (origin, host) {
-        (Some("null"), _) => true,
-        (Some(origin), Some(host)) => {
+    match origin {
+        None => false,
+        Some("null") => true,
+        Some(origin) => {
             let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            !origin_host.eq_ignore_ascii_case(host)
+            !hosts
+                .iter()
+                .any(|host| origin_host.eq_ignore_ascii_case(host.trim()))
         }
-        (Some(_), None) => true,
-        (None, _) => false,
     }
 }
 
@@ -199,16 +212,13 @@ mod tests {
 
     #[test]
     fn posts_the_browser_marks_as_from_another_site_are_cross_site() {
-        let host = Some("127.0.0.1:3000");
-        assert!(!cross_site(
-            Some("same-origin"),
-            Some("http://127.0.0.1:3000"),
-            host
-        ));
+        let host = &["127.0.0.1:3000"][..];
+        let origin = Some("http://127.0.0.1:3000");
+        assert!(!cross_site(Some("same-origin"), origin, host));
         assert!(!cross_site(Some("none"), None, host));
         assert!(
             !cross_site(None, None, host),
-            "an old client: the CSRF value decides"
+            "no header: the CSRF value decides"
         );
         assert!(
             cross_site(Some("same-site"), None, host),
@@ -218,5 +228,21 @@ mod tests {
         assert!(cross_site(None, Some("https://evil.example"), host));
         assert!(cross_site(None, Some("null"), host));
         assert!(!cross_site(None, Some("HTTP://127.0.0.1:3000"), host));
+        // Behind proxies: the browser's host is one of the names passed on.
+        let proxied = &["10.0.0.5:3000", "gisttrack.corp:8443", " edge.corp"][..];
+        assert!(!cross_site(
+            None,
+            Some("https://gisttrack.corp:8443"),
+            proxied
+        ));
+        assert!(!cross_site(None, Some("https://edge.corp"), proxied));
+        assert!(
+            cross_site(None, Some("https://gisttrack.corp"), proxied),
+            "another port"
+        );
+        assert!(
+            cross_site(None, Some("https://evil.example"), &[]),
+            "no name to match"
+        );
     }
 }
