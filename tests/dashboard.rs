@@ -659,6 +659,25 @@ fn the_pages_render_styled_and_the_openapi_document_leaves_them_out_on(db: TestD
         width.as_i64().unwrap() <= 390,
         "no sideways scrolling on a phone: {width}"
     );
+    // The number that matters is in view without scrolling the table sideways.
+    let new_at = browser.eval(
+        "[...document.querySelectorAll('table.people span.new')]\
+           .every(n => n.getBoundingClientRect().right <= window.innerWidth)",
+    );
+    assert_eq!(new_at, true, "every New count is on screen on a phone");
+    let phone = browser.screenshot();
+    let person_url = format!("{}/people/alice-dev?peek=1", server.url);
+    browser.goto(&person_url);
+    let width = browser.eval("document.documentElement.scrollWidth");
+    assert!(
+        width.as_i64().unwrap() <= 390,
+        "the person page too: {width}"
+    );
+    let phone_person = browser.screenshot();
+    // Kept for a look after the run (target/tmp), as the overview's is.
+    let keep = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(keep.join("dashboard-phone.png"), &phone).unwrap();
+    std::fs::write(keep.join("person-phone.png"), &phone_person).unwrap();
     assert_only_local_requests(&browser, &server);
 
     let mut response = agent()

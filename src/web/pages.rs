@@ -104,9 +104,9 @@ pub fn overview(
                 div.scroll {
                     table.people {
                         thead { tr {
-                            th { "Login" } th { "Name" } th { "Pipedrive" }
-                            th.num { "New" } th.num { "Gists" } th.num { "Pending" }
-                            th.num { "Failed" } th { "Last sync" }
+                            th { "Login" } th.wide { "Name" } th.wide { "Pipedrive" }
+                            th.num { "New" } th.num { "Gists" } th.num.wide { "Pending" }
+                            th.num { "Failed" } th.wide { "Last sync" }
                         } }
                         tbody {
                             @for row in &overview.rows {
@@ -162,19 +162,20 @@ fn recent_runs(runs: &[SyncRunView]) -> Markup {
             div.scroll {
                 table.runs {
                     thead { tr {
-                        th { "Started" } th { "Trigger" } th.num { "Users" } th.num { "New gists" }
-                        th.num { "Activities" } th.num { "Failed" } th { "Finished" }
+                        th { "Started" } th.wide { "Trigger" } th.num.wide { "Users" }
+                        th.num { "New" } th.num.wide { "Activities" } th.num { "Failed" }
+                        th.wide { "Finished" }
                     } }
                     tbody {
                         @for run in runs {
                             tr {
                                 td { (time(Some(&run.started_at))) }
-                                td { (run.trigger.as_str()) }
-                                td.num { (run.counts.users_checked) }
+                                td.wide { (run.trigger.as_str()) }
+                                td.num.wide { (run.counts.users_checked) }
                                 td.num { (run.counts.new_gists) }
-                                td.num { (run.counts.activities_created) }
+                                td.num.wide { (run.counts.activities_created) }
                                 td.num.failed[run.counts.failed > 0] { (run.counts.failed) }
-                                td { @match &run.finished_at {
+                                td.wide { @match &run.finished_at {
                                     Some(at) => (time(Some(at))),
                                     None => span.muted { "running" },
                                 } }
@@ -227,13 +228,13 @@ fn person_row(site: &Site, person: &PersonSummary, new_gists: i64) -> Markup {
                 " "
                 a.external href=(site.github_profile(login)) title="GitHub profile" { "↗" }
             }
-            td { (person.name.as_deref().unwrap_or("")) }
-            td { (pipedrive_link(site, person)) }
+            td.wide { (person.name.as_deref().unwrap_or("")) }
+            td.wide { (pipedrive_link(site, person)) }
             td.num { span.new.zero[new_gists == 0] { (new_gists) } }
             td.num { (person.gists_known) }
-            td.num { (person.deliveries_pending) }
+            td.num.wide { (person.deliveries_pending) }
             td.num.failed[person.deliveries_failed > 0] { (person.deliveries_failed) }
-            td { (time(person.last_sync.as_deref())) }
+            td.wide { (time(person.last_sync.as_deref())) }
         }
     }
 }
