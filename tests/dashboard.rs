@@ -19,6 +19,21 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// A form post from outside the browser, with exactly these headers besides its type.
+fn post_form(
+    url: String,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> ureq::http::Response<ureq::Body> {
+    let mut request = agent()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send(body).unwrap()
+}
+
 /// The tracked people as the API sees them.
 fn api_logins(server: &Server) -> Vec<String> {
     let mut response = agent()
@@ -388,16 +403,17 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
     let tls = |request: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
         request.header("x-forwarded-proto", "https")
     };
-    let response = agent()
-        .post(format!("{}/signin", server.url))
-        .header("x-forwarded-proto", "https")
-        .header(
-            "cookie",
-            "__Host-gisttrack_csrf=0123456789abcdef0123456789abcdef",
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send("csrf=0123456789abcdef0123456789abcdef&token=s3cret-token&next=/")
-        .unwrap();
+    let response = post_form(
+        format!("{}/signin", server.url),
+        &[
+            ("x-forwarded-proto", "https"),
+            (
+                "cookie",
+                "__Host-gisttrack_csrf=0123456789abcdef0123456789abcdef",
+            ),
+        ],
+        "csrf=0123456789abcdef0123456789abcdef&token=s3cret-token&next=/",
+    );
     assert_eq!(response.status().as_u16(), 303);
     let set_cookie: Vec<&str> = response
         .headers()
@@ -470,12 +486,11 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         "csrf={csrf}&token=s3cret-token&next={}",
         percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
     );
-    let response = agent()
-        .post(format!("{}/signin", server.url))
-        .header("cookie", format!("gisttrack_csrf={csrf}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send(body.as_str())
-        .unwrap();
+    let response = post_form(
+        format!("{}/signin", server.url),
+        &[("cookie", &format!("gisttrack_csrf={csrf}"))],
+        &body,
+    );
     assert_eq!(
         response.headers().get("location").unwrap(),
         "/?sort=new&q=a+b",
@@ -484,23 +499,21 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
 
     // A form with a valid CSRF value but no session changes nothing.
     let csrf = "0123456789abcdef0123456789abcdef";
-    let response = agent()
-        .post(format!("{}/people/dora/delete", server.url))
-        .header("cookie", format!("gisttrack_csrf={csrf}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send(format!("csrf={csrf}").as_str())
-        .unwrap();
+    let response = post_form(
+        format!("{}/people/dora/delete", server.url),
+        &[("cookie", &format!("gisttrack_csrf={csrf}"))],
+        &format!("csrf={csrf}"),
+    );
     assert_eq!(response.status().as_u16(), 401);
     let people = ok(&db, None, &["-o", "json", "list"]);
     assert!(people.contains("dora"), "still tracked: {people}");
 
     // Back to where the visitor was only when it is a path here.
-    let response = agent()
-        .post(format!("{}/signin", server.url))
-        .header("cookie", format!("gisttrack_csrf={csrf}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send(format!("csrf={csrf}&token=s3cret-token&next=/%09/evil.example").as_str())
-        .unwrap();
+    let response = post_form(
+        format!("{}/signin", server.url),
+        &[("cookie", &format!("gisttrack_csrf={csrf}"))],
+        &format!("csrf={csrf}&token=s3cret-token&next=/%09/evil.example"),
+    );
     assert_eq!(response.headers().get("location").unwrap(), "/");
     let log = server.log();
     assert!(!log.contains("s3cret-token"), "the token is never logged");
@@ -541,20 +554,12 @@ fn a_form_without_its_csrf_value_changes_nothing_on(db: TestDb) {
             "csrf=ffffffffffffffffffffffffffffffff&username=frank".to_string(),
         ),
     ] {
-        let mut request = agent()
-            .post(format!("{}/people", server.url))
-            .header("content-type", "application/x-www-form-urlencoded");
-        if let Some(cookie) = &cookie {
-            request = request.header("cookie", format!("gisttrack_csrf={cookie}"));
-        }
-        let response = request.send(body.as_str()).unwrap();
+        let cookie = cookie.map(|value| format!("gisttrack_csrf={value}"));
+        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
+        let response = post_form(format!("{}/people", server.url), &headers, &body);
         assert_eq!(response.status().as_u16(), 403, "{cookie:?} {body}");
     }
-    let response = agent()
-        .post(format!("{}/people/erin/delete", server.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send("")
-        .unwrap();
+    let response = post_form(format!("{}/people/erin/delete", server.url), &[], "");
     assert_eq!(response.status().as_u16(), 403);
     // A browser that says the post came from another site, whatever the form carries.
     for (header, value) in [
@@ -562,13 +567,14 @@ fn a_form_without_its_csrf_value_changes_nothing_on(db: TestDb) {
         ("sec-fetch-site", "same-site"),
         ("origin", "https://evil.example"),
     ] {
-        let response = agent()
-            .post(format!("{}/people/erin/delete", server.url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", format!("gisttrack_csrf={csrf}"))
-            .header(header, value)
-            .send(format!("csrf={csrf}").as_str())
-            .unwrap();
+        let response = post_form(
+            format!("{}/people/erin/delete", server.url),
+            &[
+                ("cookie", &format!("gisttrack_csrf={csrf}")),
+                (header, value),
+            ],
+            &format!("csrf={csrf}"),
+        );
         assert_eq!(response.status().as_u16(), 403, "{header}: {value}");
     }
     assert_eq!(
@@ -579,12 +585,11 @@ fn a_form_without_its_csrf_value_changes_nothing_on(db: TestDb) {
     assert_eq!(fake.live_persons().len(), 1);
 
     // The same form with its value works.
-    let response = agent()
-        .post(format!("{}/people", server.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", format!("gisttrack_csrf={csrf}"))
-        .send(format!("csrf={csrf}&username=frank").as_str())
-        .unwrap();
+    let response = post_form(
+        format!("{}/people", server.url),
+        &[("cookie", &format!("gisttrack_csrf={csrf}"))],
+        &format!("csrf={csrf}&username=frank"),
+    );
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(api_logins(&server), vec!["erin", "frank"]);
 
@@ -595,14 +600,15 @@ fn a_form_without_its_csrf_value_changes_nothing_on(db: TestDb) {
         ("http://evil.example", 403),
         ("http://gisttrack.corp:8080", 303),
     ] {
-        let response = agent()
-            .post(format!("{}/people/frank/delete", server.url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", format!("gisttrack_csrf={csrf}"))
-            .header("origin", origin)
-            .header("x-forwarded-host", "gisttrack.corp:8080")
-            .send(format!("csrf={csrf}").as_str())
-            .unwrap();
+        let response = post_form(
+            format!("{}/people/frank/delete", server.url),
+            &[
+                ("cookie", &format!("gisttrack_csrf={csrf}")),
+                ("origin", origin),
+                ("x-forwarded-host", "gisttrack.corp:8080"),
+            ],
+            &format!("csrf={csrf}"),
+        );
         assert_eq!(response.status().as_u16(), status, "Origin {origin}");
     }
     assert_eq!(api_logins(&server), vec!["erin"]);
