@@ -113,7 +113,8 @@ fn print_guide(binary: &Path, env: &[(&str, String)], port: &str) {
     println!(
         "\n\
          demo: serving on {url} until Ctrl-C\n\
-         \n  open   {url}/documentation/index.html   (Swagger UI)\n\
+         \n  open   {url}/                           (the dashboard)\n\
+         \x20 open   {url}/documentation/index.html   (Swagger UI)\n\
          \x20 curl   {url}/api/v1/people\n\
          \x20 curl   {url}/api/v1/people/octocat       (records a visit)\n\
          \x20 curl   -X POST {url}/api/v1/sync\n\
