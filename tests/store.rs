@@ -662,3 +662,59 @@ fn the_pool_drops_a_connection_whose_transaction_broke() {
         "a connection with a broken transaction is not handed out again"
     );
 }
+
+#[test]
+fn a_delete_holds_its_person_so_no_attempt_is_marked_behind_its_back() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    for db in backends() {
+        let store = open(&db);
+        let person = add(&store, "racer", 9, true, 0);
+        let gist = {
+            let mut conn = store.conn().unwrap();
+            record_listing(&mut conn, &person, &[remote("r", 10, "r")], 100).unwrap();
+            assert!(claim(&mut conn, person.id, "worker", 1_000, 1 << 40, None, None).unwrap());
+            gists::due_for_delivery(&mut conn, person.id, 1_000, false)
+                .unwrap()
+                .remove(0)
+        };
+        // A delete that has taken its lock and is slow to finish…
+        let (locked_tx, locked_rx) = mpsc::channel();
+        let deleter = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .transaction(|conn| {
+                        assert!(people::lock_by_login(conn, &Login::parse("racer")?)?);
+                        let _ = locked_tx.send(());
+                        std::thread::sleep(Duration::from_millis(500));
+                        people::delete(conn, person.id)
+                    })
+                    .unwrap()
+            })
+        };
+        locked_rx.recv().unwrap();
+        // …and a worker that saw the gist due and its lease held, marking its attempt.
+        let marked = gists::mark_sending(
+            &mut store.conn().unwrap(),
+            &gists::NewAttempt {
+                gist: gist.id,
+                seen: gist.row_state(),
+                person: person.id,
+                lease_owner: "worker",
+                now: 2_000,
+                settles_at: 62_000,
+            },
+        );
+        assert!(
+            deleter.join().unwrap(),
+            "[{}] the delete went through",
+            db.backend
+        );
+        assert!(
+            !marked.unwrap_or(false),
+            "[{}] the mark waited for the delete and found nothing to mark: nothing is sent",
+            db.backend
+        );
+    }
+}

@@ -17,7 +17,7 @@ use crate::service::{self, PersonDetail, PersonSummary, SyncRunView, ViewMode};
 
 /// A path segment as the client meant it: percent-decoded (`oct%6Fcat` is `octocat`, as the
 /// Go service's router read it). Bytes that are not UTF-8 become U+FFFD, which no login has.
-fn path_segment(raw: &str) -> String {
+pub(crate) fn path_segment(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8_lossy()
         .into_owned()

@@ -11,7 +11,6 @@ pub mod route_table;
 use std::sync::Arc;
 
 use bytes::Buf;
-use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -83,14 +82,7 @@ impl ApiState {
             .and_then(|h| h.trim().split_once(|c: char| c.is_ascii_whitespace()))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token);
-        let Some(presented) = presented else {
-            return false;
-        };
-        presented
-            .trim()
-            .as_bytes()
-            .ct_eq(expected.expose().as_bytes())
-            .into()
+        presented.is_some_and(|token| crate::web::session::is_api_token(expected, token.trim()))
     }
 }
 

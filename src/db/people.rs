@@ -113,6 +113,15 @@ pub fn find_by_login(conn: &mut DbConnection, login: &Login) -> Result<Option<Pe
 }
 
 /// The tracked person, or [`Error::NotTracked`].
+/// Takes the write lock on a tracked person's row (a write that changes nothing) before
+/// anything is read in the transaction; false when the login is not tracked.
+pub fn lock_by_login(conn: &mut DbConnection, login: &Login) -> Result<bool> {
+    let locked = diesel::update(people::table.filter(people::github_login_key.eq(login.key())))
+        .set(people::lease_expires_at.eq(people::lease_expires_at))
+        .execute(conn)?;
+    Ok(locked == 1)
+}
+
 pub fn get_by_login(conn: &mut DbConnection, login: &Login) -> Result<Person> {
     find_by_login(conn, login)?.ok_or_else(|| Error::NotTracked(login.to_string()))
 }

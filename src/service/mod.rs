@@ -396,6 +396,13 @@ pub fn delete_person(store: &Store, input: &str) -> Result<String> {
     // Every attempt records when it settles; this only covers rows from before it did.
     let bound = SyncSettings::default().in_flight_bound.as_millis() as i64;
     let deleted = store.transaction(|conn| {
+        // Lock the person first: a worker's mark of an attempt (which checks the person's
+        // lease) then either committed already, and is read below, or waits for this delete
+        // and finds no lease. Read first, MySQL would answer from a snapshot that can miss a
+        // mark committed just after it, and the departed record would say nothing may land.
+        if !people::lock_by_login(conn, &login)? {
+            return Err(Error::NotTracked(login.to_string()));
+        }
         let person = people::get_by_login(conn, &login)?;
         let settles_at = gists::settles_at(conn, person.id, bound)?;
         if !people::delete(conn, person.id)? {

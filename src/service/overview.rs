@@ -1,7 +1,7 @@
 //! What the dashboard shows: tracked people with the gists new since their last visit,
 //! searched, sorted and paged; one person with every gist, the new ones marked.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{summary, PersonDetail, PersonSummary, ViewMode};
 use crate::db::gists;
@@ -54,19 +54,21 @@ pub fn people(store: &Store, query: &OverviewQuery) -> Result<Overview> {
     let pattern = people::key_prefix_pattern(&query.search);
     let limit = query.limit.max(1);
     store.read(|conn| {
-        let (page, next) = match query.sort {
+        let (page, next, new) = match query.sort {
             Sort::Name => {
                 let after = query.after.as_deref().unwrap_or("");
                 let mut page = people::matching(conn, &pattern, after, limit as i64 + 1)?;
                 let next = (page.len() > limit).then(|| page[limit - 1].github_login_key.clone());
                 page.truncate(limit);
-                (page, next)
+                let ids: Vec<PersonId> = page.iter().map(|p| p.id).collect();
+                let new = gists::new_counts(conn, &ids)?;
+                (page, next, new)
             }
+            // The ranking counted them already.
             Sort::New => by_new(conn, &pattern, query.after.as_deref(), limit)?,
         };
         let ids: Vec<PersonId> = page.iter().map(|p| p.id).collect();
         let counts = gists::counts_of(conn, &ids)?;
-        let new = gists::new_counts(conn, &ids)?;
         let rows = page
             .iter()
             .map(|person| OverviewRow {
@@ -78,13 +80,17 @@ pub fn people(store: &Store, query: &OverviewQuery) -> Result<Overview> {
     })
 }
 
-/// The page of people by new gists (most first, then login) after `after` (`{new}:{key}`).
+/// A page of people in its order, the cursor of the next page, and each one's new gists.
+type PageOfPeople = (Vec<Person>, Option<String>, HashMap<PersonId, i64>);
+
+/// The page of people by new gists (most first, then login) after `after` (`{new}:{key}`),
+/// the next cursor, and each one's count of new gists.
 fn by_new(
     conn: &mut crate::db::DbConnection,
     pattern: &str,
     after: Option<&str>,
     limit: usize,
-) -> Result<(Vec<Person>, Option<String>)> {
+) -> Result<PageOfPeople> {
     let cursor = after.and_then(|after| {
         let (new, key) = after.split_once(':')?;
         Some((new.parse::<i64>().ok()?, key))
@@ -96,11 +102,11 @@ fn by_new(
     });
     ranked.truncate(limit);
     let ids: Vec<PersonId> = ranked.iter().map(|(id, _, _)| *id).collect();
+    let new: HashMap<PersonId, i64> = ranked.iter().map(|(id, _, n)| (*id, *n)).collect();
     let mut people = people::find_all(conn, &ids)?;
-    let order: std::collections::HashMap<PersonId, usize> =
-        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let order: HashMap<PersonId, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     people.sort_by_key(|p| order.get(&p.id).copied().unwrap_or(usize::MAX));
-    Ok((people, next))
+    Ok((people, next, new))
 }
 
 /// A person with every gist, newest first, and which of them are new: since the visit this

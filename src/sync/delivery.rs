@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::plan::{self, Step};
-use super::{activity, link, Pass, Service};
+use super::{activity, link, Pass, Service, MAX_THROTTLED};
 use crate::clients::{backoff, ActivitySummary, ApiError, Created, PipedriveApi, WriteOutcome};
 use crate::db::gists::{self, DeliveryState, Gist, GistFile, RowState};
 use crate::db::people::{self, Person};
@@ -253,9 +253,6 @@ fn after_failure(
         _ => fail(pass, target.person, gist, sent.attempts, &err).map(|()| None),
     }
 }
-
-/// Throttled writes tried again within one delivery before it counts as failed.
-const MAX_THROTTLED: u32 = 10;
 
 /// Records the attempt about to be sent; `None` when the row or the lease changed since it
 /// was read. Returns the row as it now stands.

@@ -8,13 +8,11 @@ use crate::error::{Error, Result};
 use crate::ids::PipedrivePersonId;
 use crate::time::now_ms;
 
-use super::Engine;
+use super::{Engine, MAX_THROTTLED};
 
 /// How far around an unanswered creation to look for the person it may have made: Pipedrive
 /// stamps `add_time` with its own clock, which need not agree with ours.
 const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
-/// Creations held back for a rate limit tried again before the add gives up.
-const MAX_THROTTLED: u32 = 10;
 
 /// Where a user's Pipedrive person came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +156,8 @@ fn create(
             WriteOutcome::MayStillLand => return Err(no_clear_answer(who, &creation, bound, &err)),
         }
     }
+    // Every try was held back unsent: nothing can land, so nothing is left to wait for.
+    forget(engine, who.login_key);
     Err(Error::Pipedrive(ApiError::RateLimited(
         "Pipedrive kept answering 429 to creating the person".into(),
     )))

@@ -30,6 +30,10 @@ use crate::notify::Notifier;
 use crate::time::{format_ms, now_ms};
 
 pub use crate::db::sync_runs::RunTrigger as Trigger;
+
+/// Writes held back unsent for a rate limit (a delivery, a person's creation) tried again
+/// before they count as failed.
+const MAX_THROTTLED: u32 = 10;
 pub use activity::ActivitySettings;
 pub use discovery::record_listing;
 

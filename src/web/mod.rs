@@ -281,9 +281,11 @@ pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
         .boxed();
     let action = warp::path!("people")
         .map(|| Action::Add)
-        .or(warp::path!("people" / String / "delete").map(|login| Action::Delete(decoded(login))))
+        .or(warp::path!("people" / String / "delete")
+            .map(|login: String| Action::Delete(crate::api::handlers::path_segment(&login))))
         .unify()
-        .or(warp::path!("people" / String / "seen").map(|login| Action::Seen(decoded(login))))
+        .or(warp::path!("people" / String / "seen")
+            .map(|login: String| Action::Seen(crate::api::handlers::path_segment(&login))))
         .unify()
         .or(warp::path!("sync").map(|| Action::Sync))
         .unify()
@@ -312,13 +314,6 @@ fn stylesheet() -> Response {
         HeaderValue::from_static("public, max-age=3600"),
     );
     response
-}
-
-/// A path segment as typed (`/people/%6Fcto` is octocat's page, as in the API).
-fn decoded(segment: String) -> String {
-    percent_encoding::percent_decode_str(&segment)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// Pages need a session when a token is set: otherwise to the sign-in form, then back.
@@ -424,7 +419,7 @@ async fn person_page(
     visitor: Visitor,
     query: crate::api::query::Query,
 ) -> Response {
-    let login = decoded(login);
+    let login = crate::api::handlers::path_segment(&login);
     let segment = percent_encoding::utf8_percent_encode(&login, percent_encoding::NON_ALPHANUMERIC);
     let here = format!("/people/{segment}{}", query.to_query_string());
     if let Some(signin) = needs_signin(&visitor, &here) {
