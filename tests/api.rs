@@ -104,10 +104,19 @@ fn body_of(
 }
 
 async fn post_form(api: &Api, body: &str) -> (StatusCode, Value, warp::http::HeaderMap) {
+    post_people(api, "application/x-www-form-urlencoded", body).await
+}
+
+/// `POST /api/v1/people` with a body of this content type.
+async fn post_people(
+    api: &Api,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, Value, warp::http::HeaderMap) {
     let response = warp::test::request()
         .method("POST")
         .path("/api/v1/people")
-        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-type", content_type)
         .body(body)
         .reply(&api.routes)
         .await;
@@ -251,14 +260,7 @@ async fn refused_adds_change_nothing_anywhere() {
         assert_error(status, &body, StatusCode::BAD_REQUEST, "already_tracked");
         assert_eq!(api.fake.lock().pipedrive.persons.len(), persons);
 
-        let response = warp::test::request()
-            .method("POST")
-            .path("/api/v1/people")
-            .header("content-type", "application/json")
-            .body("{not json")
-            .reply(&api.routes)
-            .await;
-        let (status, body, _) = body_of(response);
+        let (status, body, _) = post_people(&api, "application/json", "{not json").await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
 
         let huge = format!("username={}", "a".repeat(100_000));
@@ -651,20 +653,18 @@ fn the_openapi_document_states_the_limits_the_server_enforces() {
     assert!(add["responses"]["415"].is_object(), "{add}");
 }
 
+/// `POST /api/v1/people` with a multipart body whose boundary is `XyZ`.
+async fn post_multipart(api: &Api, body: &str) -> (StatusCode, Value, warp::http::HeaderMap) {
+    post_people(api, "multipart/form-data; boundary=XyZ", body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_data_may_also_come_multipart() {
     let api = api_on(TestDb::sqlite(), None, true);
     api.fake.add_user("curlfan", 0);
     let body = "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\ncurlfan\r\n\
                 --XyZ\r\nContent-Disposition: form-data; name=\"backfill\"\r\n\r\nfalse\r\n--XyZ--\r\n";
-    let response = warp::test::request()
-        .method("POST")
-        .path("/api/v1/people")
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(body)
-        .reply(&api.routes)
-        .await;
-    let (status, person, _) = body_of(response);
+    let (status, person, _) = post_multipart(&api, body).await;
     assert_eq!(status, StatusCode::CREATED, "{person}");
     assert_eq!(person["github_username"], "curlfan");
     assert_eq!(person["backfill"], false);
@@ -673,25 +673,11 @@ async fn form_data_may_also_come_multipart() {
     api.fake.add_user("firstone", 0);
     let body = "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nfirstone\r\n\
                 --XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nnobodyhere\r\n--XyZ--\r\n";
-    let response = warp::test::request()
-        .method("POST")
-        .path("/api/v1/people")
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(body)
-        .reply(&api.routes)
-        .await;
-    let (status, person, _) = body_of(response);
+    let (status, person, _) = post_multipart(&api, body).await;
     assert_eq!(status, StatusCode::CREATED, "{person}");
     assert_eq!(person["github_username"], "firstone");
 
-    let response = warp::test::request()
-        .method("POST")
-        .path("/api/v1/people")
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body("--XyZ\r\nnot a part")
-        .reply(&api.routes)
-        .await;
-    let (status, body, _) = body_of(response);
+    let (status, body, _) = post_multipart(&api, "--XyZ\r\nnot a part").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
 }
 

@@ -3,11 +3,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::browser::Browser;
-use support::server::Server;
+use support::server::{wait_until, Server};
 use support::{backends, ok, roomy_fake, FakeApis, TestDb};
 
 fn agent() -> ureq::Agent {
@@ -100,14 +100,6 @@ fn assert_only_local_requests(browser: &Browser, server: &Server) {
             url.starts_with(&format!("{}/", server.url)),
             "the dashboard fetched {url} from outside"
         );
-    }
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -666,6 +658,7 @@ fn the_pages_render_styled_and_the_openapi_document_leaves_them_out_on(db: TestD
         "no sideways scrolling on a phone: {width}"
     );
     // The number that matters is in view without scrolling the table sideways.
+    assert_eq!(new_counts(&mut browser).len(), 3);
     let new_at = browser.eval(
         "[...document.querySelectorAll('table.people span.new')]\
            .every(n => n.getBoundingClientRect().right <= window.innerWidth)",

@@ -145,10 +145,7 @@ fn a_list_is_checked_folded_and_added_with_each_refusal_named_once() {
 fn an_interrupted_import_run_again_finishes_without_a_second_person() {
     for db in backends() {
         let fake = roomy_fake();
-        let users: Vec<String> = (0..40).map(|n| format!("crowd{n}")).collect();
-        for user in &users {
-            fake.add_user(user, 0);
-        }
+        let users = fake.add_users("crowd", 40, 0);
         fake.lock().pipedrive.latency = Duration::from_millis(40);
         let list = users.join("\n");
         let file = db.home.path().join("crowd.txt");
@@ -204,10 +201,7 @@ fn an_interrupted_import_run_again_finishes_without_a_second_person() {
 fn an_import_stopped_by_githubs_budget_says_what_is_left_and_when() {
     for db in backends() {
         let fake = roomy_fake();
-        let users: Vec<String> = (0..12).map(|n| format!("late{n}")).collect();
-        for user in &users {
-            fake.add_user(user, 0);
-        }
+        let users = fake.add_users("late", 12, 0);
         // Each add looks the user up once: five fit in what is left of the hour.
         fake.lock().github.hourly_limit = 5;
         let list = users.join("\n");

@@ -473,6 +473,7 @@ fn a_dead_or_slow_webhook_never_fails_or_holds_up_a_pass() {
         started.elapsed() < Duration::from_secs(20),
         "held up only by the webhook's timeout"
     );
+    assert_eq!(receiver.taken().len(), 1, "the slow webhook was called");
 }
 
 #[test]

@@ -208,10 +208,7 @@ fn a_persistent_failure_is_visible_and_retried_later() {
 fn concurrent_syncs_deliver_each_gist_once_and_ask_github_once_per_user() {
     for db in backends() {
         let fake = roomy_fake();
-        let logins: Vec<String> = (0..12).map(|n| format!("crowd{n}")).collect();
-        for login in &logins {
-            fake.add_user(login, 3);
-        }
+        let logins = fake.add_users("crowd", 12, 3);
         let mut add = vec!["add"];
         add.extend(logins.iter().map(String::as_str));
         ok(&db, Some(&fake), &add);
@@ -566,10 +563,7 @@ fn a_spent_pipedrive_day_stops_writes_at_once_without_pressing_into_a_block() {
 fn person_searches_are_paced_under_the_search_apis_own_limit() {
     for db in backends() {
         let fake = roomy_fake();
-        let logins: Vec<String> = (0..14).map(|n| format!("searched{n}")).collect();
-        for login in &logins {
-            fake.add_user(login, 0);
-        }
+        let logins = fake.add_users("searched", 14, 0);
         let mut add = vec!["add"];
         add.extend(logins.iter().map(String::as_str));
         let started = Instant::now();

@@ -24,6 +24,9 @@ pub struct Browser {
     pub requests: Vec<(String, String)>,
     /// The status of each document the page loaded, in order.
     pub document_statuses: Vec<(String, u16)>,
+    /// A load finished since the last navigation began (its event may come before the
+    /// answer to the command that started it).
+    loaded: bool,
     _profile: tempfile::TempDir,
 }
 
@@ -134,6 +137,7 @@ impl Browser {
             session: String::new(),
             requests: Vec::new(),
             document_statuses: Vec::new(),
+            loaded: false,
             _profile: profile,
         };
         let targets = browser.call_browser("Target.getTargets", json!({}));
@@ -173,6 +177,7 @@ impl Browser {
             .recv_timeout(left)
             .unwrap_or_else(|_| panic!("chromium did not answer within {STEP:?}"));
         match message["method"].as_str() {
+            Some("Page.loadEventFired") => self.loaded = true,
             Some("Network.requestWillBeSent") => {
                 let request = &message["params"]["request"];
                 self.requests.push((
@@ -220,11 +225,14 @@ impl Browser {
 
     fn wait_for_load(&mut self) {
         let deadline = Instant::now() + STEP;
-        while self.receive(deadline)["method"] != "Page.loadEventFired" {}
+        while !self.loaded {
+            self.receive(deadline);
+        }
     }
 
     /// Opens `url` and waits until it has loaded.
     pub fn goto(&mut self, url: &str) {
+        self.loaded = false;
         let answer = self.call("Page.navigate", json!({"url": url}));
         assert!(
             answer.get("errorText").is_none(),
@@ -249,6 +257,7 @@ impl Browser {
     /// Runs `expression` (which submits a form or follows a link) and waits for the page it
     /// leads to.
     pub fn navigate_by(&mut self, expression: &str) {
+        self.loaded = false;
         self.eval(expression);
         self.wait_for_load();
     }

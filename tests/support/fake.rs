@@ -300,6 +300,17 @@ impl FakeApis {
         id
     }
 
+    /// `count` users `{prefix}0`, `{prefix}1`, … with `gists` gists each; their logins.
+    pub fn add_users(&self, prefix: &str, count: usize, gists: usize) -> Vec<String> {
+        (0..count)
+            .map(|n| {
+                let login = format!("{prefix}{n}");
+                self.add_user(&login, gists);
+                login
+            })
+            .collect()
+    }
+
     /// Adds a gist created now and returns its id.
     pub fn add_gist(&self, login: &str) -> String {
         let mut state = self.lock();
@@ -1435,9 +1446,10 @@ impl Receiver {
                     .then(move |body: Value| {
                         let (kept, slow) = (kept.clone(), slow.clone());
                         async move {
+                            // Kept as it arrives; a slow receiver only answers late.
+                            kept.lock().unwrap().push(body);
                             let pause = *slow.lock().unwrap();
                             tokio::time::sleep(pause).await;
-                            kept.lock().unwrap().push(body);
                             "ok"
                         }
                     });

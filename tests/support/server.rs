@@ -91,3 +91,12 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Polls `done` until it holds; fails after 30 s, naming `what` it waited for.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
