@@ -212,7 +212,6 @@ pub trait PipedriveApi: Send + Sync {
         name: &str,
         email: Option<&str>,
     ) -> Result<Created<PipedrivePersonId>, ApiError>;
-    fn delete_person(&self, id: PipedrivePersonId) -> Result<(), ApiError>;
     fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError>;
     /// Every activity whose primary participant is the person (all cursor pages).
     fn person_activities(

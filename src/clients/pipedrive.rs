@@ -62,7 +62,6 @@ pub struct PipedriveClient {
 enum Method {
     Get,
     Post,
-    Delete,
 }
 
 /// One request to make.
@@ -93,14 +92,6 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn delete(path: &'a str) -> Call<'a> {
-        Call {
-            method: Method::Delete,
-            path,
-            query: &[],
-            body: None,
-        }
-    }
 }
 
 /// A 2xx answer: its envelope, and the daily budgets it reported.
@@ -199,12 +190,6 @@ impl PipedriveClient {
                 }
                 request.call()
             }
-            Method::Delete => self
-                .agent
-                .delete(url)
-                .header("x-api-token", token)
-                .header("Accept", "application/json")
-                .call(),
             Method::Post => self
                 .agent
                 .post(url)
@@ -530,11 +515,6 @@ impl PipedriveApi for PipedriveClient {
             body["emails"] = json!([{ "value": email, "primary": true, "label": "work" }]);
         }
         created(self.send(Call::post("/api/v2/persons", &body))?)
-    }
-
-    fn delete_person(&self, id: PipedrivePersonId) -> Result<(), ApiError> {
-        self.send(Call::delete(&format!("/api/v2/persons/{id}")))
-            .map(|_| ())
     }
 
     fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError> {
