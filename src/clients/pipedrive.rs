@@ -91,7 +91,6 @@ impl<'a> Call<'a> {
             body: Some(body),
         }
     }
-
 }
 
 /// A 2xx answer: its envelope, and the daily budgets it reported.
