@@ -107,7 +107,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --output --help --version"
+            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +157,10 @@ _gisttrack() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
@@ -187,18 +191,30 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__delete)
-            opts="-o -h -V --database-url --log-format --output --help --version"
+            opts="-o -h -V --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -217,7 +233,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__doctor)
-            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --api-token --database-url --log-format --output --help --version"
+            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --api-token --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -273,6 +289,10 @@ _gisttrack() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -431,7 +451,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__list)
-            opts="-o -h -V --database-url --log-format --output --help --version"
+            opts="-o -h -V --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +463,10 @@ _gisttrack() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -461,7 +485,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --help --version"
+            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --lock-wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -527,6 +551,10 @@ _gisttrack() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -535,7 +563,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__show)
-            opts="-o -h -V --all --peek --database-url --log-format --output --help --version"
+            opts="-o -h -V --all --peek --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +575,10 @@ _gisttrack() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -565,7 +597,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -617,6 +649,10 @@ _gisttrack() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)

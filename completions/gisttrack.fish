@@ -52,6 +52,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l in-flight-bo
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l only-new -d 'Only gists created after the user is added become activities (default: every existing gist too)'
@@ -60,6 +61,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s V -l version
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -67,15 +69,19 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -s V -l versio
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l all -d 'List every gist (does not record a visit)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -l peek -d 'Show the new gists without recording this visit'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand show" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -93,6 +99,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-ty
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l dry-run -d 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
@@ -117,6 +124,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-t
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l no-sync -d 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-done -d 'Create activities already marked done'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -135,6 +143,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l api-token
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l activity-done -d 'Create activities already marked done'

@@ -65,6 +65,12 @@ impl Cli {
             .or_else(|| Secret::given(&self.database_url))
     }
 
+    /// `--lock-wait` for the command.
+    pub fn lock_wait(&self) -> Duration {
+        self.common()
+            .map_or(crate::db::DEFAULT_LOCK_WAIT, |own| own.lock_wait)
+    }
+
     /// `--log-format` for the command (text by default).
     pub fn log_format(&self) -> LogFormat {
         self.common()
@@ -123,6 +129,11 @@ pub struct CommonArgs {
     /// Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level).
     #[arg(long, value_enum, env = "GISTTRACK_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+
+    /// How long a statement waits for a lock that another process or request holds (a SQLite
+    /// file being written, a MySQL row) before the database counts as busy for now.
+    #[arg(long, env = "GISTTRACK_LOCK_WAIT", default_value = "15s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lock_wait: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,14 +242,8 @@ pub struct UpstreamArgs {
     #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub rate_limit_max_wait: Duration,
 
-    /// Timeout for one request to GitHub or Pipedrive.
-    #[arg(long, env = "GISTTRACK_HTTP_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub http_timeout: Duration,
-
-    /// How long a Pipedrive write that got no answer may still land; until then it is neither
-    /// looked for nor sent again [default: three HTTP timeouts, at least 60s].
-    #[arg(long, env = "GISTTRACK_IN_FLIGHT_BOUND", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub in_flight_bound: Option<Duration>,
+    #[command(flatten)]
+    pub timing: TimingArgs,
 }
 
 impl UpstreamArgs {
@@ -249,7 +254,24 @@ impl UpstreamArgs {
             .pipedrive_token()
             .ok_or(crate::Error::MissingPipedriveToken)
     }
+}
 
+/// How long a request may take, and how long one that got no answer may still land; for the
+/// commands that talk to GitHub and Pipedrive, and for `delete`, which must know how long a
+/// delivery sent before it may still land.
+#[derive(Debug, Args, Clone)]
+pub struct TimingArgs {
+    /// Timeout for one request to GitHub or Pipedrive.
+    #[arg(long, env = "GISTTRACK_HTTP_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub http_timeout: Duration,
+
+    /// How long a Pipedrive write that got no answer may still land; until then it is neither
+    /// looked for nor sent again [default: three HTTP timeouts, at least 60s].
+    #[arg(long, env = "GISTTRACK_IN_FLIGHT_BOUND", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub in_flight_bound: Option<Duration>,
+}
+
+impl TimingArgs {
     /// The in-flight bound in effect; one shorter than the HTTP timeout would let a resend
     /// overtake a request that is still running, so it is refused.
     pub fn in_flight_bound(&self) -> crate::Result<Duration> {

@@ -50,6 +50,21 @@ pub enum Error {
         reason: String,
         settles_at: i64,
     },
+    #[error("another {} of {login} is under way; try again in a moment", purpose.as_str())]
+    AccountBusy {
+        login: String,
+        purpose: crate::db::claims::ClaimPurpose,
+        /// When the other holder's claim runs out unless renewed (Unix ms).
+        until: i64,
+    },
+    #[error("lost the claim on {0}: it was held so long that another add or delete took over; nothing more was sent")]
+    ClaimLost(String),
+    #[error("{0} is linked to no Pipedrive person (the row was written without one); nothing is sent for them")]
+    NotLinked(String),
+    /// A lock conflict that outlasted its retries (MySQL deadlocks, lock wait timeouts; a
+    /// SQLite file another process kept locked).
+    #[error("the database is busy: {0}; try again in a moment")]
+    DatabaseBusy(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]

@@ -78,7 +78,8 @@ impl From<&Error> for Exit {
             Error::Github(api) | Error::Pipedrive(api) => Exit::from(api),
             Error::DatabaseUnreachable { .. }
             | Error::DatabaseUnavailable(_)
-            | Error::Migration(_) => Exit::Unavailable,
+            | Error::Migration(_)
+            | Error::DatabaseBusy(_) => Exit::Unavailable,
             Error::Database(db) if crate::db::is_unavailable(db) => Exit::Unavailable,
             Error::InvalidLogin { .. } | Error::NotTracked(_) => Exit::Usage,
             Error::AlreadyTracked(_)
@@ -88,6 +89,9 @@ impl From<&Error> for Exit {
             | Error::UnknownDeliveryState { .. }
             | Error::DeliveryUnsettled { .. }
             | Error::PersonCreationUnsettled { .. }
+            | Error::AccountBusy { .. }
+            | Error::ClaimLost(_)
+            | Error::NotLinked(_)
             | Error::Database(_)
             | Error::Io(_)
             | Error::Internal(_) => Exit::PartlyFailed,

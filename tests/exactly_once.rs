@@ -332,9 +332,15 @@ fn a_person_creation_whose_answer_was_lost_is_found_again_not_made_twice() {
         assert_eq!(fake.live_persons().len(), 1, "Pipedrive made the person");
         assert!(json(&db, None, &["list"]).as_array().unwrap().is_empty());
 
-        // At once: the creation may still be under way, so no second one is attempted.
+        // At once: the creation may still be under way, so no second one is attempted, and
+        // the refusal says why truly.
         let out = add(&["add", "quiet"]);
         assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("(an earlier request got no answer)"),
+            "{stderr}"
+        );
         assert_eq!(fake.live_persons().len(), 1, "no second creation");
 
         std::thread::sleep(Duration::from_millis(8_300));
@@ -515,6 +521,50 @@ fn a_user_without_an_email_deleted_and_added_again_keeps_their_pipedrive_person(
         assert_eq!(count(&report, "activities_created"), 0, "{report}");
         assert_eq!(count(&report, "activities_reconciled"), 2, "{report}");
         assert_each_gist_once(&fake, "private");
+    }
+}
+
+#[test]
+fn delete_counts_an_attempt_without_a_recorded_settle_time_with_the_bound_in_effect() {
+    use diesel::RunQueryDsl;
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("legacy", 1);
+        ok(&db, Some(&fake), &["add", "legacy"]);
+        let store =
+            gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
+                .unwrap();
+        fake.lock().pipedrive.faults.push_back((
+            PipedriveRoute::CreateActivity,
+            PipedriveFault::LostAfterWrite,
+        ));
+        let (_, report, _) = sync_short(&db, &fake);
+        assert_eq!(count(&report, "deliveries_waiting"), 1, "{report}");
+        // As a version that did not record settle times left it.
+        let started = gisttrack::time::now_ms() - 1_000;
+        diesel::sql_query(format!(
+            "UPDATE gists SET next_attempt_at = NULL, attempt_started_at = {started}"
+        ))
+        .execute(&mut **store.conn().unwrap())
+        .unwrap();
+        let out = support::command(&db, None)
+            .env("GISTTRACK_IN_FLIGHT_BOUND", "300s")
+            .args(["delete", "legacy"])
+            .output()
+            .unwrap();
+        support::assert_success(&out, "delete");
+        let departed = gisttrack::db::departed::find(
+            &mut store.conn().unwrap(),
+            gisttrack::ids::GithubUserId(fake.lock().github.user("legacy").unwrap().id),
+        )
+        .unwrap()
+        .expect("remembered");
+        assert_eq!(
+            departed.settles_at,
+            Some(started + 300_000),
+            "[{}] the bound in effect, not the default",
+            db.backend
+        );
     }
 }
 

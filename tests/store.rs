@@ -635,7 +635,7 @@ fn the_pool_drops_a_connection_whose_transaction_broke() {
         return;
     };
     let target = DatabaseTarget::parse(&db.url).unwrap();
-    let manager = ConnectionManager::new(&target);
+    let manager = ConnectionManager::new(&target, gisttrack::db::DEFAULT_LOCK_WAIT);
     let mut conn = manager.connect().unwrap();
     assert!(!manager.has_broken(&mut conn));
     let DbConnection::Mysql(mysql) = &mut *conn else {
@@ -685,7 +685,9 @@ fn a_delete_holds_its_person_so_no_attempt_is_marked_behind_its_back() {
             std::thread::spawn(move || {
                 store
                     .transaction(|conn| {
-                        assert!(people::lock_by_login(conn, &Login::parse("racer")?)?);
+                        // As service::delete_person locks: the person, then their gists.
+                        assert!(people::lock(conn, person.id)?);
+                        gists::lock_for_person(conn, person.id)?;
                         let _ = locked_tx.send(());
                         std::thread::sleep(Duration::from_millis(500));
                         people::delete(conn, person.id)

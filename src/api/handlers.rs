@@ -456,7 +456,7 @@ async fn add_request(
         (status = 415, description = "A body of a content type the route does not take", body = ErrorBody),
         (status = 422, description = "No such GitHub user", body = ErrorBody),
         (status = 502, description = "GitHub or Pipedrive failed; nothing was created", body = ErrorBody),
-        (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
+        (status = 503, description = "Not now: Pipedrive is not configured, another add or delete of the user is under way, an earlier request for the user got no answer and may still land, or the database is busy or unavailable; the message says which, and `Retry-After` when to try again", body = ErrorBody),
     )
 )]
 pub async fn add_person(
@@ -494,12 +494,15 @@ pub struct Deleted {
         (status = 200, description = "No longer tracked; Pipedrive keeps its person and activities", body = Deleted),
         (status = 400, description = "Invalid username", body = ErrorBody),
         (status = 404, description = "Not tracked", body = ErrorBody),
+        (status = 503, description = "Another add or delete of the user is under way, or the database is busy or unavailable; `Retry-After` says when to try again", body = ErrorBody),
     )
 )]
 pub async fn delete_person(state: ApiState, username: String) -> Result<Response, Rejection> {
     let username = path_segment(&username);
-    let store = state.store().clone();
-    let deleted = blocking(move || service::delete_person(&store, &username)).await?;
+    let engine = state.engine.clone();
+    let deleted =
+        blocking(move || service::delete_person(&engine.store, &engine.settings, &username))
+            .await?;
     Ok(json_reply(StatusCode::OK, &Deleted { deleted }))
 }
 

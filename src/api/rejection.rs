@@ -50,6 +50,12 @@ impl ApiProblem {
         )
     }
 
+    /// The same answer with `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> ApiProblem {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn reply(&self) -> warp::reply::Response {
         let mut response =
             warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response();
@@ -97,11 +103,20 @@ impl From<Error> for ApiProblem {
             // Not the client's fault, and over once the earlier request can no longer land.
             Error::PersonCreationUnsettled { settles_at, .. }
             | Error::DeliveryUnsettled { settles_at, .. } => {
-                let mut problem = ApiProblem::new(S::SERVICE_UNAVAILABLE, "unsettled", message);
                 let left = (*settles_at - crate::time::now_ms()).max(0);
-                problem.retry_after = Some((left as u64).div_ceil(1000).max(1));
-                problem
+                ApiProblem::new(S::SERVICE_UNAVAILABLE, "unsettled", message)
+                    .retry_after((left as u64).div_ceil(1000).max(1))
             }
+            // Another request for the same user holds it; it is usually over in a moment.
+            Error::AccountBusy { .. } | Error::ClaimLost(_) => {
+                ApiProblem::new(S::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)
+            }
+            Error::DatabaseBusy(_) => ApiProblem::new(
+                S::SERVICE_UNAVAILABLE,
+                "database_busy",
+                "the database is busy; try again in a moment",
+            )
+            .retry_after(1),
             _ => {
                 log::error!("internal error: {message}");
                 ApiProblem::new(

@@ -4,12 +4,16 @@ use crate::error::Result;
 use crate::exit::Exit;
 use crate::output::{self, OutputFormat};
 use crate::service;
+use crate::sync::SyncSettings;
 
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
     /// GitHub login.
     #[arg(value_name = "LOGIN")]
     pub login: String,
+
+    #[command(flatten)]
+    pub timing: crate::cli::TimingArgs,
 
     #[command(flatten)]
     pub common: crate::cli::CommonArgs,
@@ -19,7 +23,11 @@ pub struct DeleteArgs {
 }
 
 pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<Exit> {
-    let login = service::delete_person(&ctx.open()?, &args.login)?;
+    let settings = SyncSettings {
+        in_flight_bound: args.timing.in_flight_bound()?,
+        ..SyncSettings::default()
+    };
+    let login = service::delete_person(&ctx.open()?, &settings, &args.login)?;
     match ctx.output {
         OutputFormat::Json => {
             output::print(&output::json(&serde_json::json!({ "deleted": login })))

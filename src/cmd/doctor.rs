@@ -152,11 +152,11 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
             set(args.engine.notify.notify_url().is_some()),
         ),
     )];
-    let timing = upstream.in_flight_bound().map(|bound| {
+    let timing = upstream.timing.in_flight_bound().map(|bound| {
         format!(
             "HTTP timeout {}, in-flight bound {}, longest rate-limit wait {}, concurrency {}, \
              activity type {:?}{}",
-            humantime::format_duration(upstream.http_timeout),
+            humantime::format_duration(upstream.timing.http_timeout),
             humantime::format_duration(bound),
             humantime::format_duration(upstream.rate_limit_max_wait),
             args.engine.workers.concurrency,

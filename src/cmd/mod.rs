@@ -29,12 +29,13 @@ use crate::sync::{ActivitySettings, Engine, SyncSettings};
 /// when the command needs it, after its own checks) and how to print.
 pub struct Context {
     target: DatabaseTarget,
+    lock_wait: std::time::Duration,
     pub output: OutputFormat,
 }
 
 impl Context {
     pub fn open(&self) -> Result<Store> {
-        Store::open(&self.target)
+        Store::open_with(&self.target, self.lock_wait)
     }
 
     pub fn target(&self) -> &DatabaseTarget {
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
     })?;
     let ctx = Context {
         target,
+        lock_wait: cli.lock_wait(),
         output: cli.output(),
     };
     match cli.command {
@@ -86,12 +88,12 @@ pub fn clients(
 ) -> (Arc<dyn GithubApi>, Option<Arc<dyn PipedriveApi>>) {
     let mut github = GithubSettings::new(&upstream.github_api_url, upstream.tokens.github_token());
     github.max_wait = upstream.rate_limit_max_wait;
-    github.timeout = upstream.http_timeout;
+    github.timeout = upstream.timing.http_timeout;
     let github: Arc<dyn GithubApi> = Arc::new(GithubClient::new(github, metrics.clone()));
     let pipedrive = upstream.tokens.pipedrive_token().map(|token| {
         let mut settings = PipedriveSettings::new(&upstream.pipedrive_api_url, token);
         settings.max_wait = upstream.rate_limit_max_wait;
-        settings.timeout = upstream.http_timeout;
+        settings.timeout = upstream.timing.http_timeout;
         Arc::new(PipedriveClient::new(settings, metrics.clone())) as Arc<dyn PipedriveApi>
     });
     (github, pipedrive)
@@ -105,7 +107,7 @@ pub fn engine(
     metrics: Arc<Metrics>,
 ) -> Result<Engine> {
     let settings = SyncSettings {
-        in_flight_bound: upstream.in_flight_bound()?,
+        in_flight_bound: upstream.timing.in_flight_bound()?,
         ..SyncSettings::default()
     };
     let (github, pipedrive) = clients(upstream, &metrics);

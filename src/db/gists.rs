@@ -556,6 +556,16 @@ pub fn counts_for(conn: &mut DbConnection, person_id: PersonId) -> Result<GistCo
     )
 }
 
+/// Locks the person's gist rows (a write that changes nothing) inside a transaction that is
+/// about to read their states: an attempt's mark (see [`mark_sending`]) then either
+/// committed before, and is read, or waits for the transaction and finds its row gone.
+pub fn lock_for_person(conn: &mut DbConnection, person_id: PersonId) -> Result<()> {
+    diesel::update(gists::table.filter(gists::person_id.eq(person_id)))
+        .set(gists::attempts.eq(gists::attempts))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Until when the person's deliveries still in flight may land: the latest settle time of
 /// its `sending` rows (a row recorded without one settles `fallback_bound_ms` after it
 /// started). `None` when none is in flight.

@@ -1,5 +1,6 @@
 //! The store: one Diesel connection type over SQLite and MySQL, pooled, migrated on open.
 
+pub mod claims;
 pub mod departed;
 pub mod gists;
 pub mod migrations;
@@ -40,13 +41,22 @@ macro_rules! on_backend {
     };
 }
 
+/// How long a statement waits for a lock another process or request holds (a SQLite file
+/// being written, a MySQL row) before the database answers busy (`--lock-wait`).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(15);
+
 /// Settings every SQLite connection needs so `serve` and a cron `sync` can share one file.
 /// The busy timeout comes first: switching a new file to WAL needs a lock that another
 /// process opening it at the same moment may hold. Each pooled connection keeps its own page
 /// cache: a small one (256 KiB), since the kernel caches the file for all of them and a
 /// process's memory must not grow with the size of the database.
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -256;";
+fn sqlite_pragmas(lock_wait: Duration) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+         PRAGMA synchronous = NORMAL; PRAGMA cache_size = -256;",
+        lock_wait.as_millis()
+    )
+}
 
 /// The bundled SQLite is built with STAT4, which marks a statement for re-preparing whenever
 /// a bound value could change its plan: every cached statement was parsed again on each use
@@ -84,6 +94,7 @@ fn enable_sqlite_plan_stability() {
 #[derive(Debug)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    lock_wait: Duration,
     /// The SQLite file the pool's connections have open (device, inode): a file deleted or
     /// replaced under a running process must not go on taking writes that nobody will see.
     sqlite_file: Mutex<Option<(u64, u64)>>,
@@ -112,23 +123,24 @@ fn sqlite_existing_file_uri(path: &Path) -> String {
 }
 
 impl ConnectionManager {
-    pub fn new(target: &DatabaseTarget) -> ConnectionManager {
+    pub fn new(target: &DatabaseTarget, lock_wait: Duration) -> ConnectionManager {
         let sqlite_file = match target {
             DatabaseTarget::Sqlite(path) => file_identity(path),
             DatabaseTarget::Mysql(_) => None,
         };
         ConnectionManager {
             target: target.clone(),
+            lock_wait,
             sqlite_file: Mutex::new(sqlite_file),
         }
     }
 
     /// Opens one connection; a SQLite file is created when it does not exist yet.
     pub fn establish(target: &DatabaseTarget) -> Result<DbConnection> {
-        Self::open(target, true)
+        Self::open(target, true, DEFAULT_LOCK_WAIT)
     }
 
-    fn open(target: &DatabaseTarget, create: bool) -> Result<DbConnection> {
+    fn open(target: &DatabaseTarget, create: bool, lock_wait: Duration) -> Result<DbConnection> {
         let unreachable = |reason: String| Error::DatabaseUnreachable {
             backend: target.backend(),
             host: target.host(),
@@ -145,12 +157,18 @@ impl ConnectionManager {
                 };
                 let mut conn =
                     SqliteConnection::establish(&url).map_err(|e| unreachable(e.to_string()))?;
-                apply_sqlite_pragmas(&mut conn).map_err(|e| unreachable(e.to_string()))?;
+                apply_sqlite_pragmas(&mut conn, lock_wait)
+                    .map_err(|e| unreachable(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseTarget::Mysql(url) => {
-                let conn =
+                let mut conn =
                     MysqlConnection::establish(url).map_err(|e| unreachable(e.to_string()))?;
+                read_committed(&mut conn).map_err(|e| unreachable(e.to_string()))?;
+                // Whole seconds, at least one: what InnoDB takes.
+                let seconds = lock_wait.as_secs().max(1);
+                conn.batch_execute(&format!("SET SESSION innodb_lock_wait_timeout = {seconds}"))
+                    .map_err(|e| unreachable(e.to_string()))?;
                 Ok(DbConnection::Mysql(conn))
             }
         }
@@ -167,11 +185,15 @@ impl ConnectionManager {
 /// The connection settings, retried while another process holds the lock they need: turning
 /// a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at once
 /// there, without waiting out `busy_timeout` (several processes starting on a new file).
-fn apply_sqlite_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+fn apply_sqlite_pragmas(
+    conn: &mut SqliteConnection,
+    lock_wait: Duration,
+) -> diesel::QueryResult<()> {
+    let pragmas = sqlite_pragmas(lock_wait);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let mut pause = Duration::from_millis(5);
     loop {
-        match conn.batch_execute(SQLITE_PRAGMAS) {
+        match conn.batch_execute(&pragmas) {
             Err(err)
                 if err.to_string().contains("locked") && std::time::Instant::now() < deadline =>
             {
@@ -181,6 +203,33 @@ fn apply_sqlite_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> 
             result => return result,
         }
     }
+}
+
+/// Runs the connection's transactions at READ COMMITTED, where InnoDB locks the rows a
+/// statement touches and not the gaps between them. At its default (REPEATABLE READ) two
+/// transactions that each look for a row that is not there (a delete of an untracked user, a
+/// departure recorded for the first time) lock the same gap, then each waits for the other
+/// to insert into it: a deadlock between requests for different users. Every transaction
+/// here decides from rows it has locked or written, never from an earlier snapshot, so
+/// nothing relies on the stricter level. Left as it is where the server logs statements for
+/// replication (binlog_format STATEMENT refuses writes at READ COMMITTED).
+fn read_committed(conn: &mut MysqlConnection) -> diesel::QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(diesel::QueryableByName)]
+    struct Binlog {
+        #[diesel(sql_type = BigInt)]
+        log_bin: i64,
+        #[diesel(sql_type = Text)]
+        binlog_format: String,
+    }
+    let binlog: Binlog = diesel::sql_query(
+        "SELECT CAST(@@log_bin AS SIGNED) AS log_bin, CAST(@@binlog_format AS CHAR) AS binlog_format",
+    )
+    .get_result(conn)?;
+    if binlog.log_bin == 1 && binlog.binlog_format.eq_ignore_ascii_case("STATEMENT") {
+        return Ok(());
+    }
+    conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 }
 
 /// Removes the URL's password from a driver message. (A password of one or two characters
@@ -243,7 +292,7 @@ impl ManageConnection for ConnectionManager {
     type Error = Error;
 
     fn connect(&self) -> Result<Pooled> {
-        let mut conn = Self::open(&self.target, false)?;
+        let mut conn = Self::open(&self.target, false, self.lock_wait)?;
         if let DatabaseTarget::Sqlite(path) = &self.target {
             // A file restored in place (a new inode) is the one new connections use.
             *self.sqlite_file.lock().unwrap_or_else(|e| e.into_inner()) = file_identity(path);
@@ -303,9 +352,15 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Creates the SQLite folder if needed, runs pending migrations, and builds the pool.
-    /// An unreachable server fails here, at once, with one clear line.
+    /// [`Store::open_with`] the default lock wait.
     pub fn open(target: &DatabaseTarget) -> Result<Store> {
+        Store::open_with(target, DEFAULT_LOCK_WAIT)
+    }
+
+    /// Creates the SQLite folder if needed, runs pending migrations, and builds the pool whose
+    /// statements wait up to `lock_wait` for a lock. An unreachable server fails here, at
+    /// once, with one clear line.
+    pub fn open_with(target: &DatabaseTarget, lock_wait: Duration) -> Result<Store> {
         if let DatabaseTarget::Sqlite(path) = target {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::DatabaseUnreachable {
@@ -328,7 +383,7 @@ impl Store {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(ConnectionManager::new(target));
+            .build_unchecked(ConnectionManager::new(target, lock_wait));
         Ok(Store {
             pool,
             target: target.clone(),
@@ -421,6 +476,15 @@ impl Store {
                         20 * (1 << tries) + fastrand::u64(0..20),
                     ));
                 }
+                // Still conflicting after the retries: busy, not broken (a 503, not a 500).
+                Err(err) if is_lock_conflict(&err) => {
+                    log::info!("a lock conflict outlasted {tries} tries: {err}");
+                    let reason = match &err {
+                        Error::Database(db) => db.to_string(),
+                        other => other.to_string(),
+                    };
+                    return Err(Error::DatabaseBusy(scrub(&reason, &self.target)));
+                }
                 outcome => return outcome,
             }
         }
@@ -467,7 +531,7 @@ pub fn inspect(target: &DatabaseTarget) -> Result<Inspection> {
             });
         }
     }
-    let mut conn = ConnectionManager::open(target, false)?;
+    let mut conn = ConnectionManager::open(target, false, DEFAULT_LOCK_WAIT)?;
     Ok(Inspection {
         exists: true,
         pending_migrations: migrations::pending(&mut conn)?,

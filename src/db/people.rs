@@ -112,16 +112,16 @@ pub fn find_by_login(conn: &mut DbConnection, login: &Login) -> Result<Option<Pe
         .optional())?)
 }
 
-/// The tracked person, or [`Error::NotTracked`].
 /// Takes the write lock on a tracked person's row (a write that changes nothing) before
-/// anything is read in the transaction; false when the login is not tracked.
-pub fn lock_by_login(conn: &mut DbConnection, login: &Login) -> Result<bool> {
-    let locked = diesel::update(people::table.filter(people::github_login_key.eq(login.key())))
+/// anything is read in the transaction; false when the person is gone.
+pub fn lock(conn: &mut DbConnection, person_id: PersonId) -> Result<bool> {
+    let locked = diesel::update(people::table.find(person_id))
         .set(people::lease_expires_at.eq(people::lease_expires_at))
         .execute(conn)?;
     Ok(locked == 1)
 }
 
+/// The tracked person, or [`Error::NotTracked`].
 pub fn get_by_login(conn: &mut DbConnection, login: &Login) -> Result<Person> {
     find_by_login(conn, login)?.ok_or_else(|| Error::NotTracked(login.to_string()))
 }

@@ -86,6 +86,18 @@ diesel::table! {
         name -> Text,
         email -> Nullable<Text>,
         started_at -> BigInt,
+        github_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    account_claims (github_id) {
+        github_id -> BigInt,
+        purpose -> Text,
+        owner -> Text,
+        token -> BigInt,
+        claimed_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
@@ -96,5 +108,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     gists,
     gist_files,
     sync_runs,
-    person_creations
+    person_creations,
+    account_claims
 );

@@ -1,25 +1,27 @@
 //! The rules behind every user-facing operation, shared by the CLI commands, the HTTP API and
 //! the dashboard.
 
+pub mod claim;
+pub mod link;
 pub mod overview;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::clients::GithubUser;
+use crate::db::claims::ClaimPurpose;
 use crate::db::departed::{self, Departed};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
 use crate::db::people::{self, NewPerson, Page, Person};
 use crate::db::person_creations;
 use crate::db::sync_runs::{self, RunCounts, RunTrigger, SyncRun};
-use crate::db::Store;
+use crate::db::{DbConnection, Store};
 use crate::error::{Error, Result};
 use crate::ids::{ActivityId, GithubUserId, PersonId, PipedrivePersonId};
 use crate::login::Login;
 use crate::metrics::Gauge;
-use crate::sync::link::{self, Candidate, Linked, Origin};
 use crate::sync::{Engine, SyncSettings};
 use crate::time::{format_ms, now_ms};
+use claim::Claim;
 
 /// A tracked person as `list` and `GET /api/v1/people` show it. Times are RFC 3339 UTC.
 /// `id`, `created_at` and `updated_at` mean what they meant in the Go service this replaces.
@@ -192,31 +194,51 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
     }
 }
 
-/// Starts tracking a GitHub user: validated, checked against GitHub, linked to a Pipedrive
-/// person (the one they had if they were tracked before, else reused by e-mail, else
-/// created), then stored. A refusal leaves nothing behind but what must be remembered: a
-/// creation whose answer was lost, so the next add finds that person instead of making a
-/// second. No Pipedrive person is ever deleted: one found may be someone else's link too.
+/// Starts tracking a GitHub user, as claim, decide, act: validated, checked against GitHub,
+/// then under the account's claim linked to a Pipedrive person (the one they had if they were
+/// tracked before, else one an unanswered creation made, else one with their e-mail, else a
+/// new one) and stored in the same transaction that gives the claim up. A refusal leaves
+/// nothing behind but what must be remembered: a creation whose answer was lost, so the next
+/// add finds that person instead of making a second. No Pipedrive person is ever deleted.
 pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<PersonDetail> {
-    let login = Login::parse(input)?;
+    let asked = Login::parse(input)?;
     let pipedrive = engine.pipedrive_api()?;
-    let (canonical, user) = untracked_github_account(engine, login)?;
-    let key = canonical.key();
-    let linked = match previous_person(engine, &canonical, &user)? {
-        Some(linked) => linked,
-        None => {
-            let display_name = user.name.clone().unwrap_or_else(|| canonical.to_string());
-            let who = Candidate {
-                login_key: &key,
-                login: canonical.as_str(),
-                name: &display_name,
-                email: user.email.as_deref(),
-            };
-            link::link_person(engine, pipedrive, who)?
-        }
+    // Tracked under this very spelling: refused without asking GitHub.
+    if let Some(existing) = people::find_by_login(&mut *engine.store.conn()?, &asked)? {
+        return Err(Error::AlreadyTracked(existing.github_login));
+    }
+    let user = engine
+        .github
+        .user(asked.as_str())
+        .map_err(Error::Github)?
+        .ok_or_else(|| Error::GithubUserNotFound(asked.to_string()))?;
+    let login = Login::parse(&user.login).unwrap_or_else(|_| asked.clone());
+    let settings = &engine.settings;
+    let claim = Claim::take(
+        &engine.store,
+        claim_terms(settings),
+        user.id,
+        ClaimPurpose::Add,
+        login.as_str(),
+    )?;
+    let bound = settings.in_flight_bound.as_millis() as i64;
+    let known = link::Known::read(&engine.store, user.id, &login)?;
+    let steps = match link::decide(&known, user.email.as_deref(), now_ms(), bound) {
+        link::Decision::Refuse(refusal) => return Err(refusal.into_error(&asked, login.as_str())),
+        link::Decision::Link(steps) => steps,
     };
+    let key = login.key();
+    let display_name = user.name.clone().unwrap_or_else(|| login.to_string());
+    let who = link::Candidate {
+        github_id: user.id,
+        login_key: &key,
+        login: login.as_str(),
+        name: &display_name,
+        email: user.email.as_deref(),
+    };
+    let linked = link::link(pipedrive, &claim, who, steps, bound)?;
     let new = NewPerson {
-        github_login: canonical.as_str(),
+        github_login: login.as_str(),
         github_login_key: &key,
         github_id: Some(user.id),
         name: user.name.as_deref(),
@@ -226,77 +248,26 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         added_at: now_ms(),
         pipedrive_history_read: !linked.may_have_history(),
     };
-    let stored = engine.store.transaction(|conn| {
+    let person = claim.finish(|conn| {
         let person = people::insert(conn, &new)?;
-        person_creations::forget(conn, &key)?;
+        person_creations::forget(conn, user.id, &key)?;
         departed::forget(conn, user.id)?;
         Ok(person)
-    });
-    match stored {
-        Ok(person) => {
-            engine.store.touch();
-            Ok(PersonDetail {
-                person: summary(&person, GistCounts::default()),
-                since: None,
-                gists: Vec::new(),
-            })
-        }
-        Err(err) => {
-            if matches!(err, Error::AlreadyTracked(_)) {
-                // Another add of the same user won; its link stands.
-                link::forget(engine, &key);
-            }
-            Err(err)
-        }
-    }
+    })?;
+    engine.store.touch();
+    Ok(PersonDetail {
+        person: summary(&person, GistCounts::default()),
+        since: None,
+        gists: Vec::new(),
+    })
 }
 
-/// The Pipedrive person a user had when they were tracked before: it holds their
-/// activities. Refused while a delivery sent before the delete may still land.
-fn previous_person(engine: &Engine, login: &Login, user: &GithubUser) -> Result<Option<Linked>> {
-    let Some(departed) = departed::find(&mut *engine.store.conn()?, user.id)? else {
-        return Ok(None);
-    };
-    if let Some(settles_at) = departed.settles_at.filter(|t| *t > now_ms()) {
-        return Err(Error::DeliveryUnsettled {
-            login: login.to_string(),
-            settles_at,
-        });
-    }
-    Ok(departed.pipedrive_person_id.map(|pipedrive_id| Linked {
-        pipedrive_id,
-        origin: Origin::Previous,
-    }))
-}
-
-/// The GitHub account behind a login, in GitHub's spelling, refused when it is already
-/// tracked under this or another spelling (a rename).
-fn untracked_github_account(engine: &Engine, login: Login) -> Result<(Login, GithubUser)> {
-    let store = &engine.store;
-    if let Some(existing) = people::find_by_login(&mut *store.conn()?, &login)? {
-        return Err(Error::AlreadyTracked(existing.github_login));
-    }
-    let user = engine
-        .github
-        .user(login.as_str())
-        .map_err(Error::Github)?
-        .ok_or_else(|| Error::GithubUserNotFound(login.to_string()))?;
-    let canonical = Login::parse(&user.login).unwrap_or(login);
-    if let Some(existing) = people::find_by_github_id(&mut *store.conn()?, user.id)? {
-        return Err(Error::AlreadyTracked(tracked_as(
-            &canonical,
-            &existing.github_login,
-        )));
-    }
-    Ok((canonical, user))
-}
-
-/// "hubot", or "Hubot (tracked as hubot)" when the spellings differ.
-fn tracked_as(asked: &Login, tracked: &str) -> String {
-    if asked.as_str() == tracked {
-        tracked.to_string()
-    } else {
-        format!("{asked} (tracked as {tracked})")
+/// How adds and deletes ask for an account's claim: held as long as a sync lease, and
+/// waited for a little, since the holder is usually a moment from done.
+fn claim_terms(settings: &SyncSettings) -> claim::Terms {
+    claim::Terms {
+        ttl: settings.lease_ttl,
+        patience: std::time::Duration::from_secs(2),
     }
 }
 
@@ -390,24 +361,24 @@ pub fn recent_runs(store: &Store, limit: i64) -> Result<Vec<SyncRunView>> {
 /// Stops tracking a user and removes their rows; returns the login as GitHub spells it.
 /// Pipedrive keeps its person and activities: they are the sales team's records now, and the
 /// person is remembered for the account (with when its last delivery settles), so adding the
-/// user again reuses it. Of two deletes at once, one wins and the other finds it not tracked.
-pub fn delete_person(store: &Store, input: &str) -> Result<String> {
+/// user again reuses it. The delete holds the account's claim, as an add does, so the two
+/// never interleave; of two deletes at once, one wins and the other finds it not tracked.
+pub fn delete_person(store: &Store, settings: &SyncSettings, input: &str) -> Result<String> {
     let login = Login::parse(input)?;
-    // Every attempt records when it settles; this only covers rows from before it did.
-    let bound = SyncSettings::default().in_flight_bound.as_millis() as i64;
-    let deleted = store.transaction(|conn| {
-        // Lock the person first: a worker's mark of an attempt (which checks the person's
-        // lease) then either committed already, and is read below, or waits for this delete
-        // and finds no lease. Read first, MySQL would answer from a snapshot that can miss a
-        // mark committed just after it, and the departed record would say nothing may land.
-        if !people::lock_by_login(conn, &login)? {
+    let person = people::get_by_login(&mut *store.conn()?, &login)?;
+    // Every attempt records when it settles; the bound only covers rows from before it did.
+    let bound = settings.in_flight_bound.as_millis() as i64;
+    let remove = |conn: &mut DbConnection| {
+        // The person, then their gists, locked before anything is read: a worker's mark of
+        // an attempt then either committed already, and is counted below, or waits for this
+        // delete and finds nothing to mark.
+        if !people::lock(conn, person.id)? {
             return Err(Error::NotTracked(login.to_string()));
         }
-        let person = people::get_by_login(conn, &login)?;
+        let person = people::get(conn, person.id)?;
+        gists::lock_for_person(conn, person.id)?;
         let settles_at = gists::settles_at(conn, person.id, bound)?;
-        if !people::delete(conn, person.id)? {
-            return Err(Error::NotTracked(login.to_string()));
-        }
+        people::delete(conn, person.id)?;
         if let Some(github_id) = person.github_id {
             let departed = Departed {
                 github_id,
@@ -418,7 +389,25 @@ pub fn delete_person(store: &Store, input: &str) -> Result<String> {
             departed::record(conn, &departed)?;
         }
         Ok(person.github_login)
-    })?;
+    };
+    let deleted = match person.github_id {
+        Some(github_id) => {
+            let terms = claim::Terms {
+                patience: std::time::Duration::from_secs(5),
+                ..claim_terms(settings)
+            };
+            Claim::take(
+                store,
+                terms,
+                github_id,
+                ClaimPurpose::Delete,
+                &person.github_login,
+            )?
+            .finish(remove)?
+        }
+        // A row written without its account (by hand, another tool): no add can claim it.
+        None => store.transaction(remove)?,
+    };
     store.touch();
     Ok(deleted)
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::plan::{self, Step};
-use super::{activity, link, Pass, Service, MAX_THROTTLED};
+use super::{activity, Pass, Service, MAX_THROTTLED};
 use crate::clients::{backoff, ActivitySummary, ApiError, Created, PipedriveApi, WriteOutcome};
 use crate::db::gists::{self, DeliveryState, Gist, GistFile, RowState};
 use crate::db::people::{self, Person};
@@ -28,7 +28,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     if due.is_empty() {
         return Ok(());
     }
-    let pipedrive_person = linked_person(pass, pipedrive, person)?;
+    let pipedrive_person = linked_person(person)?;
     let bound = pass.in_flight_bound_ms();
     let now = now_ms();
     let mut steps: Vec<(Gist, Vec<GistFile>, Step)> = due
@@ -75,31 +75,11 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
 }
 
 /// The person's Pipedrive id. `add` always links one, but the column allows none (a row
-/// written by hand or by another tool): link one here rather than lose the activities.
-fn linked_person(
-    pass: &Pass<'_>,
-    pipedrive: &dyn PipedriveApi,
-    person: &Person,
-) -> Result<PipedrivePersonId> {
-    if let Some(id) = person.pipedrive_person_id {
-        return Ok(id);
-    }
-    let who = link::Candidate {
-        login_key: &person.github_login_key,
-        login: &person.github_login,
-        name: person.name.as_deref().unwrap_or(&person.github_login),
-        email: person.email.as_deref(),
-    };
-    let linked = link::link_person(pass.engine, pipedrive, who).inspect_err(|err| {
-        if let Error::Pipedrive(api) = err {
-            pass.note_failure(Service::Pipedrive, api);
-        }
-    })?;
-    pass.engine
-        .store
-        .write(|conn| people::set_pipedrive_person(conn, person.id, linked.pipedrive_id))?;
-    link::forget(pass.engine, &person.github_login_key);
-    Ok(linked.pipedrive_id)
+/// written by hand or by another tool): nothing is sent for such a person, and it is said.
+fn linked_person(person: &Person) -> Result<PipedrivePersonId> {
+    person
+        .pipedrive_person_id
+        .ok_or_else(|| Error::NotLinked(person.github_login.clone()))
 }
 
 /// Records every due gist whose marker is already in Pipedrive as delivered (it landed: a

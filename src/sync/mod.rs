@@ -6,7 +6,6 @@ mod delivery;
 mod discovery;
 mod feed;
 pub mod lease;
-pub mod link;
 pub mod plan;
 pub mod scheduler;
 
@@ -33,7 +32,7 @@ pub use crate::db::sync_runs::RunTrigger as Trigger;
 
 /// Writes held back unsent for a rate limit (a delivery, a person's creation) tried again
 /// before they count as failed.
-const MAX_THROTTLED: u32 = 10;
+pub(crate) const MAX_THROTTLED: u32 = 10;
 pub use activity::ActivitySettings;
 pub use discovery::record_listing;
 

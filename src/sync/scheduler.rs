@@ -30,10 +30,27 @@ pub struct Scheduler {
 }
 
 /// A pass to run soon for people whose deliveries were waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct FollowUp {
     at: Instant,
-    /// The people whose deliveries were waiting.
+    /// The people whose deliveries were waiting, each once.
     people: Vec<crate::ids::PersonId>,
+}
+
+impl FollowUp {
+    /// Both plans in one: everyone either names, at the earlier of their times.
+    fn merge(a: Option<FollowUp>, b: Option<FollowUp>) -> Option<FollowUp> {
+        match (a, b) {
+            (Some(mut a), Some(b)) => {
+                a.at = a.at.min(b.at);
+                a.people.extend(b.people);
+                a.people.sort_unstable();
+                a.people.dedup();
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl Scheduler {
@@ -77,15 +94,20 @@ impl Scheduler {
             else {
                 break;
             };
-            let options = match (trigger, &follow_up) {
-                (Trigger::FollowUp, Some(due)) => Self::follow_up_options(due),
-                _ => self.pass_options(trigger).await,
+            // A follow-up pass takes its people; whatever it leaves waiting comes back below.
+            let taken = match trigger {
+                Trigger::FollowUp => follow_up.take(),
+                _ => None,
+            };
+            let options = match &taken {
+                Some(due) => Self::follow_up_options(due),
+                None => self.pass_options(trigger).await,
             };
             let engine = self.engine.clone();
             let outcome =
                 crate::blocking::run(move || engine.run_pass(&options, &ProgressBar::hidden()))
                     .await;
-            Self::after_pass(outcome, &mut follow_up);
+            follow_up = Self::after_pass(outcome, follow_up, taken);
         }
         self.close_unstarted().await;
     }
@@ -120,7 +142,15 @@ impl Scheduler {
         (!*stop.borrow()).then_some(trigger)
     }
 
-    fn after_pass(outcome: Result<SyncReport>, follow_up: &mut Option<FollowUp>) {
+    /// The follow-up after a pass: the one pending, merged with whom this pass left
+    /// waiting. Merged, never replaced: a pass that stopped early (a shutdown, a service left
+    /// alone) did not see everyone, and must not drop a follow-up it never got to. The
+    /// people a failed follow-up pass took are tried again a little later.
+    fn after_pass(
+        outcome: Result<SyncReport>,
+        pending: Option<FollowUp>,
+        taken: Option<FollowUp>,
+    ) -> Option<FollowUp> {
         match outcome {
             Ok(report) => {
                 if !report.ok() {
@@ -130,15 +160,16 @@ impl Scheduler {
                         report.counts.failed
                     );
                 }
-                // Every pass reports who still waits, so its plan replaces the last one.
-                *follow_up = Self::plan_follow_up(&report);
+                FollowUp::merge(pending, Self::plan_follow_up(&report))
             }
             Err(err) => {
                 log::error!("sync pass failed: {err}; it is tried again");
                 // The deliveries still wait; look again a little later, not at once.
-                if let Some(due) = follow_up {
-                    due.at = Instant::now() + RETRY_FOLLOW_UP;
-                }
+                let retry = |due: FollowUp| FollowUp {
+                    at: Instant::now() + RETRY_FOLLOW_UP,
+                    ..due
+                };
+                FollowUp::merge(pending.map(retry), taken.map(retry))
             }
         }
     }
@@ -192,5 +223,53 @@ impl Scheduler {
             at: Instant::now() + wait + FOLLOW_UP_MARGIN,
             people,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::PersonId;
+
+    fn due(in_ms: u64, people: &[i64]) -> FollowUp {
+        FollowUp {
+            at: Instant::now() + Duration::from_millis(in_ms),
+            people: people.iter().copied().map(PersonId).collect(),
+        }
+    }
+
+    #[test]
+    fn a_pass_that_left_nobody_waiting_keeps_the_pending_follow_up() {
+        let pending = due(5_000, &[1, 2]);
+        let report = SyncReport::default();
+        let after = Scheduler::after_pass(Ok(report), Some(pending.clone()), None);
+        assert_eq!(
+            after,
+            Some(pending),
+            "a pass that stopped early drops no one"
+        );
+    }
+
+    #[test]
+    fn follow_ups_merge_everyone_at_the_earlier_time() {
+        let merged =
+            FollowUp::merge(Some(due(5_000, &[3, 1])), Some(due(1_000, &[2, 3]))).expect("merged");
+        assert_eq!(merged.people, [PersonId(1), PersonId(2), PersonId(3)]);
+        assert!(merged.at <= Instant::now() + Duration::from_millis(1_000));
+        let mut report = SyncReport::default();
+        report.waiting.push((PersonId(9), now_ms() + 60_000));
+        let after = Scheduler::after_pass(Ok(report), Some(due(5_000, &[4])), None).unwrap();
+        assert_eq!(after.people, [PersonId(4), PersonId(9)]);
+    }
+
+    #[test]
+    fn the_people_a_failed_follow_up_took_are_followed_up_again() {
+        let failed = Err(crate::error::Error::DatabaseUnavailable("down".into()));
+        let after = Scheduler::after_pass(failed, None, Some(due(0, &[7]))).expect("kept");
+        assert_eq!(after.people, [PersonId(7)]);
+        assert!(
+            after.at > Instant::now() + RETRY_FOLLOW_UP / 2,
+            "a little later"
+        );
     }
 }

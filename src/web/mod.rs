@@ -567,8 +567,8 @@ async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>)
 }
 
 async fn delete(state: ApiState, visitor: Visitor, login: String) -> Response {
-    let store = state.store().clone();
-    match blocking(move || service::delete_person(&store, &login)).await {
+    let engine = state.engine.clone();
+    match blocking(move || service::delete_person(&engine.store, &engine.settings, &login)).await {
         Ok(deleted) => visitor.redirect(&format!("/?deleted={deleted}")),
         Err(rejection) => rejected(&state, &visitor, rejection),
     }
