@@ -106,31 +106,43 @@ fn adds_of_one_user_at_once_make_one_pipedrive_person() {
     }
 }
 
+/// A knob for a longer soak by hand: `GISTTRACK_STORM_SECS=30 GISTTRACK_STORM_USERS=5
+/// GISTTRACK_STORM_WORKERS=20 cargo test --test races storm -- --nocapture`.
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn a_storm_of_adds_and_deletes_leaves_one_person_and_one_activity_per_gist() {
+    let seconds = knob("GISTTRACK_STORM_SECS", 6);
+    let users = knob("GISTTRACK_STORM_USERS", 1) as usize;
+    let workers = knob("GISTTRACK_STORM_WORKERS", 6) as usize;
     for db in backends() {
         let fake = roomy_fake();
-        fake.add_user("stormy", 4);
-        fake.hide_email("stormy");
+        let logins = fake.add_users("stormy", users, 4);
+        for login in &logins {
+            fake.hide_email(login);
+        }
         let server = Server::start(&db, &fake, &["--no-sync"], &[]);
         let tally: Tally = Arc::default();
         let stop = AtomicBool::new(false);
-        // GISTTRACK_STORM_SECS makes it longer, for a soak by hand.
-        let seconds = std::env::var("GISTTRACK_STORM_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(6);
         let deadline = Instant::now() + Duration::from_secs(seconds);
         std::thread::scope(|scope| {
-            for worker in 0..6 {
-                let (url, tally, stop) = (&server.url, &tally, &stop);
+            for worker in 0..workers {
+                let (url, tally, stop, logins) = (&server.url, &tally, &stop, &logins);
                 scope.spawn(move || {
+                    let mut round = worker;
                     while !stop.load(Ordering::SeqCst) {
+                        let login = &logins[round % logins.len()];
                         if worker % 2 == 0 {
-                            add(url, "stormy", tally);
+                            add(url, login, tally);
                         } else {
-                            delete(url, "stormy", tally);
+                            delete(url, login, tally);
                         }
+                        round += 1;
                     }
                 });
             }
@@ -146,21 +158,80 @@ fn a_storm_of_adds_and_deletes_leaves_one_person_and_one_activity_per_gist() {
         );
         assert_no_server_errors(&tally, db.backend);
         let persons = persons_by_name(&fake);
-        assert_eq!(
-            persons.get("stormy Example").copied().unwrap_or(0),
-            1,
-            "[{}] one person after the storm ({:?}) persons {:?}",
-            db.backend,
-            tally.lock().unwrap(),
-            persons
-        );
-        // Tracked again (whoever won last), then synced: each gist once, on that person.
-        add(&server.url, "stormy", &tally);
+        for login in &logins {
+            assert_eq!(
+                persons
+                    .get(&format!("{login} Example"))
+                    .copied()
+                    .unwrap_or(0),
+                1,
+                "[{}] {login}: one person after the storm ({:?})",
+                db.backend,
+                tally.lock().unwrap()
+            );
+            // Tracked again (whoever won last), then synced: each gist once, on that person.
+            add(&server.url, login, &tally);
+        }
         drop(server);
         let (ok, report, stderr) = sync_report(&db, &fake, &[]);
         assert!(ok, "[{}] {report} {stderr}", db.backend);
-        assert_each_gist_once(&fake, "stormy");
-        assert_eq!(fake.live_persons().len(), 1, "[{}]", db.backend);
+        for login in &logins {
+            assert_each_gist_once(&fake, login);
+        }
+        assert_eq!(fake.live_persons().len(), users, "[{}]", db.backend);
+    }
+}
+
+#[test]
+fn an_add_killed_mid_creation_is_taken_over_and_never_makes_a_second_person() {
+    use support::fake::{PipedriveFault, PipedriveRoute};
+    let short = [
+        ("GISTTRACK_HTTP_TIMEOUT", "2s"),
+        ("GISTTRACK_IN_FLIGHT_BOUND", "6s"),
+    ];
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("killed", 2);
+        fake.hide_email("killed");
+        // Written at once, answered after a long while: the add is killed before it hears.
+        fake.lock().pipedrive.faults.push_back((
+            PipedriveRoute::CreatePerson,
+            PipedriveFault::SlowAfterWrite(Duration::from_secs(30)),
+        ));
+        let mut first = support::command(&db, Some(&fake))
+            .envs(short)
+            .args(["add", "killed"])
+            .spawn()
+            .unwrap();
+        support::server::wait_until("the person to be written", || {
+            !fake.live_persons().is_empty()
+        });
+        first.kill().unwrap();
+        first.wait().unwrap();
+
+        // At once: the dead add's claim is taken over, and its creation may still land.
+        let out = support::command(&db, Some(&fake))
+            .envs(short)
+            .args(["add", "killed"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("(an earlier request got no answer)"),
+            "[{}] {stderr}",
+            db.backend
+        );
+
+        std::thread::sleep(Duration::from_millis(6_300));
+        let out = support::command(&db, Some(&fake))
+            .envs(short)
+            .args(["add", "killed"])
+            .output()
+            .unwrap();
+        support::assert_success(&out, "the add after the bound");
+        assert_eq!(fake.live_persons().len(), 1, "[{}] found again", db.backend);
+        support::ok(&db, Some(&fake), &["sync"]);
+        assert_each_gist_once(&fake, "killed");
     }
 }
 
