@@ -107,7 +107,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +134,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --pipedrive-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --person-owner)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -233,7 +237,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__doctor)
-            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --api-token --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --activity-owner --link-open-deal --api-token --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,6 +256,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --pipedrive-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --person-owner)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -276,6 +284,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --activity-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --activity-owner)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -485,7 +497,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --lock-wait --help --version"
+            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +531,10 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --person-owner)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --rate-limit-max-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -540,6 +556,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --activity-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --activity-owner)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -597,7 +617,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +636,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --pipedrive-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --person-owner)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -640,6 +664,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --activity-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --activity-owner)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

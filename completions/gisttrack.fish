@@ -46,6 +46,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-api-u
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l person-owner -d 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive\'s, the token\'s user). Persons found, not created, keep the owner a salesperson gave them' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
@@ -90,12 +91,14 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-api-
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l person-owner -d 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive\'s, the token\'s user). Persons found, not created, keep the owner a salesperson gave them' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l notify-url -d 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l concurrency -d 'Users worked on at once by this process (1-256). A pass takes about users x round trip / concurrency: raise it for thousands of users. GitHub allows 100 concurrent requests per token; well beyond that, expect its secondary rate limit' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-owner -d 'Whose activities are: `person` (the Pipedrive person\'s owner when it is delivered, so the salesperson sees it in their list), `token` (the token\'s user), or a Pipedrive user id' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
@@ -104,8 +107,9 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l dry-run -d 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l retry-failed -d 'Retry failed deliveries now instead of waiting for their backoff'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l reread-history -d 'Read every person\'s activities in Pipedrive again before delivering, and record the gists already there (after restoring a database backup)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l reread-history -d 'No longer needed, and ignored: every pass reads a person\'s activities in Pipedrive before it delivers to them, so a restored backup resends nothing'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-done -d 'Create activities already marked done'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l link-open-deal -d 'Link each activity to the person\'s open deal when they have exactly one (never a guess between several)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l listen -d 'Address to listen on: HOST:PORT, where HOST is an address or a name (localhost)' -r
@@ -115,30 +119,35 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-api
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l person-owner -d 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive\'s, the token\'s user). Persons found, not created, keep the owner a salesperson gave them' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l notify-url -d 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l concurrency -d 'Users worked on at once by this process (1-256). A pass takes about users x round trip / concurrency: raise it for thousands of users. GitHub allows 100 concurrent requests per token; well beyond that, expect its secondary rate limit' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-owner -d 'Whose activities are: `person` (the Pipedrive person\'s owner when it is delivered, so the salesperson sees it in their list), `token` (the token\'s user), or a Pipedrive user id' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l no-sync -d 'Serve without the periodic sync loop (POST /api/v1/sync still runs a pass)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l activity-done -d 'Create activities already marked done'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l link-open-deal -d 'Link each activity to the person\'s open deal when they have exactly one (never a guess between several)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l person-owner -d 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive\'s, the token\'s user). Persons found, not created, keep the owner a salesperson gave them' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l notify-url -d 'POST a JSON message (Slack-compatible `text`) here when a pass ends with failures, and once when the next pass is clean' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l concurrency -d 'Users worked on at once by this process (1-256). A pass takes about users x round trip / concurrency: raise it for thousands of users. GitHub allows 100 concurrent requests per token; well beyond that, expect its secondary rate limit' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l activity-type -d 'Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l activity-owner -d 'Whose activities are: `person` (the Pipedrive person\'s owner when it is delivered, so the salesperson sees it in their list), `token` (the token\'s user), or a Pipedrive user id' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l api-token -d 'Require `Authorization: Bearer <token>` on every /api/v1 route' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
@@ -147,6 +156,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l lock-wait
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l activity-done -d 'Create activities already marked done'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -l link-open-deal -d 'Link each activity to the person\'s open deal when they have exactly one (never a guess between several)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s h -l help -d 'Print help'

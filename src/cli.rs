@@ -238,6 +238,11 @@ pub struct UpstreamArgs {
     #[command(flatten)]
     pub tokens: TokenArgs,
 
+    /// The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive's, the
+    /// token's user). Persons found, not created, keep the owner a salesperson gave them.
+    #[arg(long, env = "GISTTRACK_PERSON_OWNER", value_name = "USER_ID", value_parser = clap::value_parser!(i64).range(1..))]
+    pub person_owner: Option<i64>,
+
     /// Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service.
     #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub rate_limit_max_wait: Duration,
@@ -347,6 +352,21 @@ pub struct EngineArgs {
     /// Create activities already marked done.
     #[arg(long, env = "GISTTRACK_ACTIVITY_DONE")]
     pub activity_done: bool,
+
+    /// Whose activities are: `person` (the Pipedrive person's owner when it is delivered, so
+    /// the salesperson sees it in their list), `token` (the token's user), or a Pipedrive user id.
+    #[arg(
+        long,
+        env = "GISTTRACK_ACTIVITY_OWNER",
+        default_value = "person",
+        value_name = "person|token|USER_ID"
+    )]
+    pub activity_owner: crate::sync::ActivityOwner,
+
+    /// Link each activity to the person's open deal when they have exactly one (never a
+    /// guess between several).
+    #[arg(long, env = "GISTTRACK_LINK_OPEN_DEAL")]
+    pub link_open_deal: bool,
 }
 
 #[cfg(test)]

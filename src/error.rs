@@ -59,8 +59,13 @@ pub enum Error {
     },
     #[error("lost the claim on {0}: it was held so long that another add or delete took over; nothing more was sent")]
     ClaimLost(String),
-    #[error("{0} is linked to no Pipedrive person (the row was written without one); nothing is sent for them")]
+    #[error("{0} is linked to no Pipedrive person (the row was written without one); nothing is sent for them until `gisttrack relink {0}`")]
     NotLinked(String),
+    #[error("Pipedrive person {pipedrive_id} was deleted and no person carries {login}'s activities; nothing is sent for {login} until `gisttrack relink {login}`")]
+    Unlinked {
+        login: String,
+        pipedrive_id: crate::ids::PipedrivePersonId,
+    },
     /// A lock conflict that outlasted its retries (MySQL deadlocks, lock wait timeouts; a
     /// SQLite file another process kept locked).
     #[error("the database is busy: {0}; try again in a moment")]

@@ -92,6 +92,7 @@ impl From<&Error> for Exit {
             | Error::AccountBusy { .. }
             | Error::ClaimLost(_)
             | Error::NotLinked(_)
+            | Error::Unlinked { .. }
             | Error::Database(_)
             | Error::Io(_)
             | Error::Internal(_) => Exit::PartlyFailed,

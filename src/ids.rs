@@ -45,3 +45,15 @@ id_type!(
     /// A Pipedrive activity.
     ActivityId
 );
+id_type!(
+    /// A Pipedrive user (a salesperson who owns persons and activities).
+    PipedriveUserId
+);
+id_type!(
+    /// A Pipedrive organization.
+    PipedriveOrgId
+);
+id_type!(
+    /// A Pipedrive deal.
+    DealId
+);

@@ -114,13 +114,11 @@ fn add_reuses_the_pipedrive_person_with_the_same_email() {
         fake.lock()
             .pipedrive
             .persons
-            .push(support::fake::FakePerson {
-                id: 4242,
-                name: "Existing".into(),
-                emails: vec!["OCTOCAT@example.com".into()],
-                deleted: false,
-                update_time: 0,
-            });
+            .push(support::fake::FakePerson::new(
+                4242,
+                "Existing",
+                &["OCTOCAT@example.com"],
+            ));
         let added = json(&db, Some(&fake), &["add", "octocat"]);
         assert_eq!(added[0]["pipedrive_id"], 4242);
         assert_eq!(

@@ -216,17 +216,22 @@ fn an_answer_pipedrive_gave_itself_is_reconciled_and_retried_in_the_same_pass() 
 }
 
 #[test]
-fn delete_and_add_again_sends_nothing_twice_and_reads_the_history_once() {
+fn delete_and_add_again_sends_nothing_twice_and_looks_before_every_write() {
     for db in backends() {
         let fake = roomy_fake();
         fake.add_user("octocat", 3);
         ok(&db, Some(&fake), &["add", "octocat"]);
         let (_, first, _) = sync_report(&db, &fake, &[]);
         assert_eq!(count(&first, "activities_created"), 3);
+        let since = || fake.lock().pipedrive.activity_listing_since.clone();
         assert_eq!(
-            fake.lock().pipedrive.activity_listings,
-            0,
-            "a person gisttrack created has no history to read"
+            since().len(),
+            1,
+            "one look before the writes, not one per gist"
+        );
+        assert!(
+            since()[0].is_some(),
+            "a person gisttrack just created is asked only for what changed since"
         );
 
         ok(&db, None, &["delete", "octocat"]);
@@ -242,18 +247,34 @@ fn delete_and_add_again_sends_nothing_twice_and_reads_the_history_once() {
         assert_eq!(count(&second, "activities_created"), 0, "{second}");
         assert_eq!(count(&second, "activities_reconciled"), 3, "{second}");
         assert_eq!(fake.activity_count(), 3);
+        assert_eq!(since().len(), 2, "one read, not one per gist");
         assert_eq!(
-            fake.lock().pipedrive.activity_listings,
-            1,
-            "one read, not one per gist"
+            since()[1],
+            None,
+            "a person found, not created, is read in full"
         );
 
-        // The history is read once: a new gist later is simply sent.
+        // A pass with nothing to deliver reads nothing from Pipedrive.
+        let reads = fake.lock().pipedrive.person_reads;
+        ok(&db, Some(&fake), &["sync"]);
+        assert_eq!(
+            since().len(),
+            2,
+            "[{}] no look for an unchanged user",
+            db.backend
+        );
+        assert_eq!(fake.lock().pipedrive.person_reads, reads);
+
+        // A new gist later: looked for since the last look, then sent.
         let new_id = fake.add_gist("octocat");
         let (_, third, _) = sync_report(&db, &fake, &[]);
         assert_eq!(count(&third, "activities_created"), 1);
         assert_eq!(fake.activities_for_gist(&new_id), 1);
-        assert_eq!(fake.lock().pipedrive.activity_listings, 1);
+        assert_eq!(since().len(), 3);
+        assert!(
+            since()[2].is_some(),
+            "only what changed since the last look"
+        );
         assert_each_gist_once(&fake, "octocat");
     }
 }
@@ -285,24 +306,43 @@ fn a_second_database_on_the_same_pipedrive_sends_nothing_twice() {
 }
 
 #[test]
-fn after_restoring_a_backup_reread_history_finds_what_was_sent_since() {
+fn after_restoring_a_backup_the_next_pass_finds_what_was_sent_since() {
     use diesel::RunQueryDsl;
     for db in backends() {
         let fake = roomy_fake();
         fake.add_user("restored", 2);
         ok(&db, Some(&fake), &["add", "restored"]);
-        ok(&db, Some(&fake), &["sync"]);
-        // A backup taken before the deliveries: its ledger has them pending, while Pipedrive
-        // has the activities and the person row says its history needs no reading.
         let store =
             gisttrack::db::Store::open(&gisttrack::config::DatabaseTarget::parse(&db.url).unwrap())
                 .unwrap();
+        // A backup taken before the deliveries: its ledger knows the gists, not their
+        // activities, and its person row an older look.
+        let backup: (i64,) = {
+            use diesel::sql_types::BigInt;
+            #[derive(diesel::QueryableByName)]
+            struct Looked {
+                #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+                activities_looked_at: Option<i64>,
+            }
+            let looked: Looked = diesel::sql_query("SELECT activities_looked_at FROM people")
+                .get_result(&mut **store.conn().unwrap())
+                .unwrap();
+            (looked.activities_looked_at.unwrap_or(0),)
+        };
+        ok(&db, Some(&fake), &["sync"]);
+        assert_eq!(fake.activity_count(), 2);
         diesel::sql_query(
             "UPDATE gists SET delivery_state = 'pending', activity_id = NULL, attempts = 0",
         )
         .execute(&mut **store.conn().unwrap())
         .unwrap();
-        let (_, report, _) = sync_report(&db, &fake, &["--reread-history"]);
+        diesel::sql_query(format!(
+            "UPDATE people SET activities_looked_at = {}",
+            backup.0
+        ))
+        .execute(&mut **store.conn().unwrap())
+        .unwrap();
+        let (_, report, _) = sync_report(&db, &fake, &[]);
         assert_eq!(count(&report, "activities_created"), 0, "{report}");
         assert_eq!(count(&report, "activities_reconciled"), 2, "{report}");
         assert_each_gist_once(&fake, "restored");
@@ -612,25 +652,14 @@ fn adding_back_a_user_whose_delivery_may_still_land_waits_for_it() {
 }
 
 #[test]
-fn reread_history_touches_only_the_named_people_and_nothing_on_a_bad_login() {
+fn reread_history_is_still_taken_and_changes_nothing() {
     for db in backends() {
         let fake = roomy_fake();
         fake.add_user("alice", 1);
-        fake.add_user("bob", 1);
-        ok(&db, Some(&fake), &["add", "alice", "bob"]);
-        ok(&db, Some(&fake), &["sync"]);
-        let listings = || fake.lock().pipedrive.activity_listings;
-        assert_eq!(listings(), 0);
-        fake.add_gist("alice");
-        fake.add_gist("bob");
+        ok(&db, Some(&fake), &["add", "alice"]);
+        ok(&db, Some(&fake), &["sync", "--reread-history"]);
         let err = fails(&db, Some(&fake), &["sync", "--reread-history", "ghost"]);
         assert!(err.contains("ghost is not tracked"), "{err}");
-        let (_, report, _) = sync_report(&db, &fake, &["--reread-history", "alice"]);
-        assert_eq!(count(&report, "activities_created"), 1, "{report}");
-        assert_eq!(listings(), 1, "[{}] alice's history only", db.backend);
-        ok(&db, Some(&fake), &["sync"]);
-        assert_eq!(listings(), 1, "bob's was never marked for reading");
         assert_each_gist_once(&fake, "alice");
-        assert_each_gist_once(&fake, "bob");
     }
 }

@@ -31,7 +31,7 @@ fn add(store: &Store, login: &str, github_id: i64, backfill: bool, added_at: i64
             pipedrive_person_id: Some(PipedrivePersonId(github_id)),
             backfill,
             added_at,
-            pipedrive_history_read: true,
+            activities_looked_at: None,
         },
     )
     .unwrap()
@@ -71,7 +71,7 @@ fn people_are_unique_by_login_case_insensitively_and_by_github_id() {
                 pipedrive_person_id: None,
                 backfill: true,
                 added_at: 0,
-                pipedrive_history_read: true,
+                activities_looked_at: None,
             },
         );
         assert!(
@@ -199,18 +199,45 @@ fn a_large_delivery_batch_gets_every_gists_files_across_query_chunks() {
 }
 
 #[test]
-fn a_pipedrive_person_found_later_is_recorded_on_the_person() {
+fn looks_relinks_and_unlinks_are_recorded_only_under_the_lease() {
+    use gisttrack::ids::{PipedriveOrgId, PipedriveUserId};
     for db in backends() {
         let store = open(&db);
         let octo = add(&store, "octo", 7, true, 0);
         let mut conn = store.conn().unwrap();
-        people::mark_history_read(&mut conn, octo.id).unwrap();
-        people::set_pipedrive_person(&mut conn, octo.id, PipedrivePersonId(4242)).unwrap();
+        let looked = people::Looked {
+            owner_id: Some(PipedriveUserId(8)),
+            owner_name: Some("Alex Owner"),
+            org_id: Some(PipedriveOrgId(3)),
+            activities_looked_at: 1_000,
+        };
+        assert!(
+            !people::record_look(&mut conn, octo.id, "worker", &looked).unwrap(),
+            "[{}] not without the lease",
+            db.backend
+        );
+        assert!(claim(&mut conn, octo.id, "worker", 500, 60_000, None, None).unwrap());
+        assert!(people::record_look(&mut conn, octo.id, "worker", &looked).unwrap());
+        let stored = people::get(&mut conn, octo.id).unwrap();
+        assert_eq!(stored.pipedrive_owner_id, Some(PipedriveUserId(8)));
+        assert_eq!(stored.pipedrive_owner_name.as_deref(), Some("Alex Owner"));
+        assert_eq!(stored.pipedrive_org_id, Some(PipedriveOrgId(3)));
+        assert_eq!(stored.activities_looked_at, Some(1_000));
+
+        assert!(people::unlink(&mut conn, octo.id, "worker", 2_000).unwrap());
+        assert_eq!(people::count_unlinked(&mut conn).unwrap(), 1);
+        assert!(people::relink(&mut conn, octo.id, "worker", PipedrivePersonId(4242)).unwrap());
         let stored = people::get(&mut conn, octo.id).unwrap();
         assert_eq!(stored.pipedrive_person_id, Some(PipedrivePersonId(4242)));
-        assert!(
-            !stored.pipedrive_history_read,
-            "a person found later may have history to read"
+        assert_eq!(stored.unlinked_at, None, "linked again");
+        assert_eq!(
+            stored.activities_looked_at, None,
+            "[{}] a new person's activities are read in full",
+            db.backend
+        );
+        assert_eq!(
+            stored.pipedrive_owner_id, None,
+            "read again at the next look"
         );
     }
 }

@@ -523,8 +523,9 @@ fn a_spent_pipedrive_day_stops_writes_at_once_without_pressing_into_a_block() {
         let fake = roomy_fake();
         fake.add_user("daily", 5);
         ok(&db, Some(&fake), &["add", "daily"]);
-        // Two more requests today: the second POST's answer says none are left.
-        fake.lock().pipedrive.daily_left = Some(2);
+        // Five more requests today: the look's three reads (the person, its owner's name,
+        // its activities), then two POSTs, the second of which is answered with none left.
+        fake.lock().pipedrive.daily_left = Some(5);
         let (success, report, _) = sync_report(&db, &fake, &[]);
         assert!(!success, "a stopped service is reported: {report}");
         assert_eq!(report["activities_created"], 2, "{report}");

@@ -101,7 +101,7 @@ pub fn seed_people(store: &Store, prefix: &str, count: usize, gists: usize) {
             let login = format!("{prefix}{n:06}");
             let id = n as i64 + 1;
             people.push(format!(
-                "({id}, {login}, {key}, {github_id}, 'Bench Person', NULL, {id}, 1, {added}, 1)",
+                "({id}, {login}, {key}, {github_id}, 'Bench Person', NULL, {id}, 1, {added}, {added})",
                 login = quote(&login),
                 key = quote(&login.to_lowercase()),
                 github_id = 1000 + n,
@@ -132,7 +132,7 @@ pub fn seed_people(store: &Store, prefix: &str, count: usize, gists: usize) {
             .transaction(|conn| {
                 diesel::sql_query(format!(
                     "INSERT INTO people (id, github_login, github_login_key, github_id, name, email, \
-                     pipedrive_person_id, backfill, added_at, pipedrive_history_read) VALUES {}",
+                     pipedrive_person_id, backfill, added_at, activities_looked_at) VALUES {}",
                     people.join(", ")
                 ))
                 .execute(conn)?;

@@ -5,7 +5,9 @@ pub mod pipedrive;
 
 use std::time::Duration;
 
-use crate::ids::{ActivityId, GithubUserId, PipedrivePersonId};
+use crate::ids::{
+    ActivityId, DealId, GithubUserId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId,
+};
 
 /// What went wrong talking to GitHub or Pipedrive, after the client's own retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +175,44 @@ pub struct NewActivity {
     pub done: bool,
     pub due_date: String,
     pub person_id: PipedrivePersonId,
+    /// Whose activity it is (Pipedrive's default, the token's user, when `None`).
+    pub owner_id: Option<PipedriveUserId>,
+    pub org_id: Option<PipedriveOrgId>,
+    pub deal_id: Option<DealId>,
+}
+
+/// A person to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewPipedrivePerson<'a> {
+    pub name: &'a str,
+    pub email: Option<&'a str>,
+    /// Pipedrive's default, the token's user, when `None`.
+    pub owner_id: Option<PipedriveUserId>,
+    pub org_id: Option<PipedriveOrgId>,
+}
+
+/// A Pipedrive person as read before delivering to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub id: PipedrivePersonId,
+    pub name: String,
+    pub owner_id: Option<PipedriveUserId>,
+    pub org_id: Option<PipedriveOrgId>,
+}
+
+/// What reading a person found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonLookup {
+    Found(PersonRecord),
+    /// 404, 410, or a record marked deleted: merged into another person, or deleted.
+    Gone,
+}
+
+/// The person fields an exact search can match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonField {
+    Email,
+    Name,
 }
 
 /// An existing activity, reduced to what reconciliation needs.
@@ -197,8 +237,15 @@ pub trait PipedriveApi: Send + Sync {
     /// Waits until a request may leave (the burst window, a 429's pause), shared by every
     /// worker. Writers call it before recording an attempt: a write itself never waits.
     fn wait_turn(&self);
-    /// An existing person whose email matches exactly.
-    fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError>;
+    /// `GET /api/v2/persons/{id}`: the person, or that it is gone.
+    fn person(&self, id: PipedrivePersonId) -> Result<PersonLookup, ApiError>;
+    /// Persons (not deleted) whose e-mail or name matches `term` exactly (any case), best
+    /// match first.
+    fn find_persons(
+        &self,
+        field: PersonField,
+        term: &str,
+    ) -> Result<Vec<PipedrivePersonId>, ApiError>;
     /// A person with exactly this name (and this email, when given) that Pipedrive added
     /// between the two times (Unix ms): how a creation whose answer was lost is found again.
     fn find_recent_person(
@@ -209,15 +256,20 @@ pub trait PipedriveApi: Send + Sync {
     ) -> Result<Option<PipedrivePersonId>, ApiError>;
     fn create_person(
         &self,
-        name: &str,
-        email: Option<&str>,
+        person: &NewPipedrivePerson<'_>,
     ) -> Result<Created<PipedrivePersonId>, ApiError>;
     fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError>;
-    /// Every activity whose primary participant is the person (all cursor pages).
+    /// The activities whose primary participant is the person (all cursor pages): every one,
+    /// or those changed since a time (Unix ms).
     fn person_activities(
         &self,
         person_id: PipedrivePersonId,
+        changed_since: Option<i64>,
     ) -> Result<Vec<ActivitySummary>, ApiError>;
+    /// The person's open deals, at most two: enough to tell "exactly one" from "several".
+    fn open_deals(&self, person_id: PipedrivePersonId) -> Result<Vec<DealId>, ApiError>;
+    /// The company's users by id and name; `None` when the token may not read them.
+    fn user_names(&self) -> Result<Option<Vec<(PipedriveUserId, String)>>, ApiError>;
 }
 
 /// Exponential backoff with jitter: `base * 2^attempt`, capped, ±25%.

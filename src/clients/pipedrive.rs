@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 
 use super::{agent, backoff, drive, excerpt, header, header_num, HeaderMap, Next, Patience};
 use super::{ActivitySummary, ApiError, Created, NewActivity, PipedriveAccount, PipedriveApi};
+use super::{NewPipedrivePerson, PersonField, PersonLookup, PersonRecord};
 use crate::config::Secret;
-use crate::ids::{ActivityId, PipedrivePersonId};
+use crate::ids::{ActivityId, DealId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId};
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone)]
@@ -385,6 +386,16 @@ fn created<Id: From<i64>>(answer: Answer) -> Result<Created<Id>, ApiError> {
     })
 }
 
+/// A numeric id field, in either shape Pipedrive uses: a number, or (v1) an object with `id`
+/// or `value`.
+fn id_field(item: &Value, name: &str) -> Option<i64> {
+    let field = item.get(name)?;
+    field
+        .as_i64()
+        .or_else(|| field.get("id").and_then(Value::as_i64))
+        .or_else(|| field.get("value").and_then(Value::as_i64))
+}
+
 fn next_cursor(envelope: &Value) -> Option<String> {
     envelope
         .pointer("/additional_data/next_cursor")
@@ -428,12 +439,46 @@ impl PipedriveApi for PipedriveClient {
         }
     }
 
-    fn find_person_by_email(&self, email: &str) -> Result<Option<PipedrivePersonId>, ApiError> {
+    fn person(&self, id: PipedrivePersonId) -> Result<PersonLookup, ApiError> {
+        let path = format!("/api/v2/persons/{id}");
+        let answer = match self.send(Call::get(&path, &[])) {
+            Ok(answer) => answer,
+            // Merged into another person, or deleted (and perhaps purged since).
+            Err(ApiError::Rejected {
+                status: 404 | 410, ..
+            }) => return Ok(PersonLookup::Gone),
+            Err(err) => return Err(err),
+        };
+        let data = answer.envelope.get("data").cloned().unwrap_or_default();
+        if data.get("is_deleted").and_then(Value::as_bool) == Some(true) {
+            return Ok(PersonLookup::Gone);
+        }
+        Ok(PersonLookup::Found(PersonRecord {
+            id,
+            name: data
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            owner_id: id_field(&data, "owner_id").map(PipedriveUserId),
+            org_id: id_field(&data, "org_id").map(PipedriveOrgId),
+        }))
+    }
+
+    fn find_persons(
+        &self,
+        field: PersonField,
+        term: &str,
+    ) -> Result<Vec<PipedrivePersonId>, ApiError> {
+        let fields = match field {
+            PersonField::Email => "email",
+            PersonField::Name => "name",
+        };
         let query = [
-            ("term", email.to_string()),
-            ("fields", "email".into()),
+            ("term", term.to_string()),
+            ("fields", fields.into()),
             ("exact_match", "true".into()),
-            ("limit", "10".into()),
+            ("limit", "20".into()),
         ];
         let answer = self.send(Call::get("/api/v2/persons/search", &query))?;
         let items = answer
@@ -443,13 +488,19 @@ impl PipedriveApi for PipedriveClient {
             .cloned()
             .unwrap_or_default();
         // Exact matching has been reported not to be honoured everywhere: check it ourselves.
-        Ok(items.iter().find_map(|entry| {
-            let item = entry.get("item")?;
-            has_email(item, email)
-                .then(|| item.get("id").and_then(Value::as_i64))
-                .flatten()
-                .map(PipedrivePersonId)
-        }))
+        Ok(items
+            .iter()
+            .filter_map(|entry| entry.get("item"))
+            .filter(|item| match field {
+                PersonField::Email => has_email(item, term),
+                PersonField::Name => item
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| name.trim().eq_ignore_ascii_case(term.trim())),
+            })
+            .filter_map(|item| item.get("id").and_then(Value::as_i64))
+            .map(PipedrivePersonId)
+            .collect())
     }
 
     fn find_recent_person(
@@ -506,18 +557,23 @@ impl PipedriveApi for PipedriveClient {
 
     fn create_person(
         &self,
-        name: &str,
-        email: Option<&str>,
+        person: &NewPipedrivePerson<'_>,
     ) -> Result<Created<PipedrivePersonId>, ApiError> {
-        let mut body = json!({ "name": name });
-        if let Some(email) = email {
+        let mut body = json!({ "name": person.name });
+        if let Some(email) = person.email {
             body["emails"] = json!([{ "value": email, "primary": true, "label": "work" }]);
+        }
+        if let Some(owner) = person.owner_id {
+            body["owner_id"] = json!(owner);
+        }
+        if let Some(org) = person.org_id {
+            body["org_id"] = json!(org);
         }
         created(self.send(Call::post("/api/v2/persons", &body))?)
     }
 
     fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError> {
-        let body = json!({
+        let mut body = json!({
             "subject": activity.subject,
             "type": activity.activity_type,
             "done": activity.done,
@@ -525,12 +581,70 @@ impl PipedriveApi for PipedriveClient {
             "note": activity.note,
             "participants": [{ "person_id": activity.person_id, "primary": true }],
         });
+        // Left out, not null, when unset: Pipedrive then applies its own default.
+        if let Some(owner) = activity.owner_id {
+            body["owner_id"] = json!(owner);
+        }
+        if let Some(org) = activity.org_id {
+            body["org_id"] = json!(org);
+        }
+        if let Some(deal) = activity.deal_id {
+            body["deal_id"] = json!(deal);
+        }
         created(self.send(Call::post("/api/v2/activities", &body))?)
+    }
+
+    fn open_deals(&self, person_id: PipedrivePersonId) -> Result<Vec<DealId>, ApiError> {
+        let query = [
+            ("person_id", person_id.to_string()),
+            ("status", "open".to_string()),
+            ("limit", "2".to_string()),
+        ];
+        let answer = self.send(Call::get("/api/v2/deals", &query))?;
+        Ok(answer
+            .envelope
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|deal| {
+                deal.get("status")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s == "open")
+            })
+            .filter_map(|deal| deal.get("id").and_then(Value::as_i64))
+            .map(DealId)
+            .take(2)
+            .collect())
+    }
+
+    fn user_names(&self) -> Result<Option<Vec<(PipedriveUserId, String)>>, ApiError> {
+        let answer = match self.send(Call::get("/api/v1/users", &[])) {
+            Ok(answer) => answer,
+            // Reading users takes a permission the token need not have: names stay unknown.
+            Err(ApiError::Rejected { status: 403, .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        Ok(Some(
+            answer
+                .envelope
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|user| {
+                    let id = user.get("id").and_then(Value::as_i64)?;
+                    let name = user.get("name").and_then(Value::as_str)?;
+                    Some((PipedriveUserId(id), name.to_string()))
+                })
+                .collect(),
+        ))
     }
 
     fn person_activities(
         &self,
         person_id: PipedrivePersonId,
+        changed_since: Option<i64>,
     ) -> Result<Vec<ActivitySummary>, ApiError> {
         let mut activities = Vec::new();
         let mut cursor: Option<String> = None;
@@ -539,6 +653,9 @@ impl PipedriveApi for PipedriveClient {
                 ("person_id", person_id.to_string()),
                 ("limit", "500".to_string()),
             ];
+            if let Some(since) = changed_since {
+                query.push(("updated_since", crate::time::format_seconds(since)));
+            }
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor.clone()));
             }

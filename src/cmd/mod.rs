@@ -108,6 +108,7 @@ pub fn engine(
 ) -> Result<Engine> {
     let settings = SyncSettings {
         in_flight_bound: upstream.timing.in_flight_bound()?,
+        person_owner: upstream.person_owner.map(crate::ids::PipedriveUserId),
         ..SyncSettings::default()
     };
     let (github, pipedrive) = clients(upstream, &metrics);
@@ -138,6 +139,8 @@ pub fn sync_engine(
     engine.settings.activity = ActivitySettings {
         activity_type: args.activity_type.clone(),
         done: args.activity_done,
+        owner: args.activity_owner,
+        link_open_deal: args.link_open_deal,
     };
     Ok(engine)
 }

@@ -24,9 +24,9 @@ pub struct SyncArgs {
     #[arg(long)]
     pub retry_failed: bool,
 
-    /// Read every person's activities in Pipedrive again before delivering, and record the
-    /// gists already there (after restoring a database backup).
-    #[arg(long, conflicts_with = "dry_run")]
+    /// No longer needed, and ignored: every pass reads a person's activities in Pipedrive
+    /// before it delivers to them, so a restored backup resends nothing.
+    #[arg(long, hide = true)]
     pub reread_history: bool,
 
     #[command(flatten)]
@@ -57,7 +57,6 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
     }
     options.dry_run = args.dry_run;
     options.retry_failed = args.retry_failed;
-    options.reread_history = args.reread_history;
     let report = engine.run_pass(&options, &progress)?;
     print_report(&report, format);
     if report.ok() {

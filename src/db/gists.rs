@@ -526,6 +526,34 @@ pub fn mark_delivered(
     Ok(())
 }
 
+/// Records the gists whose markers were found on the person's Pipedrive person as delivered
+/// to those activities (whatever state the ledger had them in: another install sent them, a
+/// restored backup forgot them, an attempt's answer was lost). Returns how many changed.
+pub fn mark_found(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    found: &HashMap<String, ActivityId>,
+) -> Result<usize> {
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let mut changed = 0;
+    let ids: Vec<&str> = found.keys().map(String::as_str).collect();
+    for chunk in ids.chunks(500) {
+        let undelivered: Vec<(GistRowId, String)> = gists::table
+            .filter(gists::person_id.eq(person_id))
+            .filter(gists::github_gist_id.eq_any(chunk))
+            .filter(gists::delivery_state.ne(DeliveryState::Delivered))
+            .select((gists::id, gists::github_gist_id))
+            .load(conn)?;
+        for (row, gist) in undelivered {
+            mark_delivered(conn, row, found[&gist])?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 pub fn mark_failed(
     conn: &mut DbConnection,
     gist_id: GistRowId,

@@ -3,6 +3,7 @@
 pub mod claims;
 pub mod departed;
 pub mod gists;
+pub mod link_history;
 pub mod migrations;
 pub mod people;
 pub mod person_creations;

@@ -6,7 +6,7 @@ use super::gists::GistCounts;
 use super::schema::{gist_files, gists, people};
 use super::{is_unique_violation, DbConnection};
 use crate::error::{Error, Result};
-use crate::ids::{GithubUserId, PersonId, PipedrivePersonId};
+use crate::ids::{GithubUserId, PersonId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId};
 use crate::login::Login;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -28,9 +28,16 @@ pub struct Person {
     pub gists_etag: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
-    /// The Pipedrive person's activities were read for gisttrack markers (or it was created
-    /// by gisttrack and has none): deliveries need not look for history first.
-    pub pipedrive_history_read: bool,
+    /// The Pipedrive person's owner and organization as last read (before a delivery).
+    pub pipedrive_owner_id: Option<PipedriveUserId>,
+    pub pipedrive_owner_name: Option<String>,
+    pub pipedrive_org_id: Option<PipedriveOrgId>,
+    /// When the person's activities were last read (Unix ms, as the read began): the next
+    /// look asks only for what changed since. `None`: the next look reads them all.
+    pub activities_looked_at: Option<i64>,
+    /// When the Pipedrive person was found deleted with no survivor: nothing is sent until
+    /// the user is relinked.
+    pub unlinked_at: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -44,7 +51,8 @@ pub struct NewPerson<'a> {
     pub pipedrive_person_id: Option<PipedrivePersonId>,
     pub backfill: bool,
     pub added_at: i64,
-    pub pipedrive_history_read: bool,
+    /// Set for a person this very add created: it has no activities to look through.
+    pub activities_looked_at: Option<i64>,
 }
 
 /// A `LIKE` pattern for login keys starting with `prefix` (its `_` and `%` taken literally,
@@ -267,46 +275,88 @@ pub fn record_visit(
     })
 }
 
-pub fn set_pipedrive_person(
+/// What one look at the person's Pipedrive person found: its owner and organization, and
+/// when its activities were read. Written only while `owner` holds the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Looked<'a> {
+    pub owner_id: Option<PipedriveUserId>,
+    pub owner_name: Option<&'a str>,
+    pub org_id: Option<PipedriveOrgId>,
+    pub activities_looked_at: i64,
+}
+
+/// Records a look (see [`Looked`]); false when the lease was lost.
+pub fn record_look(
     conn: &mut DbConnection,
     person_id: PersonId,
+    lease_owner: &str,
+    looked: &Looked<'_>,
+) -> Result<bool> {
+    let changed = diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::lease_owner.eq(lease_owner)),
+    )
+    .set((
+        people::pipedrive_owner_id.eq(looked.owner_id),
+        people::pipedrive_owner_name.eq(looked.owner_name),
+        people::pipedrive_org_id.eq(looked.org_id),
+        people::activities_looked_at.eq(looked.activities_looked_at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Links the person to another Pipedrive person (a merge's survivor, or one chosen by
+/// `relink`): linked again, and that person's activities are read in full at the next look.
+/// Only while `lease_owner` holds the lease.
+pub fn relink(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    lease_owner: &str,
     pipedrive_id: PipedrivePersonId,
-) -> Result<()> {
-    diesel::update(people::table.find(person_id))
-        .set((
-            people::pipedrive_person_id.eq(pipedrive_id),
-            // A person found (not created) may carry earlier activities.
-            people::pipedrive_history_read.eq(false),
-        ))
-        .execute(conn)?;
-    Ok(())
+) -> Result<bool> {
+    let changed = diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::lease_owner.eq(lease_owner)),
+    )
+    .set((
+        people::pipedrive_person_id.eq(pipedrive_id),
+        people::unlinked_at.eq(None::<i64>),
+        people::activities_looked_at.eq(None::<i64>),
+        people::pipedrive_owner_id.eq(None::<PipedriveUserId>),
+        people::pipedrive_owner_name.eq(None::<String>),
+        people::pipedrive_org_id.eq(None::<PipedriveOrgId>),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
-/// The person's Pipedrive history has been read; later deliveries need not read it again.
-pub fn mark_history_read(conn: &mut DbConnection, person_id: PersonId) -> Result<()> {
-    diesel::update(people::table.find(person_id))
-        .set(people::pipedrive_history_read.eq(true))
-        .execute(conn)?;
-    Ok(())
+/// The person's Pipedrive person is gone and no survivor was found: nothing is sent for
+/// them until they are relinked. Only while `lease_owner` holds the lease.
+pub fn unlink(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    lease_owner: &str,
+    at: i64,
+) -> Result<bool> {
+    let changed = diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::lease_owner.eq(lease_owner)),
+    )
+    .set(people::unlinked_at.eq(at))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
-/// Makes the next deliveries to these people read their Pipedrive history again (after
-/// restoring a backup, whose ledger may not know of activities sent since it was taken).
-pub fn forget_history(conn: &mut DbConnection, ids: &[PersonId]) -> Result<usize> {
-    let mut changed = 0;
-    for chunk in ids.chunks(500) {
-        changed += diesel::update(people::table.filter(people::id.eq_any(chunk)))
-            .set(people::pipedrive_history_read.eq(false))
-            .execute(conn)?;
-    }
-    Ok(changed)
-}
-
-/// [`forget_history`] for everyone tracked.
-pub fn forget_all_history(conn: &mut DbConnection) -> Result<usize> {
-    Ok(diesel::update(people::table)
-        .set(people::pipedrive_history_read.eq(false))
-        .execute(conn)?)
+/// How many people are unlinked (for `doctor`).
+pub fn count_unlinked(conn: &mut DbConnection) -> Result<i64> {
+    Ok(people::table
+        .filter(people::unlinked_at.is_not_null())
+        .count()
+        .get_result(conn)?)
 }
 
 /// Follows a GitHub rename: the account kept its numeric id but has a new login.

@@ -17,7 +17,11 @@ diesel::table! {
         gists_etag -> Nullable<Text>,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
-        pipedrive_history_read -> Bool,
+        pipedrive_owner_id -> Nullable<BigInt>,
+        pipedrive_owner_name -> Nullable<Text>,
+        pipedrive_org_id -> Nullable<BigInt>,
+        activities_looked_at -> Nullable<BigInt>,
+        unlinked_at -> Nullable<BigInt>,
     }
 }
 
@@ -68,6 +72,8 @@ diesel::table! {
         users_skipped -> Integer,
         activities_reconciled -> Integer,
         deliveries_waiting -> Integer,
+        users_relinked -> Integer,
+        users_unlinked -> Integer,
     }
 }
 
@@ -101,6 +107,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    link_history (id) {
+        id -> BigInt,
+        github_id -> Nullable<BigInt>,
+        github_login -> Text,
+        from_pipedrive_id -> Nullable<BigInt>,
+        to_pipedrive_id -> Nullable<BigInt>,
+        reason -> Text,
+        at -> BigInt,
+    }
+}
+
 diesel::joinable!(gists -> people (person_id));
 diesel::joinable!(gist_files -> gists (gist_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -109,5 +127,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     gist_files,
     sync_runs,
     person_creations,
-    account_claims
+    account_claims,
+    link_history
 );

@@ -79,6 +79,11 @@ pub struct RunCounts {
     pub deliveries_waiting: i32,
     /// Failed deliveries and users that could not be synced; later passes retry them.
     pub failed: i32,
+    /// Users whose Pipedrive person was found merged into another, and followed there.
+    pub users_relinked: i32,
+    /// Users whose Pipedrive person was found deleted with no survivor: nothing is sent for
+    /// them until they are relinked. Counted in the pass that found it.
+    pub users_unlinked: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

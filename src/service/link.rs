@@ -5,13 +5,13 @@
 //! and deletes race, at most one Pipedrive person is created for an account.
 
 use super::claim::Claim;
-use crate::clients::{ApiError, PipedriveApi, WriteOutcome};
+use crate::clients::{ApiError, NewPipedrivePerson, PersonField, PipedriveApi, WriteOutcome};
 use crate::db::departed::{self, Departed};
 use crate::db::people;
 use crate::db::person_creations::{self, PersonCreation};
 use crate::db::Store;
 use crate::error::{Error, Result};
-use crate::ids::{GithubUserId, PipedrivePersonId};
+use crate::ids::{GithubUserId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId};
 use crate::login::Login;
 use crate::sync::MAX_THROTTLED;
 use crate::time::now_ms;
@@ -41,10 +41,10 @@ pub struct Linked {
 }
 
 impl Linked {
-    /// Whether the person's activities must be read for gisttrack's markers before the first
-    /// delivery: always, unless this very add created the person.
-    pub fn may_have_history(&self) -> bool {
-        self.origin != Origin::Created
+    /// When the person's activities can count as read: a person this very add created has
+    /// none, so its first look asks only for what changed since; any other is read in full.
+    pub fn activities_looked_at(&self, now: i64) -> Option<i64> {
+        (self.origin == Origin::Created).then_some(now)
     }
 }
 
@@ -57,6 +57,10 @@ pub struct Candidate<'a> {
     pub login: &'a str,
     pub name: &'a str,
     pub email: Option<&'a str>,
+    /// The owner a person created for them gets (`--person-owner`).
+    pub owner: Option<PipedriveUserId>,
+    /// The organization a person created for them is linked to.
+    pub org: Option<PipedriveOrgId>,
 }
 
 /// What the store knows of an account, read once under its claim.
@@ -212,9 +216,9 @@ pub fn link(
                 let Some(email) = who.email else { continue };
                 claim.renew()?;
                 let found = pipedrive
-                    .find_person_by_email(email)
+                    .find_persons(PersonField::Email, email)
                     .map_err(Error::Pipedrive)?;
-                if let Some(pipedrive_id) = found {
+                if let Some(&pipedrive_id) = found.first() {
                     return Ok(Linked {
                         pipedrive_id,
                         origin: Origin::MatchedByEmail,
@@ -265,7 +269,13 @@ fn create(
             claim.renew_in(conn)?;
             person_creations::record(conn, &creation)
         })?;
-        let err = match pipedrive.create_person(who.name, who.email) {
+        let new = NewPipedrivePerson {
+            name: who.name,
+            email: who.email,
+            owner_id: who.owner,
+            org_id: who.org,
+        };
+        let err = match pipedrive.create_person(&new) {
             Ok(created) => {
                 return Ok(Linked {
                     pipedrive_id: created.id,

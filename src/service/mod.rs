@@ -235,6 +235,8 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         login: login.as_str(),
         name: &display_name,
         email: user.email.as_deref(),
+        owner: settings.person_owner,
+        org: None,
     };
     let linked = link::link(pipedrive, &claim, who, steps, bound)?;
     let new = NewPerson {
@@ -246,7 +248,7 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         pipedrive_person_id: Some(linked.pipedrive_id),
         backfill,
         added_at: now_ms(),
-        pipedrive_history_read: !linked.may_have_history(),
+        activities_looked_at: linked.activities_looked_at(now_ms()),
     };
     let person = claim.finish(|conn| {
         let person = people::insert(conn, &new)?;

@@ -2,7 +2,7 @@
 
 use crate::clients::{NewActivity, RemoteGist};
 use crate::db::gists::{Gist, GistFile};
-use crate::ids::PipedrivePersonId;
+use crate::ids::{DealId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId};
 
 /// Pipedrive's limit for a subject, in characters.
 const SUBJECT_LIMIT: usize = 250;
@@ -47,11 +47,15 @@ impl<'a> GistText<'a> {
     }
 }
 
-/// The activity type and whether it is created done (`--activity-type`, `--activity-done`).
+/// How activities are made: their type, whether created done, whose they are, and whether
+/// they link the person's one open deal (`--activity-type`, `--activity-done`,
+/// `--activity-owner`, `--link-open-deal`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivitySettings {
     pub activity_type: String,
     pub done: bool,
+    pub owner: ActivityOwner,
+    pub link_open_deal: bool,
 }
 
 impl Default for ActivitySettings {
@@ -59,14 +63,69 @@ impl Default for ActivitySettings {
         ActivitySettings {
             activity_type: "task".into(),
             done: false,
+            owner: ActivityOwner::Person,
+            link_open_deal: false,
         }
     }
+}
+
+/// Whose an activity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityOwner {
+    /// The owner of the Pipedrive person at the time of delivery: the salesperson who acts.
+    Person,
+    /// The token's user (Pipedrive's default).
+    Token,
+    /// This Pipedrive user.
+    User(PipedriveUserId),
+}
+
+impl std::str::FromStr for ActivityOwner {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "person" => Ok(ActivityOwner::Person),
+            "token" => Ok(ActivityOwner::Token),
+            other => other
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(|id| ActivityOwner::User(PipedriveUserId(id)))
+                .ok_or_else(|| {
+                    format!("{other:?} is not person, token or a Pipedrive user id (a number)")
+                }),
+        }
+    }
+}
+
+/// Where an activity goes, as the look before delivering read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    pub person: PipedrivePersonId,
+    /// The person's owner.
+    pub owner: Option<PipedriveUserId>,
+    pub org: Option<PipedriveOrgId>,
+    /// The person's one open deal, when `--link-open-deal` and there is exactly one.
+    pub deal: Option<DealId>,
 }
 
 /// A string no human types by accident, carried in every note so a delivery whose answer
 /// was lost can be recognised among the person's activities.
 pub fn marker(github_gist_id: &str) -> String {
     format!("gisttrack:gist:{github_gist_id}")
+}
+
+/// The GitHub gist ids whose markers `note` carries.
+pub fn markers(note: &str) -> impl Iterator<Item = &str> {
+    const PREFIX: &str = "gisttrack:gist:";
+    note.match_indices(PREFIX).filter_map(|(at, _)| {
+        let rest = &note[at + PREFIX.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
 }
 
 /// True when `note` carries exactly this gist's marker (not one that merely starts with it).
@@ -142,7 +201,7 @@ pub fn note(login: &str, gist: &GistText<'_>) -> String {
 pub fn build(
     gist: &GistText<'_>,
     login: &str,
-    pipedrive_person_id: PipedrivePersonId,
+    to: &Recipient,
     settings: &ActivitySettings,
     now: i64,
 ) -> NewActivity {
@@ -152,7 +211,14 @@ pub fn build(
         activity_type: settings.activity_type.clone(),
         done: settings.done,
         due_date: crate::time::utc_date(now),
-        person_id: pipedrive_person_id,
+        person_id: to.person,
+        owner_id: match settings.owner {
+            ActivityOwner::Person => to.owner,
+            ActivityOwner::Token => None,
+            ActivityOwner::User(user) => Some(user),
+        },
+        org_id: to.org,
+        deal_id: to.deal,
     }
 }
 
@@ -199,6 +265,36 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_follows_the_setting_and_org_and_deal_the_person() {
+        let to = Recipient {
+            person: PipedrivePersonId(42),
+            owner: Some(PipedriveUserId(8)),
+            org: Some(PipedriveOrgId(3)),
+            deal: Some(DealId(5)),
+        };
+        let made = |owner: ActivityOwner| {
+            let settings = ActivitySettings {
+                owner,
+                ..ActivitySettings::default()
+            };
+            build(&text(None, vec![]), "octo", &to, &settings, 0)
+        };
+        assert_eq!(
+            made(ActivityOwner::Person).owner_id,
+            Some(PipedriveUserId(8))
+        );
+        assert_eq!(made(ActivityOwner::Token).owner_id, None);
+        let chosen = made(ActivityOwner::User(PipedriveUserId(9)));
+        assert_eq!(chosen.owner_id, Some(PipedriveUserId(9)));
+        assert_eq!((chosen.org_id, chosen.deal_id), (to.org, to.deal));
+        assert_eq!("person".parse(), Ok(ActivityOwner::Person));
+        assert_eq!("token".parse(), Ok(ActivityOwner::Token));
+        assert_eq!("12".parse(), Ok(ActivityOwner::User(PipedriveUserId(12))));
+        assert!("0".parse::<ActivityOwner>().is_err());
+        assert!("nobody".parse::<ActivityOwner>().is_err());
+    }
+
+    #[test]
     fn note_escapes_and_carries_marker() {
         let note = note(
             "octo",
@@ -212,6 +308,11 @@ mod tests {
         assert!(note.contains("a&amp;b.rs"));
         assert!(note.contains("https://gist.github.com/abc123.git"));
         assert!(has_marker(&note, "abc123"));
+        assert_eq!(markers(&note).collect::<Vec<_>>(), ["abc123"]);
+        assert_eq!(
+            markers("gisttrack:gist:a1<br>gisttrack:gist:b2 gisttrack:gist:").collect::<Vec<_>>(),
+            ["a1", "b2"]
+        );
         assert!(!has_marker(&note, "abc12"));
         assert!(!has_marker("gisttrack:gist:abc1234", "abc123"));
     }

@@ -1,59 +1,246 @@
-//! Delivery: each due gist becomes exactly one Pipedrive activity. Attempts whose outcome is
-//! unknown wait until they can no longer land, then are reconciled by their marker; a person
-//! gisttrack did not create has their history read once before the first delivery.
+//! Delivery: each due gist becomes exactly one Pipedrive activity, on the person's Pipedrive
+//! person, owned by its owner. Before anything is sent to a person the CRM is looked at
+//! (`sync::look`): what is already there is recorded, not sent again; a merged person is
+//! followed to its survivor; a deleted one leaves the user unlinked, and nothing is sent.
+//! Attempts whose outcome is unknown wait until they can no longer land.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::activity::{self, Recipient};
+use super::look::{Look, Looked, CLOCK_SLACK_MS};
 use super::plan::{self, Step};
-use super::{activity, Pass, Service, MAX_THROTTLED};
-use crate::clients::{backoff, ActivitySummary, ApiError, Created, PipedriveApi, WriteOutcome};
+use super::{Pass, Service, MAX_THROTTLED};
+use crate::clients::{
+    backoff, ActivitySummary, ApiError, Created, PersonLookup, PipedriveApi, WriteOutcome,
+};
 use crate::db::gists::{self, DeliveryState, Gist, GistFile, RowState};
+use crate::db::link_history::{self, LinkReason, NewLinkEvent};
 use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::ids::{ActivityId, PipedrivePersonId};
 use crate::time::{format_ms, now_ms};
 
+/// A due gist and the step the rule gives it.
+type Due = (Gist, Vec<GistFile>, Step);
+
+/// How one person's deliveries ended.
+enum Sent {
+    /// As far as they could go in this pass.
+    Done,
+    /// Pipedrive refused an activity because the person is gone (deleted or merged after the
+    /// look): look again, which follows it.
+    PersonGone,
+}
+
 pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let engine = pass.engine;
     let pipedrive = engine.pipedrive_api()?;
-    if pass.stopped(Service::Pipedrive) {
+    if pass.stopped(Service::Pipedrive) || person.unlinked_at.is_some() {
+        // Unlinked people get nothing until relinked: `list`, `show` and `doctor` say so.
         return Ok(());
     }
+    let pipedrive_person = linked_person(person)?;
     let due = engine.store.write(|conn| {
         let due = gists::due_for_delivery(conn, person.id, now_ms(), pass.options.retry_failed)?;
         gists::with_files(conn, due)
     })?;
-    if due.is_empty() {
+    let mut steps = steps_now(pass, due);
+    if !steps.iter().any(|(_, _, step)| sendable(step)) {
+        // Nothing can be sent now: no reads either.
+        wait_out(pass, person, &steps);
         return Ok(());
     }
-    let pipedrive_person = linked_person(person)?;
-    let bound = pass.in_flight_bound_ms();
-    let now = now_ms();
-    let mut steps: Vec<(Gist, Vec<GistFile>, Step)> = due
-        .into_iter()
+    let ledger = ledger_ids(pass, person)?;
+    let mut current = person.clone();
+    let mut target = pipedrive_person;
+    // A person deleted between the look and a write is looked at once more, which follows it.
+    for _ in 0..2 {
+        let look = match pass
+            .looking(pipedrive)
+            .look(&current, target, &ledger)
+            .map_err(|err| pass.upstream_failed(Service::Pipedrive, err))?
+        {
+            Looked::At(look) => look,
+            Looked::Merged { from, look } => {
+                follow_merge(pass, &current, from, &look)?;
+                look
+            }
+            Looked::Deleted { from } => return unlink(pass, &current, from),
+        };
+        steps = record_look(pass, &current, &look, steps)?;
+        current.activities_looked_at = Some(look.started_at);
+        target = look.to.person;
+        match send(
+            pass,
+            pipedrive,
+            &current,
+            &look.to,
+            std::mem::take(&mut steps),
+        )? {
+            Sent::Done => return Ok(()),
+            Sent::PersonGone => {
+                // Whatever was not sent is due again, as the rule now says.
+                let due = engine.store.write(|conn| {
+                    let due = gists::due_for_delivery(conn, person.id, now_ms(), true)?;
+                    gists::with_files(conn, due)
+                })?;
+                steps = steps_now(pass, due);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each due row with the step the rule gives it now (rows it gives none are left out).
+fn steps_now(pass: &Pass<'_>, due: Vec<(Gist, Vec<GistFile>)>) -> Vec<Due> {
+    let (now, bound) = (now_ms(), pass.in_flight_bound_ms());
+    due.into_iter()
         .filter_map(|(gist, files)| {
             let step = plan::step_for(gist.row_state(), now, bound)?;
             Some((gist, files, step))
         })
-        .collect();
+        .collect()
+}
 
-    // One read of the person's activities serves every gist that needs it: the history of a
-    // person gisttrack did not create, and any earlier attempt that is over.
-    let history_unread = !person.pipedrive_history_read;
-    if history_unread || steps.iter().any(|(_, _, s)| *s == Step::Reconcile) {
-        let existing = pipedrive
-            .person_activities(pipedrive_person)
-            .map_err(|err| pass.upstream_failed(Service::Pipedrive, err))?;
-        steps = record_found(pass, steps, &existing)?;
-        if history_unread {
-            engine
-                .store
-                .write(|conn| people::mark_history_read(conn, person.id))?;
+fn sendable(step: &Step) -> bool {
+    matches!(step, Step::Send | Step::Reconcile)
+}
+
+fn wait_out(pass: &Pass<'_>, person: &Person, steps: &[Due]) {
+    for (_, _, step) in steps {
+        if let Step::Wait { until } = step {
+            pass.waiting(person.id, *until);
         }
     }
+}
 
+/// Every GitHub gist id of the person's ledger: the proof that a survivor is theirs.
+fn ledger_ids(pass: &Pass<'_>, person: &Person) -> Result<HashSet<String>> {
+    let known = gists::known(&mut *pass.engine.store.conn()?, person.id)?;
+    Ok(known.into_iter().map(|k| k.github_gist_id).collect())
+}
+
+/// The person's Pipedrive id. `add` always links one, but the column allows none (a row
+/// written by hand or by another tool): nothing is sent for such a person, and it is said.
+fn linked_person(person: &Person) -> Result<PipedrivePersonId> {
+    person
+        .pipedrive_person_id
+        .ok_or_else(|| Error::NotLinked(person.github_login.clone()))
+}
+
+/// The person was merged into `look`'s: linked there, with the change in their history.
+fn follow_merge(
+    pass: &Pass<'_>,
+    person: &Person,
+    from: PipedrivePersonId,
+    look: &Look,
+) -> Result<()> {
+    let survivor = look.to.person;
+    let linked = pass.engine.store.transaction(|conn| {
+        if !people::relink(conn, person.id, pass.owner, survivor)? {
+            return Ok(false);
+        }
+        link_history::record(
+            conn,
+            &NewLinkEvent {
+                github_id: person.github_id,
+                github_login: &person.github_login,
+                from_pipedrive_id: Some(from),
+                to_pipedrive_id: Some(survivor),
+                reason: LinkReason::Merged,
+                at: now_ms(),
+            },
+        )?;
+        Ok(true)
+    })?;
+    if !linked {
+        return Err(Error::LeaseLost(person.github_login.clone()));
+    }
+    log::info!(
+        "sync: {}: Pipedrive person {from} was merged into {survivor}; delivering there",
+        person.github_login
+    );
+    pass.record(|r| r.counts.users_relinked += 1);
+    Ok(())
+}
+
+/// The person is gone with no survivor: the user is unlinked (nothing is sent until they are
+/// relinked), with the change in their history, and said once, by this pass.
+fn unlink(pass: &Pass<'_>, person: &Person, from: PipedrivePersonId) -> Result<()> {
+    let now = now_ms();
+    let unlinked = pass.engine.store.transaction(|conn| {
+        if !people::unlink(conn, person.id, pass.owner, now)? {
+            return Ok(false);
+        }
+        link_history::record(
+            conn,
+            &NewLinkEvent {
+                github_id: person.github_id,
+                github_login: &person.github_login,
+                from_pipedrive_id: Some(from),
+                to_pipedrive_id: None,
+                reason: LinkReason::Deleted,
+                at: now,
+            },
+        )?;
+        Ok(true)
+    })?;
+    if !unlinked {
+        return Err(Error::LeaseLost(person.github_login.clone()));
+    }
+    let err = Error::Unlinked {
+        login: person.github_login.clone(),
+        pipedrive_id: from,
+    };
+    let line = format!("{}: {err}", person.github_login);
+    log::info!("sync: {line}");
+    pass.record(|r| {
+        r.counts.users_unlinked += 1;
+        r.exit = r.exit.worst(Exit::PartlyFailed);
+        r.failed_users.insert(person.github_login.clone());
+        r.errors.push(line);
+    });
+    Ok(())
+}
+
+/// Records the look: every gist already in Pipedrive as delivered, the person's owner and
+/// organization, and when their activities were read. Returns the steps still to take.
+fn record_look(pass: &Pass<'_>, person: &Person, look: &Look, steps: Vec<Due>) -> Result<Vec<Due>> {
+    let looked = people::Looked {
+        owner_id: look.to.owner,
+        owner_name: look.owner_name.as_deref(),
+        org_id: look.to.org,
+        activities_looked_at: look.started_at,
+    };
+    let (held, reconciled) = pass.engine.store.transaction(|conn| {
+        if !people::record_look(conn, person.id, pass.owner, &looked)? {
+            return Ok((false, 0));
+        }
+        let reconciled = gists::mark_found(conn, person.id, &look.found)?;
+        Ok((true, reconciled))
+    })?;
+    if !held {
+        return Err(Error::LeaseLost(person.github_login.clone()));
+    }
+    pass.record(|r| r.counts.activities_reconciled += reconciled as i32);
+    Ok(steps
+        .into_iter()
+        .filter(|(gist, _, _)| !look.found.contains_key(&gist.github_gist_id))
+        .collect())
+}
+
+/// Sends what the look did not find, in order; rows that may still land wait.
+fn send(
+    pass: &Pass<'_>,
+    pipedrive: &dyn PipedriveApi,
+    person: &Person,
+    to: &Recipient,
+    steps: Vec<Due>,
+) -> Result<Sent> {
+    let engine = pass.engine;
     for (gist, files, step) in steps {
         if engine.shutdown.load(Ordering::SeqCst) || pass.stopped(Service::Pipedrive) {
             break;
@@ -65,43 +252,21 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
         let new = activity::build(
             &activity::GistText::of(&gist, &files),
             &person.github_login,
-            pipedrive_person,
+            to,
             &engine.settings.activity,
             now_ms(),
         );
-        deliver_one(pass, pipedrive, pipedrive_person, person, &gist, &new)?;
-    }
-    Ok(())
-}
-
-/// The person's Pipedrive id. `add` always links one, but the column allows none (a row
-/// written by hand or by another tool): nothing is sent for such a person, and it is said.
-fn linked_person(person: &Person) -> Result<PipedrivePersonId> {
-    person
-        .pipedrive_person_id
-        .ok_or_else(|| Error::NotLinked(person.github_login.clone()))
-}
-
-/// Records every due gist whose marker is already in Pipedrive as delivered (it landed: a
-/// lost answer, a request that finished late, an earlier install) and returns the rest.
-fn record_found(
-    pass: &Pass<'_>,
-    steps: Vec<(Gist, Vec<GistFile>, Step)>,
-    existing: &[ActivitySummary],
-) -> Result<Vec<(Gist, Vec<GistFile>, Step)>> {
-    let mut rest = Vec::with_capacity(steps.len());
-    for (gist, files, step) in steps {
-        match find(existing, &gist) {
-            Some(activity_id) => {
-                pass.engine
-                    .store
-                    .write(|conn| gists::mark_delivered(conn, gist.id, activity_id))?;
-                pass.record(|r| r.counts.activities_reconciled += 1);
-            }
-            None => rest.push((gist, files, step)),
+        let target = Target {
+            pipedrive,
+            pipedrive_person: to.person,
+            person,
+            gist: &gist,
+        };
+        if let Sent::PersonGone = deliver_one(pass, &target, &new)? {
+            return Ok(Sent::PersonGone);
         }
     }
-    Ok(rest)
+    Ok(Sent::Done)
 }
 
 fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
@@ -124,37 +289,43 @@ fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
 /// limit never left, so its mark is taken back and it is tried again after the pause.
 fn deliver_one(
     pass: &Pass<'_>,
-    pipedrive: &dyn PipedriveApi,
-    pipedrive_person: PipedrivePersonId,
-    person: &Person,
-    gist: &Gist,
+    target: &Target<'_>,
     new: &crate::clients::NewActivity,
-) -> Result<()> {
-    let target = Target {
-        pipedrive,
-        pipedrive_person,
-        person,
-        gist,
-    };
+) -> Result<Sent> {
+    let (pipedrive, person, gist) = (target.pipedrive, target.person, target.gist);
     let mut row = gist.row_state();
     let mut tries = Tries::default();
     loop {
-        if !may_send(pass, &target, row, &tries)? {
-            return Ok(());
+        if !may_send(pass, target, row, &tries)? {
+            return Ok(Sent::Done);
         }
         pipedrive.wait_turn();
         renew_lease(pass, person)?;
         let Some(sent) = mark_sending(pass, person, gist, row)? else {
-            return Ok(()); // changed under us (another process, a lost lease): leave it
+            return Ok(Sent::Done); // changed under us (another process, a lost lease): leave it
         };
         match pipedrive.create_activity(new) {
-            Ok(created) => return delivered(pass, gist, created),
-            Err(err) => match after_failure(pass, &target, (row, sent), err, &mut tries)? {
-                Some(again) => row = again,
-                None => return Ok(()),
+            Ok(created) => {
+                delivered(pass, gist, created)?;
+                return Ok(Sent::Done);
+            }
+            Err(err) => match after_failure(pass, target, (row, sent), err, &mut tries)? {
+                After::Again(again) => row = again,
+                After::Over => return Ok(Sent::Done),
+                After::PersonGone => return Ok(Sent::PersonGone),
             },
         }
     }
+}
+
+/// What follows a failed attempt.
+enum After {
+    /// Decide again from this row.
+    Again(RowState),
+    /// This delivery is over for the pass (waiting, failed).
+    Over,
+    /// Nothing was written because the person is gone: the row is as it was.
+    PersonGone,
 }
 
 /// What one delivery is for.
@@ -190,48 +361,64 @@ fn may_send(pass: &Pass<'_>, target: &Target<'_>, row: RowState, tries: &Tries) 
                 tries.answered,
                 Duration::from_secs(5),
             ));
-            let settled = settled_by_looking(pass, target, row.attempts)?;
+            let settled = settled_by_looking(pass, target, row)?;
             Ok(!settled)
         }
         Some(_) => Ok(true),
     }
 }
 
-/// After a failed attempt: the row to decide from again, or `None` when this delivery is
-/// over (waiting, failed).
+/// After a failed attempt: decide again, stop, or (the person is gone) look again.
 fn after_failure(
     pass: &Pass<'_>,
     target: &Target<'_>,
     (before, sent): (RowState, RowState),
     err: ApiError,
     tries: &mut Tries,
-) -> Result<Option<RowState>> {
+) -> Result<After> {
     let store = &pass.engine.store;
     let gist = target.gist;
     match (err.write_outcome(), &err) {
         (WriteOutcome::MayStillLand, _) => {
             park_unsettled(pass, target.person, gist, sent, &err)?;
-            Ok(None)
+            Ok(After::Over)
         }
         (WriteOutcome::NotWritten, ApiError::Throttled { .. })
             if tries.throttled < MAX_THROTTLED =>
         {
             store.write(|conn| gists::unmark_sending(conn, gist.id, &before))?;
             tries.throttled += 1;
-            Ok(Some(before))
+            Ok(After::Again(before))
+        }
+        // Refused: when it is for the person being gone (merged or deleted since the look),
+        // nothing was written, and the next look follows the person.
+        (WriteOutcome::NotWritten, ApiError::Rejected { status, .. })
+            if matches!(status, 400 | 404 | 410) && person_gone(target) =>
+        {
+            store.write(|conn| gists::unmark_sending(conn, gist.id, &before))?;
+            Ok(After::PersonGone)
         }
         (WriteOutcome::Finished, _) if tries.answered + 1 < pass.engine.settings.delivery_tries => {
             let message = err.to_string();
             store.write(|conn| gists::mark_answered(conn, gist.id, &message))?;
             tries.answered += 1;
-            Ok(Some(RowState {
+            Ok(After::Again(RowState {
                 state: DeliveryState::Pending,
                 next_attempt_at: None,
                 ..sent
             }))
         }
-        _ => fail(pass, target.person, gist, sent.attempts, &err).map(|()| None),
+        _ => fail(pass, target.person, gist, sent.attempts, &err).map(|()| After::Over),
     }
+}
+
+/// Whether the person an activity was refused for is gone (a read to tell; a failed read
+/// counts as not gone, so the refusal is reported as it is).
+fn person_gone(target: &Target<'_>) -> bool {
+    matches!(
+        target.pipedrive.person(target.pipedrive_person),
+        Ok(PersonLookup::Gone)
+    )
 }
 
 /// Records the attempt about to be sent; `None` when the row or the lease changed since it
@@ -306,7 +493,7 @@ fn park_unsettled(
 /// After an answer Pipedrive gave itself: true when that settles the delivery (the activity
 /// is there after all and is recorded, or the look failed and the delivery with it); false
 /// when it is not there and may be sent again.
-fn settled_by_looking(pass: &Pass<'_>, target: &Target<'_>, attempts: i32) -> Result<bool> {
+fn settled_by_looking(pass: &Pass<'_>, target: &Target<'_>, row: RowState) -> Result<bool> {
     let Target {
         pipedrive,
         pipedrive_person,
@@ -317,7 +504,11 @@ fn settled_by_looking(pass: &Pass<'_>, target: &Target<'_>, attempts: i32) -> Re
         "sync: activity for gist {} may have landed; looking",
         gist.github_gist_id
     );
-    match pipedrive.person_activities(pipedrive_person) {
+    // What the attempt left would have changed after it started.
+    let since = row
+        .attempt_started_at
+        .map(|started| started - CLOCK_SLACK_MS);
+    match pipedrive.person_activities(pipedrive_person, since) {
         Ok(existing) => match find(&existing, gist) {
             Some(found) => {
                 pass.engine
@@ -328,7 +519,7 @@ fn settled_by_looking(pass: &Pass<'_>, target: &Target<'_>, attempts: i32) -> Re
             }
             None => Ok(false),
         },
-        Err(list_err) => fail(pass, person, gist, attempts, &list_err).map(|()| true),
+        Err(list_err) => fail(pass, person, gist, row.attempts, &list_err).map(|()| true),
     }
 }
 

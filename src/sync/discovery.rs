@@ -1,6 +1,9 @@
 //! Discovery: one conditional listing per person, folded into the ledger with its ETag, as
 //! `sync::plan::listing` decides; the dry run reports the same plan and writes nothing.
 
+use std::collections::HashSet;
+
+use super::look::Looked;
 use super::plan::{self, Step, Tracking};
 use super::{activity, Pass, PlannedActivity, Service};
 use crate::clients::{ApiError, GistListing, RemoteGist};
@@ -158,8 +161,9 @@ fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
     github.list_gists(&person.github_login, None).map_err(fail)
 }
 
-/// Dry run: asks GitHub (conditionally) and reports what the pass would create, from the
-/// same plans the pass acts on, writing nothing.
+/// Dry run: asks GitHub (conditionally), and Pipedrive with the same look a delivery makes
+/// (GETs only), and reports what the pass would do, from the same plans and the same look,
+/// writing nothing.
 pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     pass.record(|r| r.counts.users_checked += 1);
     let listing = if pass.stopped(Service::Github) {
@@ -187,15 +191,20 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         gist_id: gist_id.to_string(),
         subject: activity::subject(&text),
     };
-    // Rows already due: sent, or looked for first (either way at most one activity).
-    let mut planned: Vec<PlannedActivity> = due
-        .iter()
-        .filter(|(gist, _)| {
-            let step = plan::step_for(gist.row_state(), now, bound);
-            matches!(step, Some(Step::Send | Step::Reconcile))
-        })
-        .map(|(gist, files)| planned_for(&gist.github_gist_id, activity::GistText::of(gist, files)))
-        .collect();
+    // Rows already due: sent, or looked for first (either way at most one activity); rows
+    // that may still land wait.
+    let mut planned = Vec::new();
+    let mut waiting = 0;
+    for (gist, files) in &due {
+        match plan::step_for(gist.row_state(), now, bound) {
+            Some(Step::Send | Step::Reconcile) => planned.push(planned_for(
+                &gist.github_gist_id,
+                activity::GistText::of(gist, files),
+            )),
+            Some(Step::Wait { .. }) => waiting += 1,
+            None => {}
+        }
+    }
     let listed = match &listing {
         GistListing::Changed { gists, .. } => gists.as_slice(),
         _ => &[],
@@ -205,11 +214,78 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         plan.deliverable()
             .map(|gist| planned_for(&gist.id, activity::GistText::of_remote(gist))),
     );
+    let ledger = known
+        .iter()
+        .map(|k| k.github_gist_id.clone())
+        .chain(plan.new.iter().map(|(g, _)| g.id.clone()))
+        .collect();
+    let prediction = match predict(pass, person, planned, &ledger) {
+        Ok(prediction) => prediction,
+        Err(err) => return pass.error(&person.github_login, err),
+    };
     pass.record(|r| {
         r.counts.new_gists += plan.new.len() as i32;
         if listing == GistListing::NotModified {
             r.counts.users_unchanged += 1;
         }
-        r.planned.extend(planned);
+        r.counts.deliveries_waiting += waiting;
+        r.counts.activities_reconciled += prediction.reconciled;
+        r.counts.users_relinked += prediction.relinked;
+        r.counts.users_unlinked += prediction.unlinked;
+        r.planned.extend(prediction.created);
     });
+}
+
+/// What a pass would do with the activities planned for a person.
+#[derive(Default)]
+struct Prediction {
+    created: Vec<PlannedActivity>,
+    reconciled: i32,
+    relinked: i32,
+    unlinked: i32,
+}
+
+/// Looks at the person's Pipedrive person as the delivery would: what is already there
+/// would be reconciled, not created; a merge followed; a deleted person would leave the user
+/// unlinked, with nothing sent. Without a Pipedrive token, the plan as the ledger has it.
+fn predict(
+    pass: &Pass<'_>,
+    person: &Person,
+    planned: Vec<PlannedActivity>,
+    ledger: &HashSet<String>,
+) -> Result<Prediction> {
+    let (Some(pipedrive), Some(linked)) =
+        (pass.engine.pipedrive.as_deref(), person.pipedrive_person_id)
+    else {
+        return Ok(Prediction {
+            created: planned,
+            ..Prediction::default()
+        });
+    };
+    if person.unlinked_at.is_some() || planned.is_empty() || pass.stopped(Service::Pipedrive) {
+        return Ok(Prediction::default());
+    }
+    let looked = pass
+        .looking(pipedrive)
+        .look(person, linked, ledger)
+        .map_err(|err| pass.upstream_failed(Service::Pipedrive, err))?;
+    let (look, relinked) = match looked {
+        Looked::At(look) => (look, 0),
+        Looked::Merged { look, .. } => (look, 1),
+        Looked::Deleted { .. } => {
+            return Ok(Prediction {
+                unlinked: 1,
+                ..Prediction::default()
+            })
+        }
+    };
+    let (found, created): (Vec<_>, Vec<_>) = planned
+        .into_iter()
+        .partition(|p| look.found.contains_key(&p.gist_id));
+    Ok(Prediction {
+        created,
+        reconciled: found.len() as i32,
+        relinked,
+        unlinked: 0,
+    })
 }

@@ -6,6 +6,7 @@ mod delivery;
 mod discovery;
 mod feed;
 pub mod lease;
+pub mod look;
 pub mod plan;
 pub mod scheduler;
 
@@ -33,7 +34,7 @@ pub use crate::db::sync_runs::RunTrigger as Trigger;
 /// Writes held back unsent for a rate limit (a delivery, a person's creation) tried again
 /// before they count as failed.
 pub(crate) const MAX_THROTTLED: u32 = 10;
-pub use activity::ActivitySettings;
+pub use activity::{ActivityOwner, ActivitySettings};
 pub use discovery::record_listing;
 
 /// The most workers one process runs (`--concurrency`). GitHub allows 100 concurrent requests
@@ -56,6 +57,9 @@ pub struct SyncSettings {
     /// How long after it was sent a request with no answer (or a gateway's) may still land:
     /// until then it is not looked for, let alone sent again.
     pub in_flight_bound: Duration,
+    /// The owner of the persons gisttrack creates (`--person-owner`; else Pipedrive's
+    /// default, the token's user).
+    pub person_owner: Option<crate::ids::PipedriveUserId>,
 }
 
 /// The default in-flight bound for an HTTP timeout: a server may finish a request well after
@@ -74,6 +78,7 @@ impl Default for SyncSettings {
             retry_cap: Duration::from_secs(6 * 3600),
             delivery_tries: 3,
             in_flight_bound: default_in_flight_bound(Duration::from_secs(20)),
+            person_owner: None,
         }
     }
 }
@@ -112,8 +117,6 @@ pub struct PassOptions {
     pub dry_run: bool,
     /// Retry failed deliveries now instead of waiting for their backoff.
     pub retry_failed: bool,
-    /// Read every person's Pipedrive history again before delivering (after a restore).
-    pub reread_history: bool,
     pub trigger: Trigger,
     /// A `sync_runs` row opened in advance (the serve loop announces its id before running).
     pub run_id: Option<i64>,
@@ -125,7 +128,6 @@ impl PassOptions {
             scope: Scope::Everyone,
             dry_run: false,
             retry_failed: false,
-            reread_history: false,
             trigger,
             run_id: None,
         }
@@ -193,9 +195,19 @@ struct Pass<'a> {
     report: Mutex<SyncReport>,
     github_stopped: AtomicBool,
     pipedrive_stopped: AtomicBool,
+    owner_names: look::OwnerNames,
 }
 
 impl Pass<'_> {
+    /// How this pass looks at a person's Pipedrive person before delivering.
+    fn looking<'p>(&'p self, pipedrive: &'p dyn PipedriveApi) -> look::Looking<'p> {
+        look::Looking {
+            pipedrive,
+            settings: &self.engine.settings.activity,
+            names: &self.owner_names,
+        }
+    }
+
     fn record(&self, update: impl FnOnce(&mut SyncReport)) {
         update(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
     }
@@ -390,9 +402,7 @@ impl Engine {
         }
     }
 
-    /// Where the pass's people come from, and how many there are; with `reread_history`,
-    /// their history is to be read again (only once the scope resolved: a bad login changes
-    /// nothing).
+    /// Where the pass's people come from, and how many there are.
     fn source_for(&self, options: &PassOptions) -> Result<(feed::Source, u64)> {
         let mut conn = self.store.conn()?;
         let listed = match &options.scope {
@@ -405,27 +415,9 @@ impl Engine {
             ),
             Scope::Waiting(ids) => Some(people::find_all(&mut conn, ids)?),
         };
-        drop(conn);
-        if options.reread_history && !options.dry_run {
-            let n = self.store.write(|conn| match &listed {
-                None => people::forget_all_history(conn),
-                Some(listed) => {
-                    let ids: Vec<PersonId> = listed.iter().map(|p| p.id).collect();
-                    people::forget_history(conn, &ids)
-                }
-            })?;
-            log::info!("sync: reading the Pipedrive history of {n} people again");
-        }
         Ok(match listed {
-            None => (
-                feed::Source::everyone(),
-                people::count(&mut *self.store.conn()?)? as u64,
-            ),
-            Some(mut listed) => {
-                // Claims and reads come fresh from the database; the forgotten history too.
-                for person in &mut listed {
-                    person.pipedrive_history_read &= !options.reread_history;
-                }
+            None => (feed::Source::everyone(), people::count(&mut conn)? as u64),
+            Some(listed) => {
                 let n = listed.len() as u64;
                 (feed::Source::Listed(listed.into()), n)
             }
@@ -457,6 +449,7 @@ impl Engine {
             }),
             github_stopped: AtomicBool::new(false),
             pipedrive_stopped: AtomicBool::new(false),
+            owner_names: look::OwnerNames::default(),
         };
         let workers = self.settings.concurrency.clamp(1, MAX_CONCURRENCY);
         let feed = feed::Feed::new(&pass, source, workers);

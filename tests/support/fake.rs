@@ -40,6 +40,7 @@ pub enum PipedriveRoute {
     CreatePerson,
     SearchPersons,
     ListPersons,
+    GetPerson,
 }
 
 /// A fault for the next matching Pipedrive request.
@@ -134,7 +135,28 @@ pub struct FakePerson {
     pub deleted: bool,
     /// Unix seconds of the last change (creation).
     pub update_time: i64,
+    /// The Pipedrive user who owns the person (the token's user, 7, unless told).
+    pub owner_id: i64,
+    pub org_id: Option<i64>,
 }
+
+impl FakePerson {
+    /// A person as a salesperson would have entered it, owned by the token's user.
+    pub fn new(id: i64, name: &str, emails: &[&str]) -> FakePerson {
+        FakePerson {
+            id,
+            name: name.to_string(),
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+            deleted: false,
+            update_time: now_secs(),
+            owner_id: TOKEN_USER,
+            org_id: None,
+        }
+    }
+}
+
+/// The Pipedrive user the fake token belongs to (`/api/v1/users/me`).
+pub const TOKEN_USER: i64 = 7;
 
 #[derive(Debug, Clone)]
 pub struct FakeActivity {
@@ -145,6 +167,28 @@ pub struct FakeActivity {
     pub due_date: Option<String>,
     pub note: String,
     pub person_id: Option<i64>,
+    pub owner_id: i64,
+    pub org_id: Option<i64>,
+    pub deal_id: Option<i64>,
+    /// Unix seconds of the last change (creation, or a merge that moved it).
+    pub update_time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeDeal {
+    pub id: i64,
+    pub person_id: i64,
+    /// `open`, `won` or `lost`.
+    pub status: String,
+}
+
+/// What `GET /api/v2/persons/{id}` answers for a deleted or merged-away person (Pipedrive's
+/// behaviour is not documented: gisttrack must take either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneAnswer {
+    NotFound,
+    /// 200 with the record, `is_deleted: true`.
+    Flagged,
 }
 
 #[derive(Debug)]
@@ -181,6 +225,20 @@ pub struct PipedriveState {
     pub latency: Duration,
     /// Page size for activity listings, to exercise cursors.
     pub activity_page_cap: usize,
+    /// The company's users: id and name.
+    pub users: Vec<(i64, String)>,
+    /// `GET /api/v1/users` answers 403 (a token without the permission).
+    pub users_forbidden: bool,
+    pub deals: Vec<FakeDeal>,
+    pub gone_answer: GoneAnswer,
+    /// `GET /api/v2/persons/{id}` requests.
+    pub person_reads: u64,
+    /// `GET /api/v2/deals` requests.
+    pub deal_listings: u64,
+    /// `GET /api/v1/users` requests.
+    pub user_listings: u64,
+    /// `updated_since` of each activity listing (`None`: everything asked for).
+    pub activity_listing_since: Vec<Option<i64>>,
 }
 
 #[derive(Debug)]
@@ -383,6 +441,125 @@ impl FakeApis {
         self.lock().pipedrive.activities.len()
     }
 
+    /// The activities in Pipedrive whose note carries this gist's marker.
+    pub fn activities_of_gist(&self, gist_id: &str) -> Vec<FakeActivity> {
+        let marker = format!("gisttrack:gist:{gist_id}<");
+        self.lock()
+            .pipedrive
+            .activities
+            .iter()
+            .filter(|a| a.note.contains(&marker))
+            .cloned()
+            .collect()
+    }
+
+    /// A person a salesperson entered by hand; its id.
+    pub fn add_person(&self, name: &str, emails: &[&str], owner_id: i64) -> i64 {
+        let mut state = self.lock();
+        let pd = &mut state.pipedrive;
+        let id = pd.next_id;
+        pd.next_id += 1;
+        pd.persons.push(FakePerson {
+            owner_id,
+            ..FakePerson::new(id, name, emails)
+        });
+        id
+    }
+
+    /// The live person with this name (panics when there is not exactly one).
+    pub fn person_named(&self, name: &str) -> FakePerson {
+        let persons: Vec<FakePerson> = self
+            .live_persons()
+            .into_iter()
+            .filter(|p| p.name == name)
+            .collect();
+        assert_eq!(
+            persons.len(),
+            1,
+            "one live person named {name}: {persons:?}"
+        );
+        persons[0].clone()
+    }
+
+    /// What a salesperson's edit in Pipedrive does (`PATCH /api/v2/persons/{id}`).
+    pub fn reassign(&self, person_id: i64, owner_id: i64, org_id: Option<i64>) {
+        let mut state = self.lock();
+        let person = state
+            .pipedrive
+            .persons
+            .iter_mut()
+            .find(|p| p.id == person_id)
+            .expect("fake person");
+        person.owner_id = owner_id;
+        person.org_id = org_id;
+        person.update_time = now_secs();
+    }
+
+    /// Pipedrive's "merge duplicates": `from` is gone, its activities and e-mails move to
+    /// `into`.
+    pub fn merge_persons(&self, from: i64, into: i64) {
+        let mut state = self.lock();
+        let pd = &mut state.pipedrive;
+        let now = now_secs();
+        let moved: Vec<String> = {
+            let gone = pd
+                .persons
+                .iter_mut()
+                .find(|p| p.id == from)
+                .expect("fake person");
+            gone.deleted = true;
+            gone.update_time = now;
+            gone.emails.clone()
+        };
+        let survivor = pd
+            .persons
+            .iter_mut()
+            .find(|p| p.id == into)
+            .expect("fake person");
+        for email in moved {
+            if !survivor.emails.contains(&email) {
+                survivor.emails.push(email);
+            }
+        }
+        survivor.update_time = now;
+        for activity in pd
+            .activities
+            .iter_mut()
+            .filter(|a| a.person_id == Some(from))
+        {
+            activity.person_id = Some(into);
+            activity.update_time = now;
+        }
+    }
+
+    /// A person deleted in Pipedrive (its activities go with it).
+    pub fn delete_person(&self, id: i64) {
+        let mut state = self.lock();
+        let pd = &mut state.pipedrive;
+        let person = pd
+            .persons
+            .iter_mut()
+            .find(|p| p.id == id)
+            .expect("fake person");
+        person.deleted = true;
+        person.update_time = now_secs();
+        pd.activities.retain(|a| a.person_id != Some(id));
+    }
+
+    /// A deal of the person; its id.
+    pub fn add_deal(&self, person_id: i64, status: &str) -> i64 {
+        let mut state = self.lock();
+        let pd = &mut state.pipedrive;
+        let id = pd.next_id;
+        pd.next_id += 1;
+        pd.deals.push(FakeDeal {
+            id,
+            person_id,
+            status: status.to_string(),
+        });
+        id
+    }
+
     pub fn github_counted(&self) -> u64 {
         self.lock().github.counted_requests
     }
@@ -477,6 +654,18 @@ impl FakeState {
                 faults: VecDeque::new(),
                 latency: Duration::ZERO,
                 activity_page_cap: 500,
+                users: vec![
+                    (TOKEN_USER, "Sam Seller".into()),
+                    (8, "Alex Owner".into()),
+                    (9, "Kim Closer".into()),
+                ],
+                users_forbidden: false,
+                deals: Vec::new(),
+                gone_answer: GoneAnswer::NotFound,
+                person_reads: 0,
+                deal_listings: 0,
+                user_listings: 0,
+                activity_listing_since: Vec::new(),
             },
             github_base: github_base.to_string(),
         }
@@ -906,10 +1095,10 @@ fn envelope_error(status: StatusCode, error: &str, code: &str) -> Reply {
 
 fn activity_json(a: &FakeActivity) -> Value {
     json!({
-        "id": a.id, "subject": a.subject, "type": a.activity_type, "owner_id": 7, "creator_user_id": 7,
+        "id": a.id, "subject": a.subject, "type": a.activity_type, "owner_id": a.owner_id, "creator_user_id": TOKEN_USER,
         "is_deleted": false, "done": a.done, "due_date": a.due_date, "due_time": null, "duration": null,
-        "busy": false, "add_time": "2026-09-30T10:00:01Z", "update_time": "2026-09-30T10:00:01Z",
-        "person_id": a.person_id, "org_id": null, "deal_id": null, "lead_id": null, "project_id": null,
+        "busy": false, "add_time": rfc3339(a.update_time), "update_time": rfc3339(a.update_time),
+        "person_id": a.person_id, "org_id": a.org_id, "deal_id": a.deal_id, "lead_id": null, "project_id": null,
         "participants": a.person_id.map(|p| json!([{"person_id": p, "primary": true}])).unwrap_or(json!([])),
         "note": a.note, "public_description": null, "priority": null, "location": null,
     })
@@ -922,6 +1111,12 @@ fn route_of(request: &Request) -> PipedriveRoute {
         ("POST", "/api/v2/persons") => PipedriveRoute::CreatePerson,
         ("GET", "/api/v2/persons/search") => PipedriveRoute::SearchPersons,
         ("GET", "/api/v2/persons") => PipedriveRoute::ListPersons,
+        ("GET", path)
+            if path.starts_with("/api/v2/persons/")
+                && path["/api/v2/persons/".len()..].parse::<i64>().is_ok() =>
+        {
+            PipedriveRoute::GetPerson
+        }
         _ => PipedriveRoute::Any,
     }
 }
@@ -978,7 +1173,7 @@ fn blocked_page() -> Reply {
 /// The persons list item (v2 `PersonItem`).
 fn person_json(p: &FakePerson) -> Value {
     json!({"id": p.id, "name": p.name, "emails": p.emails.iter().map(|e| json!({"value": e, "primary": true, "label": "work"})).collect::<Vec<_>>(),
-           "phones": [], "is_deleted": p.deleted, "visible_to": 3, "owner_id": 7, "org_id": null,
+           "phones": [], "is_deleted": p.deleted, "visible_to": 3, "owner_id": p.owner_id, "org_id": p.org_id,
            "add_time": rfc3339(p.update_time), "update_time": rfc3339(p.update_time)})
 }
 
@@ -1178,6 +1373,11 @@ fn pipedrive_locked(
                 emails,
                 deleted: false,
                 update_time: now_secs(),
+                owner_id: body
+                    .get("owner_id")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(TOKEN_USER),
+                org_id: body.get("org_id").and_then(Value::as_i64),
             };
             let data = person_json(&person);
             pd.persons.push(person);
@@ -1197,20 +1397,27 @@ fn pipedrive_locked(
         PipedriveRoute::SearchPersons => {
             let term = request.query.get("term").cloned().unwrap_or_default();
             let exact = request.query.get("exact_match").map(String::as_str) == Some("true");
+            let fields = request
+                .query
+                .get("fields")
+                .cloned()
+                .unwrap_or_else(|| "email,name".into());
+            let matches = |value: &str| {
+                if exact {
+                    value.eq_ignore_ascii_case(&term)
+                } else {
+                    value.to_lowercase().contains(&term.to_lowercase())
+                }
+            };
             let items: Vec<Value> = pd
                 .persons
                 .iter()
                 .filter(|p| !p.deleted)
                 .filter(|p| {
-                    p.emails.iter().any(|e| {
-                        if exact {
-                            e.eq_ignore_ascii_case(&term)
-                        } else {
-                            e.to_lowercase().contains(&term.to_lowercase())
-                        }
-                    })
+                    (fields.contains("email") && p.emails.iter().any(|e| matches(e)))
+                        || (fields.contains("name") && matches(&p.name))
                 })
-                .map(|p| json!({"result_score": 1.0, "item": {"id": p.id, "type": "person", "name": p.name, "phones": [], "emails": p.emails, "visible_to": 3, "owner": {"id": 7}, "organization": null, "custom_fields": [], "notes": []}}))
+                .map(|p| json!({"result_score": 1.0, "item": {"id": p.id, "type": "person", "name": p.name, "phones": [], "emails": p.emails, "visible_to": 3, "owner": {"id": p.owner_id}, "organization": p.org_id.map(|id| json!({"id": id})), "custom_fields": [], "notes": []}}))
                 .collect();
             ok(json!({"items": items}), Some(json!({"next_cursor": null})))
         }
@@ -1315,6 +1522,13 @@ fn pipedrive_locked(
                     .unwrap_or("")
                     .to_string(),
                 person_id,
+                owner_id: body
+                    .get("owner_id")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(TOKEN_USER),
+                org_id: body.get("org_id").and_then(Value::as_i64),
+                deal_id: body.get("deal_id").and_then(Value::as_i64),
+                update_time: now_secs(),
             };
             let data = activity_json(&activity);
             pd.activities.push(activity);
@@ -1357,6 +1571,15 @@ fn pipedrive_locked(
                 .query
                 .get("person_id")
                 .and_then(|v| v.parse::<i64>().ok());
+            let since = request
+                .query
+                .get("updated_since")
+                .and_then(|t| humantime::parse_rfc3339(t).ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64);
+            if !request.query.contains_key("cursor") {
+                pd.activity_listing_since.push(since);
+            }
             let limit = request
                 .query
                 .get("limit")
@@ -1373,6 +1596,7 @@ fn pipedrive_locked(
                 .activities
                 .iter()
                 .filter(|a| person.is_none() || a.person_id == person)
+                .filter(|a| since.is_none_or(|since| a.update_time >= since))
                 .filter(|a| a.id > after)
                 .collect();
             let page: Vec<Value> = matching
@@ -1383,6 +1607,18 @@ fn pipedrive_locked(
             let next = (matching.len() > limit).then(|| matching[limit - 1].id.to_string());
             ok(Value::Array(page), Some(json!({"next_cursor": next})))
         }
+        PipedriveRoute::GetPerson => {
+            pd.person_reads += 1;
+            let id: i64 = request.path["/api/v2/persons/".len()..]
+                .parse()
+                .unwrap_or(-1);
+            match pd.persons.iter().find(|p| p.id == id) {
+                Some(person) if !person.deleted || pd.gone_answer == GoneAnswer::Flagged => {
+                    ok(person_json(person), None)
+                }
+                _ => envelope_error(StatusCode::NOT_FOUND, "Person not found", "ERR_NOT_FOUND"),
+            }
+        }
         PipedriveRoute::Any => {
             let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
             match (request.method.as_str(), parts.as_slice()) {
@@ -1391,6 +1627,65 @@ fn pipedrive_locked(
                            "company_name": "Acme", "company_domain": "acme", "active_flag": true}),
                     None,
                 ),
+                ("PATCH", ["api", "v2", "persons", id]) => {
+                    let id: i64 = id.parse().unwrap_or(-1);
+                    match pd.persons.iter_mut().find(|p| p.id == id && !p.deleted) {
+                        Some(person) => {
+                            if let Some(owner) = body.get("owner_id").and_then(Value::as_i64) {
+                                person.owner_id = owner;
+                            }
+                            if let Some(org) = body.get("org_id") {
+                                person.org_id = org.as_i64();
+                            }
+                            person.update_time = now_secs();
+                            ok(person_json(person), None)
+                        }
+                        None => envelope_error(
+                            StatusCode::NOT_FOUND,
+                            "Person not found",
+                            "ERR_NOT_FOUND",
+                        ),
+                    }
+                }
+                ("GET", ["api", "v2", "deals"]) => {
+                    pd.deal_listings += 1;
+                    let person = request
+                        .query
+                        .get("person_id")
+                        .and_then(|v| v.parse::<i64>().ok());
+                    let status = request.query.get("status").cloned();
+                    let limit = request
+                        .query
+                        .get("limit")
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(100);
+                    let deals: Vec<Value> = pd
+                        .deals
+                        .iter()
+                        .filter(|d| person.is_none_or(|p| d.person_id == p))
+                        .filter(|d| status.as_ref().is_none_or(|s| &d.status == s))
+                        .take(limit)
+                        .map(|d| json!({"id": d.id, "person_id": d.person_id, "status": d.status, "title": format!("Deal {}", d.id)}))
+                        .collect();
+                    ok(Value::Array(deals), Some(json!({"next_cursor": null})))
+                }
+                ("GET", ["api", "v1", "users"]) => {
+                    pd.user_listings += 1;
+                    if pd.users_forbidden {
+                        envelope_error(
+                            StatusCode::FORBIDDEN,
+                            "You do not have permission to view users",
+                            "ERR_FORBIDDEN",
+                        )
+                    } else {
+                        let users: Vec<Value> = pd
+                            .users
+                            .iter()
+                            .map(|(id, name)| json!({"id": id, "name": name, "active_flag": true}))
+                            .collect();
+                        ok(Value::Array(users), None)
+                    }
+                }
                 ("DELETE", ["api", "v2", "persons", id]) => {
                     let id: i64 = id.parse().unwrap_or(-1);
                     match pd.persons.iter_mut().find(|p| p.id == id && !p.deleted) {

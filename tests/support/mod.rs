@@ -299,7 +299,7 @@ pub fn seed_tracked(db: &TestDb, fake: &FakeApis, prefix: &str, n: usize) -> Vec
                         pipedrive_person_id: Some(PipedrivePersonId(*id)),
                         backfill: true,
                         added_at: gisttrack::time::now_ms(),
-                        pipedrive_history_read: true,
+                        activities_looked_at: Some(gisttrack::time::now_ms()),
                     },
                 )?;
             }

@@ -1,0 +1,10 @@
+ALTER TABLE sync_runs DROP COLUMN users_unlinked;
+ALTER TABLE sync_runs DROP COLUMN users_relinked;
+DROP TABLE link_history;
+DROP INDEX people_owner;
+ALTER TABLE people ADD COLUMN pipedrive_history_read BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE people DROP COLUMN unlinked_at;
+ALTER TABLE people DROP COLUMN activities_looked_at;
+ALTER TABLE people DROP COLUMN pipedrive_org_id;
+ALTER TABLE people DROP COLUMN pipedrive_owner_name;
+ALTER TABLE people DROP COLUMN pipedrive_owner_id;

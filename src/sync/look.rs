@@ -1,0 +1,197 @@
+//! Looking before writing: before anything is delivered to a person, their Pipedrive person is
+//! read (its owner and organization, its one open deal, or that it is gone) and so are their
+//! activities changed since the last look, so that a gist already there (sent by another
+//! install, before a backup was restored, moved by a merge) is recorded, not sent again. A
+//! person that is gone is followed to the survivor of a merge, proven by carrying this user's
+//! markers. Reads only: the pass and the dry run act on the same look.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use super::activity::{self, ActivitySettings, Recipient};
+use crate::clients::{
+    ActivitySummary, ApiError, PersonField, PersonLookup, PersonRecord, PipedriveApi,
+};
+use crate::db::people::Person;
+use crate::ids::{ActivityId, PipedrivePersonId, PipedriveUserId};
+use crate::time::now_ms;
+
+/// How far before the last look to ask for changes again: Pipedrive stamps `update_time`
+/// with its own clock, which need not agree with ours.
+pub const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
+
+/// Candidates for a merge's survivor read at most: the e-mail and name searches put the
+/// likely ones first, and each costs a full read of its activities.
+const MAX_CANDIDATES: usize = 5;
+
+/// What one look found for a person who is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Look {
+    /// When the activity read began: the next look asks for changes since then.
+    pub started_at: i64,
+    pub to: Recipient,
+    pub owner_name: Option<String>,
+    /// gisttrack's markers among the activities read: GitHub gist id to activity.
+    pub found: HashMap<String, ActivityId>,
+}
+
+/// What looking at a person's Pipedrive person found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Looked {
+    /// The person is there.
+    At(Look),
+    /// The person is gone, and `look` is at the survivor of the merge that took it (its
+    /// activities carry this user's markers), read in full.
+    Merged { from: PipedrivePersonId, look: Look },
+    /// The person is gone and no survivor carries this user's markers.
+    Deleted { from: PipedrivePersonId },
+}
+
+/// What a look needs besides the person: the client, how activities are made, and the
+/// owners' names.
+pub struct Looking<'a> {
+    pub pipedrive: &'a dyn PipedriveApi,
+    pub settings: &'a ActivitySettings,
+    pub names: &'a OwnerNames,
+}
+
+/// The company's users' names, read once per pass and only when an owner needs a name; a
+/// token that may not read users (or a failed read) leaves names unknown, never a delivery.
+#[derive(Default)]
+pub struct OwnerNames(OnceLock<HashMap<PipedriveUserId, String>>);
+
+impl OwnerNames {
+    pub fn name(&self, pipedrive: &dyn PipedriveApi, user: PipedriveUserId) -> Option<String> {
+        let names = self.0.get_or_init(|| match pipedrive.user_names() {
+            Ok(Some(users)) => users.into_iter().collect(),
+            Ok(None) => {
+                log::info!("sync: the Pipedrive token may not read users; owners are shown by id");
+                HashMap::new()
+            }
+            Err(err) => {
+                log::info!(
+                    "sync: could not read Pipedrive's users ({err}); owners are shown by id"
+                );
+                HashMap::new()
+            }
+        });
+        names.get(&user).cloned()
+    }
+}
+
+impl Looking<'_> {
+    /// Looks at `pipedrive_id`, the person `person` is linked to. `ledger` is every GitHub gist
+    /// id of theirs gisttrack knows: the proof a survivor is theirs.
+    pub fn look(
+        &self,
+        person: &Person,
+        pipedrive_id: PipedrivePersonId,
+        ledger: &HashSet<String>,
+    ) -> Result<Looked, ApiError> {
+        let started_at = now_ms();
+        match self.pipedrive.person(pipedrive_id)? {
+            PersonLookup::Found(record) => {
+                let since = person
+                    .activities_looked_at
+                    .map(|looked| looked - CLOCK_SLACK_MS);
+                let activities = self.pipedrive.person_activities(pipedrive_id, since)?;
+                Ok(Looked::At(self.finish(started_at, record, &activities)?))
+            }
+            PersonLookup::Gone => match self.survivor(person, pipedrive_id, ledger)? {
+                Some((record, activities)) => Ok(Looked::Merged {
+                    from: pipedrive_id,
+                    look: self.finish(started_at, record, &activities)?,
+                }),
+                None => Ok(Looked::Deleted { from: pipedrive_id }),
+            },
+        }
+    }
+
+    /// The person a merge left, among those with the user's e-mail, then their exact name:
+    /// the first whose activities carry one of this user's markers (a merge moves them).
+    fn survivor(
+        &self,
+        person: &Person,
+        gone: PipedrivePersonId,
+        ledger: &HashSet<String>,
+    ) -> Result<Option<(PersonRecord, Vec<ActivitySummary>)>, ApiError> {
+        let mut candidates: Vec<PipedrivePersonId> = Vec::new();
+        let name = person.name.as_deref().unwrap_or(&person.github_login);
+        let searches = [
+            person
+                .email
+                .as_deref()
+                .map(|email| (PersonField::Email, email)),
+            Some((PersonField::Name, name)),
+        ];
+        for (field, term) in searches.into_iter().flatten() {
+            for id in self.pipedrive.find_persons(field, term)? {
+                if id != gone && !candidates.contains(&id) {
+                    candidates.push(id);
+                }
+            }
+        }
+        for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
+            let activities = self.pipedrive.person_activities(candidate, None)?;
+            let proven = activities
+                .iter()
+                .flat_map(|a| activity::markers(&a.note))
+                .any(|gist| ledger.contains(gist));
+            if !proven {
+                continue;
+            }
+            if let PersonLookup::Found(record) = self.pipedrive.person(candidate)? {
+                log::info!(
+                    "sync: Pipedrive person {gone} of {} is gone; its activities are on {candidate} now",
+                    person.github_login
+                );
+                return Ok(Some((record, activities)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn finish(
+        &self,
+        started_at: i64,
+        record: PersonRecord,
+        activities: &[ActivitySummary],
+    ) -> Result<Look, ApiError> {
+        let deal = if self.settings.link_open_deal {
+            match self.pipedrive.open_deals(record.id) {
+                Ok(deals) if deals.len() == 1 => Some(deals[0]),
+                Ok(_) => None,
+                // Deals may be out of the token's reach: the activity goes without one.
+                Err(ApiError::Rejected { status: 403, .. }) => None,
+                Err(err) => return Err(err),
+            }
+        } else {
+            None
+        };
+        Ok(Look {
+            started_at,
+            owner_name: record
+                .owner_id
+                .and_then(|owner| self.names.name(self.pipedrive, owner)),
+            to: Recipient {
+                person: record.id,
+                owner: record.owner_id,
+                org: record.org_id,
+                deal,
+            },
+            found: found_markers(activities),
+        })
+    }
+}
+
+/// gisttrack's markers in these activities: GitHub gist id to the (first) activity that
+/// carries it.
+pub fn found_markers(activities: &[ActivitySummary]) -> HashMap<String, ActivityId> {
+    let mut found = HashMap::new();
+    for summary in activities {
+        for gist in activity::markers(&summary.note) {
+            found.entry(gist.to_string()).or_insert(summary.id);
+        }
+    }
+    found
+}
