@@ -76,8 +76,8 @@ pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<Exit> {
         .build()?;
     // Registered before the first log line, so a SIGTERM that follows any output is a clean stop.
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
+    let api_token = args.token.strong_api_token()?;
     let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
-    let api_token = args.token.api_token();
     let listen = runtime.block_on(resolve(&args.listen))?;
     warn_about(&engine, api_token.is_some(), listen);
     let interval = (!args.no_sync).then_some(args.interval);
