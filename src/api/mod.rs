@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod query;
 pub mod rejection;
 pub mod route_table;
+pub mod server;
 
 use std::sync::Arc;
 
@@ -223,7 +224,21 @@ pub(crate) fn limited_body() -> impl Filter<Extract = (bytes::Bytes,), Error = R
         })
         .untuple_one()
         .and(warp::body::stream())
-        .and_then(collect_limited)
+        .and_then(|stream| async move {
+            // A body that never ends would hold its connection for ever.
+            tokio::time::timeout(server::BODY_READ_TIMEOUT, collect_limited(stream))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(warp::reject::custom(ApiProblem::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!(
+                            "the request body did not arrive within {}s",
+                            server::BODY_READ_TIMEOUT.as_secs()
+                        ),
+                    )))
+                })
+        })
 }
 
 fn too_large() -> Rejection {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::api::{self, ApiState};
+use crate::api::{self, server, ApiState};
 use crate::cli::ApiTokenArgs;
 use crate::cli::EngineArgs;
 use crate::error::{Error, Result};
@@ -135,6 +135,7 @@ async fn serve_until_stopped(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    let max_connections = server::connection_limit(state.engine.settings.concurrency);
     announce(listener.local_addr()?, &state, interval);
     let (stop, stopped) = watch::channel(false);
     let sync_loop = state
@@ -143,14 +144,14 @@ async fn serve_until_stopped(
         .map(|s| tokio::spawn(s.run(stopped.clone())));
     let engine = state.engine.clone();
     let mut server_stopped = stopped;
-    let server = tokio::spawn(
-        warp::serve(api::routes(state))
-            .incoming(listener)
-            .graceful(async move {
-                let _ = server_stopped.wait_for(|stop| *stop).await;
-            })
-            .run(),
-    );
+    let server = tokio::spawn(server::serve(
+        listener,
+        api::routes(state),
+        max_connections,
+        async move {
+            let _ = server_stopped.wait_for(|stop| *stop).await;
+        },
+    ));
 
     stop_requested.await;
     log::info!(
