@@ -214,6 +214,13 @@ secret_args!(
     }
 );
 
+impl ApiTokenArgs {
+    /// The API token `serve` requires, refused when blank or short ([`Secret::api_token`]).
+    pub fn strong_api_token(&self) -> crate::Result<Option<Secret>> {
+        Secret::api_token(&self.api_token)
+    }
+}
+
 /// Where GitHub and Pipedrive are, the tokens for them, and how patient to be.
 #[derive(Debug, Args, Clone)]
 pub struct UpstreamArgs {

@@ -247,6 +247,13 @@ impl std::fmt::Debug for DatabaseTarget {
     }
 }
 
+/// The shortest API token `serve` takes.
+pub const MIN_API_TOKEN_CHARS: usize = 16;
+
+/// What a refused API token's message advises.
+const STRONG_TOKEN: &str =
+    "set a random one of at least 16 characters (e.g. from `openssl rand -hex 32`)";
+
 /// A token or password: kept out of `Debug`, `Display` and logs. Never empty: an empty or
 /// blank value means "not set" (see [`Secret::given`]).
 #[derive(Clone, PartialEq, Eq)]
@@ -264,6 +271,28 @@ impl Secret {
     /// `.env` file's `PIPEDRIVE_TOKEN=` means "not set", not "an empty token").
     pub fn given(arg: &Option<ArgSecret>) -> Option<Secret> {
         arg.as_ref().and_then(|raw| Secret::new(raw.0.clone()))
+    }
+
+    /// The API token as given: unset or empty means none, but a value of only whitespace,
+    /// or one shorter than [`MIN_API_TOKEN_CHARS`], is refused rather than taken for "no
+    /// token" or let guessers in.
+    pub fn api_token(arg: &Option<ArgSecret>) -> Result<Option<Secret>> {
+        let Some(ArgSecret(raw)) = arg.as_ref().filter(|raw| !raw.0.is_empty()) else {
+            return Ok(None);
+        };
+        let Some(secret) = Secret::new(raw.as_str()) else {
+            return Err(Error::Config(format!(
+                "the API token (--api-token or GISTTRACK_API_TOKEN) is only whitespace, which \
+                 would leave the API open: {STRONG_TOKEN}, or unset it to serve without one"
+            )));
+        };
+        if secret.0.chars().count() < MIN_API_TOKEN_CHARS {
+            return Err(Error::Config(format!(
+                "the API token (--api-token or GISTTRACK_API_TOKEN) is shorter than \
+                 {MIN_API_TOKEN_CHARS} characters, which could be guessed: {STRONG_TOKEN}"
+            )));
+        }
+        Ok(Some(secret))
     }
 
     /// The secret itself, for the one place that sends it.

@@ -1,7 +1,6 @@
 //! Logging: `env_logger` under `RUST_LOG`, as text or one JSON object per line, except that
 //! the HTTP, TLS and pool crates never log below INFO whatever `RUST_LOG` says (at debug and
-//! trace they print request headers, and with them the tokens), and that a client's
-//! malformed request is not logged as a server error.
+//! trace they print request headers, and with them the tokens).
 
 use std::io::Write as _;
 
@@ -49,19 +48,6 @@ impl Log for Capped {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if is_client_garbage(record) {
-            // warp reports a connection whose request could not be parsed at ERROR; it is
-            // the client's fault, so it goes out at DEBUG.
-            let demoted = Record::builder()
-                .level(Level::Debug)
-                .target(record.target())
-                .args(*record.args())
-                .build();
-            if self.enabled(demoted.metadata()) {
-                self.0.log(&demoted);
-            }
-            return;
-        }
         if self.enabled(record.metadata()) {
             self.0.log(record);
         }
@@ -70,18 +56,6 @@ impl Log for Capped {
     fn flush(&self) {
         self.0.flush();
     }
-}
-
-/// A malformed request as warp's server logs it (and only that: an accept error stays an
-/// error).
-fn is_client_garbage(record: &Record<'_>) -> bool {
-    record.level() == Level::Error
-        && record.target().starts_with("warp::server")
-        && record
-            .args()
-            .as_str()
-            .map_or_else(|| record.args().to_string(), str::to_string)
-            .starts_with("server connection error")
 }
 
 /// Installs the logger: `RUST_LOG` if set, else `default_level`.
@@ -173,21 +147,5 @@ mod tests {
         assert_eq!(value["method"], "GET");
         assert_eq!(value["status"], 200);
         assert!(value["time"].as_str().unwrap().ends_with('Z'));
-    }
-
-    #[test]
-    fn only_a_malformed_request_is_demoted() {
-        let garbage = Record::builder()
-            .level(Level::Error)
-            .target("warp::server")
-            .args(format_args!("server connection error: Parse(Method)"))
-            .build();
-        assert!(is_client_garbage(&garbage));
-        let accept = Record::builder()
-            .level(Level::Error)
-            .target("warp::server")
-            .args(format_args!("accept error: too many open files"))
-            .build();
-        assert!(!is_client_garbage(&accept));
     }
 }

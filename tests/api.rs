@@ -482,7 +482,7 @@ async fn people_can_be_paged_with_link_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_token_guards_the_api_but_not_docs_or_health() {
-    let api = api_on(TestDb::sqlite(), Some("s3cret-token"), true);
+    let api = api_on(TestDb::sqlite(), Some("s3cret-token-0123456789"), true);
     for (method, path) in [
         ("GET", "/api/v1/people"),
         ("POST", "/api/v1/sync"),
@@ -502,7 +502,7 @@ async fn an_api_token_guards_the_api_but_not_docs_or_health() {
     }
     let response = warp::test::request()
         .path("/api/v1/people")
-        .header("authorization", "Bearer s3cret-token")
+        .header("authorization", "Bearer s3cret-token-0123456789")
         .reply(&api.routes)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1148,11 +1148,11 @@ async fn a_body_of_a_type_the_route_does_not_take_is_a_415_that_lists_the_types(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bearer_scheme_is_case_insensitive() {
-    let api = api_on(TestDb::sqlite(), Some("s3cret-token"), true);
+    let api = api_on(TestDb::sqlite(), Some("s3cret-token-0123456789"), true);
     for header in [
-        "bearer s3cret-token",
-        "BEARER s3cret-token",
-        "Bearer  s3cret-token",
+        "bearer s3cret-token-0123456789",
+        "BEARER s3cret-token-0123456789",
+        "Bearer  s3cret-token-0123456789",
     ] {
         let (status, body, _) = request(
             &api,
@@ -1165,10 +1165,10 @@ async fn the_bearer_scheme_is_case_insensitive() {
         assert_eq!(status, StatusCode::OK, "{header:?}: {body}");
     }
     for header in [
-        "Bearers3cret-token",
-        "Basic s3cret-token",
+        "Bearers3cret-token-0123456789",
+        "Basic s3cret-token-0123456789",
         "bearer S3CRET-TOKEN",
-        "s3cret-token",
+        "s3cret-token-0123456789",
     ] {
         let (status, body, _) = request(
             &api,
@@ -1200,4 +1200,105 @@ async fn the_previous_page_of_a_page_past_the_end_is_the_last_page() {
     );
     assert!(!link.contains("page=98"), "{link}");
     assert!(!link.contains("rel=\"next\""), "{link}");
+}
+
+/// `GET /api/v1/people` from `client` with `Authorization: Bearer {token}`.
+async fn people_as(
+    api: &Api,
+    client: [u8; 4],
+    token: &str,
+) -> (StatusCode, Value, warp::http::HeaderMap) {
+    use gisttrack::api::server::ClientAddress;
+    let response = warp::test::request()
+        .path("/api/v1/people")
+        .header("authorization", format!("Bearer {token}"))
+        .extension(ClientAddress(std::net::IpAddr::from(client)))
+        .reply(&api.routes)
+        .await;
+    body_of(response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_401_names_the_bearer_scheme_and_guessers_get_429_not_an_answer() {
+    let token = "s3cret-token-0123456789";
+    let api = api_on(TestDb::sqlite(), Some(token), true);
+    let (status, body, headers) = call(&api, "GET", "/api/v1/people").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"gisttrack\"");
+
+    for guess in 0..10 {
+        let (status, body, headers) =
+            people_as(&api, [192, 0, 2, 1], &format!("guess-{guess:016}")).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert_eq!(headers["www-authenticate"], "Bearer realm=\"gisttrack\"");
+    }
+    for presented in ["another-guess-000000", token] {
+        let (status, body, headers) = people_as(&api, [192, 0, 2, 1], presented).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+        );
+        assert_eq!(headers["retry-after"], "6", "one more guess after 6 s");
+        assert!(headers.get("www-authenticate").is_none());
+    }
+    let (status, _, _) = people_as(&api, [192, 0, 2, 2], token).await;
+    assert_eq!(status, StatusCode::OK, "another address is heard at once");
+
+    // Past the ceiling for everyone together, an address with earlier failures waits even
+    // with room of its own, and one that never failed is still heard.
+    for address in 10..28u8 {
+        for guess in 0..5 {
+            people_as(&api, [192, 0, 2, address], &format!("guess-{guess:016}")).await;
+        }
+    }
+    let (status, _, _) = people_as(&api, [192, 0, 2, 10], token).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = people_as(&api, [192, 0, 2, 99], token).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_gets_the_dashboards_protections_and_no_inline_allowance() {
+    let api = api_on(TestDb::sqlite(), None, false);
+    for path in [
+        "/documentation/index.html",
+        "/documentation/swagger-initializer.js",
+        "/documentation/swagger-ui-bundle.js",
+    ] {
+        let response = warp::test::request().path(path).reply(&api.routes).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert_eq!(
+            headers["content-security-policy"],
+            "default-src 'none'; script-src 'self'; \
+             style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+             img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+    }
+    let page = warp::test::request()
+        .path("/documentation/index.html")
+        .reply(&api.routes)
+        .await;
+    let html = String::from_utf8_lossy(page.body()).into_owned();
+    // What makes a policy without 'unsafe-inline' enough: no inline script or style.
+    assert!(!html.contains("<style"), "{html}");
+    assert!(!html.contains(" style="), "{html}");
+    for script in html.split("<script").skip(1) {
+        assert!(script.trim_start().starts_with("src="), "{html}");
+    }
+    let initializer = warp::test::request()
+        .path("/documentation/swagger-initializer.js")
+        .reply(&api.routes)
+        .await;
+    let initializer = String::from_utf8_lossy(initializer.body()).into_owned();
+    assert!(
+        initializer.contains("\"validatorUrl\": \"none\""),
+        "no badge fetched from swagger.io: {initializer}"
+    );
 }

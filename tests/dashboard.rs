@@ -180,7 +180,7 @@ fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
         // "Mark as seen" from a peek records the visit.
         browser.goto(&format!("{}/people/alice-dev?peek=1", server.url));
         browser.navigate_by("document.querySelector('form[action$=\"/seen\"]').submit()");
-        assert_eq!(browser.location(), "/people/alice-dev?peek=1&seen=1");
+        assert_eq!(browser.location(), "/people/alice-dev?peek=1&notice=seen");
         assert!(browser.text().contains("Marked as seen."));
         browser.goto(&format!("{}/?sort=new", server.url));
         assert_eq!(
@@ -250,8 +250,8 @@ fn add_and_stop_tracking_show_the_same_errors_as_the_api_and_change_nothing_on_e
         );
 
         submit_add(&mut browser, "CAROL");
-        assert_eq!(browser.location(), "/?added=carol");
-        assert!(browser.text().contains("Now tracking carol."));
+        assert_eq!(browser.location(), "/?notice=added");
+        assert!(browser.text().contains("Now tracking them."));
         assert_eq!(count_of(&mut browser, "carol"), Some(0));
         assert_eq!(api_logins(&server), vec!["carol"]);
 
@@ -271,11 +271,8 @@ fn add_and_stop_tracking_show_the_same_errors_as_the_api_and_change_nothing_on_e
 
         // "Sync now" asks the scheduler for a pass, as POST /api/v1/sync does.
         browser.navigate_by("document.querySelector('form.sync').submit()");
-        assert!(
-            browser.location().starts_with("/?sync="),
-            "{}",
-            browser.location()
-        );
+        assert_eq!(browser.location(), "/?notice=sync");
+        assert!(browser.text().contains("A sync pass was asked for"));
         wait_until("the pass to deliver carol's gists", || {
             fake.activity_count() == 2
         });
@@ -290,8 +287,8 @@ fn add_and_stop_tracking_show_the_same_errors_as_the_api_and_change_nothing_on_e
 
         browser.goto(&format!("{}/people/carol?peek=1", server.url));
         browser.navigate_by("document.querySelector('form.danger').submit()");
-        assert_eq!(browser.location(), "/?deleted=carol");
-        assert!(browser.text().contains("Stopped tracking carol."));
+        assert_eq!(browser.location(), "/?notice=deleted");
+        assert!(browser.text().contains("Stopped tracking them."));
         assert!(
             api_logins(&server).is_empty(),
             "[{}] stop tracking deletes",
@@ -320,7 +317,7 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         &db,
         &fake,
         &["--no-sync"],
-        &[("GISTTRACK_API_TOKEN", "s3cret-token")],
+        &[("GISTTRACK_API_TOKEN", "s3cret-token-0123456789")],
     );
     let mut browser = Browser::launch();
 
@@ -349,7 +346,7 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
             .all(|c| c["name"] != "gisttrack_session")
     );
 
-    sign_in(&mut browser, "s3cret-token");
+    sign_in(&mut browser, "s3cret-token-0123456789");
     assert_eq!(
         browser.location(),
         "/people/dora",
@@ -404,7 +401,7 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
                 "__Host-gisttrack_csrf=0123456789abcdef0123456789abcdef",
             ),
         ],
-        "csrf=0123456789abcdef0123456789abcdef&token=s3cret-token&next=/",
+        "csrf=0123456789abcdef0123456789abcdef&token=s3cret-token-0123456789&next=/",
     );
     assert_eq!(response.status().as_u16(), 303);
     let set_cookie: Vec<&str> = response
@@ -475,7 +472,7 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         .into_owned();
     let csrf = "0123456789abcdef0123456789abcdef";
     let body = format!(
-        "csrf={csrf}&token=s3cret-token&next={}",
+        "csrf={csrf}&token=s3cret-token-0123456789&next={}",
         percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
     );
     let response = post_form(
@@ -497,6 +494,11 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
         &format!("csrf={csrf}"),
     );
     assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.headers().get("www-authenticate").unwrap(),
+        "Bearer realm=\"gisttrack\"",
+        "a 401 names its scheme"
+    );
     let people = ok(&db, None, &["-o", "json", "list"]);
     assert!(people.contains("dora"), "still tracked: {people}");
 
@@ -504,11 +506,14 @@ fn a_token_requires_signing_in_and_the_session_cookie_never_holds_it_on(db: Test
     let response = post_form(
         format!("{}/signin", server.url),
         &[("cookie", &format!("gisttrack_csrf={csrf}"))],
-        &format!("csrf={csrf}&token=s3cret-token&next=/%09/evil.example"),
+        &format!("csrf={csrf}&token=s3cret-token-0123456789&next=/%09/evil.example"),
     );
     assert_eq!(response.headers().get("location").unwrap(), "/");
     let log = server.log();
-    assert!(!log.contains("s3cret-token"), "the token is never logged");
+    assert!(
+        !log.contains("s3cret-token-0123456789"),
+        "the token is never logged"
+    );
 }
 
 #[test]
@@ -780,4 +785,166 @@ fn long_lists_are_paged_by_name_and_by_new_gists_with_nobody_twice_or_missed() {
         seen.sort();
         assert_eq!(seen, expected, "[{}] nobody twice or missed", db.backend);
     }
+}
+
+#[test]
+fn notices_are_the_servers_own_words_never_the_urls() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let server = synced(&db, &fake);
+    let page = |path: &str| {
+        let mut response = agent().get(format!("{}{path}", server.url)).call().unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.body_mut().read_to_string().unwrap()
+    };
+    let planted = "Your-session-expired-call-555-0100";
+    for path in [
+        format!("/?added={planted}"),
+        format!("/?deleted={planted}"),
+        format!("/?sync={planted}"),
+        format!("/?notice={planted}"),
+        format!("/people/bob?peek=1&seen={planted}"),
+        format!("/people/bob?peek=1&notice={planted}"),
+    ] {
+        let html = page(&path);
+        assert!(!html.contains(planted), "{path} shows text from its URL");
+        assert!(!html.contains("class=\"notice\""), "{path}: {html}");
+    }
+    for (path, line) in [
+        (
+            "/?notice=added",
+            "Now tracking them. Their gists are listed at the next sync pass.",
+        ),
+        (
+            "/?notice=deleted",
+            "Stopped tracking them. Pipedrive keeps their person and activities.",
+        ),
+        (
+            "/?notice=sync",
+            "A sync pass was asked for: it runs as soon as the one under way (if any) ends.",
+        ),
+        ("/people/bob?peek=1&notice=seen", "Marked as seen."),
+    ] {
+        let html = page(path);
+        assert!(
+            html.contains(&format!("<p class=\"notice\" role=\"status\">{line}</p>")),
+            "{path}: {html}"
+        );
+    }
+}
+
+#[test]
+fn wrong_tokens_at_the_sign_in_form_are_throttled_per_address() {
+    use support::server::exchange_from;
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let token = "s3cret-token-0123456789";
+    let server = Server::start(
+        &db,
+        &fake,
+        &["--no-sync"],
+        &[("GISTTRACK_API_TOKEN", token)],
+    );
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let sign_in = |source: &str, presented: &str| {
+        exchange_from(
+            source,
+            &server,
+            &format!(
+                "POST /signin HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Cookie: gisttrack_csrf={csrf}"
+            ),
+            &format!("csrf={csrf}&token={presented}&next=/"),
+        )
+    };
+    for guess in 0..10 {
+        let answer = sign_in("127.0.0.2", &format!("guess-{guess:016}"));
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some("Bearer realm=\"gisttrack\"")
+        );
+        assert!(
+            answer.body.contains("not this gisttrack&#39;s API token")
+                || answer.body.contains("not this gisttrack's API token"),
+            "{answer:?}"
+        );
+    }
+    for presented in ["guess-again-00000000", token] {
+        let answer = sign_in("127.0.0.2", presented);
+        assert_eq!(answer.status, 429, "{answer:?}");
+        assert_eq!(answer.header("retry-after"), Some("6"), "{answer:?}");
+        assert!(
+            answer
+                .body
+                .contains("Too many wrong tokens came from your address: try again in 6 seconds."),
+            "{answer:?}"
+        );
+        assert!(
+            !answer
+                .headers
+                .iter()
+                .any(|(n, v)| n == "set-cookie" && v.starts_with("gisttrack_session=")),
+            "no session: {answer:?}"
+        );
+    }
+    // The API's bearer check shares the count.
+    let api = exchange_from(
+        "127.0.0.2",
+        &server,
+        &format!("GET /api/v1/people HTTP/1.1\r\nAuthorization: Bearer {token}"),
+        "",
+    );
+    assert_eq!(api.status, 429, "{api:?}");
+
+    let answer = sign_in("127.0.0.1", token);
+    assert_eq!(
+        answer.status, 303,
+        "another address signs in at once: {answer:?}"
+    );
+    assert!(
+        answer
+            .headers
+            .iter()
+            .any(|(n, v)| n == "set-cookie" && v.starts_with("gisttrack_session=")),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn swagger_ui_renders_under_its_content_security_policy() {
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+    let mut browser = Browser::launch();
+    // Recorded by the page itself from its first moment (DevTools scripts run whatever the
+    // policy says).
+    browser.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({"source": "window.__violations = []; \
+            document.addEventListener('securitypolicyviolation', e => \
+              window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"}),
+    );
+    browser.goto(&format!("{}/documentation/index.html", server.url));
+    wait_until("Swagger UI to render the API's operations", || {
+        browser
+            .eval("document.querySelectorAll('.opblock').length")
+            .as_i64()
+            .unwrap_or(0)
+            > 0
+    });
+    let operations = browser.eval("document.querySelectorAll('.opblock').length");
+    assert!(operations.as_i64().unwrap() >= 5, "{operations}");
+    let styled = browser
+        .eval("getComputedStyle(document.querySelector('.swagger-ui .info .title')).fontSize");
+    assert_ne!(styled, "16px", "its stylesheet applied");
+    let violations = browser.eval("window.__violations");
+    assert_eq!(
+        violations,
+        serde_json::json!([]),
+        "nothing the UI needs is blocked"
+    );
+    let framed = browser.eval("document.querySelectorAll('iframe').length");
+    assert_eq!(framed, 0);
+    assert_only_local_requests(&browser, &server);
 }

@@ -87,21 +87,25 @@ fn the_loop_syncs_and_visits_advance_across_several_visits() {
     }
 }
 
+const API_TOKEN: &str = "tok-0123456789abcdef";
+
+/// `serve --no-sync` asking for [`API_TOKEN`], with `env` besides.
+fn serve_with_token(db: &TestDb, fake: &support::FakeApis, env: &[(&str, &str)]) -> Server {
+    let mut env = env.to_vec();
+    env.push(("GISTTRACK_API_TOKEN", API_TOKEN));
+    Server::start(db, fake, &["--no-sync"], &env)
+}
+
 #[test]
 fn the_api_token_is_enforced_by_the_binary() {
     let fake = roomy_fake();
     let db = TestDb::sqlite();
     // At trace, so that any crate logging request headers would show the token.
-    let server = Server::start(
-        &db,
-        &fake,
-        &["--no-sync"],
-        &[("GISTTRACK_API_TOKEN", "tok-123"), ("RUST_LOG", "trace")],
-    );
+    let server = serve_with_token(&db, &fake, &[("RUST_LOG", "trace")]);
     assert_eq!(get(&format!("{}/api/v1/people", server.url)).0, 401);
     let mut response = agent()
         .get(format!("{}/api/v1/people", server.url))
-        .header("authorization", "Bearer tok-123")
+        .header("authorization", &format!("Bearer {API_TOKEN}"))
         .call()
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -110,7 +114,7 @@ fn the_api_token_is_enforced_by_the_binary() {
     let log = server.log();
     assert!(log.contains("GET /api/v1/people 200"), "{log}");
     for secret in [
-        "tok-123",
+        API_TOKEN,
         "uthorization",
         support::PIPEDRIVE_TOKEN,
         support::GITHUB_TOKEN,
@@ -681,4 +685,125 @@ fn json_people(server: &Server) -> Vec<Value> {
     let (status, people) = get(&format!("{}/api/v1/people", server.url));
     assert_eq!(status, 200, "{people}");
     people.as_array().cloned().expect("a JSON array")
+}
+
+#[test]
+fn wrong_tokens_are_throttled_per_address_while_the_right_one_passes_at_once() {
+    use support::server::exchange_from;
+    let fake = roomy_fake();
+    let db = TestDb::sqlite();
+    let server = serve_with_token(&db, &fake, &[]);
+    let people = |source: &str, token: &str| {
+        exchange_from(
+            source,
+            &server,
+            &format!("GET /api/v1/people HTTP/1.1\r\nAuthorization: Bearer {token}"),
+            "",
+        )
+    };
+    let missing = exchange_from("127.0.0.2", &server, "GET /api/v1/people HTTP/1.1", "");
+    assert_eq!(missing.status, 401, "{missing:?}");
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some("Bearer realm=\"gisttrack\"")
+    );
+
+    // Guesses from one address: the first ten are looked at and refused, the rest are not
+    // looked at.
+    let mut statuses = Vec::new();
+    for guess in 0..40 {
+        let answer = people("127.0.0.2", &format!("guess-{guess:016}"));
+        if answer.status == 401 {
+            assert_eq!(
+                answer.header("www-authenticate"),
+                Some("Bearer realm=\"gisttrack\""),
+                "{answer:?}"
+            );
+        } else {
+            assert_eq!(answer.status, 429, "{answer:?}");
+            let retry: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry), "{answer:?}");
+            let body: Value = serde_json::from_str(&answer.body).unwrap();
+            assert_eq!(body["code"], "too_many_attempts", "{answer:?}");
+        }
+        statuses.push(answer.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert!(statuses[10..].iter().all(|&s| s == 429), "{statuses:?}");
+    assert_eq!(
+        people("127.0.0.2", API_TOKEN).status,
+        429,
+        "a throttled address's attempt is not looked at, even the right one"
+    );
+
+    // Another client with the right token: answered at once, not held back.
+    let started = std::time::Instant::now();
+    let answer = people("127.0.0.1", API_TOKEN);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, "[]");
+    eprintln!(
+        "the right token from another address while one is throttled: 200 in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !server.log().contains(API_TOKEN),
+        "the token is never logged"
+    );
+}
+
+#[test]
+fn a_short_or_blank_api_token_is_refused_with_exit_78_and_an_empty_one_means_none() {
+    let db = TestDb::sqlite();
+    let short = "the API token (--api-token or GISTTRACK_API_TOKEN) is shorter than 16 \
+                 characters, which could be guessed: set a random one of at least 16 \
+                 characters (e.g. from `openssl rand -hex 32`)";
+    let blank = "the API token (--api-token or GISTTRACK_API_TOKEN) is only whitespace, which \
+                 would leave the API open: set a random one of at least 16 characters (e.g. \
+                 from `openssl rand -hex 32`), or unset it to serve without one";
+    for (token, message) in [
+        ("x", short),
+        ("fifteen-chars-!", short),
+        ("  fifteen-chars-!  ", short),
+        (" ", blank),
+        ("\t \n", blank),
+    ] {
+        let out = support::command(&db, None)
+            .env("GISTTRACK_API_TOKEN", token)
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-sync"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(78), "{token:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("gisttrack: {message}\n"),
+            "{token:?}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert!(
+        !db.sqlite_path().unwrap().exists(),
+        "refused before the database is opened"
+    );
+    let out = support::command(&db, None)
+        .args(["serve", "--listen", "127.0.0.1:0", "--api-token", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "on the command line too");
+
+    // Sixteen characters are enough, and an empty variable is no token (as for every secret).
+    let fake = roomy_fake();
+    let server = Server::start(
+        &db,
+        &fake,
+        &["--no-sync"],
+        &[("GISTTRACK_API_TOKEN", "sixteen-chars-ok")],
+    );
+    assert_eq!(get(&format!("{}/api/v1/people", server.url)).0, 401);
+    drop(server);
+    let server = Server::start(&db, &fake, &["--no-sync"], &[("GISTTRACK_API_TOKEN", "")]);
+    assert_eq!(get(&format!("{}/api/v1/people", server.url)).0, 200);
 }

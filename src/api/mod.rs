@@ -7,6 +7,8 @@ pub mod openapi;
 pub mod query;
 pub mod rejection;
 pub mod route_table;
+pub mod server;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -42,6 +44,8 @@ pub struct ApiState {
     pub lists: Arc<ListCache>,
     /// Where the dashboard links to.
     pub site: Arc<crate::web::Site>,
+    /// Wrong tokens counted, for the bearer check and the sign-in form.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 impl ApiState {
@@ -59,6 +63,7 @@ impl ApiState {
             api_token,
             lists: Default::default(),
             site: Default::default(),
+            throttle: Default::default(),
         }
     }
 
@@ -72,17 +77,31 @@ impl ApiState {
         &self.engine.store
     }
 
-    /// True when no token is configured, or the request carries it (compared in constant time).
-    fn authorized(&self, header: Option<&str>) -> bool {
+    /// Passes when no token is configured, or the request carries it (compared in constant
+    /// time); else a 401, or a 429 while its address is throttled.
+    fn check_bearer(
+        &self,
+        header: Option<&str>,
+        client: Option<server::ClientAddress>,
+    ) -> Result<(), ApiProblem> {
         let Some(expected) = &self.api_token else {
-            return true;
+            return Ok(());
         };
         // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` are `Bearer`.
         let presented = header
             .and_then(|h| h.trim().split_once(|c: char| c.is_ascii_whitespace()))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token);
-        presented.is_some_and(|token| crate::web::session::is_api_token(expected, token.trim()))
+        match self
+            .throttle
+            .check(client.map(|c| c.0), expected, presented)
+        {
+            throttle::Verdict::Accepted => Ok(()),
+            throttle::Verdict::Refused => Err(ApiProblem::unauthorized()),
+            throttle::Verdict::Throttled { retry_after } => {
+                Err(ApiProblem::too_many_attempts(retry_after))
+            }
+        }
     }
 }
 
@@ -103,16 +122,17 @@ fn with_state(
 
 /// Passes only requests that carry the API token (when one is configured).
 fn authorized(state: ApiState) -> impl Filter<Extract = (ApiState,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
-        let state = state.clone();
-        async move {
-            if state.authorized(header.as_deref()) {
-                Ok(state)
-            } else {
-                Err(warp::reject::custom(ApiProblem::unauthorized()))
+    warp::header::optional::<String>("authorization")
+        .and(warp::ext::optional::<server::ClientAddress>())
+        .and_then(move |header: Option<String>, client| {
+            let state = state.clone();
+            async move {
+                match state.check_bearer(header.as_deref(), client) {
+                    Ok(()) => Ok(state),
+                    Err(problem) => Err(warp::reject::custom(problem)),
+                }
             }
-        }
-    })
+        })
 }
 
 /// Every route, with JSON errors, the access log, request metrics and `Allow` on 405s.
@@ -223,7 +243,21 @@ pub(crate) fn limited_body() -> impl Filter<Extract = (bytes::Bytes,), Error = R
         })
         .untuple_one()
         .and(warp::body::stream())
-        .and_then(collect_limited)
+        .and_then(|stream| async move {
+            // A body that never ends would hold its connection for ever.
+            tokio::time::timeout(server::BODY_READ_TIMEOUT, collect_limited(stream))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(warp::reject::custom(ApiProblem::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!(
+                            "the request body did not arrive within {}s",
+                            server::BODY_READ_TIMEOUT.as_secs()
+                        ),
+                    )))
+                })
+        })
 }
 
 fn too_large() -> Rejection {
@@ -298,12 +332,14 @@ fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `/documentation/openapi.json` and Swagger UI at `/documentation/index.html`, from the binary.
+/// `/documentation/openapi.json` and Swagger UI at `/documentation/index.html`, from the
+/// binary, under the dashboard's protections.
 fn documentation() -> BoxedFilter<(Response,)> {
     let spec = Arc::new(openapi::json());
-    let config = Arc::new(utoipa_swagger_ui::Config::from(
-        "/documentation/openapi.json",
-    ));
+    // No validator badge: it would send the document's URL to swagger.io.
+    let config = Arc::new(
+        utoipa_swagger_ui::Config::from("/documentation/openapi.json").validator_url("none"),
+    );
     let openapi_json = warp::path!("documentation" / "openapi.json")
         .and(warp::get())
         .map(move || {
@@ -327,6 +363,10 @@ fn documentation() -> BoxedFilter<(Response,)> {
                 match utoipa_swagger_ui::serve(tail.as_str(), config) {
                     Ok(Some(file)) => {
                         let mut response = Response::new(file.bytes.into_owned().into());
+                        crate::web::protect(
+                            response.headers_mut(),
+                            crate::web::DOCUMENTATION_POLICY,
+                        );
                         if let Ok(value) = file.content_type.parse() {
                             response
                                 .headers_mut()

@@ -10,6 +10,10 @@ use warp::{Rejection, Reply};
 
 use crate::error::Error;
 
+/// What every 401 answers with (RFC 9110 wants a challenge on each): the token goes in
+/// `Authorization: Bearer`.
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"gisttrack\"";
+
 /// The body of every error answer.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -56,13 +60,28 @@ impl ApiProblem {
         self
     }
 
+    /// A wrong token came from an address that has sent too many.
+    pub fn too_many_attempts(retry_after: u64) -> ApiProblem {
+        ApiProblem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many wrong API tokens from this address; try again in {retry_after}s"),
+        )
+        .retry_after(retry_after)
+    }
+
     pub fn reply(&self) -> warp::reply::Response {
         let mut response =
             warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response();
+        let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(warp::http::header::RETRY_AFTER, seconds.into());
+            headers.insert(warp::http::header::RETRY_AFTER, seconds.into());
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                warp::http::header::WWW_AUTHENTICATE,
+                warp::http::HeaderValue::from_static(BEARER_CHALLENGE),
+            );
         }
         response
     }

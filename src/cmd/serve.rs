@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::api::{self, ApiState};
+use crate::api::{self, server, ApiState};
 use crate::cli::ApiTokenArgs;
 use crate::cli::EngineArgs;
 use crate::error::{Error, Result};
@@ -76,8 +76,8 @@ pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<Exit> {
         .build()?;
     // Registered before the first log line, so a SIGTERM that follows any output is a clean stop.
     let stop_requested = runtime.block_on(async { shutdown_signal() })?;
+    let api_token = args.token.strong_api_token()?;
     let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
-    let api_token = args.token.api_token();
     let listen = runtime.block_on(resolve(&args.listen))?;
     warn_about(&engine, api_token.is_some(), listen);
     let interval = (!args.no_sync).then_some(args.interval);
@@ -135,6 +135,7 @@ async fn serve_until_stopped(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    let max_connections = server::connection_limit(state.engine.settings.concurrency);
     announce(listener.local_addr()?, &state, interval);
     let (stop, stopped) = watch::channel(false);
     let sync_loop = state
@@ -143,14 +144,14 @@ async fn serve_until_stopped(
         .map(|s| tokio::spawn(s.run(stopped.clone())));
     let engine = state.engine.clone();
     let mut server_stopped = stopped;
-    let server = tokio::spawn(
-        warp::serve(api::routes(state))
-            .incoming(listener)
-            .graceful(async move {
-                let _ = server_stopped.wait_for(|stop| *stop).await;
-            })
-            .run(),
-    );
+    let server = tokio::spawn(server::serve(
+        listener,
+        api::routes(state),
+        max_connections,
+        async move {
+            let _ = server_stopped.wait_for(|stop| *stop).await;
+        },
+    ));
 
     stop_requested.await;
     log::info!(

@@ -243,6 +243,30 @@ fn scrub(message: &str, target: &DatabaseTarget) -> String {
     }
 }
 
+/// Creates a SQLite file's missing folders (0700) and the file itself (0600), empty, for
+/// SQLite to fill: names and e-mails are personal data, and SQLite gives its `-wal` and
+/// `-shm` files the database file's mode. What exists already keeps its mode.
+fn create_private(path: &Path) -> std::result::Result<(), (&Path, std::io::Error)> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| (dir, e))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err((path, e)),
+    }
+}
+
 /// Connections a process keeps.
 pub const POOL_SIZE: u32 = 32;
 
@@ -358,19 +382,17 @@ impl Store {
         Store::open_with(target, DEFAULT_LOCK_WAIT)
     }
 
-    /// Creates the SQLite folder if needed, runs pending migrations, and builds the pool whose
-    /// statements wait up to `lock_wait` for a lock. An unreachable server fails here, at
+    /// Creates the SQLite folder and file if needed (private to this user), runs pending
+    /// migrations, and builds the pool whose statements wait up to `lock_wait` for a lock. An unreachable server fails here, at
     /// once, with one clear line.
     pub fn open_with(target: &DatabaseTarget, lock_wait: Duration) -> Result<Store> {
         if let DatabaseTarget::Sqlite(path) = target {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| Error::DatabaseUnreachable {
-                    backend: target.backend(),
-                    host: target.host(),
-                    database: target.database_name(),
-                    reason: format!("cannot create {}: {e}", dir.display()),
-                })?;
-            }
+            create_private(path).map_err(|(what, e)| Error::DatabaseUnreachable {
+                backend: target.backend(),
+                host: target.host(),
+                database: target.database_name(),
+                reason: format!("cannot create {}: {e}", what.display()),
+            })?;
         }
         let mut conn = ConnectionManager::establish(target)?;
         migrations::run(&mut conn)?;
@@ -609,6 +631,53 @@ mod tests {
         assert_eq!(
             sqlite_existing_file_uri(Path::new("/data/50%?#.db")),
             "file:/data/50%25%3F%23.db?mode=rw"
+        );
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        name.into()
+    }
+
+    #[test]
+    fn a_new_sqlite_file_and_its_folders_are_private_and_existing_ones_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join("data/gisttrack/gisttrack.db");
+        let store = Store::open(&DatabaseTarget::Sqlite(path.clone())).unwrap();
+        store.conn().unwrap();
+        for dir in [home.path().join("data"), home.path().join("data/gisttrack")] {
+            assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        }
+        for file in [
+            path.clone(),
+            with_suffix(&path, "-wal"),
+            with_suffix(&path, "-shm"),
+        ] {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        drop(store);
+
+        let shared = home.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let path = shared.join("gisttrack.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let store = Store::open(&DatabaseTarget::Sqlite(path.clone())).unwrap();
+        store.conn().unwrap();
+        assert_eq!(mode(&shared), 0o750, "an existing folder is left alone");
+        assert_eq!(mode(&path), 0o640, "an existing file is left alone");
+        assert_eq!(
+            mode(&with_suffix(&path, "-wal")),
+            0o640,
+            "SQLite gives its WAL the file's mode"
         );
     }
 }

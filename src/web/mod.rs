@@ -13,6 +13,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::api::rejection::ApiProblem;
+use crate::api::throttle::Verdict;
 use crate::api::{blocking, ApiState};
 use crate::error::Error;
 use crate::ids::PipedrivePersonId;
@@ -21,6 +22,31 @@ use pages::Frame;
 
 /// People per overview page.
 const PAGE_SIZE: usize = 50;
+
+/// The dashboard's Content-Security-Policy: nothing but its own stylesheet, no script, no
+/// framing, forms only to itself.
+const DASHBOARD_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Swagger UI's: the same, plus its own scripts (files, none inline), the icons its
+/// stylesheet holds as `data:` images, its requests to this server, and, by its hash, the
+/// one inline style it writes: the `<style>` of the logo in its top bar.
+pub(crate) const DOCUMENTATION_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+/// The headers every page of this server gets: its policy (nothing loaded from anywhere
+/// else, no framing), no content sniffing, no referrer beyond this site.
+pub(crate) fn protect(headers: &mut warp::http::HeaderMap, policy: &'static str) {
+    for (name, value) in [
+        ("content-security-policy", policy),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
 
 /// Where the dashboard links out to: GitHub profiles, and Pipedrive persons when the
 /// configured Pipedrive URL is a company's own (`https://acme.pipedrive.com`).
@@ -79,6 +105,8 @@ struct Visitor {
     session: bool,
     secure: bool,
     cross_site: bool,
+    /// Where the request came from, for the sign-in throttle.
+    client: Option<std::net::IpAddr>,
 }
 
 /// The request headers a [`Visitor`] is made of.
@@ -91,6 +119,7 @@ struct VisitorHeaders {
     /// The server's names: the requested authority (`Host`, or HTTP/2's `:authority`), then
     /// each `X-Forwarded-Host` entry.
     hosts: Vec<String>,
+    client: Option<std::net::IpAddr>,
 }
 
 fn visitor(
@@ -113,16 +142,25 @@ fn visitor(
                 hosts
             },
         ))
-        .map(move |cookies, forwarded_proto, fetch_site, origin, hosts| {
-            let headers = VisitorHeaders {
-                cookies,
-                forwarded_proto,
-                fetch_site,
-                origin,
-                hosts,
-            };
-            (state.clone(), Visitor::from_headers(&state, &headers))
-        })
+        .and(warp::ext::optional::<crate::api::server::ClientAddress>())
+        .map(
+            move |cookies,
+                  forwarded_proto,
+                  fetch_site,
+                  origin,
+                  hosts,
+                  client: Option<crate::api::server::ClientAddress>| {
+                let headers = VisitorHeaders {
+                    cookies,
+                    forwarded_proto,
+                    fetch_site,
+                    origin,
+                    hosts,
+                    client: client.map(|c| c.0),
+                };
+                (state.clone(), Visitor::from_headers(&state, &headers))
+            },
+        )
         .untuple_one()
 }
 
@@ -161,6 +199,7 @@ impl Visitor {
                 headers.origin.as_deref(),
                 &hosts,
             ),
+            client: headers.client,
         }
     }
 
@@ -174,23 +213,23 @@ impl Visitor {
     }
 
     /// An HTML answer with the headers every page gets: no caching, no framing, nothing
-    /// loaded from anywhere but here.
+    /// loaded from anywhere but here; a 401 names the scheme that opens the API.
     fn page(&self, status: StatusCode, markup: maud::Markup) -> Response {
         let mut response = Response::new(markup.into_string().into());
         *response.status_mut() = status;
         let headers = response.headers_mut();
+        protect(headers, DASHBOARD_POLICY);
         for (name, value) in [
             ("content-type", "text/html; charset=utf-8"),
-            (
-                "content-security-policy",
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                 frame-ancestors 'none'; base-uri 'none'",
-            ),
-            ("x-content-type-options", "nosniff"),
-            ("referrer-policy", "same-origin"),
             ("cache-control", "no-store"),
         ] {
             headers.insert(name, HeaderValue::from_static(value));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(crate::api::rejection::BEARER_CHALLENGE),
+            );
         }
         self.keep_csrf(response)
     }
@@ -346,25 +385,17 @@ async fn overview_page(
     render_overview(&state, &visitor, frame, overview_query, StatusCode::OK, "").await
 }
 
-/// A line about what the previous form did, from the redirect's query (only known keys;
-/// the values are escaped like any text).
+/// A line about what the previous form did, named by the redirect's `notice`: always one of
+/// the server's own lines, never text from the URL, so a link cannot put words on the page.
 fn notice(query: &crate::api::query::Query) -> Option<String> {
-    if let Some(login) = query.first("added") {
-        return Some(format!(
-            "Now tracking {login}. Their gists are listed at the next sync pass."
-        ));
-    }
-    if let Some(login) = query.first("deleted") {
-        return Some(format!(
-            "Stopped tracking {login}. Pipedrive keeps their person and activities."
-        ));
-    }
-    if let Some(run) = query.first("sync") {
-        return Some(format!(
-            "Sync pass #{run} asked for: it runs as soon as the one under way (if any) ends."
-        ));
-    }
-    query.first("seen").map(|_| "Marked as seen.".to_string())
+    let line = match query.first("notice")? {
+        "added" => "Now tracking them. Their gists are listed at the next sync pass.",
+        "deleted" => "Stopped tracking them. Pipedrive keeps their person and activities.",
+        "sync" => "A sync pass was asked for: it runs as soon as the one under way (if any) ends.",
+        "seen" => "Marked as seen.",
+        _ => return None,
+    };
+    Some(line.to_string())
 }
 
 async fn render_overview(
@@ -515,11 +546,33 @@ fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>
         return visitor.redirect("/");
     };
     let next = local_path(fields.get("next").map(String::as_str));
-    let presented = fields.get("token").map(String::as_str).unwrap_or("");
-    if !session::is_api_token(token, presented.trim()) {
+    let presented = fields.get("token").map(String::as_str);
+    let refusal = match state.throttle.check(visitor.client, token, presented) {
+        Verdict::Accepted => None,
+        Verdict::Refused => Some((
+            StatusCode::UNAUTHORIZED,
+            "That is not this gisttrack's API token.".to_string(),
+            None,
+        )),
+        Verdict::Throttled { retry_after } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many wrong tokens came from your address: try again in {retry_after} \
+                 seconds."
+            ),
+            Some(retry_after),
+        )),
+    };
+    if let Some((status, message, retry_after)) = refusal {
         let mut frame = visitor.frame(state);
-        frame.error = Some("That is not this gisttrack's API token.".into());
-        return visitor.page(StatusCode::UNAUTHORIZED, pages::signin(&frame, &next));
+        frame.error = Some(message);
+        let mut response = visitor.page(status, pages::signin(&frame, &next));
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        return response;
     }
     let mut response = visitor.redirect(&next);
     let cookie = session::set_cookie(
@@ -542,10 +595,7 @@ async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>)
     let engine = state.engine.clone();
     let login = username.clone();
     match blocking(move || service::add_person(&engine, &login, true)).await {
-        Ok(detail) => {
-            let login = detail.person.github_username;
-            visitor.redirect(&format!("/?added={login}"))
-        }
+        Ok(_) => visitor.redirect("/?notice=added"),
         Err(rejection) => {
             // The same page, the same errors as the API, with what was typed kept.
             let (status, message) = match rejection.find::<ApiProblem>() {
@@ -569,7 +619,7 @@ async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>)
 async fn delete(state: ApiState, visitor: Visitor, login: String) -> Response {
     let engine = state.engine.clone();
     match blocking(move || service::delete_person(&engine.store, &engine.settings, &login)).await {
-        Ok(deleted) => visitor.redirect(&format!("/?deleted={deleted}")),
+        Ok(_) => visitor.redirect("/?notice=deleted"),
         Err(rejection) => rejected(&state, &visitor, rejection),
     }
 }
@@ -583,7 +633,7 @@ async fn seen(state: ApiState, visitor: Visitor, login: String) -> Response {
     match read {
         Ok(detail) => {
             let login = detail.person.github_username;
-            visitor.redirect(&format!("/people/{login}?peek=1&seen=1"))
+            visitor.redirect(&format!("/people/{login}?peek=1&notice=seen"))
         }
         Err(rejection) => rejected(&state, &visitor, rejection),
     }
@@ -594,7 +644,7 @@ async fn sync_now(state: ApiState, visitor: Visitor) -> Response {
         return visitor.failure(&state, Error::MissingPipedriveToken);
     };
     match scheduler.request_pass().await {
-        Ok(run_id) => visitor.redirect(&format!("/?sync={run_id}")),
+        Ok(_) => visitor.redirect("/?notice=sync"),
         Err(err) => visitor.failure(&state, err),
     }
 }
