@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a user and the gists first seen since the previous visit; records this visit')
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Stop tracking a user and remove their rows')
             [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity')
+            [CompletionResult]::new('relink', 'relink', [CompletionResultType]::ParameterValue, 'Link a user to another Pipedrive person (after theirs was deleted, or to move them)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the HTTP API and run the sync loop')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the database, GitHub, Pipedrive and the configuration in effect')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -132,6 +133,28 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'gisttrack;relink' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Link to this existing Pipedrive person (default: the person a merge left, found by carrying the user''s activities)')
+            [CompletionResult]::new('--github-api-url', '--github-api-url', [CompletionResultType]::ParameterName, 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)')
+            [CompletionResult]::new('--pipedrive-api-url', '--pipedrive-api-url', [CompletionResultType]::ParameterName, 'Pipedrive company URL; requests go to {URL}/api/v2/...')
+            [CompletionResult]::new('--github-token', '--github-token', [CompletionResultType]::ParameterName, 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)')
+            [CompletionResult]::new('--pipedrive-token', '--pipedrive-token', [CompletionResultType]::ParameterName, 'Pipedrive API token (sent only in the x-api-token header)')
+            [CompletionResult]::new('--person-owner', '--person-owner', [CompletionResultType]::ParameterName, 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive''s, the token''s user). Persons found, not created, keep the owner a salesperson gave them')
+            [CompletionResult]::new('--rate-limit-max-wait', '--rate-limit-max-wait', [CompletionResultType]::ParameterName, 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service')
+            [CompletionResult]::new('--http-timeout', '--http-timeout', [CompletionResultType]::ParameterName, 'Timeout for one request to GitHub or Pipedrive')
+            [CompletionResult]::new('--in-flight-bound', '--in-flight-bound', [CompletionResultType]::ParameterName, 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
+            [CompletionResult]::new('--create', '--create', [CompletionResultType]::ParameterName, 'Link to a new Pipedrive person, created for the user')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'gisttrack;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: HOST:PORT, where HOST is an address or a name (localhost)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start')
@@ -200,6 +223,7 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a user and the gists first seen since the previous visit; records this visit')
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Stop tracking a user and remove their rows')
             [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity')
+            [CompletionResult]::new('relink', 'relink', [CompletionResultType]::ParameterValue, 'Link a user to another Pipedrive person (after theirs was deleted, or to move them)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the HTTP API and run the sync loop')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the database, GitHub, Pipedrive and the configuration in effect')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -219,6 +243,9 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             break
         }
         'gisttrack;help;sync' {
+            break
+        }
+        'gisttrack;help;relink' {
             break
         }
         'gisttrack;help;serve' {

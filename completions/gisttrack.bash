@@ -34,6 +34,9 @@ _gisttrack() {
             gisttrack,list)
                 cmd="gisttrack__subcmd__list"
                 ;;
+            gisttrack,relink)
+                cmd="gisttrack__subcmd__relink"
+                ;;
             gisttrack,serve)
                 cmd="gisttrack__subcmd__serve"
                 ;;
@@ -61,6 +64,9 @@ _gisttrack() {
             gisttrack__subcmd__help,list)
                 cmd="gisttrack__subcmd__help__subcmd__list"
                 ;;
+            gisttrack__subcmd__help,relink)
+                cmd="gisttrack__subcmd__help__subcmd__relink"
+                ;;
             gisttrack__subcmd__help,serve)
                 cmd="gisttrack__subcmd__help__subcmd__serve"
                 ;;
@@ -77,7 +83,7 @@ _gisttrack() {
 
     case "${cmd}" in
         gisttrack)
-            opts="-o -h -V --database-url --log-format --output --help --version add list show delete sync serve doctor completions help"
+            opts="-o -h -V --database-url --log-format --output --help --version add list show delete sync relink serve doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,7 +329,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__help)
-            opts="add list show delete sync serve doctor completions help"
+            opts="add list show delete sync relink serve doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -420,6 +426,20 @@ _gisttrack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gisttrack__subcmd__help__subcmd__relink)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gisttrack__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -469,6 +489,76 @@ _gisttrack() {
                 return 0
             fi
             case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__relink)
+            opts="-o -h -V --to --create --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --github-api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipedrive-api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --github-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipedrive-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --person-owner)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit-max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand show 'Show a user and the gists first seen since the previous visit; records this visit'
             cand delete 'Stop tracking a user and remove their rows'
             cand sync 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+            cand relink 'Link a user to another Pipedrive person (after theirs was deleted, or to move them)'
             cand serve 'Serve the HTTP API and run the sync loop'
             cand doctor 'Check the database, GitHub, Pipedrive and the configuration in effect'
             cand completions 'Print a shell completion script'
@@ -123,6 +124,27 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'gisttrack;relink'= {
+            cand --to 'Link to this existing Pipedrive person (default: the person a merge left, found by carrying the user''s activities)'
+            cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
+            cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
+            cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
+            cand --pipedrive-token 'Pipedrive API token (sent only in the x-api-token header)'
+            cand --person-owner 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive''s, the token''s user). Persons found, not created, keep the owner a salesperson gave them'
+            cand --rate-limit-max-wait 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service'
+            cand --http-timeout 'Timeout for one request to GitHub or Pipedrive'
+            cand --in-flight-bound 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]'
+            cand --database-url 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed''s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work'
+            cand --log-format 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)'
+            cand --lock-wait 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now'
+            cand -o 'Output format: a table (plain columns when piped) or JSON'
+            cand --output 'Output format: a table (plain columns when piped) or JSON'
+            cand --create 'Link to a new Pipedrive person, created for the user'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'gisttrack;serve'= {
             cand --listen 'Address to listen on: HOST:PORT, where HOST is an address or a name (localhost)'
             cand --interval 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start'
@@ -188,6 +210,7 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand show 'Show a user and the gists first seen since the previous visit; records this visit'
             cand delete 'Stop tracking a user and remove their rows'
             cand sync 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+            cand relink 'Link a user to another Pipedrive person (after theirs was deleted, or to move them)'
             cand serve 'Serve the HTTP API and run the sync loop'
             cand doctor 'Check the database, GitHub, Pipedrive and the configuration in effect'
             cand completions 'Print a shell completion script'
@@ -202,6 +225,8 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
         &'gisttrack;help;delete'= {
         }
         &'gisttrack;help;sync'= {
+        }
+        &'gisttrack;help;relink'= {
         }
         &'gisttrack;help;serve'= {
         }

@@ -36,6 +36,7 @@ complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "list" -d 'List 
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "delete" -d 'Stop tracking a user and remove their rows'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "relink" -d 'Link a user to another Pipedrive person (after theirs was deleted, or to move them)'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "doctor" -d 'Check the database, GitHub, Pipedrive and the configuration in effect'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -112,6 +113,24 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-do
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l link-open-deal -d 'Link each activity to the person\'s open deal when they have exactly one (never a guess between several)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s V -l version -d 'Print version'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l to -d 'Link to this existing Pipedrive person (default: the person a merge left, found by carrying the user\'s activities)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l pipedrive-token -d 'Pipedrive API token (sent only in the x-api-token header)' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l person-owner -d 'The Pipedrive user who owns the persons gisttrack creates (default: Pipedrive\'s, the token\'s user). Persons found, not created, keep the owner a salesperson gave them' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l rate-limit-max-wait -d 'Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l http-timeout -d 'Timeout for one request to GitHub or Pipedrive' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l in-flight-bound -d 'How long a Pipedrive write that got no answer may still land; until then it is neither looked for nor sent again [default: three HTTP timeouts, at least 60s]' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l log-format -d 'Log lines as text, or as one JSON object each for log pipelines (RUST_LOG sets the level)' -r -f -a "text\t'`[time LEVEL] message`'
+json\t'`{"time", "level", "target", "message", ...fields}` per line'"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
+json\t''"
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -l create -d 'Link to a new Pipedrive person, created for the user'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand relink" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l listen -d 'Address to listen on: HOST:PORT, where HOST is an address or a name (localhost)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l interval -d 'Time between sync passes (e.g. 3h, 90m, 2s); one pass also runs at start' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand serve" -l api-token -d 'Require `Authorization: Bearer <token>` on every /api/v1 route' -r
@@ -161,12 +180,13 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s h -l help
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "list" -d 'List tracked users with their delivery state'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "delete" -d 'Stop tracking a user and remove their rows'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "doctor" -d 'Check the database, GitHub, Pipedrive and the configuration in effect'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync serve doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "list" -d 'List tracked users with their delivery state'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "show" -d 'Show a user and the gists first seen since the previous visit; records this visit'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "delete" -d 'Stop tracking a user and remove their rows'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "sync" -d 'Run one sync pass: discover new gists, deliver each as one Pipedrive activity'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "relink" -d 'Link a user to another Pipedrive person (after theirs was deleted, or to move them)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "serve" -d 'Serve the HTTP API and run the sync loop'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "doctor" -d 'Check the database, GitHub, Pipedrive and the configuration in effect'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand help; and not __fish_seen_subcommand_from add list show delete sync relink serve doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -54,6 +54,7 @@ impl Cli {
             Command::Sync(a) => &a.common,
             Command::Serve(a) => &a.common,
             Command::Doctor(a) => &a.common,
+            Command::Relink(a) => &a.common,
             Command::Completions(_) => return None,
         })
     }
@@ -88,6 +89,7 @@ impl Cli {
             Command::Delete(a) => a.output.output,
             Command::Sync(a) => a.output.output,
             Command::Doctor(a) => a.output.output,
+            Command::Relink(a) => a.output.output,
             Command::Serve(_) | Command::Completions(_) => None,
         };
         own.or(self.output).unwrap_or(OutputFormat::Table)
@@ -159,6 +161,9 @@ pub enum Command {
     /// Run one sync pass: discover new gists, deliver each as one Pipedrive activity.
     #[command(after_help = EXIT_CODES_HELP)]
     Sync(cmd::sync::SyncArgs),
+    /// Link a user to another Pipedrive person (after theirs was deleted, or to move them).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Relink(cmd::relink::RelinkArgs),
     /// Serve the HTTP API and run the sync loop.
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(cmd::serve::ServeArgs),

@@ -66,6 +66,14 @@ pub enum Error {
         login: String,
         pipedrive_id: crate::ids::PipedrivePersonId,
     },
+    #[error("a sync is delivering to {0} right now; try again in a moment")]
+    SyncBusy(String),
+    #[error("Pipedrive has no person {0} (or it was deleted)")]
+    NoSuchPipedrivePerson(crate::ids::PipedrivePersonId),
+    #[error(
+        "no Pipedrive person carries {0}'s activities: relink {0} --to <person id>, or --create"
+    )]
+    NoSurvivor(String),
     /// A lock conflict that outlasted its retries (MySQL deadlocks, lock wait timeouts; a
     /// SQLite file another process kept locked).
     #[error("the database is busy: {0}; try again in a moment")]

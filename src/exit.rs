@@ -81,7 +81,10 @@ impl From<&Error> for Exit {
             | Error::Migration(_)
             | Error::DatabaseBusy(_) => Exit::Unavailable,
             Error::Database(db) if crate::db::is_unavailable(db) => Exit::Unavailable,
-            Error::InvalidLogin { .. } | Error::NotTracked(_) => Exit::Usage,
+            Error::InvalidLogin { .. }
+            | Error::NotTracked(_)
+            | Error::NoSuchPipedrivePerson(_)
+            | Error::NoSurvivor(_) => Exit::Usage,
             Error::AlreadyTracked(_)
             | Error::GithubUserNotFound(_)
             | Error::PartlyFailed(_)
@@ -90,6 +93,7 @@ impl From<&Error> for Exit {
             | Error::DeliveryUnsettled { .. }
             | Error::PersonCreationUnsettled { .. }
             | Error::AccountBusy { .. }
+            | Error::SyncBusy(_)
             | Error::ClaimLost(_)
             | Error::NotLinked(_)
             | Error::Unlinked { .. }

@@ -13,6 +13,8 @@ use super::rejection::{ApiProblem, ErrorBody};
 use super::{blocking, ApiState};
 use crate::db::people::Page;
 use crate::error::Error;
+use crate::ids::PipedrivePersonId;
+use crate::service::relink::{self, RelinkTo};
 use crate::service::{self, PersonDetail, PersonSummary, SyncRunView, ViewMode};
 
 /// A path segment as the client meant it: percent-decoded (`oct%6Fcat` is `octocat`, as the
@@ -504,6 +506,110 @@ pub async fn delete_person(state: ApiState, username: String) -> Result<Response
         blocking(move || service::delete_person(&engine.store, &engine.settings, &username))
             .await?;
     Ok(json_reply(StatusCode::OK, &Deleted { deleted }))
+}
+
+/// The body of `POST /api/v1/people/{username}/relink`, as JSON or form data: `to` or
+/// `create`, or neither (the person a merge left, looked for again).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RelinkRequest {
+    /// An existing Pipedrive person to link the user to.
+    #[schema(minimum = 1)]
+    pub to: Option<i64>,
+    /// Create a new Pipedrive person for the user. In form data: `true`, `false`, `1` or `0`.
+    pub create: Option<bool>,
+}
+
+/// The answer to a relink.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Relinked {
+    pub github_username: String,
+    /// The Pipedrive person the user is linked to now.
+    pub pipedrive_id: i64,
+}
+
+/// Where a relink's body says to link: JSON `{"to": 42}` / `{"create": true}`, the same as
+/// form data, or an empty body.
+fn relink_target(content_type: Option<&str>, body: &[u8]) -> Result<RelinkTo, ApiProblem> {
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        RelinkRequest {
+            to: None,
+            create: None,
+        }
+    } else if media == "application/json" || media.ends_with("+json") {
+        serde_json::from_slice(body).map_err(|e| invalid_body(format!("invalid JSON: {e}")))?
+    } else if media == "application/x-www-form-urlencoded" || media.is_empty() {
+        let form = Query::parse(&String::from_utf8_lossy(body))?;
+        RelinkRequest {
+            to: form.number("to", (1, i64::MAX))?,
+            create: form.bool("create")?,
+        }
+    } else {
+        return Err(ApiProblem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("a body of type {media:?} is not taken here: send application/json or application/x-www-form-urlencoded"),
+        ));
+    };
+    match (request.to, request.create.unwrap_or(false)) {
+        (Some(_), true) => Err(invalid_body(
+            "send \"to\" (an existing person) or \"create\", not both",
+        )),
+        (Some(id), false) if id >= 1 => Ok(RelinkTo::Person(PipedrivePersonId(id))),
+        (Some(_), false) => Err(invalid_body(
+            "\"to\" takes a Pipedrive person id (1 or more)",
+        )),
+        (None, true) => Ok(RelinkTo::Create),
+        (None, false) => Ok(RelinkTo::Survivor),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/people/{username}/relink",
+    tag = "people",
+    params(("username" = String, Path, description = "GitHub login (case-insensitive)", min_length = 1, max_length = 39, pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$")),
+    request_body(
+        description = "`to` an existing Pipedrive person, or `create` a new one; neither looks again for the person a merge left",
+        content(
+            (RelinkRequest = "application/json"),
+            (RelinkRequest = "application/x-www-form-urlencoded"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Linked; the next pass reads the new person's activities before it sends what is missing", body = Relinked),
+        (status = 400, description = "Invalid username or body", body = ErrorBody),
+        (status = 404, description = "Not tracked", body = ErrorBody),
+        (status = 415, description = "A body of a content type the route does not take", body = ErrorBody),
+        (status = 422, description = "No such Pipedrive person, or no person carries the user's activities", body = ErrorBody),
+        (status = 502, description = "Pipedrive failed; nothing changed", body = ErrorBody),
+        (status = 503, description = "Not now: Pipedrive is not configured, another add, delete or relink of the user or a sync delivering to them is under way, or a delivery to the old person may still land; `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
+pub async fn relink_person(
+    state: ApiState,
+    username: String,
+    content_type: Option<String>,
+    body: bytes::Bytes,
+) -> Result<Response, Rejection> {
+    let username = path_segment(&username);
+    let to = relink_target(content_type.as_deref(), &body).map_err(warp::reject::custom)?;
+    let engine = state.engine.clone();
+    let (github_username, linked) =
+        blocking(move || relink::relink_person(&engine, &username, to)).await?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &Relinked {
+            github_username,
+            pipedrive_id: linked.0,
+        },
+    ))
 }
 
 /// The answer to `POST /api/v1/sync`.

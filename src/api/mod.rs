@@ -192,9 +192,24 @@ fn people_routes(state: &ApiState) -> BoxedFilter<(Response,)> {
         .and_then(|username, state, query| handlers::view_person(state, username, query));
     let delete = warp::path!("api" / "v1" / "people" / String)
         .and(warp::delete())
-        .and(api)
+        .and(api.clone())
         .and_then(|username, state| handlers::delete_person(state, username));
-    list_or_add.or(view).unify().or(delete).unify().boxed()
+    let relink = warp::path!("api" / "v1" / "people" / String / "relink")
+        .and(warp::post())
+        .and(api)
+        .and(warp::header::optional::<String>("content-type"))
+        .and(limited_body())
+        .and_then(|username, state, content_type, body| {
+            handlers::relink_person(state, username, content_type, body)
+        });
+    list_or_add
+        .or(view)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(relink)
+        .unify()
+        .boxed()
 }
 
 /// `/api/v1/sync` and `/api/v1/sync/runs`.

@@ -18,6 +18,7 @@ use super::handlers;
         handlers::add_person,
         handlers::view_person,
         handlers::delete_person,
+        handlers::relink_person,
         handlers::trigger_sync,
         handlers::sync_runs,
         handlers::healthz,

@@ -127,7 +127,13 @@ impl From<Error> for ApiProblem {
                     .retry_after((left as u64).div_ceil(1000).max(1))
             }
             // Another request for the same user holds it; it is usually over in a moment.
-            Error::AccountBusy { .. } | Error::ClaimLost(_) => {
+            Error::NoSuchPipedrivePerson(_) => {
+                ApiProblem::new(S::UNPROCESSABLE_ENTITY, "no_such_pipedrive_person", message)
+            }
+            Error::NoSurvivor(_) => {
+                ApiProblem::new(S::UNPROCESSABLE_ENTITY, "no_survivor", message)
+            }
+            Error::AccountBusy { .. } | Error::ClaimLost(_) | Error::SyncBusy(_) => {
                 ApiProblem::new(S::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)
             }
             Error::DatabaseBusy(_) => ApiProblem::new(

@@ -23,6 +23,7 @@ const fn route(pattern: &'static str, methods: &'static [&'static str]) -> Route
 pub const ROUTES: &[Route] = &[
     route("/api/v1/people", &["GET", "POST"]),
     route("/api/v1/people/{username}", &["GET", "DELETE"]),
+    route("/api/v1/people/{username}/relink", &["POST"]),
     route("/api/v1/sync", &["POST"]),
     route("/api/v1/sync/runs", &["GET"]),
     // Load balancers and uptime checkers often probe with HEAD.
@@ -36,6 +37,7 @@ pub const ROUTES: &[Route] = &[
     page("/people/{login}", &["GET"]),
     page("/people/{login}/delete", &["POST"]),
     page("/people/{login}/seen", &["POST"]),
+    page("/people/{login}/relink", &["POST"]),
     page("/sync", &["POST"]),
     page("/signin", &["GET", "POST"]),
     page("/signout", &["POST"]),

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod delete;
 pub mod doctor;
 pub mod list;
+pub mod relink;
 pub mod serve;
 pub mod show;
 pub mod sync;
@@ -77,6 +78,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Sync(args) => sync::run(args, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
+        Command::Relink(args) => relink::run(args, &ctx),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

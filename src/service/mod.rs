@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod link;
 pub mod overview;
+pub mod relink;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,12 +12,15 @@ use utoipa::ToSchema;
 use crate::db::claims::ClaimPurpose;
 use crate::db::departed::{self, Departed};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
+use crate::db::link_history::{self, LinkEvent, LinkReason};
 use crate::db::people::{self, NewPerson, Page, Person};
 use crate::db::person_creations;
 use crate::db::sync_runs::{self, RunCounts, RunTrigger, SyncRun};
 use crate::db::{DbConnection, Store};
 use crate::error::{Error, Result};
-use crate::ids::{ActivityId, GithubUserId, PersonId, PipedrivePersonId};
+use crate::ids::{
+    ActivityId, GithubUserId, PersonId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId,
+};
 use crate::login::Login;
 use crate::metrics::Gauge;
 use crate::sync::{Engine, SyncSettings};
@@ -36,9 +40,22 @@ pub struct PersonSummary {
     pub github_id: Option<GithubUserId>,
     pub name: Option<String>,
     pub email: Option<String>,
-    /// The Pipedrive person that stands for this user.
+    /// The Pipedrive person that stands for this user (when `unlinked_at` is set, the one
+    /// that was deleted).
     #[schema(value_type = Option<i64>)]
     pub pipedrive_id: Option<PipedrivePersonId>,
+    /// The Pipedrive user who owns that person, as last read before a delivery: whose
+    /// activities the user's gists become.
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<PipedriveUserId>,
+    /// The owner's name, where the token may read Pipedrive's users.
+    pub owner_name: Option<String>,
+    /// The person's Pipedrive organization, as last read.
+    #[schema(value_type = Option<i64>)]
+    pub org_id: Option<PipedriveOrgId>,
+    /// When the Pipedrive person was found deleted with no survivor: nothing is sent for the
+    /// user until they are relinked (`gisttrack relink`, `POST .../relink`).
+    pub unlinked_at: Option<String>,
     /// Whether gists that existed before the user was added become activities.
     pub backfill: bool,
     pub gists_known: i64,
@@ -64,6 +81,33 @@ pub struct PersonDetail {
     /// The visit the listed gists are new since (null: first visit, or `all`).
     pub since: Option<String>,
     pub gists: Vec<GistView>,
+    /// Every change of the user's Pipedrive person, oldest first; with every gist (`all`)
+    /// only, which keeps the common view one read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<LinkView>>,
+}
+
+/// A change of the Pipedrive person a user is linked to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LinkView {
+    pub reason: LinkReason,
+    #[schema(value_type = Option<i64>)]
+    pub from: Option<PipedrivePersonId>,
+    /// Null when the user was left unlinked.
+    #[schema(value_type = Option<i64>)]
+    pub to: Option<PipedrivePersonId>,
+    pub at: String,
+}
+
+impl From<LinkEvent> for LinkView {
+    fn from(event: LinkEvent) -> LinkView {
+        LinkView {
+            reason: event.reason,
+            from: event.from_pipedrive_id,
+            to: event.to_pipedrive_id,
+            at: format_ms(event.at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -151,6 +195,10 @@ pub(crate) fn summary(person: &Person, counts: GistCounts) -> PersonSummary {
         name: person.name.clone(),
         email: person.email.clone(),
         pipedrive_id: person.pipedrive_person_id,
+        owner_id: person.pipedrive_owner_id,
+        owner_name: person.pipedrive_owner_name.clone(),
+        org_id: person.pipedrive_org_id,
+        unlinked_at: person.unlinked_at.map(format_ms),
         backfill: person.backfill,
         gists_known: counts.known,
         deliveries_pending: counts.pending,
@@ -261,6 +309,7 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         person: summary(&person, GistCounts::default()),
         since: None,
         gists: Vec::new(),
+        links: None,
     })
 }
 
@@ -328,10 +377,21 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
         };
         let rows = gists::list_for_person(conn, person.id, since)?;
         let counts = gists::counts_for(conn, person.id)?;
+        let links = match (mode, person.github_id) {
+            (ViewMode::All, Some(github_id)) => Some(
+                link_history::for_account(conn, github_id)?
+                    .into_iter()
+                    .map(LinkView::from)
+                    .collect(),
+            ),
+            (ViewMode::All, None) => Some(Vec::new()),
+            _ => None,
+        };
         Ok(PersonDetail {
             person: summary(&person, counts),
             since: since.map(format_ms),
             gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
+            links,
         })
     })
 }

@@ -17,6 +17,7 @@ use crate::api::throttle::Verdict;
 use crate::api::{blocking, ApiState};
 use crate::error::Error;
 use crate::ids::PipedrivePersonId;
+use crate::service::relink::RelinkTo;
 use crate::service::{self, overview};
 use pages::Frame;
 
@@ -326,6 +327,9 @@ pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
         .or(warp::path!("people" / String / "seen")
             .map(|login: String| Action::Seen(crate::api::handlers::path_segment(&login))))
         .unify()
+        .or(warp::path!("people" / String / "relink")
+            .map(|login: String| Action::Relink(crate::api::handlers::path_segment(&login))))
+        .unify()
         .or(warp::path!("sync").map(|| Action::Sync))
         .unify()
         .or(warp::path!("signin").map(|| Action::SignIn))
@@ -393,6 +397,10 @@ fn notice(query: &crate::api::query::Query) -> Option<String> {
         "deleted" => "Stopped tracking them. Pipedrive keeps their person and activities.",
         "sync" => "A sync pass was asked for: it runs as soon as the one under way (if any) ends.",
         "seen" => "Marked as seen.",
+        "relinked" => {
+            "Linked to that Pipedrive person. The next sync pass looks at its activities, then \
+             delivers what is missing there."
+        }
         _ => return None,
     };
     Some(line.to_string())
@@ -489,6 +497,7 @@ enum Action {
     Add,
     Delete(String),
     Seen(String),
+    Relink(String),
     Sync,
     SignIn,
     SignOut,
@@ -523,6 +532,7 @@ async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::By
         Action::Add => add(state, visitor, fields).await,
         Action::Delete(login) => delete(state, visitor, login).await,
         Action::Seen(login) => seen(state, visitor, login).await,
+        Action::Relink(login) => relink(state, visitor, login, fields).await,
         Action::Sync => sync_now(state, visitor).await,
         Action::SignOut => {
             let mut response = visitor.redirect(if state.api_token.is_some() {
@@ -635,6 +645,37 @@ async fn seen(state: ApiState, visitor: Visitor, login: String) -> Response {
             let login = detail.person.github_username;
             visitor.redirect(&format!("/people/{login}?peek=1&notice=seen"))
         }
+        Err(rejection) => rejected(&state, &visitor, rejection),
+    }
+}
+
+/// The relink form: `to` an existing person, or `create` a new one.
+async fn relink(
+    state: ApiState,
+    visitor: Visitor,
+    login: String,
+    fields: HashMap<String, String>,
+) -> Response {
+    let to = match (
+        fields.get("to").map(|v| v.trim()),
+        fields.contains_key("create"),
+    ) {
+        (Some(to), false) if !to.is_empty() => match to.parse::<i64>() {
+            Ok(id) if id > 0 => RelinkTo::Person(crate::ids::PipedrivePersonId(id)),
+            _ => {
+                return visitor.problem(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    "A Pipedrive person id is a whole number; nothing was changed.".into(),
+                )
+            }
+        },
+        (_, true) => RelinkTo::Create,
+        _ => RelinkTo::Survivor,
+    };
+    let engine = state.engine.clone();
+    match blocking(move || service::relink::relink_person(&engine, &login, to)).await {
+        Ok((login, _)) => visitor.redirect(&format!("/people/{login}?peek=1&notice=relinked")),
         Err(rejection) => rejected(&state, &visitor, rejection),
     }
 }

@@ -239,6 +239,15 @@ fn person_row(site: &Site, person: &PersonSummary, new_gists: i64) -> Markup {
     }
 }
 
+/// Who owns the user's Pipedrive person: the name where the token may read users, else the id.
+fn owner(person: &PersonSummary) -> Markup {
+    match (&person.owner_name, person.owner_id) {
+        (Some(name), _) => html! { (name) },
+        (None, Some(id)) => html! { "user #" (id) },
+        (None, None) => html! { span.muted { "not read yet" } },
+    }
+}
+
 fn pipedrive_link(site: &Site, person: &PersonSummary) -> Markup {
     match (
         person.pipedrive_id,
@@ -260,7 +269,27 @@ pub fn person(frame: &Frame<'_>, site: &Site, page: &PersonPage, peek: bool) -> 
             p.links {
                 a href=(site.github_profile(login)) { "GitHub profile" }
                 " · Pipedrive person " (pipedrive_link(site, person))
+                " · owner " (owner(person))
                 " · last sync " (time(person.last_sync.as_deref()))
+            }
+            @if let Some(unlinked_at) = &person.unlinked_at {
+                div.unlinked role="alert" {
+                    p {
+                        strong { "Pipedrive person " (crate::output::or_dash(person.pipedrive_id)) " was deleted" }
+                        " (found " (time(Some(unlinked_at))) "), and no person carries "
+                        (login) "'s activities. Nothing is sent for " (login) " until they are linked again."
+                    }
+                    form.inline method="post" action={ "/people/" (login) "/relink" } {
+                        (csrf_field(frame.csrf))
+                        label { "Link to Pipedrive person " input type="number" name="to" min="1" required; }
+                        " " button type="submit" { "Link" }
+                    }
+                    form.inline method="post" action={ "/people/" (login) "/relink" } {
+                        (csrf_field(frame.csrf))
+                        input type="hidden" name="create" value="1";
+                        button type="submit" { "Create a new person" }
+                    }
+                }
             }
             p.summary {
                 span.new.zero[page.new.is_empty()] { (page.new.len()) } " new "
