@@ -46,7 +46,7 @@ diesel::table! {
         id -> BigInt,
         gist_id -> BigInt,
         name -> Text,
-        raw_url -> Text,
+        raw_url -> Nullable<Text>,
         language -> Nullable<Text>,
         size -> BigInt,
     }

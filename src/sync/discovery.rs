@@ -3,7 +3,7 @@
 
 use super::plan::{self, Step, Tracking};
 use super::{activity, Pass, PlannedActivity, Service};
-use crate::clients::{ApiError, GistListing, RemoteGist};
+use crate::clients::{ApiError, GistId, GistListing, RemoteGist};
 use crate::db::gists::{self, FileContent, GistContent};
 use crate::db::people::{self, Person};
 use crate::db::DbConnection;
@@ -117,7 +117,7 @@ fn content(gist: &RemoteGist) -> GistContent<'_> {
             .iter()
             .map(|f| FileContent {
                 name: &f.name,
-                raw_url: &f.raw_url,
+                raw_url: f.raw_url.as_ref(),
                 language: f.language.as_deref(),
                 size: f.size,
             })
@@ -182,7 +182,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     };
     let bound = pass.in_flight_bound_ms();
     let now = now_ms();
-    let planned_for = |gist_id: &str, text: activity::GistText<'_>| PlannedActivity {
+    let planned_for = |gist_id: &GistId, text: activity::GistText<'_>| PlannedActivity {
         github_username: person.github_login.clone(),
         gist_id: gist_id.to_string(),
         subject: activity::subject(&text),
