@@ -1,6 +1,7 @@
 //! Logging: `env_logger` under `RUST_LOG`, as text or one JSON object per line, except that
 //! the HTTP, TLS and pool crates never log below INFO whatever `RUST_LOG` says (at debug and
-//! trace they print request headers, and with them the tokens).
+//! trace they print request headers, and with them the tokens), and that every message is
+//! one safe line.
 
 use std::io::Write as _;
 
@@ -49,7 +50,16 @@ impl Log for Capped {
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            self.0.log(record);
+            // A message can carry upstream text (a gist's id, Pipedrive's error): one line,
+            // nothing that steers the terminal, as every printed line.
+            let message = record.args().to_string();
+            let safe = crate::output::one_line(&message);
+            if safe == message {
+                self.0.log(record);
+            } else {
+                self.0
+                    .log(&record.to_builder().args(format_args!("{safe}")).build());
+            }
         }
     }
 

@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     let exit = match gisttrack::cmd::run(cli) {
         Ok(exit) => exit,
         Err(err) => {
-            eprintln!("gisttrack: {err}");
+            eprintln!(
+                "gisttrack: {}",
+                gisttrack::output::one_line(&err.to_string())
+            );
             Exit::from(&err)
         }
     };

@@ -2,7 +2,7 @@
 
 mod support;
 
-use gisttrack::clients::{RemoteFile, RemoteGist};
+use gisttrack::clients::{GistId, GithubUrl, RemoteFile, RemoteGist};
 use gisttrack::config::DatabaseTarget;
 use gisttrack::db::gists::{self, DeliveryState};
 use gisttrack::db::people::{self, NewPerson, Page, Person};
@@ -37,17 +37,23 @@ fn add(store: &Store, login: &str, github_id: i64, backfill: bool, added_at: i64
     .unwrap()
 }
 
+fn link(url: &str) -> GithubUrl {
+    GithubUrl::parse(url, None).unwrap()
+}
+
 fn remote(id: &str, created_at: i64, description: &str) -> RemoteGist {
     RemoteGist {
-        id: id.into(),
+        id: GistId::parse(id).unwrap(),
         description: Some(description.into()),
-        html_url: format!("https://gist.github.com/{id}"),
-        pull_url: format!("https://gist.github.com/{id}.git"),
+        html_url: link(&format!("https://gist.github.com/{id}")),
+        pull_url: link(&format!("https://gist.github.com/{id}.git")),
         created_at,
         updated_at: created_at,
         files: vec![RemoteFile {
             name: "a.rs".into(),
-            raw_url: format!("https://gist.githubusercontent.com/u/{id}/raw/a.rs"),
+            raw_url: Some(link(&format!(
+                "https://gist.githubusercontent.com/u/{id}/raw/a.rs"
+            ))),
             language: Some("Rust".into()),
             size: 1,
         }],
@@ -125,7 +131,7 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
                 .into_iter()
                 .map(|(g, files)| {
                     assert_eq!(files.len(), 1);
-                    (g.github_gist_id.clone(), g.delivery_state)
+                    (g.github_gist_id.to_string(), g.delivery_state)
                 })
                 .collect();
             rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -151,7 +157,7 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
         edited.updated_at = 3_000;
         edited.files.push(RemoteFile {
             name: "b.rs".into(),
-            raw_url: "https://x/b.rs".into(),
+            raw_url: Some(link("https://x/b.rs")),
             language: None,
             size: 2,
         });
@@ -160,7 +166,10 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
         let rows = gists::list_for_person(&mut conn, backfilled.id, Some(5_500)).unwrap();
         assert!(rows.is_empty(), "an edit keeps the first-seen time");
         let rows = gists::list_for_person(&mut conn, backfilled.id, None).unwrap();
-        let (g2, files) = rows.iter().find(|(g, _)| g.github_gist_id == "g2").unwrap();
+        let (g2, files) = rows
+            .iter()
+            .find(|(g, _)| g.github_gist_id.as_str() == "g2")
+            .unwrap();
         assert_eq!(g2.description.as_deref(), Some("edited"));
         assert_eq!(files.len(), 2);
     }
@@ -186,7 +195,7 @@ fn a_large_delivery_batch_gets_every_gists_files_across_query_chunks() {
         let paired = gists::with_files(&mut conn, due).unwrap();
         assert_eq!(paired.len(), 1_203, "no gist lost at a chunk boundary");
         for (gist, files) in &paired {
-            let number = gist.github_gist_id.trim_start_matches('p');
+            let number = gist.github_gist_id.as_str().trim_start_matches('p');
             let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
             assert_eq!(
                 names,
@@ -317,7 +326,7 @@ fn deliveries_move_through_their_states_and_failures_wait_for_their_time() {
         let due: Vec<String> = gists::due_for_delivery(&mut conn, person.id, 2_000, false)
             .unwrap()
             .into_iter()
-            .map(|g| g.github_gist_id)
+            .map(|g| g.github_gist_id.to_string())
             .collect();
         assert_eq!(
             due,

@@ -6,11 +6,15 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use serde::Deserialize;
+use url::Url;
 
 use super::{
     agent, drive, excerpt, header, header_num, http_response::Response, HeaderMap, Next, Patience,
 };
-use super::{ApiError, GistListing, GithubApi, GithubUser, RateBudget, RemoteFile, RemoteGist};
+use super::{
+    ApiError, GistId, GistListing, GithubApi, GithubUrl, GithubUser, RateBudget, Refused,
+    RemoteFile, RemoteGist,
+};
 use crate::config::Secret;
 use crate::ids::GithubUserId;
 use crate::metrics::Metrics;
@@ -53,7 +57,9 @@ struct Budget {
 pub struct GithubClient {
     agent: ureq::Agent,
     settings: GithubSettings,
-    origin: String,
+    /// The configured base URL, which decides which links of its answers are followed or
+    /// kept (`None` when it does not parse: then no request succeeds anyway).
+    api: Option<Url>,
     budget: Mutex<Budget>,
     metrics: Arc<Metrics>,
 }
@@ -87,7 +93,28 @@ struct FileJson {
 }
 
 impl GistJson {
-    fn into_remote(self) -> RemoteGist {
+    /// The gist in the form gisttrack keeps, or why it is left out: only its id can cost it
+    /// its place (without one of GitHub's form it has no marker and no safe name). A link
+    /// that is not GitHub's form is replaced or dropped, each with a logged reason: the gist's
+    /// page by one built from the checked id and the configured API (so the activity still
+    /// links the gist, and a real gist is never lost for a bad link), its clone URL by the
+    /// page's, a file's raw URL by none (the file is still listed).
+    fn into_remote(self, api: Option<&Url>) -> Result<RemoteGist, Refused> {
+        let id = GistId::parse(&self.id)?;
+        let link = |text: &str, instead: &str| {
+            GithubUrl::parse(text, api)
+                .inspect_err(|refused| log::warn!("GitHub gist {id}: {refused}; {instead}"))
+                .ok()
+        };
+        let html_url = link(
+            &self.html_url,
+            "linking the page gisttrack builds for it instead",
+        )
+        .unwrap_or_else(|| GithubUrl::gist_page(api, &id));
+        let pull_url = self
+            .git_pull_url
+            .and_then(|pull| link(&pull, "linking its page's clone URL instead"))
+            .unwrap_or_else(|| html_url.with_git_suffix());
         let files = self
             .files
             .into_iter()
@@ -98,27 +125,37 @@ impl GistJson {
                     language: None,
                     size: None,
                 });
+                let name = file.filename.unwrap_or(key);
                 RemoteFile {
-                    name: file.filename.unwrap_or(key),
-                    raw_url: file.raw_url.unwrap_or_default(),
-                    language: file.language,
+                    raw_url: file
+                        .raw_url
+                        .and_then(|raw| link(&raw, "its file is listed without a link")),
+                    language: file.language.filter(|language| {
+                        let fits = language.chars().count() <= LANGUAGE_MAX_CHARS;
+                        if !fits {
+                            log::warn!("GitHub gist {id}: a file language over {LANGUAGE_MAX_CHARS} characters is left out");
+                        }
+                        fits
+                    }),
+                    name,
                     size: file.size.unwrap_or(0),
                 }
             })
             .collect();
-        RemoteGist {
-            pull_url: self
-                .git_pull_url
-                .unwrap_or_else(|| format!("{}.git", self.html_url)),
+        Ok(RemoteGist {
             created_at: parse_rfc3339(&self.created_at).unwrap_or(0),
             updated_at: parse_rfc3339(&self.updated_at).unwrap_or(0),
             description: self.description.filter(|d| !d.trim().is_empty()),
-            html_url: self.html_url,
-            id: self.id,
+            html_url,
+            pull_url,
+            id,
             files,
-        }
+        })
     }
 }
+
+/// The ledger's `language` column holds 64 characters; GitHub's language names are short.
+const LANGUAGE_MAX_CHARS: usize = 64;
 
 impl GithubUser {
     fn from_json(user: UserJson) -> GithubUser {
@@ -147,11 +184,21 @@ pub fn next_link(link: &str) -> Option<String> {
     })
 }
 
-/// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or("")),
-        None => url.to_string(),
+/// A URL an answer gave for the API itself (a `Link` header's next page): followed only on
+/// the configured API's own scheme, host and port, so a plain-HTTP GitHub Enterprise keeps
+/// paging and no answer can send the token anywhere else.
+fn api_link(api: Option<&Url>, link: &str) -> Result<String, ApiError> {
+    let refused = || {
+        let shown = api.map_or_else(
+            || "the configured API".into(),
+            |a| a.origin().ascii_serialization(),
+        );
+        ApiError::Decode(format!("refusing to follow a link off {shown}: {link:?}"))
+    };
+    let url = Url::parse(link).map_err(|_| refused())?;
+    match api {
+        Some(api) if api.origin() == url.origin() => Ok(link.to_string()),
+        _ => Err(refused()),
     }
 }
 
@@ -159,7 +206,7 @@ impl GithubClient {
     pub fn new(settings: GithubSettings, metrics: Arc<Metrics>) -> GithubClient {
         GithubClient {
             agent: agent(settings.timeout),
-            origin: origin_of(&settings.base_url),
+            api: Url::parse(&settings.base_url).ok(),
             settings,
             budget: Mutex::new(Budget::default()),
             metrics,
@@ -234,12 +281,6 @@ impl GithubClient {
     /// One GET with GitHub's headers, retried through 5xx, network errors and rate limits.
     /// Returns 2xx, 304 and 404 answers; everything else becomes an [`ApiError`].
     fn get(&self, url: &str, etag: Option<&str>) -> Result<Response, ApiError> {
-        if !url.starts_with(&self.origin) {
-            return Err(ApiError::Decode(format!(
-                "refusing to follow a link off {}: {url}",
-                self.origin
-            )));
-        }
         let attempt = |waits: u32| {
             if let Err(err) = self.wait_for_budget() {
                 return Next::Fail(err);
@@ -446,10 +487,18 @@ impl GithubApi for GithubClient {
                 .limit(64 * 1024 * 1024)
                 .read_json()
                 .map_err(|e| ApiError::Decode(format!("gist list: {e}")))?;
-            gists.extend(page.into_iter().map(GistJson::into_remote));
+            for gist in page {
+                match gist.into_remote(self.api.as_ref()) {
+                    Ok(gist) => gists.push(gist),
+                    Err(refused) => {
+                        log::warn!("GitHub listing of {login}: {refused}; the gist is left out")
+                    }
+                }
+            }
             let Some(next) = header(response.headers(), "link").and_then(next_link) else {
                 break;
             };
+            let next = api_link(self.api.as_ref(), &next)?;
             if seen_pages.contains(&next) || seen_pages.len() >= 1000 {
                 return Err(ApiError::Decode(format!("pagination loops at {next}")));
             }
@@ -487,10 +536,170 @@ mod tests {
     }
 
     #[test]
-    fn origin_keeps_port() {
+    fn next_pages_are_followed_only_on_the_configured_apis_scheme_host_and_port() {
+        let enterprise = Url::parse("http://127.0.0.1:8080/api/v3").ok();
+        let page = "http://127.0.0.1:8080/api/v3/user/1/gists?per_page=100&page=2";
+        assert_eq!(api_link(enterprise.as_ref(), page), Ok(page.to_string()));
+        for off in [
+            "http://127.0.0.1:80801/api/v3/user/1/gists?page=2",
+            "https://127.0.0.1:8080/api/v3/user/1/gists?page=2",
+            "http://127.0.0.1:8080.evil.example/user/1/gists",
+            "http://127.0.0.1/api/v3/user/1/gists",
+            "javascript:alert(1)",
+            "/user/1/gists?page=2",
+        ] {
+            let refused = api_link(enterprise.as_ref(), off).unwrap_err();
+            assert!(
+                refused.to_string().contains("refusing to follow"),
+                "{off}: {refused}"
+            );
+        }
+        let github = Url::parse("https://api.github.com").ok();
+        assert!(api_link(
+            github.as_ref(),
+            "https://api.github.com:443/user/1/gists?page=2"
+        )
+        .is_ok());
+        assert!(api_link(github.as_ref(), "https://api.github.com.evil.example/x").is_err());
+        assert!(
+            api_link(None, page).is_err(),
+            "nothing is followed off an unknown API"
+        );
+    }
+
+    fn gist(id: &str, html_url: &str, pull: Option<&str>, files: serde_json::Value) -> GistJson {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "description": "d", "html_url": html_url, "git_pull_url": pull,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "files": files,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_gist_whose_id_is_not_githubs_form_is_left_out() {
+        let github = Url::parse("https://api.github.com").ok();
+        for id in [
+            "<img src=x onerror=alert(1)>",
+            "abc\u{1b}[2J",
+            "",
+            "ab-cd",
+            "ab cd",
+        ] {
+            let refused = gist(
+                id,
+                "https://gist.github.com/u/x",
+                None,
+                serde_json::json!({}),
+            )
+            .into_remote(github.as_ref())
+            .unwrap_err();
+            assert!(refused.to_string().starts_with("gist id"), "{refused}");
+        }
+        let kept = gist(
+            "aa5a315d61ae9438b18d",
+            "https://gist.github.com/u/aa5a315d61ae9438b18d",
+            None,
+            serde_json::json!({}),
+        );
         assert_eq!(
-            origin_of("http://127.0.0.1:8080/api/v3"),
-            "http://127.0.0.1:8080"
+            kept.into_remote(github.as_ref()).unwrap().id.as_str(),
+            "aa5a315d61ae9438b18d"
+        );
+    }
+
+    #[test]
+    fn a_page_link_not_of_githubs_form_is_replaced_by_one_built_from_the_id() {
+        let cases = [
+            ("https://api.github.com", "https://gist.github.com/abc123"),
+            (
+                "https://ghe.example/api/v3",
+                "https://ghe.example/gist/abc123",
+            ),
+            (
+                "http://ghe.example/api/v3",
+                "http://ghe.example/gist/abc123",
+            ),
+        ];
+        for (base, built) in cases {
+            let api = Url::parse(base).ok();
+            for bad in [
+                "javascript:alert(document.cookie)",
+                "JavaScript:alert(1)",
+                "data:text/html,<script>alert(1)</script>",
+                "http://evil.example/abc123",
+                "https://user:secret@evil.example/abc123",
+                "/abc123",
+            ] {
+                let remote = gist("abc123", bad, Some(bad), serde_json::json!({}))
+                    .into_remote(api.as_ref())
+                    .unwrap();
+                assert_eq!(remote.html_url.as_str(), built, "{base} {bad}");
+                assert_eq!(
+                    remote.pull_url.as_str(),
+                    format!("{built}.git"),
+                    "{base} {bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn links_of_githubs_form_are_kept_as_the_url_crate_writes_them() {
+        let api = Url::parse("http://ghe.example/api/v3").ok();
+        let remote = gist(
+            "abc123",
+            "http://ghe.example/gist/u/abc123",
+            Some("https://gist.example/abc123.git\"onmouseover=\"x"),
+            serde_json::json!({}),
+        )
+        .into_remote(api.as_ref())
+        .unwrap();
+        assert_eq!(
+            remote.html_url.as_str(),
+            "http://ghe.example/gist/u/abc123",
+            "a plain-HTTP Enterprise keeps its own links"
+        );
+        assert_eq!(
+            remote.pull_url.as_str(),
+            "https://gist.example/abc123.git%22onmouseover=%22x"
+        );
+    }
+
+    #[test]
+    fn a_file_whose_raw_url_is_refused_keeps_its_place_without_a_link() {
+        let github = Url::parse("https://api.github.com").ok();
+        let files = serde_json::json!({
+            "evil.sh": {"filename": "evil.sh", "raw_url": "javascript:alert(2)", "language": "Shell", "size": 3},
+            "data.txt": {"filename": "data.txt", "raw_url": "data:text/html;base64,PHNjcmlwdD4=", "size": 4},
+            "ok.rs": {"filename": "ok.rs", "raw_url": "https://gist.githubusercontent.com/u/abc123/raw/1/ok.rs", "language": "x".repeat(65), "size": 5},
+        });
+        let remote = gist("abc123", "https://gist.github.com/u/abc123", None, files)
+            .into_remote(github.as_ref())
+            .unwrap();
+        let shown: Vec<(&str, Option<&str>, Option<&str>)> = remote
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.raw_url.as_ref().map(GithubUrl::as_str),
+                    f.language.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("data.txt", None, None),
+                ("evil.sh", None, Some("Shell")),
+                (
+                    "ok.rs",
+                    Some("https://gist.githubusercontent.com/u/abc123/raw/1/ok.rs"),
+                    None
+                ),
+            ],
+            "links refused, files kept; a language longer than the ledger holds is left out"
         );
     }
 

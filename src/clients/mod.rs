@@ -97,13 +97,15 @@ pub struct GithubUser {
     pub email: Option<String>,
 }
 
-/// One gist from a listing, reduced to what gisttrack keeps.
+/// One gist from a listing, reduced to what gisttrack keeps. Its id and links passed
+/// GitHub's form at the client ([`GistId`], [`GithubUrl`]); its description and file names
+/// are anyone's text, shown only through `output::one_line` or HTML escaping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteGist {
-    pub id: String,
+    pub id: GistId,
     pub description: Option<String>,
-    pub html_url: String,
-    pub pull_url: String,
+    pub html_url: GithubUrl,
+    pub pull_url: GithubUrl,
     pub created_at: i64,
     pub updated_at: i64,
     pub files: Vec<RemoteFile>,
@@ -112,10 +114,154 @@ pub struct RemoteGist {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteFile {
     pub name: String,
-    pub raw_url: String,
+    /// `None` when GitHub's link was refused: the file is still listed, without a link.
+    pub raw_url: Option<GithubUrl>,
     pub language: Option<String>,
     pub size: i64,
 }
+
+/// A value in GitHub's answer that is not of GitHub's form, and why; for the log line that
+/// says what was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {shown:?} is refused: {reason}")]
+pub struct Refused {
+    what: &'static str,
+    /// The start of the value (escaped when printed: it is anyone's text).
+    shown: String,
+    reason: &'static str,
+}
+
+impl Refused {
+    fn new(what: &'static str, value: &str, reason: &'static str) -> Refused {
+        Refused {
+            what,
+            shown: value.chars().take(80).collect(),
+            reason,
+        }
+    }
+}
+
+/// GitHub's id of a gist, in GitHub's form: ASCII letters and digits (lower-case hex today,
+/// decimal for the oldest gists), at most [`GistId::MAX_LEN`]. Only built by checking, so it
+/// is safe as it is in a marker, a note, a page and a terminal.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct GistId(String);
+
+impl GistId {
+    /// The ledger's column is `VARCHAR(64)`; GitHub's ids are 32 hex digits today.
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(text: &str) -> Result<GistId, Refused> {
+        let refuse = |reason| Err(Refused::new("gist id", text, reason));
+        if text.is_empty() || text.len() > GistId::MAX_LEN {
+            return refuse("not 1 to 64 characters long");
+        }
+        if !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return refuse("not only ASCII letters and digits");
+        }
+        Ok(GistId(text.to_string()))
+    }
+
+    /// An id the ledger holds (written only after [`GistId::parse`]); `None` for anything else.
+    pub(crate) fn from_stored(text: &str) -> Option<GistId> {
+        GistId::parse(text).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A link from GitHub's answer to one of its pages or files, safe to keep and to put in an
+/// `href`: an absolute `http` or `https` URL with a host and no credentials, as the `url`
+/// crate writes it (so no quote, blank or angle bracket is left raw in it). Never a
+/// `javascript:` or `data:` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct GithubUrl(url::Url);
+
+impl GithubUrl {
+    /// A link as GitHub sends it: `https`, or on the configured API's own scheme, host and
+    /// port (a plain-HTTP GitHub Enterprise serves its pages and raw files on its own host).
+    pub fn parse(text: &str, api: Option<&url::Url>) -> Result<GithubUrl, Refused> {
+        let refuse = |reason| Refused::new("link", text, reason);
+        let url = url::Url::parse(text).map_err(|_| refuse("not an absolute URL"))?;
+        let on_api = api.is_some_and(|api| api.origin() == url.origin());
+        if url.scheme() != "https" && !on_api {
+            return Err(refuse(
+                "neither https nor on the configured GitHub API's host",
+            ));
+        }
+        GithubUrl::checked(url).map_err(refuse)
+    }
+
+    /// The type's own rule, which a link the ledger holds must still meet.
+    fn checked(url: url::Url) -> Result<GithubUrl, &'static str> {
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err("not a web address");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("it carries credentials");
+        }
+        Ok(GithubUrl(url))
+    }
+
+    /// A link the ledger holds (written only after [`GithubUrl::parse`]); `None` for anything else.
+    pub(crate) fn from_stored(text: &str) -> Option<GithubUrl> {
+        let url = url::Url::parse(text).ok()?;
+        GithubUrl::checked(url).ok()
+    }
+
+    /// Where a gist's page is when GitHub's own link was refused, built from the checked id
+    /// and the configured API alone: gist.github.com for github.com, else the Enterprise
+    /// host's `/gist/` path (where GitHub Enterprise Server serves gists).
+    pub fn gist_page(api: Option<&url::Url>, id: &GistId) -> GithubUrl {
+        let enterprise = api
+            .filter(|api| api.host_str() != Some("api.github.com"))
+            .and_then(|api| api.join(&format!("/gist/{}", id.as_str())).ok())
+            .and_then(|page| GithubUrl::checked(page).ok());
+        enterprise.unwrap_or_else(|| {
+            let page = url::Url::parse("https://gist.github.com/")
+                .and_then(|base| base.join(id.as_str()))
+                .expect("a fixed https URL and an alphanumeric id");
+            GithubUrl(page)
+        })
+    }
+
+    /// This link with `.git` after its path: a gist's clone URL, from its page's.
+    pub fn with_git_suffix(&self) -> GithubUrl {
+        let mut url = self.0.clone();
+        let path = format!("{}.git", url.path());
+        url.set_path(&path);
+        GithubUrl(url)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Both are text wherever they go: JSON, tables, pages.
+macro_rules! shown_as_text {
+    ($($ty:ty),*) => {$(
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    )*};
+}
+
+shown_as_text!(GistId, GithubUrl);
 
 /// The answer to a conditional listing of a user's gists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -401,6 +547,130 @@ mod tests {
             max_wait: Duration::from_secs(60),
             max_waits: 3,
         }
+    }
+
+    #[test]
+    fn gist_ids_are_githubs_form_and_nothing_else() {
+        for ok in [
+            "aa5a315d61ae9438b18d",
+            "0123456789abcdef0123456789abcdef",
+            "1234",
+            "AbC9",
+            &"f".repeat(GistId::MAX_LEN),
+        ] {
+            assert_eq!(
+                GistId::parse(ok).map(|id| id.to_string()),
+                Ok(ok.to_string())
+            );
+        }
+        let long = "f".repeat(GistId::MAX_LEN + 1);
+        for bad in [
+            "",
+            &long,
+            "<img src=x onerror=alert(1)>",
+            "abc\u{1b}]0;x\u{7}",
+            "abc\u{202e}",
+            "ab-cd",
+            "ab cd",
+            "../etc",
+            "é1",
+            "١٢٣",
+        ] {
+            let refused = GistId::parse(bad).unwrap_err();
+            assert!(refused.to_string().starts_with("gist id "), "{refused}");
+        }
+    }
+
+    #[test]
+    fn links_are_https_or_on_the_configured_api_and_never_a_script() {
+        let github = url::Url::parse("https://api.github.com").ok();
+        let enterprise = url::Url::parse("http://ghe.example:8080/api/v3").ok();
+        let ok = |text: &str, api: &Option<url::Url>| GithubUrl::parse(text, api.as_ref());
+        assert_eq!(
+            ok("https://gist.github.com/u/abc", &github)
+                .unwrap()
+                .as_str(),
+            "https://gist.github.com/u/abc"
+        );
+        assert_eq!(
+            ok("http://ghe.example:8080/gist/u/abc", &enterprise)
+                .unwrap()
+                .as_str(),
+            "http://ghe.example:8080/gist/u/abc",
+            "a plain-HTTP Enterprise's own host"
+        );
+        for (bad, api) in [
+            ("javascript:alert(1)", &github),
+            ("JAVASCRIPT:alert(1)", &github),
+            (" javascript:alert(1)", &github),
+            ("data:text/html,<script>alert(1)</script>", &github),
+            ("vbscript:msgbox(1)", &github),
+            ("file:///etc/passwd", &github),
+            ("mailto:a@b.example", &github),
+            ("http://gist.github.com/u/abc", &github),
+            ("http://ghe.example/gist/u/abc", &enterprise),
+            ("http://ghe.example:8080/gist/u/abc", &None),
+            ("//gist.github.com/u/abc", &github),
+            ("/gist/u/abc", &enterprise),
+            ("https://user:secret@gist.github.com/u/abc", &github),
+            ("https://", &github),
+        ] {
+            assert!(ok(bad, api).is_err(), "{bad:?} with {api:?}");
+        }
+        let written = ok("https://gist.github.com/u/a\"b <c>'d", &github).unwrap();
+        assert_eq!(
+            written.as_str(),
+            "https://gist.github.com/u/a%22b%20%3Cc%3E'd"
+        );
+    }
+
+    #[test]
+    fn the_ledger_reads_back_only_links_and_ids_it_could_have_written() {
+        assert!(GithubUrl::from_stored("http://ghe.example/gist/abc").is_some());
+        assert!(GithubUrl::from_stored("https://gist.github.com/abc").is_some());
+        for bad in [
+            "",
+            "javascript:alert(1)",
+            "data:,x",
+            "https://u:p@x.example/",
+        ] {
+            assert!(GithubUrl::from_stored(bad).is_none(), "{bad:?}");
+        }
+        assert!(GistId::from_stored("abc123").is_some());
+        assert!(GistId::from_stored("<b>").is_none());
+    }
+
+    #[test]
+    fn a_built_gist_page_uses_the_checked_id_and_the_configured_host_only() {
+        let id = GistId::parse("abc123").unwrap();
+        let page = |base: &str| {
+            let api = url::Url::parse(base).ok();
+            GithubUrl::gist_page(api.as_ref(), &id).to_string()
+        };
+        assert_eq!(
+            page("https://api.github.com"),
+            "https://gist.github.com/abc123"
+        );
+        assert_eq!(
+            page("https://ghe.example/api/v3"),
+            "https://ghe.example/gist/abc123"
+        );
+        assert_eq!(
+            page("http://127.0.0.1:9/api/v3"),
+            "http://127.0.0.1:9/gist/abc123"
+        );
+        assert_eq!(
+            page("https://u:p@ghe.example/api/v3"),
+            "https://gist.github.com/abc123",
+            "never a page that carries credentials"
+        );
+        assert_eq!(page("not a url"), "https://gist.github.com/abc123");
+        assert_eq!(
+            GithubUrl::gist_page(None, &id)
+                .with_git_suffix()
+                .to_string(),
+            "https://gist.github.com/abc123.git"
+        );
     }
 
     #[test]

@@ -73,10 +73,11 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
             }
         }
     }
-    // Each refusal is printed once; the status is the most serious of them.
+    // Each refusal is printed once, on one safe line (it may quote GitHub or Pipedrive); the
+    // status is the most serious of them.
     let mut exit = Exit::Ok;
     for err in &failures {
-        eprintln!("gisttrack: {err}");
+        eprintln!("gisttrack: {}", output::one_line(&err.to_string()));
         exit = exit.worst(Exit::from(err));
     }
     Ok(exit)
@@ -104,10 +105,11 @@ fn run_import(args: &AddArgs, list: LoginList, ctx: &super::Context) -> Result<E
         OutputFormat::Table => output::print(&summary(&report)),
     }
     for refused in &report.refused {
-        eprintln!("gisttrack: {}: {}", refused.login, refused.error);
+        let line = format!("{}: {}", refused.login, refused.error);
+        eprintln!("gisttrack: {}", output::one_line(&line));
     }
     if let Some(stopped) = &report.stopped {
-        eprintln!("gisttrack: stopped: {stopped}");
+        eprintln!("gisttrack: stopped: {}", output::one_line(stopped));
         eprintln!("{}", resume_hint(&report));
     }
     Ok(report.exit)

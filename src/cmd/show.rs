@@ -118,7 +118,7 @@ fn gist_table(gists: &[GistView]) -> String {
         .iter()
         .map(|g| {
             vec![
-                g.id.clone(),
+                g.id.to_string(),
                 g.description.clone().unwrap_or_default(),
                 g.files
                     .iter()
@@ -129,7 +129,7 @@ fn gist_table(gists: &[GistView]) -> String {
             ]
             .into_iter()
             .chain(delivery(g))
-            .chain([or_dash(g.activity_id), g.html_url.clone()])
+            .chain([or_dash(g.activity_id), g.html_url.to_string()])
             .collect()
         })
         .collect();

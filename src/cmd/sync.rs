@@ -96,8 +96,9 @@ fn print_report(report: &SyncReport, format: OutputFormat) {
                 output::print("");
                 output::print(&planned_table(report));
             }
+            // Each names a gist and quotes GitHub or Pipedrive: printed as a table cell is.
             for error in &report.errors {
-                eprintln!("  {error}");
+                eprintln!("  {}", output::one_line(error));
             }
         }
     }

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::schema::{gist_files, gists};
 use super::DbConnection;
+use crate::clients::{GistId, GithubUrl};
 use crate::error::{Error, Result};
 use crate::ids::{ActivityId, GistRowId, PersonId};
 
@@ -66,16 +67,19 @@ impl DeliveryState {
 }
 
 super::text_enum::text_enum_sql!(DeliveryState, "delivery state");
+// Only checked values are written, and a value that is not one is never read as one.
+super::text_enum::text_enum_sql!(GistId, "gist id", GistId::from_stored);
+super::text_enum::text_enum_sql!(GithubUrl, "gist link", GithubUrl::from_stored);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = gists)]
 pub struct Gist {
     pub id: GistRowId,
     pub person_id: PersonId,
-    pub github_gist_id: String,
+    pub github_gist_id: GistId,
     pub description: Option<String>,
-    pub html_url: String,
-    pub pull_url: String,
+    pub html_url: GithubUrl,
+    pub pull_url: GithubUrl,
     pub github_created_at: i64,
     pub github_updated_at: i64,
     pub first_seen_at: i64,
@@ -93,7 +97,7 @@ pub struct GistFile {
     pub id: i64,
     pub gist_id: GistRowId,
     pub name: String,
-    pub raw_url: String,
+    pub raw_url: Option<GithubUrl>,
     pub language: Option<String>,
     pub size: i64,
 }
@@ -102,10 +106,10 @@ pub struct GistFile {
 /// the listing came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GistContent<'a> {
-    pub github_gist_id: &'a str,
+    pub github_gist_id: &'a GistId,
     pub description: Option<&'a str>,
-    pub html_url: &'a str,
-    pub pull_url: &'a str,
+    pub html_url: &'a GithubUrl,
+    pub pull_url: &'a GithubUrl,
     /// Unix ms.
     pub created_at: i64,
     pub updated_at: i64,
@@ -115,7 +119,7 @@ pub struct GistContent<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileContent<'a> {
     pub name: &'a str,
-    pub raw_url: &'a str,
+    pub raw_url: Option<&'a GithubUrl>,
     pub language: Option<&'a str>,
     pub size: i64,
 }
@@ -125,7 +129,7 @@ pub struct FileContent<'a> {
 #[diesel(table_name = gists)]
 pub struct KnownGist {
     pub id: GistRowId,
-    pub github_gist_id: String,
+    pub github_gist_id: GistId,
     #[diesel(column_name = github_updated_at)]
     pub updated_at: i64,
     pub description: Option<String>,
@@ -135,10 +139,10 @@ pub struct KnownGist {
 #[diesel(table_name = gists)]
 struct NewGist<'a> {
     person_id: PersonId,
-    github_gist_id: &'a str,
+    github_gist_id: &'a GistId,
     description: Option<&'a str>,
-    html_url: &'a str,
-    pull_url: &'a str,
+    html_url: &'a GithubUrl,
+    pull_url: &'a GithubUrl,
     github_created_at: i64,
     github_updated_at: i64,
     first_seen_at: i64,
@@ -151,7 +155,7 @@ struct NewGist<'a> {
 struct NewGistFile<'a> {
     gist_id: GistRowId,
     name: &'a str,
-    raw_url: &'a str,
+    raw_url: Option<&'a GithubUrl>,
     language: Option<&'a str>,
     size: i64,
 }
@@ -199,7 +203,10 @@ pub fn insert_new(
     }
     let mut ids: HashMap<String, GistRowId> = HashMap::new();
     for chunk in new.chunks(500) {
-        let gist_ids: Vec<&str> = chunk.iter().map(|(g, _)| g.github_gist_id).collect();
+        let gist_ids: Vec<&str> = chunk
+            .iter()
+            .map(|(g, _)| g.github_gist_id.as_str())
+            .collect();
         ids.extend(
             gists::table
                 .filter(gists::person_id.eq(person_id))
@@ -209,7 +216,7 @@ pub fn insert_new(
         );
     }
     for (gist, _) in new {
-        if let Some(id) = ids.get(gist.github_gist_id) {
+        if let Some(id) = ids.get(gist.github_gist_id.as_str()) {
             insert_files(conn, *id, &gist.files)?;
         }
     }
@@ -532,15 +539,15 @@ pub fn mark_delivered(
 pub fn mark_found(
     conn: &mut DbConnection,
     person_id: PersonId,
-    found: &HashMap<String, ActivityId>,
+    found: &HashMap<GistId, ActivityId>,
 ) -> Result<usize> {
     if found.is_empty() {
         return Ok(0);
     }
     let mut changed = 0;
-    let ids: Vec<&str> = found.keys().map(String::as_str).collect();
+    let ids: Vec<&str> = found.keys().map(GistId::as_str).collect();
     for chunk in ids.chunks(500) {
-        let undelivered: Vec<(GistRowId, String)> = gists::table
+        let undelivered: Vec<(GistRowId, GistId)> = gists::table
             .filter(gists::person_id.eq(person_id))
             .filter(gists::github_gist_id.eq_any(chunk))
             .filter(gists::delivery_state.ne(DeliveryState::Delivered))

@@ -50,7 +50,7 @@ diesel::table! {
         id -> BigInt,
         gist_id -> BigInt,
         name -> Text,
-        raw_url -> Text,
+        raw_url -> Nullable<Text>,
         language -> Nullable<Text>,
         size -> BigInt,
     }

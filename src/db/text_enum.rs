@@ -1,12 +1,17 @@
-//! Rust enums stored as short text columns, typed on both backends: a value the code does not
-//! know is a deserialization error that names it, never silently some default state.
+//! Rust enums and checked strings stored as text columns, typed on both backends: a value
+//! the code does not know (or would never have written) is a deserialization error that
+//! names it, never silently some default state.
 
 /// Implements `FromSql`/`ToSql` for `Text` on SQLite, MySQL and the `MultiBackend`, given
-/// `as_str(self) -> &'static str` and `from_name(&str) -> Option<Self>` on the enum.
+/// `as_str` and `from_name(&str) -> Option<Self>` on the type (or the reading function
+/// given third).
 macro_rules! text_enum_sql {
     ($ty:ty, $what:literal) => {
-        $crate::db::text_enum::text_enum_sql!(@native $ty, $what, diesel::sqlite::Sqlite);
-        $crate::db::text_enum::text_enum_sql!(@native $ty, $what, diesel::mysql::Mysql);
+        $crate::db::text_enum::text_enum_sql!($ty, $what, <$ty>::from_name);
+    };
+    ($ty:ty, $what:literal, $read:expr) => {
+        $crate::db::text_enum::text_enum_sql!(@native $ty, $what, $read, diesel::sqlite::Sqlite);
+        $crate::db::text_enum::text_enum_sql!(@native $ty, $what, $read, diesel::mysql::Mysql);
 
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, $crate::db::MultiBackend>
             for $ty
@@ -28,7 +33,7 @@ macro_rules! text_enum_sql {
             }
         }
     };
-    (@native $ty:ty, $what:literal, $backend:ty) => {
+    (@native $ty:ty, $what:literal, $read:expr, $backend:ty) => {
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, $backend> for $ty {
             fn from_sql(
                 bytes: <$backend as diesel::backend::Backend>::RawValue<'_>,
@@ -37,7 +42,7 @@ macro_rules! text_enum_sql {
                     diesel::sql_types::Text,
                     $backend,
                 >>::from_sql(bytes)?;
-                <$ty>::from_name(&text)
+                ($read)(&text)
                     .ok_or_else(|| format!("unknown {} {text:?}", $what).into())
             }
         }

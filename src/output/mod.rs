@@ -1,11 +1,13 @@
 //! Rendering for people: comfy-table tables sized to the terminal, or stable JSON.
 
+pub mod safe;
 pub mod table;
 
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
+pub use safe::one_line;
 pub use table::{Column, Fit};
 
 /// `-o, --output`.
@@ -52,9 +54,10 @@ pub fn progress(verb: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Pretty JSON (without a trailing newline; [`print`] ends the line).
+/// Pretty JSON (without a trailing newline; [`print`] ends the line), with nothing in its
+/// strings that steers a terminal left raw.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
+    safe::escape_json(serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth reporting.

@@ -220,24 +220,8 @@ pub fn shorten(text: &str, width: usize) -> String {
     out
 }
 
-/// One line per cell, safe to print: newlines and runs of blanks become single spaces, and
-/// control and bidirectional-override characters (a gist description is anyone's text: an
-/// escape sequence could retitle the terminal or write the clipboard) become U+FFFD.
-pub fn one_line(text: &str) -> String {
-    let safe: String = text
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => ' ',
-            c if c.is_control()
-                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') =>
-            {
-                '\u{FFFD}'
-            }
-            c => c,
-        })
-        .collect();
-    safe.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+/// Every cell is made one line and safe to print by the one sanitiser.
+pub use super::safe::one_line;
 
 /// Each column's widest cell, header included.
 fn natural_widths(columns: &[Column], rows: &[Vec<String>]) -> Vec<usize> {

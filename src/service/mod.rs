@@ -9,6 +9,7 @@ pub mod relink;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::clients::{GistId, GithubUrl};
 use crate::db::claims::ClaimPurpose;
 use crate::db::departed::{self, Departed};
 use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
@@ -113,10 +114,13 @@ impl From<LinkEvent> for LinkView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GistView {
     /// GitHub's gist id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: GistId,
     pub description: Option<String>,
-    pub html_url: String,
-    pub pull_url: String,
+    #[schema(value_type = String)]
+    pub html_url: GithubUrl,
+    #[schema(value_type = String)]
+    pub pull_url: GithubUrl,
     pub files: Vec<FileView>,
     pub created_at: String,
     pub updated_at: String,
@@ -138,7 +142,9 @@ pub struct GistView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FileView {
     pub name: String,
-    pub raw_url: String,
+    /// Null when GitHub's link was not an https one (or on its own host) and was dropped.
+    #[schema(value_type = Option<String>)]
+    pub raw_url: Option<GithubUrl>,
     pub language: Option<String>,
     pub size: i64,
 }

@@ -130,7 +130,7 @@ pub fn person(store: &Store, login: &str, visit: bool) -> Result<PersonPage> {
     let detail = super::view_person(store, login, ViewMode::All)?;
     Ok(PersonPage {
         since: fresh.since,
-        new: fresh.gists.into_iter().map(|g| g.id).collect(),
+        new: fresh.gists.into_iter().map(|g| g.id.to_string()).collect(),
         detail,
     })
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use super::claim::Claim;
 use super::link::{self, Candidate, Step};
-use crate::clients::PersonLookup;
+use crate::clients::{GistId, PersonLookup};
 use crate::db::claims::ClaimPurpose;
 use crate::db::gists;
 use crate::db::link_history::{self, LinkReason, NewLinkEvent};
@@ -123,7 +123,7 @@ fn survivor(engine: &Engine, person: &Person) -> Result<PipedrivePersonId> {
     let current = person
         .pipedrive_person_id
         .ok_or_else(|| Error::NoSurvivor(person.github_login.clone()))?;
-    let ledger: HashSet<String> = gists::known(&mut *engine.store.conn()?, person.id)?
+    let ledger: HashSet<GistId> = gists::known(&mut *engine.store.conn()?, person.id)?
         .into_iter()
         .map(|k| k.github_gist_id)
         .collect();

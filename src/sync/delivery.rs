@@ -13,7 +13,7 @@ use super::look::{Look, Looked, CLOCK_SLACK_MS};
 use super::plan::{self, Step};
 use super::{Pass, Service, MAX_THROTTLED};
 use crate::clients::{
-    backoff, ActivitySummary, ApiError, Created, PersonLookup, PipedriveApi, WriteOutcome,
+    backoff, ActivitySummary, ApiError, Created, GistId, PersonLookup, PipedriveApi, WriteOutcome,
 };
 use crate::db::gists::{self, DeliveryState, Gist, GistFile, RowState};
 use crate::db::link_history::{self, LinkReason, NewLinkEvent};
@@ -118,7 +118,7 @@ fn wait_out(pass: &Pass<'_>, person: &Person, steps: &[Due]) {
 }
 
 /// Every GitHub gist id of the person's ledger: the proof that a survivor is theirs.
-fn ledger_ids(pass: &Pass<'_>, person: &Person) -> Result<HashSet<String>> {
+fn ledger_ids(pass: &Pass<'_>, person: &Person) -> Result<HashSet<GistId>> {
     let known = gists::known(&mut *pass.engine.store.conn()?, person.id)?;
     Ok(known.into_iter().map(|k| k.github_gist_id).collect())
 }

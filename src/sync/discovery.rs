@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::look::Looked;
 use super::plan::{self, Step, Tracking};
 use super::{activity, Pass, PlannedActivity, Service};
-use crate::clients::{ApiError, GistListing, RemoteGist};
+use crate::clients::{ApiError, GistId, GistListing, RemoteGist};
 use crate::db::gists::{self, FileContent, GistContent};
 use crate::db::people::{self, Person};
 use crate::db::DbConnection;
@@ -120,7 +120,7 @@ fn content(gist: &RemoteGist) -> GistContent<'_> {
             .iter()
             .map(|f| FileContent {
                 name: &f.name,
-                raw_url: &f.raw_url,
+                raw_url: f.raw_url.as_ref(),
                 language: f.language.as_deref(),
                 size: f.size,
             })
@@ -186,7 +186,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     };
     let bound = pass.in_flight_bound_ms();
     let now = now_ms();
-    let planned_for = |gist_id: &str, text: activity::GistText<'_>| PlannedActivity {
+    let planned_for = |gist_id: &GistId, text: activity::GistText<'_>| PlannedActivity {
         github_username: person.github_login.clone(),
         gist_id: gist_id.to_string(),
         subject: activity::subject(&text),
@@ -252,7 +252,7 @@ fn predict(
     pass: &Pass<'_>,
     person: &Person,
     planned: Vec<PlannedActivity>,
-    ledger: &HashSet<String>,
+    ledger: &HashSet<GistId>,
 ) -> Result<Prediction> {
     let (Some(pipedrive), Some(linked)) =
         (pass.engine.pipedrive.as_deref(), person.pipedrive_person_id)
@@ -281,7 +281,7 @@ fn predict(
     };
     let (found, created): (Vec<_>, Vec<_>) = planned
         .into_iter()
-        .partition(|p| look.found.contains_key(&p.gist_id));
+        .partition(|p| GistId::parse(&p.gist_id).is_ok_and(|gist| look.found.contains_key(&gist)));
     Ok(Prediction {
         created,
         reconciled: found.len() as i32,

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use super::activity::{self, ActivitySettings, Recipient};
 use crate::clients::{
-    ActivitySummary, ApiError, PersonField, PersonLookup, PersonRecord, PipedriveApi,
+    ActivitySummary, ApiError, GistId, PersonField, PersonLookup, PersonRecord, PipedriveApi,
 };
 use crate::db::people::Person;
 use crate::ids::{ActivityId, PipedrivePersonId, PipedriveUserId};
@@ -32,7 +32,7 @@ pub struct Look {
     pub to: Recipient,
     pub owner_name: Option<String>,
     /// gisttrack's markers among the activities read: GitHub gist id to activity.
-    pub found: HashMap<String, ActivityId>,
+    pub found: HashMap<GistId, ActivityId>,
 }
 
 /// What looking at a person's Pipedrive person found.
@@ -86,7 +86,7 @@ impl Looking<'_> {
         &self,
         person: &Person,
         pipedrive_id: PipedrivePersonId,
-        ledger: &HashSet<String>,
+        ledger: &HashSet<GistId>,
     ) -> Result<Looked, ApiError> {
         let started_at = now_ms();
         match self.pipedrive.person(pipedrive_id)? {
@@ -113,7 +113,7 @@ impl Looking<'_> {
         &self,
         person: &Person,
         gone: PipedrivePersonId,
-        ledger: &HashSet<String>,
+        ledger: &HashSet<GistId>,
     ) -> Result<Option<(PersonRecord, Vec<ActivitySummary>)>, ApiError> {
         let mut candidates: Vec<PipedrivePersonId> = Vec::new();
         let name = person.name.as_deref().unwrap_or(&person.github_login);
@@ -136,7 +136,7 @@ impl Looking<'_> {
             let proven = activities
                 .iter()
                 .flat_map(|a| activity::markers(&a.note))
-                .any(|gist| ledger.contains(gist));
+                .any(|gist| ledger.contains(&gist));
             if !proven {
                 continue;
             }
@@ -186,11 +186,11 @@ impl Looking<'_> {
 
 /// gisttrack's markers in these activities: GitHub gist id to the (first) activity that
 /// carries it.
-pub fn found_markers(activities: &[ActivitySummary]) -> HashMap<String, ActivityId> {
+pub fn found_markers(activities: &[ActivitySummary]) -> HashMap<GistId, ActivityId> {
     let mut found = HashMap::new();
     for summary in activities {
         for gist in activity::markers(&summary.note) {
-            found.entry(gist.to_string()).or_insert(summary.id);
+            found.entry(gist).or_insert(summary.id);
         }
     }
     found

@@ -111,13 +111,14 @@ pub fn step_for(row: RowState, now: i64, in_flight_bound_ms: i64) -> Option<Step
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::{GistId, GithubUrl};
 
     fn remote(id: &str, created_at: i64, updated_at: i64, description: &str) -> RemoteGist {
         RemoteGist {
-            id: id.into(),
+            id: GistId::parse(id).unwrap(),
             description: Some(description.into()),
-            html_url: format!("https://gist.github.com/{id}"),
-            pull_url: format!("https://gist.github.com/{id}.git"),
+            html_url: GithubUrl::parse(&format!("https://gist.github.com/{id}"), None).unwrap(),
+            pull_url: GithubUrl::parse(&format!("https://gist.github.com/{id}.git"), None).unwrap(),
             created_at,
             updated_at,
             files: Vec::new(),
@@ -127,7 +128,7 @@ mod tests {
     fn known(row: i64, id: &str, updated_at: i64, description: &str) -> KnownGist {
         KnownGist {
             id: GistRowId(row),
-            github_gist_id: id.into(),
+            github_gist_id: GistId::parse(id).unwrap(),
             updated_at,
             description: Some(description.into()),
         }
@@ -146,7 +147,7 @@ mod tests {
             known(1, "edited", 10, "before"),
             known(2, "touched", 10, "same"),
             known(3, "same", 10, "same"),
-            known(4, "deleted on GitHub", 10, "kept"),
+            known(4, "deletedOnGithub", 10, "kept"),
         ];
         let plan = listing(
             &listed,

@@ -322,7 +322,7 @@ pub fn person(frame: &Frame<'_>, site: &Site, page: &PersonPage, peek: bool) -> 
             }
             ol.gists {
                 @for gist in &page.detail.gists {
-                    (gist_item(gist, page.new.contains(&gist.id)))
+                    (gist_item(gist, page.new.contains(gist.id.as_str())))
                 }
             }
         }
@@ -345,7 +345,10 @@ fn gist_item(gist: &GistView, new: bool) -> Markup {
             ul.files {
                 @for file in &gist.files {
                     li {
-                        a href=(file.raw_url) { (file.name) }
+                        // Links are of GitHub's form (`GithubUrl`), never a script's; a
+                        // refused one leaves the name without a link.
+                        @if let Some(raw_url) = &file.raw_url { a href=(raw_url) { (file.name) } }
+                        @else { (file.name) }
                         @if let Some(language) = &file.language { " " span.lang { (language) } }
                     }
                 }

@@ -29,6 +29,8 @@ pub enum GithubFault {
     PrimaryLimit429 { reset_in: Option<i64> },
     /// Answer after a pause.
     Slow(Duration),
+    /// 422 whose message is this (see the hostile-text block).
+    Refuse(String),
 }
 
 /// Which Pipedrive requests a fault waits for.
@@ -64,6 +66,8 @@ pub enum PipedriveFault {
     TooManyRequests { retry_after: Option<u64> },
     /// 403 with a Cloudflare-style HTML page.
     BlockedHtml,
+    /// 400 whose error text is this (see the hostile-text block).
+    Refuse(String),
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +129,9 @@ pub struct GithubState {
     pub latency: Duration,
     pub order: GistOrder,
     pub requests_without_user_agent: u64,
+    /// Fields of a gist's JSON served instead of the faithful ones, by gist id (see the
+    /// hostile-text block).
+    pub gist_json_overrides: HashMap<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -630,6 +637,7 @@ impl FakeState {
                 latency: Duration::ZERO,
                 order: GistOrder::NewestCreated,
                 requests_without_user_agent: 0,
+                gist_json_overrides: HashMap::new(),
             },
             pipedrive: PipedriveState {
                 token: PIPEDRIVE_TOKEN.to_string(),
@@ -919,6 +927,13 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
                 &headers,
             );
         }
+        Some(GithubFault::Refuse(message)) => {
+            return json_reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"message": message, "documentation_url": "https://docs.github.com/rest"}),
+                &rate_headers(used),
+            )
+        }
         Some(GithubFault::Secondary { retry_after }) => {
             let mut headers = rate_headers(used);
             if let Some(seconds) = retry_after {
@@ -1034,7 +1049,13 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
                 .iter()
                 .skip((page - 1) * per_page)
                 .take(per_page)
-                .map(|g| gist_json(&base, &user.login, user.id, g))
+                .map(|g| {
+                    let mut json = gist_json(&base, &user.login, user.id, g);
+                    if let Some(patch) = gh.gist_json_overrides.get(&g.id) {
+                        merge_patch(&mut json, patch);
+                    }
+                    json
+                })
                 .collect();
             let body = Value::Array(items);
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -1306,6 +1327,12 @@ fn pipedrive_locked(
             return (too_many(pd, *retry_after), None)
         }
         Some(PipedriveFault::BlockedHtml) => return (blocked_page(), None),
+        Some(PipedriveFault::Refuse(error)) => {
+            return (
+                envelope_error(StatusCode::BAD_REQUEST, error, "ERR_BAD_REQUEST"),
+                None,
+            )
+        }
         _ => {}
     }
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -1779,5 +1806,138 @@ impl Drop for Receiver {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+// ---------------------------------------------------------------- Hostile text
+// What github.com never sends but a compromised or misconfigured GitHub Enterprise could:
+// gist ids with markup, links with script schemes, text with terminal escapes; and
+// Pipedrive error text with escapes. Used by tests/hostile.rs.
+
+/// Characters that steer a terminal: an OSC title and clipboard write each ended by BEL, a
+/// colour and a screen clear, a C1 CSI, DEL and a right-to-left override.
+pub const STEERING: &str =
+    "\u{1b}]0;owned\u{7}\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[31m\u{1b}[2J\u{9b}1m\u{7f}\u{202e}";
+
+/// What [`FakeApis::add_hostile_gists`] planted.
+#[derive(Debug, Clone)]
+pub struct HostileGists {
+    /// Every gist of the user whose id is of GitHub's form: each must become one activity.
+    pub deliverable: Vec<String>,
+    /// A gist whose id is markup and escapes: it must be left out.
+    pub bad_id: String,
+    /// A gist with `javascript:` and `data:` links for its page, clone URL and two files
+    /// (`evil.sh` with escapes in its name, `data.txt`), and a good `fine.rs`.
+    pub script_links: String,
+    /// A gist whose page is plain HTTP on another host and whose clone URL has credentials.
+    pub off_host: String,
+    /// A gist whose page link is https but carries a quote and an event handler.
+    pub quoted: String,
+}
+
+/// RFC 7396: objects are merged key by key, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+impl FakeApis {
+    /// Gives `login` (already a fake user) a profile name with escapes and four hostile gists
+    /// besides the ones it has.
+    pub fn add_hostile_gists(&self, login: &str) -> HostileGists {
+        let mut state = self.lock();
+        let created = now_secs() - 3600;
+        let user = state.github.user_mut(login).expect("fake user");
+        user.name = Some(format!("Mallory{STEERING} Example"));
+        let hex = hex_of(login);
+        let id = |n: u32| format!("{hex}h{n:04}");
+        let file = |name: &str| FakeFile {
+            name: name.to_string(),
+            language: Some("Text".into()),
+            size: 1,
+        };
+        let evil_file = format!("evil{STEERING}<b>.sh");
+        let planted = [
+            (
+                format!("<img src=x onerror=alert(1)>{STEERING}"),
+                "an id of markup".to_string(),
+                vec![file("main.rs")],
+            ),
+            (
+                id(1),
+                format!("{STEERING}<script>alert(1)</script> red\u{202e}txt.exe"),
+                vec![file(&evil_file), file("data.txt"), file("fine.rs")],
+            ),
+            (id(2), "off host".to_string(), vec![file("main.rs")]),
+            (id(3), "quoted".to_string(), vec![file("main.rs")]),
+        ];
+        for (gist_id, description, files) in planted {
+            user.gists.push(FakeGist {
+                id: gist_id,
+                description: Some(description),
+                files,
+                created_at: created,
+                updated_at: created,
+                revision: 1,
+            });
+        }
+        let deliverable = user
+            .gists
+            .iter()
+            .map(|g| g.id.clone())
+            .filter(|g| g.chars().all(|c| c.is_ascii_alphanumeric()))
+            .collect();
+        let overrides = &mut state.github.gist_json_overrides;
+        overrides.insert(
+            id(1),
+            json!({
+                "html_url": "javascript:alert(document.cookie)",
+                "git_pull_url": "data:text/html,<script>alert(1)</script>",
+                "files": {
+                    evil_file: {"raw_url": "JavaScript:alert(2)"},
+                    "data.txt": {"raw_url": "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="},
+                },
+            }),
+        );
+        overrides.insert(
+            id(2),
+            json!({
+                "html_url": "http://evil.example/gist",
+                "git_pull_url": "https://user:secret@evil.example/gist.git",
+            }),
+        );
+        overrides.insert(
+            id(3),
+            json!({"html_url": format!("https://gist.github.com/{login}/{}\"onmouseover=\"alert(1)", id(3))}),
+        );
+        HostileGists {
+            deliverable,
+            bad_id: format!("<img src=x onerror=alert(1)>{STEERING}"),
+            script_links: id(1),
+            off_host: id(2),
+            quoted: id(3),
+        }
+    }
+
+    /// The next GitHub request is refused with this message.
+    pub fn refuse_next_github_request_with(&self, message: &str) {
+        self.lock()
+            .github
+            .faults
+            .push_back(GithubFault::Refuse(message.to_string()));
+    }
+
+    /// The next Pipedrive request on `route` is refused with this error text.
+    pub fn refuse_next_pipedrive_request_with(&self, route: PipedriveRoute, error: &str) {
+        self.lock()
+            .pipedrive
+            .faults
+            .push_back((route, PipedriveFault::Refuse(error.to_string())));
     }
 }
