@@ -111,11 +111,19 @@ fn previous_failed(store: &Store, run_id: Option<i64>) -> bool {
 }
 
 fn failing(report: &SyncReport) -> Message {
+    let only_unlinked = report.counts.failed == 0
+        && report.errors.len() == report.unlinked_users.len()
+        && report.exit <= Exit::PartlyFailed;
     let (kind, what) = match report.exit {
         Exit::Refused => ("token_refused", "a token was refused"),
         Exit::Unavailable => (
             "unavailable",
             "GitHub or Pipedrive could not be reached or stopped answering for now",
+        ),
+        _ if only_unlinked => (
+            "unlinked",
+            "their Pipedrive person was deleted and nothing is sent for them until they are \
+             relinked (gisttrack relink <login>)",
         ),
         _ => (
             "failed_items",

@@ -948,3 +948,61 @@ fn swagger_ui_renders_under_its_content_security_policy() {
     assert_eq!(framed, 0);
     assert_only_local_requests(&browser, &server);
 }
+
+#[test]
+fn an_unlinked_user_is_shown_with_what_happened_and_relinked_from_the_page() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("lost", 1);
+        ok(&db, Some(&fake), &["add", "lost"]);
+        ok(&db, Some(&fake), &["sync"]);
+        let deleted = fake.person_named("lost Example");
+        fake.delete_person(deleted.id);
+        fake.add_gist("lost");
+        let _ = support::run(&db, Some(&fake), &["sync"]);
+        let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+        let mut browser = Browser::launch();
+        browser.goto(&format!("{}/people/lost?peek=1", server.url));
+        let banner = browser.eval("document.querySelector('.unlinked').textContent");
+        assert!(
+            banner
+                .as_str()
+                .unwrap()
+                .contains(&format!("Pipedrive person {} was deleted", deleted.id)),
+            "[{}] {banner}",
+            db.backend
+        );
+        let chosen = fake.add_person("Lost Found", &[], 8);
+        browser.navigate_by(&format!(
+            "document.querySelector('.unlinked input[name=to]').value = '{chosen}'; \
+             document.querySelector('.unlinked form').submit()"
+        ));
+        assert_eq!(last_status(&browser), 200, "[{}]", db.backend);
+        let notice = browser.eval("document.querySelector('.notice').textContent");
+        assert!(
+            notice
+                .as_str()
+                .unwrap()
+                .contains("Linked to that Pipedrive person"),
+            "{notice}"
+        );
+        assert_eq!(
+            browser.eval("document.querySelector('.unlinked')"),
+            Value::Null,
+            "[{}] linked again",
+            db.backend
+        );
+        let person: Value = serde_json::from_str(
+            &agent()
+                .get(format!("{}/api/v1/people/lost?peek=true", server.url))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(person["pipedrive_id"], chosen, "{person}");
+        assert!(person["unlinked_at"].is_null(), "{person}");
+    }
+}

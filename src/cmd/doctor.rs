@@ -194,10 +194,17 @@ fn database(target: &DatabaseTarget) -> Check {
                 0 => "migrations applied".to_string(),
                 n => format!("{n} migration(s) to apply at the next command's start"),
             };
-            Check::ok(
-                "database",
-                format!("{} reachable; {migrations}; {people}", target.backend()),
-            )
+            let detail = format!("{} reachable; {migrations}; {people}", target.backend());
+            match found.unlinked.unwrap_or(0) {
+                0 => Check::ok("database", detail),
+                n => Check::off(
+                    "database",
+                    format!(
+                        "{detail}; {n} unlinked (their Pipedrive person was deleted: nothing is sent for them)"
+                    ),
+                    "see `gisttrack list`, then `gisttrack relink <login> --to <person id>` or `--create`",
+                ),
+            }
         }
         Err(err) => Check::failed(
             "database",

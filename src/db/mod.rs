@@ -541,6 +541,9 @@ pub struct Inspection {
     pub pending_migrations: usize,
     /// Tracked people, when the table is there.
     pub people: Option<i64>,
+    /// People whose Pipedrive person was deleted (nothing is sent for them until relinked),
+    /// when the database is migrated far enough to tell.
+    pub unlinked: Option<i64>,
 }
 
 /// Looks at the database a target names: reachable, migrated, how many people.
@@ -551,6 +554,7 @@ pub fn inspect(target: &DatabaseTarget) -> Result<Inspection> {
                 exists: false,
                 pending_migrations: 0,
                 people: None,
+                unlinked: None,
             });
         }
     }
@@ -559,6 +563,7 @@ pub fn inspect(target: &DatabaseTarget) -> Result<Inspection> {
         exists: true,
         pending_migrations: migrations::pending(&mut conn)?,
         people: people::count(&mut conn).ok(),
+        unlinked: people::count_unlinked(&mut conn).ok(),
     })
 }
 

@@ -201,6 +201,7 @@ fn unlink(pass: &Pass<'_>, person: &Person, from: PipedrivePersonId) -> Result<(
         r.counts.users_unlinked += 1;
         r.exit = r.exit.worst(Exit::PartlyFailed);
         r.failed_users.insert(person.github_login.clone());
+        r.unlinked_users.push(person.github_login.clone());
         r.errors.push(line);
     });
     Ok(())

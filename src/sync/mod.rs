@@ -166,6 +166,9 @@ pub struct SyncReport {
     /// The users something failed for, for alerts.
     #[serde(skip)]
     pub failed_users: std::collections::BTreeSet<String>,
+    /// The users this pass found unlinked (their Pipedrive person deleted), for alerts.
+    #[serde(skip)]
+    pub unlinked_users: Vec<String>,
 }
 
 impl SyncReport {
