@@ -66,14 +66,17 @@ fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool
     Setup { _dir: dir, engine }
 }
 
-fn pass(apis: &fake::FakeApis, engine: &Engine) -> (Duration, u64, SyncReport) {
+/// A pass's wall time, counted GitHub requests, Pipedrive requests and report.
+fn pass(apis: &fake::FakeApis, engine: &Engine) -> (Duration, u64, u64, SyncReport) {
     let counted = apis.github_counted();
+    let pipedrive = apis.lock().pipedrive.total_requests;
     let options = PassOptions::new(Trigger::Cli);
     let started = Instant::now();
     let report = engine.run_pass(&options, &ProgressBar::hidden()).unwrap();
     let wall = started.elapsed();
     assert!(report.ok(), "bench pass failed: {:?}", report.errors);
-    (wall, apis.github_counted() - counted, report)
+    let pipedrive = apis.lock().pipedrive.total_requests - pipedrive;
+    (wall, apis.github_counted() - counted, pipedrive, report)
 }
 
 fn main() {
@@ -93,57 +96,69 @@ fn main() {
     let concurrent = setup(&apis, users, default_concurrency, false);
     apis.lock().github.latency = latency;
     apis.lock().pipedrive.latency = latency;
-    let (serial_wall, serial_counted, _) = pass(&apis, &serial.engine);
-    let (wall, counted, report) = pass(&apis, &concurrent.engine);
+    let (serial_wall, serial_counted, _, _) = pass(&apis, &serial.engine);
+    let (wall, counted, first_pipedrive, report) = pass(&apis, &concurrent.engine);
     assert_eq!(report.counts.users_checked as usize, users);
     // Re-sync: nothing changed, so every list answer is a free 304.
-    let (resync_wall, resync_counted, resync) = pass(&apis, &concurrent.engine);
+    let (resync_wall, resync_counted, resync_pipedrive, resync) = pass(&apis, &concurrent.engine);
     assert_eq!(resync.counts.users_unchanged as usize, users);
 
     // Delivery: one new gist per user, one activity each.
     for n in 0..users {
         apis.add_gist(&format!("bench{n}"));
     }
-    let (deliver_wall, deliver_counted, delivered) = pass(&apis, &concurrent.engine);
+    let (deliver_wall, deliver_counted, deliver_pipedrive, delivered) =
+        pass(&apis, &concurrent.engine);
     assert_eq!(delivered.counts.activities_created as usize, users);
 
     let ratio = |d: Duration| serial_bound.as_secs_f64() / d.as_secs_f64();
     println!();
     println!(
-        "{:<44} {:>10} {:>14} {:>18}",
-        "pass", "wall", "x under bound", "counted GitHub req"
+        "{:<44} {:>10} {:>14} {:>18} {:>14}",
+        "pass", "wall", "x under bound", "counted GitHub req", "Pipedrive req"
     );
     println!(
-        "{:<44} {:>10.2?} {:>14} {:>18}",
-        "serial bound (seed model: N x latency)", serial_bound, "1.00", users
+        "{:<44} {:>10.2?} {:>14} {:>18} {:>14}",
+        "serial bound (seed model: N x latency)", serial_bound, "1.00", users, "-"
     );
     println!(
-        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "{:<44} {:>10.2?} {:>14.2} {:>18} {:>14}",
         "first pass, 1 worker (measured baseline)",
         serial_wall,
         ratio(serial_wall),
-        serial_counted
+        serial_counted,
+        "-"
     );
     println!(
-        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "{:<44} {:>10.2?} {:>14.2} {:>18} {:>14}",
         format!("first pass, {default_concurrency} workers (default)"),
         wall,
         ratio(wall),
-        counted
+        counted,
+        first_pipedrive
     );
     println!(
-        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "{:<44} {:>10.2?} {:>14.2} {:>18} {:>14}",
         "unchanged re-sync (304s)",
         resync_wall,
         ratio(resync_wall),
-        resync_counted
+        resync_counted,
+        resync_pipedrive
     );
     println!(
-        "{:<44} {:>10.2?} {:>14.2} {:>18}",
+        "{:<44} {:>10.2?} {:>14.2} {:>18} {:>14}",
         "pass with 1 new gist per user (+activity)",
         deliver_wall,
         ratio(deliver_wall),
-        deliver_counted
+        deliver_counted,
+        deliver_pipedrive
+    );
+    // What looking before every write costs: before it, a delivering pass made one POST per
+    // activity; now each person with something to deliver is read, and so are their changed
+    // activities, and the owners' names once per pass.
+    println!(
+        "Pipedrive requests for {users} deliveries: {deliver_pipedrive} ({:.2} per person; 1.00 before looking before every write)",
+        deliver_pipedrive as f64 / users as f64
     );
     println!();
     println!(
@@ -158,6 +173,14 @@ fn main() {
     check(
         "unchanged re-sync costs 0 counted GitHub requests",
         resync_counted == 0,
+    );
+    check(
+        "unchanged re-sync and a first pass without deliveries cost 0 Pipedrive requests",
+        resync_pipedrive == 0 && first_pipedrive == 0,
+    );
+    check(
+        "a delivering pass costs at most 3 Pipedrive requests per person, plus 1 (the users)",
+        deliver_pipedrive <= 3 * users as u64 + 1,
     );
     check(
         "first pass at least 3x under the serial bound",

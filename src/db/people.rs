@@ -377,7 +377,7 @@ pub struct Claim<'a> {
     pub owner: &'a str,
     pub now: i64,
     pub ttl_ms: i64,
-    /// Refuse when another process already synced the person at or after this time.
+    /// Refuse when another process already synced the person after this time.
     pub not_synced_since: Option<i64>,
     /// A holder known to be dead (a local process that no longer runs): taken over at once.
     pub dead_owner: Option<&'a str>,
@@ -407,7 +407,9 @@ pub fn claim_many(conn: &mut DbConnection, ids: &[PersonId], claim: &Claim<'_>) 
         .or(people::lease_owner.eq(dead_owner.unwrap_or(owner)));
     let not_synced = people::last_synced_at
         .is_null()
-        .or(people::last_synced_at.lt(not_synced_since.unwrap_or(i64::MAX)));
+        // At the pass's very start still counts as before it: an earlier pass of the same
+        // process may end within the millisecond this one starts.
+        .or(people::last_synced_at.le(not_synced_since.unwrap_or(i64::MAX)));
     Ok(diesel::update(
         people::table
             .filter(people::id.eq_any(ids))

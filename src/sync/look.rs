@@ -89,13 +89,22 @@ impl Looking<'_> {
         ledger: &HashSet<GistId>,
     ) -> Result<Looked, ApiError> {
         let started_at = now_ms();
-        match self.pipedrive.person(pipedrive_id)? {
+        let since = person
+            .activities_looked_at
+            .map(|looked| looked - CLOCK_SLACK_MS);
+        // The two reads at once: a look costs one round trip, not two (the activities are
+        // wasted only when the person turns out to be gone, which is rare).
+        let (lookup, activities) = std::thread::scope(|scope| {
+            let activities = scope.spawn(|| self.pipedrive.person_activities(pipedrive_id, since));
+            let lookup = self.pipedrive.person(pipedrive_id);
+            let activities = activities
+                .join()
+                .unwrap_or_else(|_| Err(ApiError::Decode("the activity read panicked".into())));
+            (lookup, activities)
+        });
+        match lookup? {
             PersonLookup::Found(record) => {
-                let since = person
-                    .activities_looked_at
-                    .map(|looked| looked - CLOCK_SLACK_MS);
-                let activities = self.pipedrive.person_activities(pipedrive_id, since)?;
-                Ok(Looked::At(self.finish(started_at, record, &activities)?))
+                Ok(Looked::At(self.finish(started_at, record, &activities?)?))
             }
             PersonLookup::Gone => match self.survivor(person, pipedrive_id, ledger)? {
                 Some((record, activities)) => Ok(Looked::Merged {
