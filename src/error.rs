@@ -50,6 +50,11 @@ pub enum Error {
         reason: String,
         settles_at: i64,
     },
+    #[error("cannot read {path}: {reason}")]
+    InputUnreadable { path: String, reason: String },
+    /// Writing to stdout failed for another reason than a closed pipe (a full disk).
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
