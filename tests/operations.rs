@@ -754,6 +754,17 @@ fn a_second_demo_refuses_to_start_while_the_first_holds_its_port_or_database() {
     assert_eq!(status.code(), Some(0), "a clean end, not death by SIGINT");
 }
 
+/// The `NAME=value` pairs of the lines that start with `prefix` (`export A=1 B=2`, a
+/// Dockerfile's `ENV A=1 B=2`), as a shell would take them.
+fn assignments(text: &str, prefix: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(prefix))
+        .flat_map(|line| line.split_whitespace())
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
 fn the_fake_apis_come_with_a_database_of_their_own() {
     let home = tempfile::tempdir().unwrap();
@@ -766,14 +777,7 @@ fn the_fake_apis_come_with_a_database_of_their_own() {
         .spawn()
         .unwrap();
     let printed = read_until(fakes.stdout.take().unwrap(), "Users:");
-    // `export A=1 B=2` lines, as a shell would take them.
-    let exports: Vec<(String, String)> = printed
-        .lines()
-        .filter_map(|line| line.strip_prefix("export "))
-        .flat_map(|line| line.split_whitespace())
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let exports = assignments(&printed, "export ");
     let database = exports
         .iter()
         .find(|(k, _)| k == "DATABASE_URL")
@@ -822,13 +826,7 @@ fn the_image_keeps_sqlite_in_its_volume_and_takes_the_seed_variables() {
     .unwrap();
     // The final stage's ENV, continuation lines joined.
     let joined = dockerfile.replace("\\\n", " ");
-    let image_env: Vec<(String, String)> = joined
-        .lines()
-        .filter_map(|line| line.strip_prefix("ENV "))
-        .flat_map(|line| line.split_whitespace())
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let image_env = assignments(&joined, "ENV ");
     assert!(
         !image_env.iter().any(|(k, _)| k == "DATABASE_URL"),
         "{image_env:?}"

@@ -41,8 +41,9 @@ pub struct AddArgs {
 }
 
 /// Logins on the command line and in a file go through one path: each checked before any
-/// request, duplicates folded, then added `--concurrency` at a time; only the printing
-/// differs (a file gets a summary, the command line a line per user).
+/// request, duplicates folded, then added; only the pace and the printing differ (a file's
+/// logins go `--concurrency` at a time and get a summary; the command line's go one by one,
+/// in the order given, so ids and Pipedrive persons follow that order, each with its line).
 pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
     let (list, source) = match &args.from_file {
         Some(file) => (LoginList::parse(&read_list(file)?), Some(source_name(file))),
@@ -53,7 +54,11 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
         // Nothing to ask anyone: not even the database is opened.
         ImportReport::only_invalid(list)
     } else {
-        add_all(&args, list, ctx)?
+        let workers = match source {
+            Some(_) => args.workers.concurrency as usize,
+            None => 1,
+        };
+        add_all(&args, list, workers, ctx)?
     };
     match (source.is_some(), ctx.output) {
         (true, OutputFormat::Json) => output::print(&output::json(&report))?,
@@ -100,14 +105,18 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
 }
 
 /// Adds the list's valid logins; a signal stops it after the adds under way.
-fn add_all(args: &AddArgs, list: LoginList, ctx: &super::Context) -> Result<ImportReport> {
+fn add_all(
+    args: &AddArgs,
+    list: LoginList,
+    workers: usize,
+    ctx: &super::Context,
+) -> Result<ImportReport> {
     let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
     let interrupt = super::Interrupt::catch(
         engine.shutdown.clone(),
         "gisttrack: stopping after the adds under way, then saying what is left",
     )?;
     let progress = output::progress("adding");
-    let workers = args.workers.concurrency as usize;
     let mut report = import::import(&engine, list, !args.only_new, workers, &progress);
     if let Some(stopped) = interrupt.received() {
         report.interrupted(stopped);
