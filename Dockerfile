@@ -19,10 +19,12 @@ RUN apt-get update \
 COPY --from=build /src/target/release/gisttrack /usr/local/bin/gisttrack
 USER gisttrack
 WORKDIR /var/lib/gisttrack
-# Listen on every interface inside the container; SQLite in the volume unless DATABASE_URL
-# (or the DATABASE_* variables) names a MySQL/MariaDB server.
+# Listen on every interface inside the container. The default database is SQLite in the
+# volume ($XDG_DATA_HOME/gisttrack/gisttrack.db) without setting DATABASE_URL, so either
+# DATABASE_URL or the DATABASE_HOST family of variables can name a MySQL/MariaDB server
+# (both at once is refused as ambiguous).
 ENV GISTTRACK_LISTEN=0.0.0.0:3000 \
-    DATABASE_URL=sqlite:///var/lib/gisttrack/gisttrack.db
+    XDG_DATA_HOME=/var/lib
 VOLUME /var/lib/gisttrack
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

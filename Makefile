@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHELLS := bash zsh fish elvish powershell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check-deploy fuzz-api demo cover completions lint bench clean install deps browser
+.PHONY: all build run test check-deploy check-openapi fuzz-api demo cover completions lint bench clean install deps browser venv
 
 all: build
 
@@ -28,10 +28,11 @@ build: deps
 	$(CARGO) build --release
 
 # Everything offline: the fake GitHub and Pipedrive, three sample users, a pass, then serve
-# on http://127.0.0.1:3000 (DEMO_PORT=... for another port) until Ctrl-C.
+# on http://127.0.0.1:3000 (DEMO_PORT=... for another port) until Ctrl-C. The demo is make's
+# own child, so Ctrl-C ends it cleanly rather than with make's "Interrupt".
 demo: deps
-	$(CARGO) build --bin gisttrack
-	$(CARGO) run --quiet --example demo -- $(CURDIR)/target/debug/gisttrack
+	$(CARGO) build --bin gisttrack --example demo
+	$(CURDIR)/target/debug/examples/demo $(CURDIR)/target/debug/gisttrack
 
 # Serves the API on the embedded SQLite default (http://127.0.0.1:3000/documentation/index.html).
 run: deps
@@ -46,41 +47,59 @@ browser:
 test: deps browser
 	$(CARGO) test
 	$(MAKE) --no-print-directory check-deploy
+	$(MAKE) --no-print-directory check-openapi
 	$(MAKE) --no-print-directory fuzz-api
 
-# Schemathesis (installed into target/fuzz-venv when missing) against the served OpenAPI
-# document, on the demo's fake GitHub and Pipedrive: no 5xx, every answer as documented.
-FUZZ_VENV := target/fuzz-venv
-# Pinned: new Schemathesis releases add checks, and a run must not change colour by itself.
+# Every Python tool the checks use lives in one virtual environment under target/ (pip never
+# writes into the system's or the user's Python); created with python3-venv, which is
+# installed with apt-get when venv creation fails. Schemathesis is pinned: new releases add
+# checks, and a run must not change colour by itself.
+VENV := target/venv
 SCHEMATHESIS_VERSION := 4.32.5
-fuzz-api: deps
-	$(CARGO) build --quiet --bin gisttrack --example demo
-	@$(FUZZ_VENV)/bin/schemathesis --version 2>/dev/null | grep -q '$(SCHEMATHESIS_VERSION)' || { echo "Installing Schemathesis from PyPI into $(FUZZ_VENV)"; \
-	  python3 -m venv $(FUZZ_VENV) 2>/dev/null || { rm -rf $(FUZZ_VENV); $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(FUZZ_VENV); } \
-	  && $(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION); }
-	tests/fuzz/run-api-fuzz.sh $(FUZZ_VENV)/bin/schemathesis target/debug/gisttrack target/debug/examples/demo
+PY_TOOLS := schemathesis==$(SCHEMATHESIS_VERSION) kubernetes-validate check-jsonschema openapi-spec-validator
+venv:
+	@test "$$(cat $(VENV)/tools 2>/dev/null)" = "$(PY_TOOLS)" || { \
+	  echo "Installing $(PY_TOOLS) from PyPI into $(VENV)"; \
+	  $(VENV)/bin/pip --version >/dev/null 2>&1 || { rm -rf $(VENV); python3 -m venv $(VENV) 2>/dev/null; } \
+	    || { rm -rf $(VENV); $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(VENV); } \
+	  && $(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS) \
+	  && echo "$(PY_TOOLS)" > $(VENV)/tools; }
 
-# The deployment files, checked by the ecosystem's own validators (installed when missing).
+# Schemathesis against the served OpenAPI document, on the demo's fake GitHub and Pipedrive:
+# no 5xx, every answer as documented.
+fuzz-api: deps venv
+	$(CARGO) build --quiet --bin gisttrack --example demo
+	tests/fuzz/run-api-fuzz.sh $(VENV)/bin/schemathesis target/debug/gisttrack target/debug/examples/demo
+
+# The OpenAPI document, as openapi-spec-validator (and code generators) read it. The snapshot
+# is the served document: tests/api.rs holds the two equal.
+check-openapi: venv
+	$(VENV)/bin/openapi-spec-validator tests/snapshots/openapi.json
+
+# The deployment files, checked by the ecosystem's own validators.
 # systemd-analyze verify wants ExecStart to exist: it checks copies of the units whose
 # ExecStart is the freshly built binary; every other line is checked as written.
-check-deploy:
-	@command -v kubernetes-validate >/dev/null 2>&1 && command -v check-jsonschema >/dev/null 2>&1 \
-	  || { echo "Installing kubernetes-validate and check-jsonschema from PyPI"; \
-	       python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate check-jsonschema; }
+check-deploy: venv
 	@command -v systemd-analyze >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq systemd; }
 	@test -x target/debug/gisttrack || $(CARGO) build --bin gisttrack
 	@units=$$(mktemp -d) && for unit in deploy/systemd/*.service deploy/systemd/*.timer; do \
 	  sed "s|/usr/local/bin/gisttrack|$(CURDIR)/target/debug/gisttrack|" $$unit > $$units/$$(basename $$unit); \
 	done && systemd-analyze verify $$units/*.service $$units/*.timer && echo "systemd units: ok" && rm -r $$units
-	kubernetes-validate --strict deploy/kubernetes/*.yaml
-	check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(VENV)/bin/kubernetes-validate --strict deploy/kubernetes/*.yaml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
 
 # Line coverage of the library as the test process runs it (the binaries that the end-to-end
-# tests spawn are not traced: tarpaulin's --follow-exec crashes on the SIGTERM test).
+# tests spawn are not traced: tarpaulin's --follow-exec crashes on the SIGTERM test). The
+# examples those tests drive (the demo, through make demo) are built first, as cargo test
+# would. Prints the figure, or what failed.
 cover: deps
 	@command -v cargo-tarpaulin >/dev/null 2>&1 || $(CARGO) install cargo-tarpaulin --locked
+	$(CARGO) build --bin gisttrack --examples
 	@mkdir -p target; $(CARGO) tarpaulin --engine ptrace --skip-clean --out Stdout --exclude-files 'tests/*' 'benches/*' 'examples/*' > target/coverage.log 2>&1; \
-	status=$$?; tail -n 3 target/coverage.log; exit $$status
+	status=$$?; \
+	if [ $$status -eq 0 ]; then grep -E '% coverage' target/coverage.log | tail -n 1; \
+	else tail -n 40 target/coverage.log; echo "make cover: tarpaulin failed (exit $$status); the whole log is in target/coverage.log"; fi; \
+	exit $$status
 
 completions: deps
 	$(CARGO) build

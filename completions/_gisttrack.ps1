@@ -21,12 +21,12 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'gisttrack' {
-            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'The commands'' own `--database-url`, also accepted before the command')
-            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The commands'' own `--log-format`, also accepted before the command')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The commands'' own `-o`, also accepted before the command')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The commands'' own `-o`, also accepted before the command')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database for the command (as the command''s own --database-url, which wins)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format for the command (as the command''s own --log-format, which wins)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format for the command (as the command''s own -o, which wins)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format for the command (as the command''s own -o, which wins)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)')

@@ -18,12 +18,12 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
     }
     var completions = [
         &'gisttrack'= {
-            cand --database-url 'The commands'' own `--database-url`, also accepted before the command'
-            cand --log-format 'The commands'' own `--log-format`, also accepted before the command'
-            cand -o 'The commands'' own `-o`, also accepted before the command'
-            cand --output 'The commands'' own `-o`, also accepted before the command'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --database-url 'Database for the command (as the command''s own --database-url, which wins)'
+            cand --log-format 'Log format for the command (as the command''s own --log-format, which wins)'
+            cand -o 'Output format for the command (as the command''s own -o, which wins)'
+            cand --output 'Output format for the command (as the command''s own -o, which wins)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
             cand add 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'

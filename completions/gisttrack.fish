@@ -24,12 +24,12 @@ function __fish_gisttrack_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c gisttrack -n "__fish_gisttrack_needs_command" -l database-url -d 'The commands\' own `--database-url`, also accepted before the command' -r
-complete -c gisttrack -n "__fish_gisttrack_needs_command" -l log-format -d 'The commands\' own `--log-format`, also accepted before the command' -r -f -a "text\t'`[time LEVEL] message`'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -l database-url -d 'Database for the command (as the command\'s own --database-url, which wins)' -r
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -l log-format -d 'Log format for the command (as the command\'s own --log-format, which wins)' -r -f -a "text\t'`[time LEVEL] message`'
 json\t'`{"time", "level", "target", "message", ...fields}` per line'"
-complete -c gisttrack -n "__fish_gisttrack_needs_command" -s o -l output -d 'The commands\' own `-o`, also accepted before the command' -r -f -a "table\t''
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -s o -l output -d 'Output format for the command (as the command\'s own -o, which wins)' -r -f -a "table\t''
 json\t''"
-complete -c gisttrack -n "__fish_gisttrack_needs_command" -s h -l help -d 'Print help'
+complete -c gisttrack -n "__fish_gisttrack_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "add" -d 'Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person)'
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "list" -d 'List tracked users with their delivery state'

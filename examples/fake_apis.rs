@@ -1,5 +1,7 @@
 //! Try gisttrack offline: serves the test suite's fake GitHub and Pipedrive on loopback with
-//! a few users, and prints the environment to point gisttrack at them.
+//! a few users, and prints the environment to point gisttrack at them, with a database of
+//! its own (the fakes forget everything when they stop; the default database is left alone).
+//! Ctrl-C stops them and removes that database.
 //!
 //! ```sh
 //! cargo run --example fake_apis            # keeps running; in another shell, paste the exports it prints
@@ -9,6 +11,8 @@
 #[path = "../tests/support/fake.rs"]
 mod fake;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn main() {
@@ -27,7 +31,20 @@ fn main() {
     for (login, gists) in [("octocat", 3), ("hubot", 1), ("monalisa", 120)] {
         apis.add_user(login, gists);
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let caught = gisttrack::cmd::Interrupt::catch(stop.clone(), "fake_apis: stopping");
+    let data = tempfile::Builder::new()
+        .prefix("gisttrack-fake-apis-")
+        .tempdir();
+    let (Ok(_), Ok(data)) = (caught, data) else {
+        eprintln!("fake_apis: cannot set up its database folder or catch Ctrl-C");
+        std::process::exit(1);
+    };
     println!("Fake GitHub and Pipedrive are up. Point gisttrack at them with:\n");
+    println!(
+        "export DATABASE_URL=sqlite://{}",
+        data.path().join("gisttrack.db").display()
+    );
     println!(
         "export GITHUB_API_URL={} GITHUB_TOKEN={}",
         apis.github_url,
@@ -39,13 +56,13 @@ fn main() {
         fake::PIPEDRIVE_TOKEN
     );
     println!("\nUsers: octocat (3 gists), hubot (1), monalisa (120). A new gist appears for octocat every minute.");
-    println!("Press Ctrl-C to stop.");
+    println!("The database is this run's own, as the fakes are: Ctrl-C stops them and removes it.");
     let mut last = 0;
     let mut tick = 0u64;
-    loop {
-        std::thread::sleep(Duration::from_secs(1));
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
         tick += 1;
-        if tick % 60 == 0 {
+        if tick % 600 == 0 {
             let id = apis.add_gist("octocat");
             println!("octocat published gist {id}");
         }

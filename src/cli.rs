@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
 use crate::config::{ArgSecret, Secret};
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::{ADD_EXIT_CODES_HELP, EXIT_CODES_HELP};
 use crate::logging::LogFormat;
 use crate::output::table;
 use crate::output::OutputFormat;
@@ -20,16 +20,16 @@ use crate::output::OutputFormat;
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
-    /// The commands' own `--database-url`, also accepted before the command.
-    #[arg(long, env = "DATABASE_URL", hide = true)]
+    /// Database for the command (as the command's own --database-url, which wins).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database_url: Option<ArgSecret>,
 
-    /// The commands' own `--log-format`, also accepted before the command.
-    #[arg(long, value_enum, env = "GISTTRACK_LOG_FORMAT", hide = true)]
+    /// Log format for the command (as the command's own --log-format, which wins).
+    #[arg(long, value_enum, env = "GISTTRACK_LOG_FORMAT")]
     log_format: Option<LogFormat>,
 
-    /// The commands' own `-o`, also accepted before the command.
-    #[arg(short, long, value_enum, env = "GISTTRACK_OUTPUT", hide = true)]
+    /// Output format for the command (as the command's own -o, which wins).
+    #[arg(short, long, value_enum, env = "GISTTRACK_OUTPUT")]
     output: Option<OutputFormat>,
 
     #[command(subcommand)]
@@ -40,9 +40,16 @@ impl Cli {
     /// Parses the command line. In `--help`, a variable that is not set is named without
     /// an empty value (`[env: GISTTRACK_LISTEN]`, not `[env: GISTTRACK_LISTEN=]`).
     pub fn parse_args() -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
-        let mut matches = hide_unset_env_values(Cli::command()).get_matches();
+        use clap::FromArgMatches;
+        let mut matches = Cli::definition().get_matches();
         Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The command line as `gisttrack` parses it: usage lines that show only what must be
+    /// typed, and help without the values of unset variables.
+    pub fn definition() -> clap::Command {
+        use clap::CommandFactory;
+        plain_usage(hide_unset_env_values(Cli::command()))
     }
 
     fn common(&self) -> Option<&CommonArgs> {
@@ -111,6 +118,20 @@ fn hide_unset_env_values(command: clap::Command) -> clap::Command {
         .mut_subcommands(hide_unset_env_values)
 }
 
+/// Pins each usage line to the one with nothing given. Otherwise, on a usage error, clap
+/// adds every option the command received, from the environment too: after `export
+/// GITHUB_API_URL=...`, `gisttrack add` would print `Usage: gisttrack add --github-api-url
+/// <URL> ... <LOGIN>...`, as if those were required.
+fn plain_usage(mut command: clap::Command) -> clap::Command {
+    command.build();
+    fn pin(mut command: clap::Command) -> clap::Command {
+        let usage = command.render_usage().to_string();
+        let usage = usage.trim_start_matches("Usage:").trim().to_string();
+        command.override_usage(usage).mut_subcommands(pin)
+    }
+    pin(command)
+}
+
 /// `-o, --output`, for the commands that print data.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct OutputArgs {
@@ -141,7 +162,10 @@ pub struct CommonArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start tracking GitHub users (checks GitHub, links or creates the Pipedrive person).
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(
+        override_usage = "gisttrack add [OPTIONS] <LOGIN>...\n       gisttrack add [OPTIONS] --from-file <FILE>",
+        after_help = format!("{EXIT_CODES_HELP}\n\n{ADD_EXIT_CODES_HELP}")
+    )]
     Add(cmd::add::AddArgs),
     #[command(
         about = cmd::list::ABOUT,

@@ -71,24 +71,47 @@ impl DatabaseTarget {
     }
 
     /// Resolves the target from an explicit URL, else the seed's `DATABASE_HOST` family of
-    /// variables, else the embedded default under the XDG data folder.
+    /// variables, else the embedded default under the XDG data folder. A URL and any of the
+    /// seed's variables at once is ambiguous (an image's default URL would silently win over
+    /// an operator's MySQL settings), and so is a seed variable without `DATABASE_HOST`
+    /// (it would silently mean SQLite): both are refused, naming the variables.
     pub fn resolve(
         url: Option<&str>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<DatabaseTarget> {
+        let seed: Vec<&str> = SEED_VARIABLES
+            .into_iter()
+            .filter(|name| env(name).is_some_and(|v| !v.is_empty()))
+            .collect();
         if let Some(url) = url {
+            if !seed.is_empty() {
+                return Err(Error::Config(format!(
+                    "DATABASE_URL (or --database-url) and {} are both set: use one or the \
+                     other (an empty DATABASE_URL counts as unset)",
+                    seed.join(", ")
+                )));
+            }
             return DatabaseTarget::parse(url);
         }
+        if !seed.is_empty() && !seed.contains(&"DATABASE_HOST") {
+            return Err(Error::Config(format!(
+                "{} set without DATABASE_HOST: set DATABASE_HOST and DATABASE_NAME for MySQL, \
+                 or unset {}",
+                seed.join(", "),
+                if seed.len() == 1 { "it" } else { "them" }
+            )));
+        }
         if let Some(host) = env("DATABASE_HOST").filter(|h| !h.is_empty()) {
-            let port = env("DATABASE_PORT").unwrap_or_else(|| "3306".into());
-            let name = env("DATABASE_NAME").unwrap_or_default();
+            let given = |name: &str| env(name).filter(|v| !v.is_empty());
+            let port = given("DATABASE_PORT").unwrap_or_else(|| "3306".into());
+            let name = given("DATABASE_NAME").unwrap_or_default();
             if name.is_empty() {
                 return Err(Error::Config(
                     "DATABASE_HOST is set but DATABASE_NAME is not".into(),
                 ));
             }
-            let user = env("DATABASE_USERNAME").unwrap_or_default();
-            let password = env("DATABASE_PASSWORD").unwrap_or_default();
+            let user = given("DATABASE_USERNAME").unwrap_or_default();
+            let password = given("DATABASE_PASSWORD").unwrap_or_default();
             let credentials = match (user.is_empty(), password.is_empty()) {
                 (true, _) => String::new(),
                 (false, true) => format!("{}@", percent_encode(&user)),
@@ -165,6 +188,15 @@ impl DatabaseTarget {
         (!password.is_empty()).then(|| percent_decode(password))
     }
 }
+
+/// The Go service's way to name a MySQL server, one variable a part.
+const SEED_VARIABLES: [&str; 5] = [
+    "DATABASE_HOST",
+    "DATABASE_PORT",
+    "DATABASE_NAME",
+    "DATABASE_USERNAME",
+    "DATABASE_PASSWORD",
+];
 
 /// The forms `DATABASE_URL` takes, for errors.
 const ACCEPTED: &str = "use sqlite://PATH, a plain file path, or \
@@ -430,6 +462,34 @@ mod tests {
             target,
             DatabaseTarget::Mysql("mysql://app:p%40ss%2Fword@db:3306/pipedrive".into())
         );
+    }
+
+    #[test]
+    fn a_url_and_the_seed_variables_at_once_are_refused_naming_both() {
+        let env = |k: &str| match k {
+            "DATABASE_HOST" => Some("db".to_string()),
+            "DATABASE_NAME" => Some("gisttrack".to_string()),
+            "DATABASE_PORT" => Some(String::new()),
+            _ => None,
+        };
+        let err = DatabaseTarget::resolve(Some("sqlite:///data/gisttrack.db"), &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "DATABASE_URL (or --database-url) and DATABASE_HOST, DATABASE_NAME are both set: \
+             use one or the other (an empty DATABASE_URL counts as unset)"
+        );
+        let orphan = |k: &str| (k == "DATABASE_PASSWORD").then(|| "pw".to_string());
+        let err = DatabaseTarget::resolve(None, &orphan)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "DATABASE_PASSWORD set without DATABASE_HOST: set DATABASE_HOST and DATABASE_NAME \
+             for MySQL, or unset it"
+        );
+        assert!(!err.contains("pw"), "no value is shown");
     }
 
     #[test]

@@ -78,6 +78,11 @@ pub enum Error {
     /// SQLite file another process kept locked).
     #[error("the database is busy: {0}; try again in a moment")]
     DatabaseBusy(String),
+    #[error("cannot read {path}: {reason}")]
+    InputUnreadable { path: String, reason: String },
+    /// Writing to stdout failed for another reason than a closed pipe (a full disk).
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]

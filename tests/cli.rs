@@ -2,7 +2,18 @@
 
 mod support;
 
+use std::process::Output;
+
 use support::{backends, fails, json, ok, run, FakeApis, TestDb};
+
+/// What a finished command said and how it ended: (stdout, stderr, exit code).
+fn said(out: &Output) -> (String, String, i32) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().expect("exited, not killed"),
+    )
+}
 
 #[test]
 fn add_list_show_delete_round_trip() {
@@ -83,7 +94,7 @@ fn adding_unknown_or_tracked_users_changes_nothing() {
     fake.add_user("octocat", 0);
     for db in backends() {
         let err = fails(&db, Some(&fake), &["add", "nosuchuser"]);
-        assert!(err.contains("GitHub has no user nosuchuser"), "{err}");
+        assert_eq!(err, "gisttrack: GitHub has no user nosuchuser\n");
         assert!(
             fake.lock().pipedrive.persons.is_empty(),
             "no Pipedrive person for a 404"
@@ -92,9 +103,12 @@ fn adding_unknown_or_tracked_users_changes_nothing() {
         ok(&db, Some(&fake), &["add", "octocat"]);
         let persons = fake.lock().pipedrive.persons.len();
         let requests = fake.lock().pipedrive.total_requests;
-        let err = fails(&db, Some(&fake), &["add", "OCTOCAT"]);
-        // Said once, in GitHub's spelling, with no "(as octocat)" when nothing differs.
-        assert_eq!(err.trim(), "gisttrack: octocat is already tracked", "{err}");
+        let out = run(&db, Some(&fake), &["add", "OCTOCAT"]);
+        // Said once, in GitHub's spelling, and not a failure.
+        assert_eq!(
+            said(&out),
+            ("octocat is already tracked\n".into(), String::new(), 0)
+        );
         assert_eq!(fake.lock().pipedrive.persons.len(), persons);
         assert_eq!(
             fake.lock().pipedrive.total_requests,
@@ -104,6 +118,207 @@ fn adding_unknown_or_tracked_users_changes_nothing() {
         assert_eq!(json(&db, None, &["list"]).as_array().unwrap().len(), 1);
         fake.lock().pipedrive.persons.clear();
     }
+}
+
+#[test]
+fn add_has_one_rule_for_exit_codes_on_the_command_line_and_in_a_file() {
+    let fake = FakeApis::start();
+    fake.add_user("octocat", 0);
+    fake.add_user("hubot", 0);
+    for db in backends() {
+        let add = |args: &[&str]| {
+            let out = support::command(&db, Some(&fake))
+                .current_dir(db.home.path())
+                .arg("add")
+                .args(args)
+                .output()
+                .unwrap();
+            said(&out)
+        };
+        ok(&db, Some(&fake), &["add", "octocat"]);
+        assert_eq!(
+            add(&["octocat"]),
+            ("octocat is already tracked\n".into(), String::new(), 0),
+            "[{}] already tracked is no failure",
+            db.backend
+        );
+
+        // Duplicates fold in any spelling; the new user is added, the tracked one said so.
+        let (stdout, stderr, code) = add(&["octocat", "OCTOCAT", "hubot"]);
+        let hubot = json(&db, None, &["show", "--peek", "hubot"])["pipedrive_id"].clone();
+        assert_eq!(
+            (stdout, stderr, code),
+            (
+                format!("Tracking hubot (Pipedrive person {hubot})\noctocat is already tracked\n"),
+                String::new(),
+                0
+            ),
+            "[{}]",
+            db.backend
+        );
+
+        // An unknown or invalid login is invalid input, 2, in the order given.
+        assert_eq!(
+            add(&["nosuchuser"]),
+            (
+                String::new(),
+                "gisttrack: GitHub has no user nosuchuser\n".into(),
+                2
+            )
+        );
+        assert_eq!(
+            add(&["nosuchuser", "a--b", "hubot"]),
+            (
+                "hubot is already tracked\n".into(),
+                "gisttrack: GitHub has no user nosuchuser\n\
+                 gisttrack: invalid GitHub username \"a--b\": it cannot contain '--'\n"
+                    .into(),
+                2
+            )
+        );
+
+        // The same rule for a file, whose errors name their line (a byte-order mark first).
+        std::fs::write(
+            db.home.path().join("users.txt"),
+            "\u{feff}octocat\nOCTOCAT\n\nnosuchuser\na--b  # typo\nhubot\n",
+        )
+        .unwrap();
+        assert_eq!(
+            add(&["--from-file", "users.txt"]),
+            (
+                "Added 0, already tracked 2, refused 2, not done 0.\n".into(),
+                "gisttrack: users.txt:4: GitHub has no user nosuchuser\n\
+                 gisttrack: users.txt:5: invalid GitHub username \"a--b\": it cannot contain '--'\n"
+                    .into(),
+                2
+            )
+        );
+        let out = support::command(&db, Some(&fake))
+            .current_dir(db.home.path())
+            .args(["-o", "json", "add", "--from-file", "users.txt"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["refused"][0]["line"], 4, "{report}");
+        assert_eq!(report["refused"][1]["login"], "a--b", "{report}");
+
+        // A list that cannot be read is no input (66), not configuration.
+        assert_eq!(
+            add(&["--from-file", "missing.txt"]),
+            (
+                String::new(),
+                "gisttrack: cannot read missing.txt: No such file or directory (os error 2)\n"
+                    .into(),
+                66
+            )
+        );
+        assert_eq!(json(&db, None, &["list"]).as_array().unwrap().len(), 2);
+        fake.lock().pipedrive.persons.clear();
+    }
+}
+
+#[test]
+fn usage_shows_only_what_must_be_typed() {
+    let fake = FakeApis::start();
+    let db = TestDb::sqlite();
+    // As after pasting the demo's `export` line: every option has a value in the environment.
+    let out = support::command(&db, Some(&fake))
+        .arg("add")
+        .output()
+        .unwrap();
+    assert_eq!(
+        said(&out),
+        (
+            String::new(),
+            "error: the following required arguments were not provided:\n  <LOGIN>...\n\n\
+             Usage: gisttrack add [OPTIONS] <LOGIN>...\n       \
+             gisttrack add [OPTIONS] --from-file <FILE>\n\n\
+             For more information, try '--help'.\n"
+                .into(),
+            2
+        )
+    );
+    let out = support::command(&db, Some(&fake))
+        .args(["sync", "--no-such-flag"])
+        .output()
+        .unwrap();
+    let (_, stderr, code) = said(&out);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("\nUsage: gisttrack sync [OPTIONS] [LOGIN]...\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_the_options_that_work_before_the_command() {
+    let db = TestDb::sqlite();
+    let out = support::command(&db, None)
+        .env("DATABASE_URL", "mysql://app:db-secret@db/gt")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Usage: gisttrack [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+    for option in [
+        "--database-url <URL>",
+        "-o, --output <OUTPUT>",
+        "--log-format",
+    ] {
+        assert!(help.contains(option), "{option} in:\n{help}");
+    }
+    assert!(!help.contains("db-secret"), "{help}");
+    // And they work there.
+    let listed = ok(
+        &db,
+        None,
+        &["--database-url", &db.url, "-o", "json", "list"],
+    );
+    assert_eq!(listed.trim(), "[]");
+}
+
+#[test]
+fn a_failed_write_is_one_line_and_a_failure_but_a_closed_pipe_is_not() {
+    let db = TestDb::sqlite();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = support::command(&db, None)
+        .args(["completions", "bash"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(
+        said(&out),
+        (
+            String::new(),
+            "gisttrack: cannot write the output: No space left on device (os error 28)\n".into(),
+            74
+        )
+    );
+    // A reader that went away (`| head`) before anything was written: nothing to report.
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just made by pipe() and are owned here alone.
+    let (read, write) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read);
+    let out = support::command(&db, None)
+        .args(["completions", "bash"])
+        .stdout(write)
+        .output()
+        .unwrap();
+    assert_eq!(said(&out), (String::new(), String::new(), 0));
 }
 
 #[test]
@@ -423,14 +638,15 @@ fn whole_times(line: &str) -> bool {
 }
 
 #[test]
-fn tables_fit_70_and_120_columns_without_splitting_urls_ids_or_times() {
+fn tables_fit_70_and_100_columns_leaving_out_empty_columns_first() {
     let fake = FakeApis::start();
     fake.add_user("octocat", 2);
     let (id, url) = wide_gist(&fake, "octocat");
     let db = TestDb::sqlite();
     ok(&db, Some(&fake), &["add", "octocat"]);
     ok(&db, Some(&fake), &["sync"]);
-    for width in [70usize, 120] {
+    // Every gist is delivered: WHY is empty and NEXT TRY all "-" in every row.
+    for width in [70usize, 100] {
         for args in [&["show", "--all", "octocat"][..], &["list"][..]] {
             let out = support::command(&db, None)
                 .env("COLUMNS", width.to_string())
@@ -457,15 +673,26 @@ fn tables_fit_70_and_120_columns_without_splitting_urls_ids_or_times() {
                     !table.contains("why the second pass allocates Benchmarks"),
                     "{context}"
                 );
+                // Empty columns go first, and hide nothing, so they are not named below.
+                let header = table.lines().find(|l| l.contains(" URL")).unwrap_or("");
+                assert!(
+                    !header.contains("WHY") && !header.contains("NEXT TRY"),
+                    "{context}"
+                );
+                if width == 100 {
+                    assert!(
+                        header.contains("DESCRIPTION") && header.contains("DELIVERY"),
+                        "the description, cut short, stays with where the delivery stands: {context}"
+                    );
+                    assert!(table.contains("Benchmarks for the"), "{context}");
+                }
             } else {
                 assert!(table.contains("octocat"), "{context}");
             }
             // What was left out is said once, with where to find it.
             let expected = match (args[0], width) {
-                ("show", 70) => {
-                    Some("GIST, DESCRIPTION, FILES, FIRST SEEN, DELIVERY, NEXT TRY, WHY, ACTIVITY")
-                }
-                ("show", 120) => Some("GIST, FILES, FIRST SEEN, ACTIVITY"),
+                ("show", 70) => Some("GIST, DESCRIPTION, FILES, FIRST SEEN, DELIVERY, ACTIVITY"),
+                ("show", 100) => Some("GIST, FILES, FIRST SEEN, ACTIVITY"),
                 ("list", 70) => Some("PIPEDRIVE ID, LAST VISIT"),
                 _ => None,
             };
@@ -481,19 +708,26 @@ fn tables_fit_70_and_120_columns_without_splitting_urls_ids_or_times() {
             }
         }
     }
-    // 120 columns has room for the description, shortened rather than wrapped.
+    // 120 columns keeps FIRST SEEN too, the description shortened rather than wrapped.
     let out = support::command(&db, None)
         .env("COLUMNS", "120")
         .args(["show", "--all", "octocat"])
         .output()
         .unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains("Benchmarks for the parser…"), "{table}");
+    let row = table.lines().find(|l| l.contains(&url)).unwrap_or("");
+    assert!(
+        row.contains("Benchmarks for …") && row.contains(" UTC "),
+        "{table}"
+    );
     // The order columns go in is the one --help documents.
     let help = ok(&db, None, &["show", "--help"]);
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        help.contains("left out in this order: GIST, FILES, ACTIVITY"),
+        help.contains(
+            "first those empty in every row shown, then in this order: GIST, FILES, ACTIVITY, \
+             FIRST SEEN, WHY, NEXT TRY, DESCRIPTION, DELIVERY."
+        ),
         "{help}"
     );
     // Without COLUMNS a pipe gets every column in full.

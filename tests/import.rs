@@ -104,15 +104,26 @@ fn a_list_is_checked_folded_and_added_with_each_refusal_named_once() {
         for from_stdin in [false, true] {
             let (out, report) = import(&db, &fake, list, from_stdin, &[]);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "a refused line: {stderr}");
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "an invalid line and an unknown user are invalid input: {stderr}"
+            );
             let refused = logins(&report, "refused");
             assert_eq!(refused, ["not a login", "ghost"], "each once: {report}");
+            // Each named once, with its line, in the list's order.
+            let source = match from_stdin {
+                true => "stdin".to_string(),
+                false => db.home.path().join("logins.txt").display().to_string(),
+            };
             assert_eq!(
-                stderr.lines().filter(|l| l.contains("ghost")).count(),
-                1,
-                "{stderr}"
+                stderr,
+                format!(
+                    "gisttrack: {source}:9: invalid GitHub username \"not a login\": only \
+                     letters, digits, '-' and '_' are allowed\n\
+                     gisttrack: {source}:10: GitHub has no user ghost\n"
+                ),
             );
-            assert!(stderr.contains("GitHub has no user ghost"), "{stderr}");
             assert!(report["not_done"].as_array().unwrap().is_empty());
             if !from_stdin {
                 assert_eq!(

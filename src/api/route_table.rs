@@ -42,6 +42,7 @@ pub const ROUTES: &[Route] = &[
     page("/signin", &["GET", "POST"]),
     page("/signout", &["POST"]),
     page("/assets/style.css", &["GET"]),
+    page("/favicon.ico", &["GET"]),
 ];
 
 /// A route the OpenAPI document leaves out: documentation and dashboard pages.
@@ -102,6 +103,7 @@ mod tests {
             ("/people/octocat", "/people/{login}"),
             ("/people/octocat/seen", "/people/{login}/seen"),
             ("/assets/style.css", "/assets/style.css"),
+            ("/favicon.ico", "/favicon.ico"),
             ("/nope", "other"),
         ];
         for (path, expected) in cases {

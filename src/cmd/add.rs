@@ -1,17 +1,15 @@
 //! `gisttrack add <login>...` and `gisttrack add --from-file FILE`: start tracking GitHub users.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::{ConcurrencyArgs, UpstreamArgs};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::import::{self, ImportReport, LoginList};
-use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
-use crate::service;
 
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
@@ -42,77 +40,114 @@ pub struct AddArgs {
     pub output: crate::cli::OutputArgs,
 }
 
+/// Logins on the command line and in a file go through one path: each checked before any
+/// request, duplicates folded, then added; only the pace and the printing differ (a file's
+/// logins go `--concurrency` at a time and get a summary; the command line's go one by one,
+/// in the order given, so ids and Pipedrive persons follow that order, each with its line).
 pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
-    if let Some(file) = &args.from_file {
-        let list = LoginList::parse(&read_list(file)?);
-        return run_import(&args, list, ctx);
-    }
-    // Every login is checked before anything is asked of GitHub, Pipedrive or the database.
-    for login in &args.logins {
-        Login::parse(login)?;
-    }
+    let (list, source) = match &args.from_file {
+        Some(file) => (LoginList::parse(&read_list(file)?), Some(source_name(file))),
+        None => (LoginList::from_args(&args.logins), None),
+    };
     args.upstream.require_pipedrive()?;
-    let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
-    let mut added = Vec::new();
-    let mut failures = Vec::new();
-    for login in &args.logins {
-        match service::add_person(&engine, login, !args.only_new) {
-            Ok(person) => added.push(person),
-            Err(err) => failures.push(err),
+    let report = if list.logins.is_empty() {
+        // Nothing to ask anyone: not even the database is opened.
+        ImportReport::only_invalid(list)
+    } else {
+        let workers = match source {
+            Some(_) => args.workers.concurrency as usize,
+            None => 1,
+        };
+        add_all(&args, list, workers, ctx)?
+    };
+    match (source.is_some(), ctx.output) {
+        (true, OutputFormat::Json) => output::print(&output::json(&report))?,
+        (true, OutputFormat::Table) => output::print(&summary(&report))?,
+        (false, OutputFormat::Json) => {
+            output::print(&output::json(&report.added))?;
+            for line in &report.already_tracked_lines {
+                eprintln!("{line}");
+            }
         }
-    }
-    match ctx.output {
-        OutputFormat::Json => output::print(&output::json(&added)),
-        OutputFormat::Table => {
-            for person in &added {
+        (false, OutputFormat::Table) => {
+            for person in &report.added {
                 output::print(&format!(
                     "Tracking {} (Pipedrive person {})",
-                    person.person.github_username,
-                    output::or_dash(person.person.pipedrive_id)
-                ));
+                    person.github_username,
+                    output::or_dash(person.pipedrive_id)
+                ))?;
+            }
+            for line in &report.already_tracked_lines {
+                output::print(line)?;
             }
         }
     }
-    // Each refusal is printed once, on one safe line (it may quote GitHub or Pipedrive); the
-    // status is the most serious of them.
-    let mut exit = Exit::Ok;
-    for err in &failures {
-        eprintln!("gisttrack: {}", output::one_line(&err.to_string()));
-        exit = exit.worst(Exit::from(err));
-    }
-    Ok(exit)
-}
-
-fn read_list(file: &PathBuf) -> Result<String> {
-    let mut text = String::new();
-    let read = if file.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text)
-    } else {
-        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
-    };
-    read.map_err(|e| Error::Config(format!("cannot read the list {}: {e}", file.display())))?;
-    Ok(text)
-}
-
-fn run_import(args: &AddArgs, list: LoginList, ctx: &super::Context) -> Result<Exit> {
-    args.upstream.require_pipedrive()?;
-    let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
-    let progress = output::progress("adding");
-    let workers = args.workers.concurrency as usize;
-    let report = import::import(&engine, list, !args.only_new, workers, &progress);
-    match ctx.output {
-        OutputFormat::Json => output::print(&output::json(&report)),
-        OutputFormat::Table => output::print(&summary(&report)),
-    }
     for refused in &report.refused {
-        let line = format!("{}: {}", refused.login, refused.error);
+        // It may quote GitHub or Pipedrive: one safe line.
+        let line = refused.describe(source.as_deref());
         eprintln!("gisttrack: {}", output::one_line(&line));
     }
     if let Some(stopped) = &report.stopped {
-        eprintln!("gisttrack: stopped: {}", output::one_line(stopped));
-        eprintln!("{}", resume_hint(&report));
+        // `add octocat` stopped by a refused token is that one error, said once.
+        let only_login = source.is_none()
+            && report.not_done.len() <= 1
+            && report.added.is_empty()
+            && report.already_tracked.is_empty()
+            && report.refused.is_empty();
+        if only_login {
+            eprintln!("gisttrack: {}", output::one_line(stopped));
+        } else {
+            eprintln!("gisttrack: stopped: {}", output::one_line(stopped));
+            if !report.not_done.is_empty() {
+                eprintln!("{}", resume_hint(&report));
+            }
+        }
     }
     Ok(report.exit)
+}
+
+/// Adds the list's valid logins; a signal stops it after the adds under way.
+fn add_all(
+    args: &AddArgs,
+    list: LoginList,
+    workers: usize,
+    ctx: &super::Context,
+) -> Result<ImportReport> {
+    let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
+    let interrupt = super::Interrupt::catch(
+        engine.shutdown.clone(),
+        "gisttrack: stopping after the adds under way, then saying what is left",
+    )?;
+    let progress = output::progress("adding");
+    let mut report = import::import(&engine, list, !args.only_new, workers, &progress);
+    if let Some(stopped) = interrupt.received() {
+        report.interrupted(stopped);
+    }
+    Ok(report)
+}
+
+/// How a list's lines are named in errors: its path as given, or `stdin`.
+fn source_name(file: &Path) -> String {
+    match file.as_os_str() == "-" {
+        true => "stdin".into(),
+        false => file.display().to_string(),
+    }
+}
+
+/// The list's text. Bytes that are not UTF-8 become U+FFFD, so such a line is refused as
+/// an invalid login with its line number instead of the whole file being refused.
+fn read_list(file: &Path) -> Result<String> {
+    let mut bytes = Vec::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut bytes))
+    };
+    read.map_err(|e| Error::InputUnreadable {
+        path: source_name(file),
+        reason: e.to_string(),
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `Added 950, already tracked 40, refused 10, not done 0.`

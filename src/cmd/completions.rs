@@ -34,7 +34,6 @@ pub fn file_name(shell: Shell) -> &'static str {
 }
 
 pub fn run(args: CompletionsArgs) -> Result<Exit> {
-    use std::io::Write;
-    let _ = std::io::stdout().write_all(&script(args.shell));
+    crate::output::write(&script(args.shell))?;
     Ok(Exit::Ok)
 }

@@ -30,11 +30,11 @@ pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<Exit> {
     let login = service::delete_person(&ctx.open()?, &settings, &args.login)?;
     match ctx.output {
         OutputFormat::Json => {
-            output::print(&output::json(&serde_json::json!({ "deleted": login })))
+            output::print(&output::json(&serde_json::json!({ "deleted": login })))?
         }
         OutputFormat::Table => output::print(&format!(
             "Stopped tracking {login} (Pipedrive keeps its person and activities)"
-        )),
+        ))?,
     }
     Ok(Exit::Ok)
 }

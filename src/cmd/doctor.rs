@@ -11,8 +11,9 @@ use crate::config::DatabaseTarget;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::metrics::Metrics;
-use crate::output::{self, Column, Fit, OutputFormat};
+use crate::output::{self, table, Column, Fit, OutputFormat};
 use crate::time::format_ms;
+use unicode_width::UnicodeWidthStr;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -70,12 +71,18 @@ impl Check {
         }
     }
 
-    fn failed(part: &'static str, err: &Error, remedy: impl Into<String>) -> Check {
+    /// A part that failed with `err`, described as `detail` (the error's text, or a part of
+    /// it); advice the text ends with is left to the remedy column, said once.
+    fn failed(part: &'static str, err: &Error, detail: String, remedy: &str) -> Check {
+        let detail = match detail.strip_suffix(remedy) {
+            Some(rest) => rest.trim_end_matches([' ', ';', ':', ',']).to_string(),
+            None => detail,
+        };
         Check {
             status: Status::Error,
             remedy: Some(remedy.into()),
             exit: Exit::from(err),
-            ..Check::ok(part, err.to_string())
+            ..Check::ok(part, detail)
         }
     }
 }
@@ -100,24 +107,23 @@ pub fn run(args: DoctorArgs, ctx: &super::Context) -> Result<Exit> {
             ok: exit == Exit::Ok,
             exit_code: exit.code(),
             checks: &checks,
-        })),
-        OutputFormat::Table => output::print(&table(&checks)),
+        }))?,
+        OutputFormat::Table => output::print(&render_checks(&checks))?,
     }
     Ok(exit)
 }
 
-fn table(checks: &[Check]) -> String {
+/// The checks as a table when it fits the terminal, else one block per part: a value too
+/// wide for a column (a long path or URL) would otherwise stretch the table past the edge,
+/// where the terminal itself would split it.
+fn render_checks(checks: &[Check]) -> String {
+    let target = table::Target::stdout();
     let rows = checks
         .iter()
         .map(|c| {
-            let status = match c.status {
-                Status::Ok => "ok",
-                Status::Off => "off",
-                Status::Error => "ERROR",
-            };
             vec![
                 c.part.to_string(),
-                status.to_string(),
+                status_word(c.status).to_string(),
                 c.detail.clone(),
                 c.remedy.clone().unwrap_or_default(),
             ]
@@ -130,7 +136,48 @@ fn table(checks: &[Check]) -> String {
         Column::always("DETAIL", Fit::Wrap),
         Column::always("WHAT TO DO", Fit::Wrap),
     ];
-    output::table(&COLUMNS, rows)
+    let rendered = table::render(&COLUMNS, rows, target).text;
+    let fits = |width: usize| rendered.lines().all(|line| line.width() <= width);
+    match target.width {
+        Some(width) if !fits(width) => blocks(checks, width),
+        _ => rendered,
+    }
+}
+
+/// `part: status`, then the detail and what to do, wrapped between words and indented.
+fn blocks(checks: &[Check], width: usize) -> String {
+    let indent = |text: &str| {
+        table::wrap(&table::one_line(text), width.saturating_sub(2))
+            .lines()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    checks
+        .iter()
+        .map(|c| {
+            let mut block = format!(
+                "{}: {}\n{}",
+                c.part,
+                status_word(c.status),
+                indent(&c.detail)
+            );
+            if let Some(remedy) = &c.remedy {
+                block.push('\n');
+                block.push_str(&indent(&format!("What to do: {remedy}")));
+            }
+            block
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Off => "off",
+        Status::Error => "ERROR",
+    }
 }
 
 /// The settings in effect, secrets shown only as set or not.
@@ -152,7 +199,16 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
             set(args.engine.notify.notify_url().is_some()),
         ),
     )];
-    let timing = upstream.timing.in_flight_bound().map(|bound| {
+    let timing = upstream.timing.in_flight_bound().map_err(|err| {
+        let remedy = "raise --in-flight-bound (GISTTRACK_IN_FLIGHT_BOUND) or lower --http-timeout";
+        (err, remedy)
+    });
+    let settings = timing.and_then(|bound| {
+        super::check_activity_type(&args.engine)
+            .map(|()| bound)
+            .map_err(|err| (err, super::ACTIVITY_TYPE_REMEDY))
+    });
+    let settings = settings.map(|bound| {
         format!(
             "HTTP timeout {}, in-flight bound {}, longest rate-limit wait {}, concurrency {}, \
              activity type {:?}{}",
@@ -168,12 +224,10 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
             },
         )
     });
-    checks.push(
-        match timing.and_then(|detail| super::check_activity_type(&args.engine).map(|()| detail)) {
-            Ok(detail) => Check::ok("settings", detail),
-            Err(err) => Check::failed("settings", &err, "correct the option named above"),
-        },
-    );
+    checks.push(match settings {
+        Ok(detail) => Check::ok("settings", detail),
+        Err((err, remedy)) => Check::failed("settings", &err, err.to_string(), remedy),
+    });
     checks
 }
 
@@ -209,6 +263,7 @@ fn database(target: &DatabaseTarget) -> Check {
         Err(err) => Check::failed(
             "database",
             &err,
+            err.to_string(),
             "check DATABASE_URL and that the database server is running",
         ),
     }
@@ -241,13 +296,15 @@ fn github_check(github: &dyn GithubApi, args: &DoctorArgs) -> Check {
                 )
             }
         }
-        Err(err) => {
-            let err = Error::Github(err);
+        // The part names the service: the detail is the client's own message.
+        Err(api) => {
+            let detail = api.to_string();
+            let err = Error::Github(api);
             let remedy = match Exit::from(&err) {
                 Exit::Refused => "check GITHUB_TOKEN",
                 _ => "check GITHUB_API_URL and the network",
             };
-            Check::failed("github", &err, remedy)
+            Check::failed("github", &err, detail, remedy)
         }
     }
 }
@@ -276,13 +333,14 @@ fn pipedrive_check(pipedrive: Option<&dyn PipedriveApi>) -> Check {
                 ),
             )
         }
-        Err(err) => {
-            let err = Error::Pipedrive(err);
+        Err(api) => {
+            let detail = api.to_string();
+            let err = Error::Pipedrive(api);
             let remedy = match Exit::from(&err) {
                 Exit::Refused => "check PIPEDRIVE_TOKEN",
                 _ => "check PIPEDRIVE_API_URL and the network",
             };
-            Check::failed("pipedrive", &err, remedy)
+            Check::failed("pipedrive", &err, detail, remedy)
         }
     }
 }

@@ -14,11 +14,11 @@ pub struct ListArgs {
     pub output: crate::cli::OutputArgs,
 }
 
-/// The table's columns; the ranks are the order they are left out on a narrow terminal, as
-/// `gisttrack list --help` says.
 /// `--help`'s first line.
 pub const ABOUT: &str = "List tracked users with their delivery state";
 
+/// The table's columns; the ranks are the order they are left out on a narrow terminal
+/// (after any column empty in every row shown), as `gisttrack list --help` says.
 pub const COLUMNS: [Column; 7] = [
     Column::always("USER", Fit::Whole),
     Column::whole("PIPEDRIVE ID", 2),
@@ -32,9 +32,9 @@ pub const COLUMNS: [Column; 7] = [
 pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
     let people = service::list_people(&ctx.open()?, None)?;
     match ctx.output {
-        OutputFormat::Json => output::print(&output::json(&people)),
+        OutputFormat::Json => output::print(&output::json(&people))?,
         OutputFormat::Table if people.is_empty() => {
-            output::print("No users are tracked yet. Add one with: gisttrack add <github-login>")
+            output::print("No users are tracked yet. Add one with: gisttrack add <github-login>")?
         }
         OutputFormat::Table => {
             let rows = people
@@ -51,7 +51,7 @@ pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
                     ]
                 })
                 .collect();
-            output::print(&output::table(&COLUMNS, rows));
+            output::print(&output::table(&COLUMNS, rows))?;
         }
     }
     Ok(Exit::Ok)

@@ -10,7 +10,7 @@ pub mod serve;
 pub mod show;
 pub mod sync;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
 use crate::cli::{Cli, Command, EngineArgs, UpstreamArgs};
@@ -44,14 +44,69 @@ impl Context {
     }
 }
 
+/// SIGINT and SIGTERM, caught so a command finishes the work under way and says what is
+/// left instead of dying mid-request. The first signal sets the stop flag the work checks;
+/// a second one ends the process at once (safe: a request cut short waits like any lost
+/// answer).
+pub struct Interrupt {
+    signal: Arc<AtomicI32>,
+}
+
+impl Interrupt {
+    /// Catches both signals from now on; `notice` (a whole line, `gisttrack: stopping...`)
+    /// is printed on stderr at the first.
+    pub fn catch(stop: Arc<AtomicBool>, notice: &'static str) -> Result<Interrupt> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Registered here, before the work starts, so no signal can slip through.
+        let (mut interrupt, mut terminate) = runtime.block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        })?;
+        let received = Arc::new(AtomicI32::new(0));
+        let seen = received.clone();
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let signal = tokio::select! {
+                        _ = interrupt.recv() => libc::SIGINT,
+                        _ = terminate.recv() => libc::SIGTERM,
+                    };
+                    if seen.swap(signal, Ordering::SeqCst) != 0 {
+                        eprintln!("gisttrack: stopped at once");
+                        std::process::exit(i32::from(crate::exit::for_signal(signal).code()));
+                    }
+                    stop.store(true, Ordering::SeqCst);
+                    eprintln!("{notice} (Ctrl-C again stops at once)");
+                }
+            })
+        });
+        Ok(Interrupt { signal: received })
+    }
+
+    /// The signal that arrived first, if any, as the exit status it calls for.
+    pub fn received(&self) -> Option<Exit> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            signal => Some(crate::exit::for_signal(signal)),
+        }
+    }
+}
+
+/// What to do about an empty `--activity-type` (`doctor` shows it apart from the error).
+pub const ACTIVITY_TYPE_REMEDY: &str =
+    "give a Pipedrive activity type key such as task, call or meeting";
+
 /// An empty activity type would be sent as `"type": ""`: refused as configuration.
 pub fn check_activity_type(args: &EngineArgs) -> Result<()> {
     if args.activity_type.trim().is_empty() {
-        return Err(Error::Config(
-            "--activity-type (GISTTRACK_ACTIVITY_TYPE) is empty: give a Pipedrive activity type \
-             key such as task, call or meeting"
-                .into(),
-        ));
+        return Err(Error::Config(format!(
+            "--activity-type (GISTTRACK_ACTIVITY_TYPE) is empty: {ACTIVITY_TYPE_REMEDY}"
+        )));
     }
     Ok(())
 }

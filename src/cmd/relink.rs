@@ -53,6 +53,6 @@ pub fn run(args: RelinkArgs, ctx: &super::Context) -> Result<Exit> {
         OutputFormat::Table => output::print(&format!(
             "{login} is linked to Pipedrive person {linked}; the next sync looks at its activities, then delivers what is missing"
         )),
-    }
+    }?;
     Ok(Exit::Ok)
 }

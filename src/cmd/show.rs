@@ -35,14 +35,14 @@ pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<Exit> {
     };
     let detail = service::view_person(&ctx.open()?, &args.login, mode)?;
     if ctx.output == OutputFormat::Json {
-        output::print(&output::json(&detail));
+        output::print(&output::json(&detail))?;
         return Ok(Exit::Ok);
     }
-    output::print(&heading(&detail, mode));
+    output::print(&heading(&detail, mode))?;
     if detail.gists.is_empty() {
-        output::print("  (none)");
+        output::print("  (none)")?;
     } else {
-        output::print(&gist_table(&detail.gists));
+        output::print(&gist_table(&detail.gists))?;
     }
     Ok(Exit::Ok)
 }
@@ -71,21 +71,22 @@ fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
     )
 }
 
-/// The gist table's columns; the ranks are the order they are left out on a narrow terminal,
-/// as `gisttrack show --help` says. The URL stays (it names the gist and opens it), so the
-/// bare id is the first to go; where a delivery stands goes last.
 /// `--help`'s first line.
 pub const ABOUT: &str =
     "Show a user and the gists first seen since the previous visit; records this visit";
 
+/// The gist table's columns; the ranks are the order they are left out on a narrow terminal
+/// (after any column empty in every row shown), as `gisttrack show --help` says. The URL
+/// stays (it names the gist and opens it), so the bare id is the first to go; the
+/// description, cut short, outlasts the delivery's details; where a delivery stands goes last.
 pub const COLUMNS: [Column; 9] = [
     Column::whole("GIST", 1),
-    Column::shorten("DESCRIPTION", 5),
+    Column::shorten("DESCRIPTION", 7),
     Column::shorten("FILES", 2),
     Column::whole("FIRST SEEN", 4),
     Column::whole("DELIVERY", 8),
-    Column::whole("NEXT TRY", 7),
-    Column::shorten("WHY", 6),
+    Column::whole("NEXT TRY", 6),
+    Column::shorten("WHY", 5),
     Column::whole("ACTIVITY", 3),
     Column::always("URL", Fit::Whole),
 ];

@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use crate::cli::EngineArgs;
+use crate::db::Store;
 use crate::error::Result;
 use crate::exit::Exit;
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::output::{self, Column, Fit, OutputFormat};
+use crate::service::{self, PersonSummary};
 use crate::sync::{PassOptions, Scope, SyncReport, Trigger};
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +54,10 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
         args.engine.upstream.require_pipedrive()?;
     }
     let engine = super::sync_engine(|| ctx.open(), &args.engine, Arc::new(Metrics::default()))?;
+    let interrupt = super::Interrupt::catch(
+        engine.shutdown.clone(),
+        "gisttrack: stopping after the delivery under way, then saying what is left",
+    )?;
     let progress = output::progress("syncing");
     let mut options = PassOptions::new(Trigger::Cli);
     if !logins.is_empty() {
@@ -58,13 +66,75 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
     options.dry_run = args.dry_run;
     options.retry_failed = args.retry_failed;
     let report = engine.run_pass(&options, &progress)?;
-    print_report(&report, format);
+    if let Some(stopped) = interrupt.received() {
+        let left = Left::after(&engine.store, &options.scope, &report)?;
+        let interrupted = Interrupted {
+            signal: stopped.signal_name().unwrap_or("a signal"),
+            left: &left,
+        };
+        print_report(&report, Some(&interrupted), format)?;
+        return Ok(stopped);
+    }
+    print_report(&report, None, format)?;
     if report.ok() {
         return Ok(Exit::Ok);
     }
     let exit = report.exit.worst(Exit::PartlyFailed);
     eprintln!("gisttrack: {}", what_next(&report, exit));
     Ok(exit)
+}
+
+/// What an interrupted pass leaves for the next one, in the pass's scope.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Left {
+    /// Users the pass did not get to.
+    users_not_checked: i64,
+    /// Gists still waiting for their activity (as `list` counts them).
+    deliveries_pending: i64,
+}
+
+impl Left {
+    fn after(store: &Store, scope: &Scope, report: &SyncReport) -> Result<Left> {
+        let people = service::list_people(store, None)?;
+        let in_scope: Vec<&PersonSummary> = match scope {
+            Scope::Named(logins) => {
+                let keys: Vec<String> = logins.iter().map(Login::key).collect();
+                people
+                    .iter()
+                    .filter(|p| keys.contains(&p.github_username.to_ascii_lowercase()))
+                    .collect()
+            }
+            Scope::Everyone | Scope::Waiting(_) => people.iter().collect(),
+        };
+        let c = &report.counts;
+        let reached = i64::from(c.users_checked) + i64::from(c.users_skipped);
+        Ok(Left {
+            users_not_checked: (in_scope.len() as i64 - reached).max(0),
+            deliveries_pending: in_scope.iter().map(|p| p.deliveries_pending).sum(),
+        })
+    }
+}
+
+/// After a pass stopped by a signal: what is left, and which sync takes it up.
+fn say_what_is_left(signal: &str, left: &Left, dry_run: bool) {
+    let mut next = vec![];
+    if left.users_not_checked > 0 {
+        next.push(format!(
+            "checks the {} user(s) not reached",
+            left.users_not_checked
+        ));
+    }
+    if left.deliveries_pending > 0 && !dry_run {
+        next.push(format!(
+            "delivers the {} pending gist(s)",
+            left.deliveries_pending
+        ));
+    }
+    let next = match next.is_empty() {
+        true => "nothing is left for the next sync".to_string(),
+        false => format!("the next sync {}", next.join(" and ")),
+    };
+    eprintln!("gisttrack: interrupted by {signal} after the work under way; {next}");
 }
 
 /// The one summary line of a pass that did not go well: what failed, and what happens next
@@ -87,14 +157,44 @@ fn what_next(report: &SyncReport, exit: Exit) -> String {
     }
 }
 
-fn print_report(report: &SyncReport, format: OutputFormat) {
+/// An interrupted pass: the signal, and what it left.
+struct Interrupted<'a> {
+    signal: &'static str,
+    left: &'a Left,
+}
+
+/// The pass's summary (with what an interrupted pass left), its plan, its errors, and when
+/// deliveries that got no answer are looked for.
+fn print_report(
+    report: &SyncReport,
+    interrupted: Option<&Interrupted<'_>>,
+    format: OutputFormat,
+) -> Result<()> {
     match format {
-        OutputFormat::Json => output::print(&output::json(report)),
+        OutputFormat::Json => {
+            #[derive(Serialize)]
+            struct WithLeft<'a> {
+                #[serde(flatten)]
+                report: &'a SyncReport,
+                interrupted: &'a str,
+                #[serde(flatten)]
+                left: &'a Left,
+            }
+            let json = match interrupted {
+                None => output::json(report),
+                Some(stopped) => output::json(&WithLeft {
+                    report,
+                    interrupted: stopped.signal,
+                    left: stopped.left,
+                }),
+            };
+            output::print(&json)?;
+        }
         OutputFormat::Table => {
-            output::print(&summary_table(report));
+            output::print(&summary_table(report, interrupted.map(|i| i.left)))?;
             if report.dry_run && !report.planned.is_empty() {
-                output::print("");
-                output::print(&planned_table(report));
+                output::print("")?;
+                output::print(&planned_table(report))?;
             }
             // Each names a gist and quotes GitHub or Pipedrive: printed as a table cell is.
             for error in &report.errors {
@@ -109,16 +209,20 @@ fn print_report(report: &SyncReport, format: OutputFormat) {
             output::when(Some(until))
         );
     }
+    if let Some(stopped) = interrupted {
+        say_what_is_left(stopped.signal, stopped.left, report.dry_run);
+    }
+    Ok(())
 }
 
-fn summary_table(report: &SyncReport) -> String {
+fn summary_table(report: &SyncReport, left: Option<&Left>) -> String {
     let c = &report.counts;
     let (label, created) = if report.dry_run {
         ("WOULD CREATE", report.planned.len())
     } else {
         ("ACTIVITIES CREATED", c.activities_created as usize)
     };
-    output::record(&[
+    let mut fields = vec![
         ("USERS CHECKED", c.users_checked.to_string()),
         ("UNCHANGED", c.users_unchanged.to_string()),
         ("SKIPPED", c.users_skipped.to_string()),
@@ -127,7 +231,12 @@ fn summary_table(report: &SyncReport) -> String {
         ("RECONCILED", c.activities_reconciled.to_string()),
         ("WAITING", c.deliveries_waiting.to_string()),
         ("FAILED", c.failed.to_string()),
-    ])
+    ];
+    if let Some(left) = left {
+        fields.push(("NOT CHECKED", left.users_not_checked.to_string()));
+        fields.push(("PENDING", left.deliveries_pending.to_string()));
+    }
+    output::record(&fields)
 }
 
 fn planned_table(report: &SyncReport) -> String {

@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
+use crate::error::{Error, Result};
 pub use safe::one_line;
 pub use table::{Column, Fit};
 
@@ -60,10 +61,21 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     safe::escape_json(serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()))
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth reporting.
-pub fn print(text: &str) {
+/// Writes a line to stdout. A closed pipe (`| head`) is not an error worth reporting, as in
+/// fd; any other failure (a full disk) is, or a script would take a cut-off answer for a
+/// whole one.
+pub fn print(text: &str) -> Result<()> {
+    write(format!("{text}\n").as_bytes())
+}
+
+/// Writes bytes to stdout as they are, with [`print`]'s rule for errors.
+pub fn write(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
+    let written = out.write_all(bytes).and_then(|()| out.flush());
+    match written {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(err)),
+        _ => Ok(()),
+    }
 }
 
 /// An RFC 3339 time as people read it in a table: `2026-11-29 11:00:35 UTC`, or `never`.

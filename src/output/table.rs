@@ -1,6 +1,7 @@
 //! Tables that fit the terminal without breaking what people copy: URLs, ids and times are
-//! never split, prose is shortened with "…" (or wrapped), and columns that still do not fit
-//! are dropped in each table's stated order.
+//! never split, prose is shortened with "…" (or wrapped between words), and columns that
+//! still do not fit are dropped: those empty in the rows shown first, then in each table's
+//! stated order.
 
 use std::io::IsTerminal;
 
@@ -15,7 +16,7 @@ pub enum Fit {
     Whole,
     /// Prose cut short with "…", one line per row.
     Shorten,
-    /// Prose wrapped onto more lines.
+    /// Prose wrapped onto more lines, between words: a word (a path, a URL) is never split.
     Wrap,
 }
 
@@ -57,11 +58,45 @@ impl Column {
     }
 
     /// The narrowest this column gets before it is dropped instead.
-    fn min_width(&self, natural: usize) -> usize {
+    fn min_width(&self, measure: &Measure) -> usize {
+        let natural = measure.natural;
         match self.fit {
             Fit::Whole => natural,
             Fit::Shorten => natural.min(self.header.width().max(12)),
-            Fit::Wrap => natural.min(self.header.width().max(20)),
+            Fit::Wrap => natural
+                .min(self.header.width().max(20))
+                .max(measure.longest_word),
+        }
+    }
+}
+
+/// What a column's cells need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Measure {
+    /// The widest cell, header included.
+    pub natural: usize,
+    /// The widest word of any cell: a wrapped column is never narrower.
+    pub longest_word: usize,
+    /// Every cell is blank or `-`: leaving the column out hides nothing.
+    pub empty: bool,
+}
+
+impl Measure {
+    fn of(header: &str, cells: &[&str]) -> Measure {
+        Measure {
+            natural: cells
+                .iter()
+                .map(|cell| cell.width())
+                .chain([header.width()])
+                .max()
+                .unwrap_or(0),
+            longest_word: cells
+                .iter()
+                .flat_map(|cell| cell.split_whitespace())
+                .map(UnicodeWidthStr::width)
+                .max()
+                .unwrap_or(0),
+            empty: cells.iter().all(|cell| matches!(cell.trim(), "" | "-")),
         }
     }
 }
@@ -81,8 +116,8 @@ pub fn drop_order(columns: &[Column]) -> String {
 pub fn fitting_help(about: &str, columns: &[Column]) -> String {
     format!(
         "{about}\n\nThe table fits the terminal (or COLUMNS): URLs, ids and times are never split, \
-         long text is shortened with \"…\", and columns that still do not fit are left out in \
-         this order: {}. -o json has every field.",
+         long text is shortened with \"…\", and columns that still do not fit are left out: \
+         first those empty in every row shown, then in this order: {}. -o json has every field.",
         drop_order(columns)
     )
 }
@@ -137,23 +172,25 @@ impl Target {
     }
 }
 
-/// A rendered table and the columns it had to leave out.
+/// A rendered table and the columns with something in them it had to leave out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub text: String,
     pub dropped: Vec<&'static str>,
 }
 
-/// Each column's content width, or `None` where it is dropped.
-pub fn layout(columns: &[Column], natural: &[usize], target: Target) -> Vec<Option<usize>> {
+/// Each column's content width, or `None` where it is dropped. Columns empty in every row go
+/// first (they hide nothing), then the others in their rank order.
+pub fn layout(columns: &[Column], measures: &[Measure], target: Target) -> Vec<Option<usize>> {
+    let natural: Vec<usize> = measures.iter().map(|m| m.natural).collect();
     let mut widths: Vec<Option<usize>> = natural.iter().copied().map(Some).collect();
     let Some(available) = target.width else {
         return widths;
     };
     let min: Vec<usize> = columns
         .iter()
-        .zip(natural)
-        .map(|(c, &n)| c.min_width(n))
+        .zip(measures)
+        .map(|(c, m)| c.min_width(m))
         .collect();
     let needed = |widths: &[Option<usize>]| {
         let visible: Vec<usize> = (0..widths.len()).filter(|&i| widths[i].is_some()).collect();
@@ -162,7 +199,7 @@ pub fn layout(columns: &[Column], natural: &[usize], target: Target) -> Vec<Opti
     let mut drop_order: Vec<usize> = (0..columns.len())
         .filter(|&i| columns[i].drop_rank.is_some())
         .collect();
-    drop_order.sort_by_key(|&i| columns[i].drop_rank);
+    drop_order.sort_by_key(|&i| (!measures[i].empty, columns[i].drop_rank));
     for i in drop_order {
         if needed(&widths) <= available {
             break;
@@ -223,18 +260,35 @@ pub fn shorten(text: &str, width: usize) -> String {
 /// Every cell is made one line and safe to print by the one sanitiser.
 pub use super::safe::one_line;
 
-/// Each column's widest cell, header included.
-fn natural_widths(columns: &[Column], rows: &[Vec<String>]) -> Vec<usize> {
+/// `text` in lines of at most `width` columns, broken between words only: a word wider than
+/// `width` gets a line of its own, whole.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.width() + 1 + word.width() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.join("\n")
+}
+
+/// What each column's cells need.
+fn measure(columns: &[Column], rows: &[Vec<String>]) -> Vec<Measure> {
     columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            rows.iter()
-                .filter_map(|row| row.get(i))
-                .map(|cell| cell.width())
-                .chain([c.header.width()])
-                .max()
-                .unwrap_or(0)
+            let cells: Vec<&str> = rows
+                .iter()
+                .map(|row| row.get(i).map_or("", String::as_str))
+                .collect();
+            Measure::of(c.header, &cells)
         })
         .collect()
 }
@@ -245,10 +299,11 @@ pub fn render(columns: &[Column], rows: Vec<Vec<String>>, target: Target) -> Ren
         .into_iter()
         .map(|row| row.iter().map(|cell| one_line(cell)).collect())
         .collect();
-    let widths = layout(columns, &natural_widths(columns, &rows), target);
+    let measures = measure(columns, &rows);
+    let widths = layout(columns, &measures, target);
     let text = draw(columns, &widths, rows, target);
     let dropped = (0..columns.len())
-        .filter(|&i| widths[i].is_none())
+        .filter(|&i| widths[i].is_none() && !measures[i].empty)
         .map(|i| columns[i].header)
         .collect();
     Rendered { text, dropped }
@@ -288,7 +343,8 @@ fn draw(
             let cell = row.get(i).map(String::as_str).unwrap_or("");
             match columns[i].fit {
                 Fit::Shorten => shorten(cell, width),
-                Fit::Whole | Fit::Wrap => cell.to_string(),
+                Fit::Wrap => wrap(cell, width),
+                Fit::Whole => cell.to_string(),
             }
         }));
     }
@@ -316,8 +372,9 @@ pub fn render_record(fields: &[(&'static str, String)], target: Target) -> Strin
         .collect();
     let row: Vec<String> = fields.iter().map(|(_, value)| one_line(value)).collect();
     // Measured, not rendered: a terminal's bold headers carry escape codes of no width.
-    let needed = natural_widths(&across, std::slice::from_ref(&row))
+    let needed = measure(&across, std::slice::from_ref(&row))
         .iter()
+        .map(|m| m.natural)
         .sum::<usize>()
         + target.overhead(across.len());
     if target.width.is_none_or(|width| needed <= width) {
@@ -340,6 +397,18 @@ mod tests {
 
     const PLAIN_70: Target = Target::plain(Some(70));
 
+    /// Columns of these widths, with content.
+    fn full(natural: &[usize]) -> Vec<Measure> {
+        natural
+            .iter()
+            .map(|&natural| Measure {
+                natural,
+                longest_word: natural,
+                empty: false,
+            })
+            .collect()
+    }
+
     #[test]
     fn shortening_marks_the_cut() {
         assert_eq!(shorten("a short one", 20), "a short one");
@@ -356,26 +425,83 @@ mod tests {
         ];
         // 60 + 40 + 23 with padding is far over 70: WHEN goes first, then the description
         // shrinks to what is left.
-        let widths = layout(&columns, &[60, 40, 23], PLAIN_70);
+        let widths = layout(&columns, &full(&[60, 40, 23]), PLAIN_70);
         assert_eq!(widths, vec![Some(60), None, None]);
-        let widths = layout(&columns, &[40, 40, 23], PLAIN_70);
+        let widths = layout(&columns, &full(&[40, 40, 23]), PLAIN_70);
         assert_eq!(widths, vec![Some(40), Some(26), None]);
-        let widths = layout(&columns, &[40, 40, 10], PLAIN_70);
+        let widths = layout(&columns, &full(&[40, 40, 10]), PLAIN_70);
         assert_eq!(widths, vec![Some(40), Some(14), Some(10)]);
-        let widths = layout(&columns, &[20, 40, 10], PLAIN_70);
+        let widths = layout(&columns, &full(&[20, 40, 10]), PLAIN_70);
         assert_eq!(widths, vec![Some(20), Some(34), Some(10)]);
         // No width to fit: everything in full.
         let unlimited = Target::plain(None);
         assert_eq!(
-            layout(&columns, &[60, 40, 23], unlimited),
+            layout(&columns, &full(&[60, 40, 23]), unlimited),
             vec![Some(60), Some(40), Some(23)]
         );
     }
 
     #[test]
+    fn an_empty_column_goes_before_any_with_content() {
+        let columns = [
+            Column::always("URL", Fit::Whole),
+            Column::whole("WHEN", 1),
+            Column::whole("WHY", 2),
+        ];
+        let mut measures = full(&[40, 23, 10]);
+        // 40 + 23 + 10 with padding is 79: one column must go.
+        assert_eq!(
+            layout(&columns, &measures, PLAIN_70),
+            vec![Some(40), None, Some(10)]
+        );
+        measures[2].empty = true;
+        assert_eq!(
+            layout(&columns, &measures, PLAIN_70),
+            vec![Some(40), Some(23), None],
+            "the empty WHY goes, though WHEN ranks first"
+        );
+        // With room for everything, an empty column stays where it is.
+        assert_eq!(
+            layout(&columns, &measures, Target::plain(Some(100))),
+            vec![Some(40), Some(23), Some(10)]
+        );
+        let rows = vec![vec!["u".repeat(40), "t".repeat(23), "-".into()]];
+        let rendered = render(&columns, rows, PLAIN_70);
+        assert!(rendered.dropped.is_empty(), "nothing with content left out");
+        assert!(!rendered.text.contains("WHY"), "{}", rendered.text);
+    }
+
+    #[test]
+    fn wrapped_prose_never_splits_a_word() {
+        let path = "sqlite:///var/lib/a/rather/long/path/gisttrack.db";
+        let text = format!("database {path} (SQLite); migrations applied");
+        let wrapped = wrap(&text, 20);
+        assert_eq!(
+            wrapped.lines().collect::<Vec<_>>(),
+            ["database", path, "(SQLite); migrations", "applied"]
+        );
+        let columns = [
+            Column::always("PART", Fit::Whole),
+            Column::always("DETAIL", Fit::Wrap),
+        ];
+        let rendered = render(&columns, vec![vec!["database".into(), text]], PLAIN_70);
+        assert!(
+            rendered.text.lines().any(|line| line.contains(path)),
+            "{}",
+            rendered.text
+        );
+        for line in rendered.text.lines() {
+            assert!(line.width() <= 70, "{line:?}");
+        }
+    }
+
+    #[test]
     fn a_kept_column_stays_even_when_nothing_fits() {
         let columns = [Column::always("URL", Fit::Whole), Column::whole("ID", 1)];
-        assert_eq!(layout(&columns, &[90, 32], PLAIN_70), vec![Some(90), None]);
+        assert_eq!(
+            layout(&columns, &full(&[90, 32]), PLAIN_70),
+            vec![Some(90), None]
+        );
     }
 
     #[test]

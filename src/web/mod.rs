@@ -318,6 +318,8 @@ pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
             .and(warp::get())
             .map(stylesheet))
         .unify()
+        .or(warp::path!("favicon.ico").and(warp::get()).map(no_icon))
+        .unify()
         .boxed();
     let action = warp::path!("people")
         .map(|| Action::Add)
@@ -355,6 +357,18 @@ fn stylesheet() -> Response {
     headers.insert(
         "cache-control",
         HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// Browsers ask every site for `/favicon.ico`: "no icon" is an answer (204, kept a day),
+/// not a 404 in the log for every page view.
+fn no_icon() -> Response {
+    let mut response = Response::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=86400"),
     );
     response
 }
