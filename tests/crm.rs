@@ -202,6 +202,19 @@ fn a_deleted_person_is_tried_once_then_unlinked_and_relink_resumes_exactly_once(
 
         let listed = json(&db, None, &["list"]);
         assert!(listed[0]["unlinked_at"].is_string(), "{listed}");
+        let table = ok(&db, None, &["list"]);
+        assert!(
+            table.contains(&format!("{} (deleted)", deleted.id)),
+            "{table}"
+        );
+        let shown = ok(&db, None, &["show", "--peek", "gone"]);
+        assert!(
+            shown.contains(&format!(
+                "Pipedrive person {} was deleted (found",
+                deleted.id
+            )) && shown.contains("`gisttrack relink gone --to <person id>` or `--create`"),
+            "{shown}"
+        );
         let doctor = run(&db, Some(&fake), &["doctor"]);
         assert!(
             String::from_utf8_lossy(&doctor.stdout).contains("1 unlinked"),
@@ -240,6 +253,17 @@ fn a_deleted_person_is_tried_once_then_unlinked_and_relink_resumes_exactly_once(
             .collect();
         assert_eq!(reasons, ["deleted", "relinked"], "{shown}");
         assert!(shown["unlinked_at"].is_null(), "{shown}");
+        let history = ok(&db, None, &["show", "--all", "gone"]);
+        assert!(
+            history.contains(&format!(
+                "Pipedrive person {} was found deleted",
+                deleted.id
+            )) && history.contains(&format!(
+                "relinked from Pipedrive person {} to {new_person}",
+                deleted.id
+            )),
+            "{history}"
+        );
     }
 }
 

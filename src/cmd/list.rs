@@ -19,15 +19,33 @@ pub const ABOUT: &str = "List tracked users with their delivery state";
 
 /// The table's columns; the ranks are the order they are left out on a narrow terminal
 /// (after any column empty in every row shown), as `gisttrack list --help` says.
-pub const COLUMNS: [Column; 7] = [
+pub const COLUMNS: [Column; 8] = [
     Column::always("USER", Fit::Whole),
     Column::whole("PIPEDRIVE ID", 2),
-    Column::whole("GISTS", 4),
-    Column::whole("PENDING", 5),
-    Column::whole("FAILED", 6),
+    Column::shorten("OWNER", 4),
+    Column::whole("GISTS", 5),
+    Column::whole("PENDING", 6),
+    Column::whole("FAILED", 7),
     Column::whole("LAST SYNC", 3),
     Column::whole("LAST VISIT", 1),
 ];
+
+/// The Pipedrive person, or that it was deleted (nothing is sent until a relink).
+pub fn pipedrive_id(person: &service::PersonSummary) -> String {
+    match &person.unlinked_at {
+        Some(_) => format!("{} (deleted)", or_dash(person.pipedrive_id)),
+        None => or_dash(person.pipedrive_id),
+    }
+}
+
+/// Who owns the Pipedrive person: the name where the token may read users, else the id.
+pub fn owner(person: &service::PersonSummary) -> String {
+    match (&person.owner_name, person.owner_id) {
+        (Some(name), _) => output::table::one_line(name),
+        (None, Some(id)) => format!("#{id}"),
+        (None, None) => "-".into(),
+    }
+}
 
 pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
     let people = service::list_people(&ctx.open()?, None)?;
@@ -41,8 +59,9 @@ pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
                 .into_iter()
                 .map(|p| {
                     vec![
-                        p.github_username,
-                        or_dash(p.pipedrive_id),
+                        p.github_username.clone(),
+                        pipedrive_id(&p),
+                        owner(&p),
                         p.gists_known.to_string(),
                         p.deliveries_pending.to_string(),
                         p.deliveries_failed.to_string(),

@@ -1,6 +1,7 @@
 //! `gisttrack show <login>`: a user and the gists first seen since the previous visit.
 
 use crate::db::gists::DeliveryState;
+use crate::db::link_history::LinkReason;
 use crate::error::Result;
 use crate::exit::Exit;
 use crate::output::{self, or_dash, Column, Fit, OutputFormat};
@@ -58,12 +59,43 @@ fn heading(detail: &PersonDetail, mode: ViewMode) -> String {
         ),
         (_, None) => "Gists first seen since tracking began (first visit)".to_string(),
     };
+    let unlinked = match &person.unlinked_at {
+        Some(at) => format!(
+            "\nPipedrive person {} was deleted (found {}) and no person carries their activities: \
+             nothing is sent until `gisttrack relink {login} --to <person id>` or `--create`",
+            or_dash(person.pipedrive_id),
+            output::when(Some(at)),
+            login = person.github_username,
+        ),
+        None => String::new(),
+    };
+    let links: String = detail
+        .links
+        .iter()
+        .flatten()
+        .map(|link| {
+            let (from, to) = (or_dash(link.from), or_dash(link.to));
+            let what = match link.reason {
+                LinkReason::Merged => format!("Pipedrive person {from} was merged into {to}"),
+                LinkReason::Deleted => format!("Pipedrive person {from} was found deleted"),
+                LinkReason::Relinked => format!("relinked from Pipedrive person {from} to {to}"),
+            };
+            format!("\n  {}: {what}", output::when(Some(&link.at)))
+        })
+        .collect();
+    let history = if links.is_empty() {
+        String::new()
+    } else {
+        format!("\nLink history:{links}")
+    };
     format!(
-        "{} ({})\nPipedrive person: {}   gists: {}   pending: {}   failed: {}\nLast sync: {}\n\n{scope}:",
+        "{} ({})\nPipedrive person: {}   owner: {}   organization: {}\nGists: {}   pending: {}   failed: {}\nLast sync: {}{unlinked}{history}\n\n{scope}:",
         person.github_username,
         // A GitHub profile's name is anyone's text: printed as a table cell would be.
         output::table::one_line(person.name.as_deref().unwrap_or("no public name")),
-        or_dash(person.pipedrive_id),
+        super::list::pipedrive_id(person),
+        super::list::owner(person),
+        or_dash(person.org_id),
         person.gists_known,
         person.deliveries_pending,
         person.deliveries_failed,
