@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHELLS := bash zsh fish elvish powershell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check-deploy check-openapi fuzz-api demo cover completions lint bench clean install deps browser venv
+.PHONY: soak all build run test check-deploy check-openapi fuzz-api demo cover completions lint bench clean install deps browser venv
 
 all: build
 
@@ -64,6 +64,13 @@ venv:
 	    || { rm -rf $(VENV); $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(VENV); } \
 	  && $(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS) \
 	  && echo "$(PY_TOOLS)" > $(VENV)/tools; }
+
+# The randomized schedule test (tests/schedule.rs) for as long as you like, on SQLite and, with
+# GISTTRACK_TEST_MYSQL_URL set, MySQL: make soak SECS=600. It prints its seed;
+# GISTTRACK_SCHEDULE_SEED=<seed> replays the same operations.
+SECS ?= 300
+soak: deps
+	GISTTRACK_SCHEDULE_SECS=$(SECS) $(CARGO) test --test schedule -- --nocapture
 
 # Schemathesis against the served OpenAPI document, on the demo's fake GitHub and Pipedrive:
 # no 5xx, every answer as documented.

@@ -1,5 +1,6 @@
 //! Time as gisttrack stores it: Unix epoch milliseconds, printed as RFC 3339.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The current time in Unix milliseconds.
@@ -8,6 +9,57 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Where the sync engine and the service layer take the time from, and how they wait: the
+/// system's, or (in tests) one that moves only when told, so hours of leases, backoffs and
+/// in-flight bounds pass in no time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> i64;
+    /// Waits `pause`.
+    fn sleep(&self, pause: Duration);
+}
+
+/// The system's clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    fn sleep(&self, pause: Duration) {
+        std::thread::sleep(pause);
+    }
+}
+
+/// A clock for tests: it starts at a given time and moves only when advanced; a sleep moves
+/// it on by the pause instead of waiting (time never goes back).
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn starting_at(ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(ms))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn sleep(&self, pause: Duration) {
+        self.advance(pause);
+        // Let the other threads run, as a real pause would.
+        std::thread::yield_now();
+    }
 }
 
 /// Formats Unix milliseconds as an RFC 3339 UTC timestamp with milliseconds.

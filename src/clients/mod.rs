@@ -1,6 +1,7 @@
 //! The two upstream APIs behind small traits, so the sync engine can be driven by fakes.
 
 pub mod github;
+pub mod memory;
 pub mod pipedrive;
 
 use std::time::Duration;

@@ -366,6 +366,12 @@ pub struct Store {
     target: DatabaseTarget,
     /// Bumped by every change made through this process, so read caches know to drop.
     revision: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// What every time written through this store is stamped with (leases, attempts,
+    /// claims, visits): the system's clock, or a test's.
+    clock: std::sync::Arc<dyn crate::time::Clock>,
+    /// Who holds the leases and claims this store takes: this process, as
+    /// `sync::lease::process_owner` names it, or a test's stand-in for another process.
+    owner: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -411,7 +417,37 @@ impl Store {
             pool,
             target: target.clone(),
             revision: Default::default(),
+            clock: std::sync::Arc::new(crate::time::SystemClock),
+            owner: crate::sync::lease::process_owner().into(),
         })
+    }
+
+    /// The same store with another clock (tests: a clock moved by hand).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::time::Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The same store as another process would use it: its leases and claims are `owner`'s
+    /// (tests: several processes in one).
+    pub fn with_owner(mut self, owner: &str) -> Store {
+        self.owner = owner.into();
+        self
+    }
+
+    /// The time to stamp what is written now with (Unix ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The store's clock, for waits that must pass in its time.
+    pub fn clock(&self) -> &dyn crate::time::Clock {
+        &*self.clock
+    }
+
+    /// Who this store's leases and claims belong to.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// A pooled connection; when the database is down this fails after a short timeout.

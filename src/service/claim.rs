@@ -2,14 +2,13 @@
 //! renewed before each request made for it, and given up in the transaction that records
 //! the outcome (or, on any other way out, when the holder is dropped).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::db::claims::{self, AccountClaim, ClaimPurpose};
 use crate::db::{DbConnection, Store};
 use crate::error::{Error, Result};
 use crate::ids::GithubUserId;
 use crate::sync::lease;
-use crate::time::now_ms;
 
 /// How a claim is asked for.
 #[derive(Debug, Clone, Copy)]
@@ -44,14 +43,14 @@ impl<'s> Claim<'s> {
     ) -> Result<Claim<'s>> {
         let token = fastrand::i64(1..);
         let ttl_ms = terms.ttl.as_millis() as i64;
-        let give_up_at = Instant::now() + terms.patience;
+        let give_up_at = store.now_ms() + terms.patience.as_millis() as i64;
         let mut dead_owner: Option<String> = None;
         loop {
-            let now = now_ms();
+            let now = store.now_ms();
             let wanted = AccountClaim {
                 github_id,
                 purpose,
-                owner: lease::process_owner().to_string(),
+                owner: store.owner().to_string(),
                 token,
                 claimed_at: now,
                 expires_at: now + ttl_ms,
@@ -70,7 +69,7 @@ impl<'s> Claim<'s> {
                 }
                 Some(holder)
                     if dead_owner.is_none()
-                        && holder.owner != lease::process_owner()
+                        && holder.owner != store.owner()
                         && lease::is_dead_local_owner(&holder.owner) =>
                 {
                     log::info!(
@@ -79,8 +78,10 @@ impl<'s> Claim<'s> {
                     );
                     dead_owner = Some(holder.owner);
                 }
-                Some(_) if Instant::now() < give_up_at => {
-                    std::thread::sleep(Duration::from_millis(20 + fastrand::u64(0..30)));
+                Some(_) if store.now_ms() < give_up_at => {
+                    store
+                        .clock()
+                        .sleep(Duration::from_millis(20 + fastrand::u64(0..30)));
                 }
                 Some(holder) => {
                     return Err(Error::AccountBusy {
@@ -96,7 +97,7 @@ impl<'s> Claim<'s> {
     /// Extends the claim before a request is made under it; an error when it was lost (held
     /// so long that another add or delete took it over), so nothing is sent.
     pub fn renew(&self) -> Result<()> {
-        let expires_at = now_ms() + self.ttl_ms;
+        let expires_at = self.store.now_ms() + self.ttl_ms;
         let renewed = self
             .store
             .write(|conn| claims::renew(conn, self.github_id, self.token, expires_at))?;
@@ -106,7 +107,7 @@ impl<'s> Claim<'s> {
     /// [`Claim::renew`] inside a transaction of the caller's, so what it writes is written
     /// only while the claim holds.
     pub fn renew_in(&self, conn: &mut DbConnection) -> Result<()> {
-        let expires_at = now_ms() + self.ttl_ms;
+        let expires_at = self.store.now_ms() + self.ttl_ms;
         claims::renew(conn, self.github_id, self.token, expires_at)?
             .then_some(())
             .ok_or_else(|| self.lost())
@@ -143,7 +144,9 @@ impl Drop for Claim<'_> {
     /// of the account need not wait for it to expire. A failure to (the database away) is
     /// only logged: the claim then expires on its own.
     fn drop(&mut self) {
-        if !self.held {
+        // A panic is a process dying: its claim stays, to be taken over or to expire, as
+        // after a crash.
+        if !self.held || std::thread::panicking() {
             return;
         }
         let released = self

@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::ids::{GithubUserId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId};
 use crate::login::Login;
 use crate::sync::MAX_THROTTLED;
-use crate::time::now_ms;
 
 /// How far around an unanswered creation to look for the person it may have made: Pipedrive
 /// stamps `add_time` with its own clock, which need not agree with ours.
@@ -261,7 +260,7 @@ fn create(
             github_login_key: who.login_key.to_string(),
             name: who.name.to_string(),
             email: who.email.map(str::to_string),
-            started_at: now_ms(),
+            started_at: claim.store().now_ms(),
             github_id: Some(who.github_id),
         };
         // Recorded under the claim, or not at all: only the holder ever sends a creation.

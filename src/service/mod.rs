@@ -25,7 +25,7 @@ use crate::ids::{
 use crate::login::Login;
 use crate::metrics::Gauge;
 use crate::sync::{Engine, SyncSettings};
-use crate::time::{format_ms, now_ms};
+use crate::time::format_ms;
 use claim::Claim;
 
 /// A tracked person as `list` and `GET /api/v1/people` show it. Times are RFC 3339 UTC.
@@ -277,7 +277,8 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
     )?;
     let bound = settings.in_flight_bound.as_millis() as i64;
     let known = link::Known::read(&engine.store, user.id, &login)?;
-    let steps = match link::decide(&known, user.email.as_deref(), now_ms(), bound) {
+    let now = engine.store.now_ms();
+    let steps = match link::decide(&known, user.email.as_deref(), now, bound) {
         link::Decision::Refuse(refusal) => return Err(refusal.into_error(&asked, login.as_str())),
         link::Decision::Link(steps) => steps,
     };
@@ -301,8 +302,8 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         email: user.email.as_deref(),
         pipedrive_person_id: Some(linked.pipedrive_id),
         backfill,
-        added_at: now_ms(),
-        activities_looked_at: linked.activities_looked_at(now_ms()),
+        added_at: engine.store.now_ms(),
+        activities_looked_at: linked.activities_looked_at(engine.store.now_ms()),
     };
     let person = claim.finish(|conn| {
         let person = people::insert(conn, &new)?;
@@ -360,7 +361,7 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
         ViewMode::NewSinceLastVisit => {
             let visited = store.write(|conn| {
                 let person = people::get_by_login(conn, &login)?;
-                people::record_visit(conn, person.id, now_ms())?
+                people::record_visit(conn, person.id, store.now_ms())?
                     .ok_or_else(|| Error::NotTracked(login.to_string()))
             })?;
             store.touch();
@@ -452,7 +453,7 @@ pub fn delete_person(store: &Store, settings: &SyncSettings, input: &str) -> Res
                 github_id,
                 pipedrive_person_id: person.pipedrive_person_id,
                 settles_at,
-                departed_at: now_ms(),
+                departed_at: store.now_ms(),
             };
             departed::record(conn, &departed)?;
         }

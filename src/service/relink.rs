@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 use crate::ids::PipedrivePersonId;
 use crate::login::Login;
 use crate::sync::look::{Looked, Looking, OwnerNames};
-use crate::sync::{lease, Engine};
-use crate::time::now_ms;
+use crate::sync::Engine;
 
 /// Where to link a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +57,7 @@ pub fn relink_person(
     // A delivery to the old person that may still land would not be seen on the new one.
     let bound = engine.settings.in_flight_bound.as_millis() as i64;
     let in_flight = gists::settles_at(&mut *engine.store.conn()?, person.id, bound)?;
-    if let Some(settles_at) = in_flight.filter(|t| *t > now_ms()) {
+    if let Some(settles_at) = in_flight.filter(|t| *t > engine.store.now_ms()) {
         return Err(Error::DeliveryUnsettled {
             login: person.github_login.clone(),
             settles_at,
@@ -95,7 +94,7 @@ pub fn relink_person(
                 from_pipedrive_id: from,
                 to_pipedrive_id: Some(target),
                 reason: LinkReason::Relinked,
-                at: now_ms(),
+                at: engine.store.now_ms(),
             },
         )?;
         if let (true, Some(github_id)) = (created, person.github_id) {
@@ -130,6 +129,7 @@ fn survivor(engine: &Engine, person: &Person) -> Result<PipedrivePersonId> {
     let names = OwnerNames::default();
     let looking = Looking {
         pipedrive,
+        clock: engine.store.clock(),
         settings: &engine.settings.activity,
         names: &names,
     };
@@ -159,7 +159,7 @@ fn create(engine: &Engine, claim: &Claim<'_>, person: &Person) -> Result<Pipedri
     let mut steps = Vec::new();
     if let Some(earlier) = earlier {
         let until = earlier.started_at + bound;
-        if until > now_ms() {
+        if until > engine.store.now_ms() {
             return Err(link::Refusal::CreationUnsettled { until }
                 .into_error(&Login::parse(&person.github_login)?, &person.github_login));
         }
@@ -189,8 +189,8 @@ struct SyncLease<'e> {
 impl<'e> SyncLease<'e> {
     fn take(engine: &'e Engine, person: &Person) -> Result<SyncLease<'e>> {
         // Its own holder name: a pass of this very process must not count as this relink.
-        let owner = format!("{}/relink/{}", lease::process_owner(), fastrand::u64(..));
-        let now = now_ms();
+        let owner = format!("{}/relink/{}", engine.store.owner(), fastrand::u64(..));
+        let now = engine.store.now_ms();
         let terms = Lease {
             owner: &owner,
             now,
@@ -214,6 +214,9 @@ impl<'e> SyncLease<'e> {
 
 impl Drop for SyncLease<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
         if let Err(err) = self
             .engine
             .store

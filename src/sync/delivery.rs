@@ -21,7 +21,7 @@ use crate::db::people::{self, Person};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::ids::{ActivityId, PipedrivePersonId};
-use crate::time::{format_ms, now_ms};
+use crate::time::format_ms;
 
 /// A due gist and the step the rule gives it.
 type Due = (Gist, Vec<GistFile>, Step);
@@ -44,7 +44,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     }
     let pipedrive_person = linked_person(person)?;
     let due = engine.store.write(|conn| {
-        let due = gists::due_for_delivery(conn, person.id, now_ms(), pass.options.retry_failed)?;
+        let due = gists::due_for_delivery(conn, person.id, pass.now(), pass.options.retry_failed)?;
         gists::with_files(conn, due)
     })?;
     let mut steps = steps_now(pass, due);
@@ -84,7 +84,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
             Sent::PersonGone => {
                 // Whatever was not sent is due again, as the rule now says.
                 let due = engine.store.write(|conn| {
-                    let due = gists::due_for_delivery(conn, person.id, now_ms(), true)?;
+                    let due = gists::due_for_delivery(conn, person.id, pass.now(), true)?;
                     gists::with_files(conn, due)
                 })?;
                 steps = steps_now(pass, due);
@@ -96,7 +96,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
 
 /// Each due row with the step the rule gives it now (rows it gives none are left out).
 fn steps_now(pass: &Pass<'_>, due: Vec<(Gist, Vec<GistFile>)>) -> Vec<Due> {
-    let (now, bound) = (now_ms(), pass.in_flight_bound_ms());
+    let (now, bound) = (pass.now(), pass.in_flight_bound_ms());
     due.into_iter()
         .filter_map(|(gist, files)| {
             let step = plan::step_for(gist.row_state(), now, bound)?;
@@ -151,7 +151,7 @@ fn follow_merge(
                 from_pipedrive_id: Some(from),
                 to_pipedrive_id: Some(survivor),
                 reason: LinkReason::Merged,
-                at: now_ms(),
+                at: pass.now(),
             },
         )?;
         Ok(true)
@@ -170,7 +170,7 @@ fn follow_merge(
 /// The person is gone with no survivor: the user is unlinked (nothing is sent until they are
 /// relinked), with the change in their history, and said once, by this pass.
 fn unlink(pass: &Pass<'_>, person: &Person, from: PipedrivePersonId) -> Result<()> {
-    let now = now_ms();
+    let now = pass.now();
     let unlinked = pass.engine.store.transaction(|conn| {
         if !people::unlink(conn, person.id, pass.owner, now)? {
             return Ok(false);
@@ -255,7 +255,7 @@ fn send(
             &person.github_login,
             to,
             &engine.settings.activity,
-            now_ms(),
+            pass.now(),
         );
         let target = Target {
             pipedrive,
@@ -275,7 +275,7 @@ fn renew_lease(pass: &Pass<'_>, person: &Person) -> Result<()> {
     let renewed = pass
         .engine
         .store
-        .write(|conn| people::renew(conn, person.id, pass.owner, now_ms(), ttl))?;
+        .write(|conn| people::renew(conn, person.id, pass.owner, pass.now(), ttl))?;
     if renewed {
         Ok(())
     } else {
@@ -350,14 +350,14 @@ struct Tries {
 /// Asks the rule whether the row may be sent now. After an answered error the request is
 /// over and is looked for first (the person's activities were read before the first try).
 fn may_send(pass: &Pass<'_>, target: &Target<'_>, row: RowState, tries: &Tries) -> Result<bool> {
-    match plan::step_for(row, now_ms(), pass.in_flight_bound_ms()) {
+    match plan::step_for(row, pass.now(), pass.in_flight_bound_ms()) {
         None => Ok(false),
         Some(Step::Wait { until }) => {
             pass.waiting(target.person.id, until);
             Ok(false)
         }
         Some(Step::Reconcile) if tries.answered > 0 => {
-            std::thread::sleep(backoff(
+            pass.engine.store.clock().sleep(backoff(
                 Duration::from_millis(200),
                 tries.answered,
                 Duration::from_secs(5),
@@ -430,7 +430,7 @@ fn mark_sending(
     gist: &Gist,
     seen: RowState,
 ) -> Result<Option<RowState>> {
-    let now = now_ms();
+    let now = pass.now();
     let attempt = gists::NewAttempt {
         gist: gist.id,
         seen,
@@ -541,7 +541,12 @@ fn fail(
     );
     let message = err.to_string();
     pass.engine.store.write(|conn| {
-        gists::mark_failed(conn, gist.id, &message, now_ms() + pause.as_millis() as i64)
+        gists::mark_failed(
+            conn,
+            gist.id,
+            &message,
+            pass.now() + pause.as_millis() as i64,
+        )
     })?;
     pass.engine.metrics.delivery_failures.inc();
     // Reported once, on the gist; the pass only needs to know to stop.

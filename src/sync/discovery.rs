@@ -12,7 +12,6 @@ use crate::db::people::{self, Person};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 use crate::login::Login;
-use crate::time::now_ms;
 
 /// What discovery found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,21 +44,22 @@ pub(super) fn discover(
             let store = &pass.engine.store;
             if !has_unfinished {
                 let held = store.write(|conn| {
-                    people::mark_listed_and_release(conn, person.id, pass.owner, now_ms())
+                    people::mark_listed_and_release(conn, person.id, pass.owner, pass.now())
                 })?;
                 return match held {
                     true => Ok(Discovered::Done),
                     false => Err(Error::LeaseLost(person.github_login.clone())),
                 };
             }
-            store.write(|conn| people::mark_listed(conn, person.id, pass.owner, None, now_ms()))?;
+            store
+                .write(|conn| people::mark_listed(conn, person.id, pass.owner, None, pass.now()))?;
             return Ok(Discovered::Unchanged);
         }
         GistListing::UserGone => return Err(user_gone(person)),
         GistListing::Changed { etag, gists } => (etag, gists),
     };
     let inserted = pass.engine.store.transaction(|conn| {
-        let now = now_ms();
+        let now = pass.now();
         if !people::mark_listed(conn, person.id, pass.owner, etag.as_deref(), now)? {
             return Err(Error::LeaseLost(person.github_login.clone()));
         }
@@ -177,7 +177,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     let read = pass.engine.store.conn().and_then(|mut conn| {
         let known = gists::known(&mut conn, person.id)?;
         let due =
-            gists::due_for_delivery(&mut conn, person.id, now_ms(), pass.options.retry_failed)?;
+            gists::due_for_delivery(&mut conn, person.id, pass.now(), pass.options.retry_failed)?;
         Ok((known, gists::with_files(&mut conn, due)?))
     });
     let (known, due) = match read {
@@ -185,7 +185,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         Err(err) => return pass.error(&person.github_login, err),
     };
     let bound = pass.in_flight_bound_ms();
-    let now = now_ms();
+    let now = pass.now();
     let planned_for = |gist_id: &GistId, text: activity::GistText<'_>| PlannedActivity {
         github_username: person.github_login.clone(),
         gist_id: gist_id.to_string(),

@@ -9,7 +9,6 @@ use crate::db::gists;
 use crate::db::people::{self, Claim, Person};
 use crate::error::Result;
 use crate::ids::PersonId;
-use crate::time::now_ms;
 
 /// People read from the database at a time.
 const BATCH: i64 = 500;
@@ -145,7 +144,7 @@ impl<'p, 'a> Feed<'p, 'a> {
                 .map(|person| Work {
                     person,
                     has_unfinished: true,
-                    claimed_at: now_ms(),
+                    claimed_at: pass.now(),
                 })
                 .collect();
         }
@@ -166,7 +165,7 @@ impl<'p, 'a> Feed<'p, 'a> {
         let pass = self.pass;
         let store = &pass.engine.store;
         let ids: Vec<PersonId> = offered.iter().map(|p| p.id).collect();
-        let claimed_at = now_ms();
+        let claimed_at = pass.now();
         let terms = Claim {
             owner: pass.owner,
             now: claimed_at,

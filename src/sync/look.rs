@@ -14,15 +14,15 @@ use crate::clients::{
 };
 use crate::db::people::Person;
 use crate::ids::{ActivityId, PipedrivePersonId, PipedriveUserId};
-use crate::time::now_ms;
 
 /// How far before the last look to ask for changes again: Pipedrive stamps `update_time`
 /// with its own clock, which need not agree with ours.
 pub const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
 
 /// Candidates for a merge's survivor read at most: the e-mail and name searches put the
-/// likely ones first, and each costs a full read of its activities.
-const MAX_CANDIDATES: usize = 5;
+/// likely ones first, and each costs a full read of its activities (a common name can
+/// match many persons).
+const MAX_CANDIDATES: usize = 10;
 
 /// What one look found for a person who is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub enum Looked {
 /// owners' names.
 pub struct Looking<'a> {
     pub pipedrive: &'a dyn PipedriveApi,
+    /// When a look starts is taken from here.
+    pub clock: &'a dyn crate::time::Clock,
     pub settings: &'a ActivitySettings,
     pub names: &'a OwnerNames,
 }
@@ -88,7 +90,7 @@ impl Looking<'_> {
         pipedrive_id: PipedrivePersonId,
         ledger: &HashSet<GistId>,
     ) -> Result<Looked, ApiError> {
-        let started_at = now_ms();
+        let started_at = self.clock.now_ms();
         let since = person
             .activities_looked_at
             .map(|looked| looked - CLOCK_SLACK_MS);
@@ -117,7 +119,9 @@ impl Looking<'_> {
     }
 
     /// The person a merge left, among those with the user's e-mail, then their exact name:
-    /// the first whose activities carry one of this user's markers (a merge moves them).
+    /// one whose activities carry this user's markers (a merge moves them). When several do
+    /// (the user's activities ended up on more than one person), the one with the most, and
+    /// the markers of all of them count as found: each is an activity the sales team has.
     fn survivor(
         &self,
         person: &Person,
@@ -140,24 +144,32 @@ impl Looking<'_> {
                 }
             }
         }
+        let mut best: Option<(PersonRecord, usize)> = None;
+        let mut carried: Vec<ActivitySummary> = Vec::new();
         for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
             let activities = self.pipedrive.person_activities(candidate, None)?;
-            let proven = activities
-                .iter()
-                .flat_map(|a| activity::markers(&a.note))
-                .any(|gist| ledger.contains(&gist));
-            if !proven {
+            let theirs: Vec<ActivitySummary> = activities
+                .into_iter()
+                .filter(|a| activity::markers(&a.note).any(|gist| ledger.contains(&gist)))
+                .collect();
+            if theirs.is_empty() {
                 continue;
             }
             if let PersonLookup::Found(record) = self.pipedrive.person(candidate)? {
-                log::info!(
-                    "sync: Pipedrive person {gone} of {} is gone; its activities are on {candidate} now",
-                    person.github_login
-                );
-                return Ok(Some((record, activities)));
+                if best.as_ref().is_none_or(|(_, most)| theirs.len() > *most) {
+                    best = Some((record, theirs.len()));
+                }
+                carried.extend(theirs);
             }
         }
-        Ok(None)
+        Ok(best.map(|(record, _)| {
+            log::info!(
+                "sync: Pipedrive person {gone} of {} is gone; its activities are on {} now",
+                person.github_login,
+                record.id
+            );
+            (record, carried)
+        }))
     }
 
     fn finish(

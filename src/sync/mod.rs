@@ -9,6 +9,8 @@ pub mod lease;
 pub mod look;
 pub mod plan;
 pub mod scheduler;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +29,7 @@ use crate::ids::PersonId;
 use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::time::{format_ms, now_ms};
+use crate::time::format_ms;
 
 pub use crate::db::sync_runs::RunTrigger as Trigger;
 
@@ -202,10 +204,16 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// The time, as the store stamps it.
+    fn now(&self) -> i64 {
+        self.engine.store.now_ms()
+    }
+
     /// How this pass looks at a person's Pipedrive person before delivering.
     fn looking<'p>(&'p self, pipedrive: &'p dyn PipedriveApi) -> look::Looking<'p> {
         look::Looking {
             pipedrive,
+            clock: self.engine.store.clock(),
             settings: &self.engine.settings.activity,
             names: &self.owner_names,
         }
@@ -330,8 +338,8 @@ impl Engine {
                 .filter(|(_, owner)| lease::is_dead_local_owner(owner))
                 .map(|(id, _)| id)
                 .collect();
-            sync_runs::close_abandoned(conn, &abandoned, now_ms())?;
-            sync_runs::start(conn, trigger, lease::process_owner(), now_ms())
+            sync_runs::close_abandoned(conn, &abandoned, self.store.now_ms())?;
+            sync_runs::start(conn, trigger, self.store.owner(), self.store.now_ms())
         })
     }
 
@@ -346,7 +354,7 @@ impl Engine {
     /// them to expire).
     pub fn release_leases(&self) -> Result<usize> {
         self.store
-            .write(|conn| people::release_all(conn, lease::process_owner()))
+            .write(|conn| people::release_all(conn, self.store.owner()))
     }
 
     /// Runs one pass over the chosen people. Per-person failures are counted in the report,
@@ -382,7 +390,13 @@ impl Engine {
     /// Closes a run that was asked for but never started.
     pub fn close_unstarted_run(&self, run_id: i64, why: &str) -> Result<()> {
         self.store.write(|conn| {
-            sync_runs::finish(conn, run_id, RunCounts::default(), Some(why), now_ms())
+            sync_runs::finish(
+                conn,
+                run_id,
+                RunCounts::default(),
+                Some(why),
+                self.store.now_ms(),
+            )
         })
     }
 
@@ -397,9 +411,10 @@ impl Engine {
                 Some(format!("the pass did not run: {err}")),
             ),
         };
-        let closed = self
-            .store
-            .write(|conn| sync_runs::finish(conn, run_id, counts, summary.as_deref(), now_ms()));
+        let closed = self.store.write(|conn| {
+            let now = self.store.now_ms();
+            sync_runs::finish(conn, run_id, counts, summary.as_deref(), now)
+        });
         if let Err(err) = closed {
             log::warn!("could not record the end of sync run {run_id}: {err}");
         }
@@ -436,7 +451,7 @@ impl Engine {
         progress: &ProgressBar,
     ) -> Result<SyncReport> {
         let clock = Instant::now();
-        let owner = lease::process_owner();
+        let owner = self.store.owner();
         self.metrics.sync_passes.inc();
         progress.set_length(people);
 
@@ -444,7 +459,7 @@ impl Engine {
             engine: self,
             options,
             owner,
-            started_at: now_ms(),
+            started_at: self.store.now_ms(),
             report: Mutex::new(SyncReport {
                 run_id,
                 dry_run: options.dry_run,
@@ -560,7 +575,7 @@ fn sync_person(pass: &Pass<'_>, work: feed::Work) {
 /// before work starts; false when it was lost meanwhile.
 fn keep_lease(pass: &Pass<'_>, person: &Person, claimed_at: i64) -> Result<bool> {
     let ttl_ms = pass.engine.settings.lease_ttl.as_millis() as i64;
-    let now = now_ms();
+    let now = pass.now();
     if now - claimed_at < ttl_ms / 4 {
         return Ok(true);
     }

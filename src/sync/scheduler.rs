@@ -11,7 +11,6 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Engine, PassOptions, Scope, SyncReport, Trigger};
 use crate::error::Result;
-use crate::time::now_ms;
 
 /// How long after a waiting delivery's bound its follow-up pass runs: enough for clocks a
 /// little apart, short against any interval.
@@ -107,7 +106,8 @@ impl Scheduler {
             let outcome =
                 crate::blocking::run(move || engine.run_pass(&options, &ProgressBar::hidden()))
                     .await;
-            follow_up = Self::after_pass(outcome, follow_up, taken);
+            let now = self.engine.store.now_ms();
+            follow_up = Self::after_pass(outcome, follow_up, taken, now);
         }
         self.close_unstarted().await;
     }
@@ -150,6 +150,7 @@ impl Scheduler {
         outcome: Result<SyncReport>,
         pending: Option<FollowUp>,
         taken: Option<FollowUp>,
+        now: i64,
     ) -> Option<FollowUp> {
         match outcome {
             Ok(report) => {
@@ -160,7 +161,7 @@ impl Scheduler {
                         report.counts.failed
                     );
                 }
-                FollowUp::merge(pending, Self::plan_follow_up(&report))
+                FollowUp::merge(pending, Self::plan_follow_up(&report, now))
             }
             Err(err) => {
                 log::error!("sync pass failed: {err}; it is tried again");
@@ -213,12 +214,12 @@ impl Scheduler {
 
     /// When the first delivery a pass left waiting settles, a pass for everyone it left
     /// waiting (those not settled yet then are reported again, and followed up again).
-    fn plan_follow_up(report: &SyncReport) -> Option<FollowUp> {
+    fn plan_follow_up(report: &SyncReport, now: i64) -> Option<FollowUp> {
         let first = report.first_settle_at()?;
         let mut people: Vec<_> = report.waiting.iter().map(|(id, _)| *id).collect();
         people.sort_unstable();
         people.dedup();
-        let wait = Duration::from_millis((first - now_ms()).max(0) as u64);
+        let wait = Duration::from_millis((first - now).max(0) as u64);
         Some(FollowUp {
             at: Instant::now() + wait + FOLLOW_UP_MARGIN,
             people,
@@ -242,7 +243,7 @@ mod tests {
     fn a_pass_that_left_nobody_waiting_keeps_the_pending_follow_up() {
         let pending = due(5_000, &[1, 2]);
         let report = SyncReport::default();
-        let after = Scheduler::after_pass(Ok(report), Some(pending.clone()), None);
+        let after = Scheduler::after_pass(Ok(report), Some(pending.clone()), None, 0);
         assert_eq!(
             after,
             Some(pending),
@@ -257,15 +258,15 @@ mod tests {
         assert_eq!(merged.people, [PersonId(1), PersonId(2), PersonId(3)]);
         assert!(merged.at <= Instant::now() + Duration::from_millis(1_000));
         let mut report = SyncReport::default();
-        report.waiting.push((PersonId(9), now_ms() + 60_000));
-        let after = Scheduler::after_pass(Ok(report), Some(due(5_000, &[4])), None).unwrap();
+        report.waiting.push((PersonId(9), 60_000));
+        let after = Scheduler::after_pass(Ok(report), Some(due(5_000, &[4])), None, 0).unwrap();
         assert_eq!(after.people, [PersonId(4), PersonId(9)]);
     }
 
     #[test]
     fn the_people_a_failed_follow_up_took_are_followed_up_again() {
         let failed = Err(crate::error::Error::DatabaseUnavailable("down".into()));
-        let after = Scheduler::after_pass(failed, None, Some(due(0, &[7]))).expect("kept");
+        let after = Scheduler::after_pass(failed, None, Some(due(0, &[7])), 0).expect("kept");
         assert_eq!(after.people, [PersonId(7)]);
         assert!(
             after.at > Instant::now() + RETRY_FOLLOW_UP / 2,
