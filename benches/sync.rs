@@ -58,7 +58,6 @@ fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool
         },
         metrics,
         shutdown: Arc::new(AtomicBool::new(false)),
-        notifier: None,
     };
     for n in 0..users {
         gisttrack::service::add_person(&engine, &format!("bench{n}"), backfill).unwrap();

@@ -50,10 +50,11 @@ pub enum Error {
         reason: String,
         settles_at: i64,
     },
-    #[error("another {} of {login} is under way; try again in a moment", purpose.as_str())]
+    #[error("another {purpose} of {login} is under way; try again in a moment")]
     AccountBusy {
         login: String,
-        purpose: crate::db::claims::ClaimPurpose,
+        /// What the other holder is doing: add, delete or relink.
+        purpose: &'static str,
         /// When the other holder's claim runs out unless renewed (Unix ms).
         until: i64,
     },

@@ -58,7 +58,6 @@ fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive
         settings: SyncSettings::default(),
         metrics: metrics.clone(),
         shutdown: Arc::new(AtomicBool::new(false)),
-        notifier: None,
     }
 }
 
@@ -68,7 +67,13 @@ fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
     let store = Store::open(&DatabaseTarget::parse(&db.url).unwrap()).unwrap();
     let metrics = Arc::new(Metrics::default());
     let engine = engine(&store, &fake, &metrics, with_pipedrive);
-    let scheduler = with_pipedrive.then(|| Scheduler::new(engine.clone(), None));
+    let scheduler = with_pipedrive.then(|| {
+        Scheduler::new(
+            engine.clone(),
+            None,
+            std::sync::Arc::new(|_: &gisttrack::sync::SyncReport| {}),
+        )
+    });
     let stop = scheduler.as_ref().map(|scheduler| {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(scheduler.clone().run(stopped));

@@ -24,6 +24,7 @@ use crate::exit::Exit;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::output::OutputFormat;
+use crate::sync::SyncReport;
 use crate::sync::{ActivitySettings, Engine, SyncSettings};
 
 /// What every command gets besides its own arguments: where the store is (opened only
@@ -176,8 +177,31 @@ pub fn engine(
         settings,
         metrics,
         shutdown: Arc::new(AtomicBool::new(false)),
-        notifier: None,
     })
+}
+
+/// Who hears about a pass's outcome once it is over (`--notify-url`), for `sync` and `serve`:
+/// the pass returns its report, and its caller tells them.
+#[derive(Clone, Default)]
+pub struct Alerts {
+    failures: Option<Arc<Notifier>>,
+}
+
+impl Alerts {
+    pub fn from_args(args: &EngineArgs) -> Alerts {
+        Alerts {
+            failures: args
+                .notify
+                .notify_url()
+                .map(|url| Arc::new(Notifier::new(url))),
+        }
+    }
+
+    pub fn after_pass(&self, store: &Store, report: &SyncReport) {
+        if let Some(notifier) = &self.failures {
+            notifier.after_pass(store, report);
+        }
+    }
 }
 
 /// A sync engine configured from the command line.
@@ -189,10 +213,6 @@ pub fn sync_engine(
     check_activity_type(args)?;
     let mut engine = engine(open, &args.upstream, metrics)?;
     engine.settings.concurrency = args.workers.concurrency as usize;
-    engine.notifier = args
-        .notify
-        .notify_url()
-        .map(|url| Arc::new(Notifier::new(url)));
     engine.settings.activity = ActivitySettings {
         activity_type: args.activity_type.clone(),
         done: args.activity_done,

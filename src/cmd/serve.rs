@@ -81,10 +81,13 @@ pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<Exit> {
     let listen = runtime.block_on(resolve(&args.listen))?;
     warn_about(&engine, api_token.is_some(), listen);
     let interval = (!args.no_sync).then_some(args.interval);
-    let scheduler = engine
-        .pipedrive
-        .is_some()
-        .then(|| Scheduler::new(engine.clone(), interval));
+    let scheduler = engine.pipedrive.is_some().then(|| {
+        let alerts = super::Alerts::from_args(&args.engine);
+        let store = engine.store.clone();
+        let after_pass =
+            Arc::new(move |report: &crate::sync::SyncReport| alerts.after_pass(&store, report));
+        Scheduler::new(engine.clone(), interval, after_pass)
+    });
     let site = crate::web::Site::from_api_urls(
         &args.engine.upstream.github_api_url,
         &args.engine.upstream.pipedrive_api_url,

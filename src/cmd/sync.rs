@@ -66,6 +66,7 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
     options.dry_run = args.dry_run;
     options.retry_failed = args.retry_failed;
     let report = engine.run_pass(&options, &progress)?;
+    super::Alerts::from_args(&args.engine).after_pass(&engine.store, &report);
     if let Some(stopped) = interrupt.received() {
         let left = Left::after(&engine.store, &options.scope, &report)?;
         let interrupted = Interrupted {

@@ -86,7 +86,7 @@ impl<'s> Claim<'s> {
                 Some(holder) => {
                     return Err(Error::AccountBusy {
                         login: login.to_string(),
-                        purpose: holder.purpose,
+                        purpose: holder.purpose.as_str(),
                         until: holder.expires_at,
                     })
                 }

@@ -28,7 +28,6 @@ use crate::exit::Exit;
 use crate::ids::PersonId;
 use crate::login::Login;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
 use crate::time::format_ms;
 
 pub use crate::db::sync_runs::RunTrigger as Trigger;
@@ -96,8 +95,6 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: workers finish the delivery under way and stop.
     pub shutdown: Arc<AtomicBool>,
-    /// Told about failing passes, and about the first clean one after them.
-    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// Whom a pass covers.
@@ -380,9 +377,6 @@ impl Engine {
         }
         if let Ok(report) = &outcome {
             log_report(report);
-            if let Some(notifier) = &self.notifier {
-                notifier.after_pass(&self.store, report);
-            }
         }
         outcome
     }

@@ -18,8 +18,13 @@ const FOLLOW_UP_MARGIN: Duration = Duration::from_secs(1);
 /// When a follow-up pass could not run (the database away), how soon it is tried again.
 const RETRY_FOLLOW_UP: Duration = Duration::from_secs(30);
 
+/// What the loop does with each pass's report once the pass is over (the serve command tells
+/// the alert webhook): the pass itself returns its report and tells no one.
+pub type AfterPass = Arc<dyn Fn(&SyncReport) + Send + Sync>;
+
 pub struct Scheduler {
     engine: Engine,
+    after_pass: AfterPass,
     /// `None`: no periodic passes, only requested ones (`serve --no-sync`).
     interval: Option<Duration>,
     wake: Notify,
@@ -53,9 +58,14 @@ impl FollowUp {
 }
 
 impl Scheduler {
-    pub fn new(engine: Engine, interval: Option<Duration>) -> Arc<Scheduler> {
+    pub fn new(
+        engine: Engine,
+        interval: Option<Duration>,
+        after_pass: AfterPass,
+    ) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             engine,
+            after_pass,
             interval,
             wake: Notify::new(),
             requested: Mutex::new(None),
@@ -102,10 +112,13 @@ impl Scheduler {
                 Some(due) => Self::follow_up_options(due),
                 None => self.pass_options(trigger).await,
             };
-            let engine = self.engine.clone();
-            let outcome =
-                crate::blocking::run(move || engine.run_pass(&options, &ProgressBar::hidden()))
-                    .await;
+            let (engine, after_pass) = (self.engine.clone(), self.after_pass.clone());
+            let outcome = crate::blocking::run(move || {
+                let report = engine.run_pass(&options, &ProgressBar::hidden())?;
+                after_pass(&report);
+                Ok(report)
+            })
+            .await;
             let now = self.engine.store.now_ms();
             follow_up = Self::after_pass(outcome, follow_up, taken, now);
         }

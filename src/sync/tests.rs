@@ -63,7 +63,6 @@ impl World {
             },
             metrics: Arc::new(Metrics::default()),
             shutdown: Arc::new(AtomicBool::new(false)),
-            notifier: None,
         }
     }
 
