@@ -76,7 +76,7 @@ impl Cli {
     /// `--lock-wait` for the command.
     pub fn lock_wait(&self) -> Duration {
         self.common()
-            .map_or(crate::db::DEFAULT_LOCK_WAIT, |own| own.lock_wait)
+            .map_or(crate::db::default_lock_wait(), |own| own.lock_wait)
     }
 
     /// `--log-format` for the command (text by default).
@@ -155,7 +155,7 @@ pub struct CommonArgs {
 
     /// How long a statement waits for a lock that another process or request holds (a SQLite
     /// file being written, a MySQL row) before the database counts as busy for now.
-    #[arg(long, env = "GISTTRACK_LOCK_WAIT", default_value = "15s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "GISTTRACK_LOCK_WAIT", default_value = crate::defaults::LOCK_WAIT, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub lock_wait: Duration,
 }
 
@@ -257,7 +257,7 @@ pub struct UpstreamArgs {
     #[arg(
         long,
         env = "GITHUB_API_URL",
-        default_value = "https://api.github.com",
+        default_value = crate::defaults::GITHUB_API_URL,
         value_name = "URL"
     )]
     pub github_api_url: String,
@@ -266,7 +266,7 @@ pub struct UpstreamArgs {
     #[arg(
         long,
         env = "PIPEDRIVE_API_URL",
-        default_value = "https://api.pipedrive.com",
+        default_value = crate::defaults::PIPEDRIVE_API_URL,
         value_name = "URL"
     )]
     pub pipedrive_api_url: String,
@@ -280,7 +280,7 @@ pub struct UpstreamArgs {
     pub person_owner: Option<i64>,
 
     /// Longest rate-limit pause worth waiting for; beyond it the pass stops asking that service.
-    #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "GISTTRACK_RATE_LIMIT_MAX_WAIT", default_value = crate::defaults::RATE_LIMIT_MAX_WAIT, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub rate_limit_max_wait: Duration,
 
     #[command(flatten)]
@@ -303,7 +303,7 @@ impl UpstreamArgs {
 #[derive(Debug, Args, Clone)]
 pub struct TimingArgs {
     /// Timeout for one request to GitHub or Pipedrive.
-    #[arg(long, env = "GISTTRACK_HTTP_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "GISTTRACK_HTTP_TIMEOUT", default_value = crate::defaults::HTTP_TIMEOUT, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub http_timeout: Duration,
 
     /// How long a Pipedrive write that got no answer may still land; until then it is neither
@@ -358,7 +358,7 @@ pub struct ConcurrencyArgs {
     #[arg(
         long,
         env = "GISTTRACK_CONCURRENCY",
-        default_value_t = 4,
+        default_value_t = crate::defaults::CONCURRENCY,
         value_parser = clap::value_parser!(u16).range(1..=crate::sync::MAX_CONCURRENCY as i64)
     )]
     pub concurrency: u16,

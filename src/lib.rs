@@ -8,6 +8,7 @@ pub mod clients;
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod defaults;
 pub mod error;
 pub mod exit;
 pub mod ids;

@@ -45,12 +45,7 @@ impl Notifier {
     pub fn new(url: Secret) -> Notifier {
         Notifier {
             url,
-            agent: ureq::Agent::config_builder()
-                .timeout_global(Some(NOTIFY_TIMEOUT))
-                .http_status_as_error(false)
-                .user_agent(format!("gisttrack/{}", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into(),
+            agent: crate::clients::agent(NOTIFY_TIMEOUT),
             failing: AtomicBool::new(false),
         }
     }

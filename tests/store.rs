@@ -671,7 +671,7 @@ fn the_pool_drops_a_connection_whose_transaction_broke() {
         return;
     };
     let target = DatabaseTarget::parse(&db.url).unwrap();
-    let manager = ConnectionManager::new(&target, gisttrack::db::DEFAULT_LOCK_WAIT);
+    let manager = ConnectionManager::new(&target, gisttrack::db::default_lock_wait());
     let mut conn = manager.connect().unwrap();
     assert!(!manager.has_broken(&mut conn));
     let DbConnection::Mysql(mysql) = &mut *conn else {

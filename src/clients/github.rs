@@ -38,8 +38,8 @@ impl GithubSettings {
         GithubSettings {
             base_url: base_url.trim_end_matches('/').to_string(),
             token,
-            max_wait: Duration::from_secs(60),
-            timeout: Duration::from_secs(15),
+            max_wait: crate::defaults::duration(crate::defaults::RATE_LIMIT_MAX_WAIT),
+            timeout: crate::defaults::duration(crate::defaults::HTTP_TIMEOUT),
             retries: 3,
             retry_base: Duration::from_millis(250),
         }

@@ -1,4 +1,5 @@
-//! The two upstream APIs behind small traits, so the sync engine can be driven by fakes.
+//! The two upstream APIs behind small traits: the ureq clients (`github`, `pipedrive`) in
+//! production, the in-memory ones (`memory`) in the in-process tests.
 
 pub mod github;
 pub mod memory;
@@ -526,8 +527,9 @@ fn excerpt(text: &str) -> String {
     out
 }
 
-/// Builds the ureq agent both clients use: statuses are data, not errors; a global timeout.
-fn agent(timeout: Duration) -> ureq::Agent {
+/// Builds the ureq agent every outgoing request uses (both clients, the webhooks): statuses
+/// are data, not errors; a global timeout; gisttrack's user agent.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))

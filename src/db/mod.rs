@@ -44,7 +44,9 @@ macro_rules! on_backend {
 
 /// How long a statement waits for a lock another process or request holds (a SQLite file
 /// being written, a MySQL row) before the database answers busy (`--lock-wait`).
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(15);
+pub fn default_lock_wait() -> Duration {
+    crate::defaults::duration(crate::defaults::LOCK_WAIT)
+}
 
 /// Settings every SQLite connection needs so `serve` and a cron `sync` can share one file.
 /// The busy timeout comes first: switching a new file to WAL needs a lock that another
@@ -138,7 +140,7 @@ impl ConnectionManager {
 
     /// Opens one connection; a SQLite file is created when it does not exist yet.
     pub fn establish(target: &DatabaseTarget) -> Result<DbConnection> {
-        Self::open(target, true, DEFAULT_LOCK_WAIT)
+        Self::open(target, true, default_lock_wait())
     }
 
     fn open(target: &DatabaseTarget, create: bool, lock_wait: Duration) -> Result<DbConnection> {
@@ -385,7 +387,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// [`Store::open_with`] the default lock wait.
     pub fn open(target: &DatabaseTarget) -> Result<Store> {
-        Store::open_with(target, DEFAULT_LOCK_WAIT)
+        Store::open_with(target, default_lock_wait())
     }
 
     /// Creates the SQLite folder and file if needed (private to this user), runs pending
@@ -594,7 +596,7 @@ pub fn inspect(target: &DatabaseTarget) -> Result<Inspection> {
             });
         }
     }
-    let mut conn = ConnectionManager::open(target, false, DEFAULT_LOCK_WAIT)?;
+    let mut conn = ConnectionManager::open(target, false, default_lock_wait())?;
     Ok(Inspection {
         exists: true,
         pending_migrations: migrations::pending(&mut conn)?,

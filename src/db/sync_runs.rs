@@ -91,7 +91,7 @@ pub struct RunCounts {
 pub struct SyncRun {
     pub id: i64,
     pub trigger_kind: RunTrigger,
-    /// The process that ran the pass (host/pid/start).
+    /// The process that ran the pass, as leases name it: `host/pid/start-ms/machine`.
     pub owner: String,
     /// Unix milliseconds.
     pub started_at: i64,

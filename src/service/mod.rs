@@ -154,7 +154,7 @@ pub struct FileView {
 pub struct SyncRunView {
     pub id: i64,
     pub trigger: RunTrigger,
-    /// The process that ran the pass (host/pid/start).
+    /// The process that ran the pass, as leases name it: `host/pid/start-ms/machine`.
     pub owner: String,
     pub started_at: String,
     /// Null while the pass runs (or if its process died).

@@ -72,13 +72,15 @@ pub fn default_in_flight_bound(http_timeout: Duration) -> Duration {
 impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
-            concurrency: 4,
+            concurrency: crate::defaults::CONCURRENCY as usize,
             lease_ttl: Duration::from_secs(120),
             activity: ActivitySettings::default(),
             retry_base: Duration::from_secs(60),
             retry_cap: Duration::from_secs(6 * 3600),
             delivery_tries: 3,
-            in_flight_bound: default_in_flight_bound(Duration::from_secs(20)),
+            in_flight_bound: default_in_flight_bound(crate::defaults::duration(
+                crate::defaults::HTTP_TIMEOUT,
+            )),
             person_owner: None,
         }
     }
