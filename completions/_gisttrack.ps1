@@ -124,7 +124,7 @@ Register-ArgumentCompleter -Native -CommandName 'gisttrack' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table (plain columns when piped) or JSON')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive')
             [CompletionResult]::new('--retry-failed', '--retry-failed', [CompletionResultType]::ParameterName, 'Retry failed deliveries now instead of waiting for their backoff')
-            [CompletionResult]::new('--reread-history', '--reread-history', [CompletionResultType]::ParameterName, 'No longer needed, and ignored: every pass reads a person''s activities in Pipedrive before it delivers to them, so a restored backup resends nothing')
+            [CompletionResult]::new('--reread-history', '--reread-history', [CompletionResultType]::ParameterName, 'Read the people''s activities in Pipedrive in full at their next look, not only what changed since the last one. Seldom needed: every pass already looks before it writes')
             [CompletionResult]::new('--activity-done', '--activity-done', [CompletionResultType]::ParameterName, 'Create activities already marked done')
             [CompletionResult]::new('--link-open-deal', '--link-open-deal', [CompletionResultType]::ParameterName, 'Link each activity to the person''s open deal when they have exactly one (never a guess between several)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -116,7 +116,7 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand --output 'Output format: a table (plain columns when piped) or JSON'
             cand --dry-run 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
             cand --retry-failed 'Retry failed deliveries now instead of waiting for their backoff'
-            cand --reread-history 'No longer needed, and ignored: every pass reads a person''s activities in Pipedrive before it delivers to them, so a restored backup resends nothing'
+            cand --reread-history 'Read the people''s activities in Pipedrive in full at their next look, not only what changed since the last one. Seldom needed: every pass already looks before it writes'
             cand --activity-done 'Create activities already marked done'
             cand --link-open-deal 'Link each activity to the person''s open deal when they have exactly one (never a guess between several)'
             cand -h 'Print help (see more with ''--help'')'

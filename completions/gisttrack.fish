@@ -108,7 +108,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s o -l output
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l dry-run -d 'Ask GitHub and print what would be created; write nothing to the database or Pipedrive'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l retry-failed -d 'Retry failed deliveries now instead of waiting for their backoff'
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l reread-history -d 'No longer needed, and ignored: every pass reads a person\'s activities in Pipedrive before it delivers to them, so a restored backup resends nothing'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l reread-history -d 'Read the people\'s activities in Pipedrive in full at their next look, not only what changed since the last one. Seldom needed: every pass already looks before it writes'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l activity-done -d 'Create activities already marked done'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -l link-open-deal -d 'Link each activity to the person\'s open deal when they have exactly one (never a guess between several)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -58,7 +58,7 @@ pub enum Error {
         /// When the other holder's claim runs out unless renewed (Unix ms).
         until: i64,
     },
-    #[error("lost the claim on {0}: it was held so long that another add or delete took over; nothing more was sent")]
+    #[error("lost the claim on {0}: it was held so long that another add, delete or relink took over; nothing more was sent")]
     ClaimLost(String),
     #[error("{0} is linked to no Pipedrive person (the row was written without one); nothing is sent for them until `gisttrack relink {0}`")]
     NotLinked(String),

@@ -3,6 +3,10 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// How far apart two clocks are allowed to be (ours, GitHub's, Pipedrive's) wherever times
+/// stamped by one are compared with times stamped by another.
+pub const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
+
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()

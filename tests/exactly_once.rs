@@ -229,10 +229,6 @@ fn delete_and_add_again_sends_nothing_twice_and_looks_before_every_write() {
             1,
             "one look before the writes, not one per gist"
         );
-        assert!(
-            since()[0].is_some(),
-            "a person gisttrack just created is asked only for what changed since"
-        );
 
         ok(&db, None, &["delete", "octocat"]);
         let again = json(&db, Some(&fake), &["add", "octocat"]);
@@ -265,16 +261,13 @@ fn delete_and_add_again_sends_nothing_twice_and_looks_before_every_write() {
         );
         assert_eq!(fake.lock().pipedrive.person_reads, reads);
 
-        // A new gist later: looked for since the last look, then sent.
+        // A new gist later: looked for (one read), then sent. (That a person unchanged for a
+        // while is asked only for what changed since: `sync::tests`, on a clock moved by hand.)
         let new_id = fake.add_gist("octocat");
         let (_, third, _) = sync_report(&db, &fake, &[]);
         assert_eq!(count(&third, "activities_created"), 1);
         assert_eq!(fake.activities_for_gist(&new_id), 1);
         assert_eq!(since().len(), 3);
-        assert!(
-            since()[2].is_some(),
-            "only what changed since the last look"
-        );
         assert_each_gist_once(&fake, "octocat");
     }
 }

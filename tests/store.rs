@@ -121,9 +121,13 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
             remote("g2", 2_000, "after"),
             remote("g1", 500, "dupe"),
         ];
-        let inserted = record_listing(&mut conn, &backfilled, &listing, 5_000).unwrap();
+        let inserted = record_listing(&mut conn, &backfilled, &listing, 5_000)
+            .unwrap()
+            .new;
         assert_eq!(inserted, 2, "a repeated id in one listing is one row");
-        let inserted = record_listing(&mut conn, &fresh_only, &listing[..2], 5_000).unwrap();
+        let inserted = record_listing(&mut conn, &fresh_only, &listing[..2], 5_000)
+            .unwrap()
+            .new;
         assert_eq!(inserted, 2);
         let states = |person: &Person, conn: &mut _| -> Vec<(String, DeliveryState)> {
             let mut rows: Vec<_> = gists::list_for_person(conn, person.id, None)
@@ -161,7 +165,9 @@ fn the_ledger_inserts_new_gists_refreshes_known_ones_and_skips_old_ones_without_
             language: None,
             size: 2,
         });
-        let inserted = record_listing(&mut conn, &backfilled, &[edited], 6_000).unwrap();
+        let inserted = record_listing(&mut conn, &backfilled, &[edited], 6_000)
+            .unwrap()
+            .new;
         assert_eq!(inserted, 0, "an edit is not a new gist");
         let rows = gists::list_for_person(&mut conn, backfilled.id, Some(5_500)).unwrap();
         assert!(rows.is_empty(), "an edit keeps the first-seen time");

@@ -126,13 +126,13 @@ impl From<Error> for ApiProblem {
                 ApiProblem::new(S::SERVICE_UNAVAILABLE, "unsettled", message)
                     .retry_after((left as u64).div_ceil(1000).max(1))
             }
-            // Another request for the same user holds it; it is usually over in a moment.
             Error::NoSuchPipedrivePerson(_) => {
                 ApiProblem::new(S::UNPROCESSABLE_ENTITY, "no_such_pipedrive_person", message)
             }
             Error::NoSurvivor(_) => {
                 ApiProblem::new(S::UNPROCESSABLE_ENTITY, "no_survivor", message)
             }
+            // Another request for the same user holds it; it is usually over in a moment.
             Error::AccountBusy { .. } | Error::ClaimLost(_) | Error::SyncBusy(_) => {
                 ApiProblem::new(S::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)
             }

@@ -162,8 +162,15 @@ impl GithubUser {
         GithubUser {
             login: user.login,
             id: GithubUserId(user.id),
-            name: user.name.filter(|n| !n.trim().is_empty()),
-            email: user.email.filter(|e| !e.trim().is_empty()),
+            // Trimmed: a person is created with this name and found again by it.
+            name: user
+                .name
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+            email: user
+                .email
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty()),
         }
     }
 }

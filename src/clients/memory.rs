@@ -237,6 +237,7 @@ pub struct MemoryPerson {
     /// Created through the API (by gisttrack), not by a salesperson.
     pub by_api: bool,
     pub added_at: i64,
+    pub updated_at: i64,
 }
 
 /// A Pipedrive activity in memory.
@@ -264,6 +265,8 @@ struct PipedriveState {
     landing: Vec<(i64, MemoryActivity)>,
     /// Activity POSTs received, landed or not.
     posts: u64,
+    /// The `changed_since` of every activity read (`None`: a full read).
+    reads: Vec<Option<i64>>,
 }
 
 /// Pipedrive with persons and activities, on a clock shared with the store.
@@ -328,6 +331,7 @@ impl MemoryPipedrive {
             deleted: false,
             by_api: false,
             added_at: now,
+            updated_at: now,
         });
         id
     }
@@ -347,6 +351,11 @@ impl MemoryPipedrive {
         self.state().posts
     }
 
+    /// The `changed_since` of every activity read so far (`None`: a full read).
+    pub fn activity_reads(&self) -> Vec<Option<i64>> {
+        self.state().reads.clone()
+    }
+
     /// Whether writes sent earlier are still to land.
     pub fn writes_in_flight(&self) -> bool {
         !self.state().landing.is_empty()
@@ -363,6 +372,7 @@ impl MemoryPipedrive {
         let emails = gone.emails.clone();
         if let Some(survivor) = state.persons.iter_mut().find(|p| p.id == into) {
             survivor.emails.extend(emails);
+            survivor.updated_at = now;
         }
         for activity in state.activities.iter_mut().filter(|a| a.person == from) {
             activity.person = into;
@@ -438,9 +448,9 @@ impl PipedriveApi for MemoryPipedrive {
         Ok(match self.state().persons.iter().find(|p| p.id == id) {
             Some(p) if !p.deleted => PersonLookup::Found(PersonRecord {
                 id,
-                name: p.name.clone(),
                 owner_id: Some(p.owner),
                 org_id: p.org,
+                updated_at: Some(p.updated_at),
             }),
             _ => PersonLookup::Gone,
         })
@@ -464,19 +474,20 @@ impl PipedriveApi for MemoryPipedrive {
             .collect())
     }
 
-    fn find_recent_person(
+    fn persons_added_between(
         &self,
         name: &str,
         email: Option<&str>,
         (from, to): (i64, i64),
-    ) -> Result<Option<PipedrivePersonId>, ApiError> {
+    ) -> Result<Vec<PipedrivePersonId>, ApiError> {
         Ok(self
             .state()
             .persons
             .iter()
             .filter(|p| !p.deleted && p.name == name && (from..=to).contains(&p.added_at))
-            .find(|p| email.is_none_or(|e| p.emails.iter().any(|m| m.eq_ignore_ascii_case(e))))
-            .map(|p| p.id))
+            .filter(|p| email.is_none_or(|e| p.emails.iter().any(|m| m.eq_ignore_ascii_case(e))))
+            .map(|p| p.id)
+            .collect())
     }
 
     fn create_person(
@@ -495,6 +506,7 @@ impl PipedriveApi for MemoryPipedrive {
                 deleted: false,
                 by_api: true,
                 added_at: self.clock.now_ms(),
+                updated_at: self.clock.now_ms(),
             });
             id
         };
@@ -598,8 +610,9 @@ impl PipedriveApi for MemoryPipedrive {
         read_fault(self.fault(Route::ListActivities))?;
         // Pipedrive's update times are to the second.
         let since = changed_since.map(|ms| ms - ms.rem_euclid(1_000));
-        Ok(self
-            .state()
+        let mut state = self.state();
+        state.reads.push(changed_since);
+        Ok(state
             .activities
             .iter()
             .filter(|a| a.person == person_id)

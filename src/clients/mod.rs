@@ -343,9 +343,10 @@ pub struct NewPipedrivePerson<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRecord {
     pub id: PipedrivePersonId,
-    pub name: String,
     pub owner_id: Option<PipedriveUserId>,
     pub org_id: Option<PipedriveOrgId>,
+    /// When the person last changed (Unix ms), when Pipedrive says.
+    pub updated_at: Option<i64>,
 }
 
 /// What reading a person found.
@@ -394,14 +395,15 @@ pub trait PipedriveApi: Send + Sync {
         field: PersonField,
         term: &str,
     ) -> Result<Vec<PipedrivePersonId>, ApiError>;
-    /// A person with exactly this name (and this email, when given) that Pipedrive added
-    /// between the two times (Unix ms): how a creation whose answer was lost is found again.
-    fn find_recent_person(
+    /// The persons (not deleted) with this name (and this e-mail, when given) that Pipedrive
+    /// added between the two times (Unix ms): how a creation whose answer was lost is found
+    /// again. An error, never an empty answer, when it could not look everywhere.
+    fn persons_added_between(
         &self,
         name: &str,
         email: Option<&str>,
         added_between: (i64, i64),
-    ) -> Result<Option<PipedrivePersonId>, ApiError>;
+    ) -> Result<Vec<PipedrivePersonId>, ApiError>;
     fn create_person(
         &self,
         person: &NewPipedrivePerson<'_>,

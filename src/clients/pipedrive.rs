@@ -449,19 +449,20 @@ impl PipedriveApi for PipedriveClient {
             }) => return Ok(PersonLookup::Gone),
             Err(err) => return Err(err),
         };
-        let data = answer.envelope.get("data").cloned().unwrap_or_default();
+        let Some(data) = answer.envelope.get("data").filter(|d| d.is_object()) else {
+            return Err(ApiError::Decode(format!("{path}: no person in the answer")));
+        };
         if data.get("is_deleted").and_then(Value::as_bool) == Some(true) {
             return Ok(PersonLookup::Gone);
         }
         Ok(PersonLookup::Found(PersonRecord {
             id,
-            name: data
-                .get("name")
+            owner_id: id_field(data, "owner_id").map(PipedriveUserId),
+            org_id: id_field(data, "org_id").map(PipedriveOrgId),
+            updated_at: data
+                .get("update_time")
                 .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            owner_id: id_field(&data, "owner_id").map(PipedriveUserId),
-            org_id: id_field(&data, "org_id").map(PipedriveOrgId),
+                .and_then(crate::time::parse_rfc3339),
         }))
     }
 
@@ -503,12 +504,12 @@ impl PipedriveApi for PipedriveClient {
             .collect())
     }
 
-    fn find_recent_person(
+    fn persons_added_between(
         &self,
         name: &str,
         email: Option<&str>,
         added_between: (i64, i64),
-    ) -> Result<Option<PipedrivePersonId>, ApiError> {
+    ) -> Result<Vec<PipedrivePersonId>, ApiError> {
         let (from, to) = added_between;
         let added_in_window = |item: &Value| {
             item.get("add_time")
@@ -518,6 +519,7 @@ impl PipedriveApi for PipedriveClient {
         };
         let since = crate::time::format_seconds(from);
         let mut cursor: Option<String> = None;
+        let mut found = Vec::new();
         for _ in 0..RECENT_PAGES {
             let mut query = vec![
                 ("updated_since", since.clone()),
@@ -527,32 +529,35 @@ impl PipedriveApi for PipedriveClient {
                 query.push(("cursor", cursor.clone()));
             }
             let answer = self.send(Call::get("/api/v2/persons", &query))?;
-            let found = answer
-                .envelope
-                .get("data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|item| {
-                    item.get("name").and_then(Value::as_str) == Some(name)
-                        && item.get("is_deleted").and_then(Value::as_bool) != Some(true)
-                        && added_in_window(item)
-                        && email.is_none_or(|email| has_email(item, email))
-                })
-                .and_then(|item| item.get("id").and_then(Value::as_i64))
-                .map(PipedrivePersonId);
-            if found.is_some() {
-                return Ok(found);
-            }
+            found.extend(
+                answer
+                    .envelope
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|item| {
+                        // Pipedrive may trim a name it stores: compared as a person reads it.
+                        item.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+                            && item.get("is_deleted").and_then(Value::as_bool) != Some(true)
+                            && added_in_window(item)
+                            && email.is_none_or(|email| has_email(item, email))
+                    })
+                    .filter_map(|item| item.get("id").and_then(Value::as_i64))
+                    .map(PipedrivePersonId),
+            );
             cursor = next_cursor(&answer.envelope);
             if cursor.is_none() {
-                return Ok(None);
+                return Ok(found);
             }
         }
-        log::warn!(
-            "looked through {RECENT_PAGES} pages of recently changed Pipedrive persons for {name:?} without reaching the end; taking it as not created"
-        );
-        Ok(None)
+        // Not having looked everywhere is not having found nothing: the caller keeps the
+        // creation in doubt and refuses to create another, rather than risk a second person.
+        Err(ApiError::Decode(format!(
+            "looked through {RECENT_PAGES} pages of recently changed Pipedrive persons for {name:?} without reaching the end"
+        )))
     }
 
     fn create_person(
@@ -666,6 +671,10 @@ impl PipedriveApi for PipedriveClient {
                 .into_iter()
                 .flatten()
             {
+                // A deleted activity is not one the sales team has.
+                if item.get("is_deleted").and_then(Value::as_bool) == Some(true) {
+                    continue;
+                }
                 if let Some(id) = item.get("id").and_then(Value::as_i64) {
                     let note = item
                         .get("note")

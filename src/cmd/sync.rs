@@ -28,9 +28,9 @@ pub struct SyncArgs {
     #[arg(long)]
     pub retry_failed: bool,
 
-    /// No longer needed, and ignored: every pass reads a person's activities in Pipedrive
-    /// before it delivers to them, so a restored backup resends nothing.
-    #[arg(long, hide = true)]
+    /// Read the people's activities in Pipedrive in full at their next look, not only what
+    /// changed since the last one. Seldom needed: every pass already looks before it writes.
+    #[arg(long, conflicts_with = "dry_run")]
     pub reread_history: bool,
 
     #[command(flatten)]
@@ -65,6 +65,7 @@ pub fn run(args: SyncArgs, ctx: &super::Context) -> Result<Exit> {
     }
     options.dry_run = args.dry_run;
     options.retry_failed = args.retry_failed;
+    options.look_in_full = args.reread_history;
     let report = engine.run_pass(&options, &progress)?;
     super::Alerts::from_args(&args.engine).after_pass(&engine.store, &report);
     if let Some(stopped) = interrupt.received() {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::account_claims;
 use super::{is_unique_violation, DbConnection};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::GithubUserId;
 
 /// What a claim's holder is doing to the account.
@@ -61,7 +61,9 @@ pub fn take(
     claim: &AccountClaim,
     dead_owner: Option<&str>,
 ) -> Result<Option<AccountClaim>> {
-    for _ in 0..3 {
+    // Each round ends taken, or with the holder read; a claim given up between the two
+    // statements starts another.
+    for _ in 0..10 {
         let free = account_claims::expires_at
             .lt(claim.claimed_at)
             .or(account_claims::owner.eq(dead_owner.unwrap_or("")));
@@ -90,16 +92,13 @@ pub fn take(
             .select(AccountClaim::as_select())
             .first(conn)
             .optional()?;
-        // Released between the two statements: try again.
         if let Some(holder) = holder {
             return Ok(Some(holder));
         }
     }
-    Ok(account_claims::table
-        .find(claim.github_id)
-        .select(AccountClaim::as_select())
-        .first(conn)
-        .optional()?)
+    Err(Error::DatabaseBusy(
+        "an account's claim kept changing hands".into(),
+    ))
 }
 
 /// Extends a claim this token holds to `expires_at`; false when it was lost.

@@ -230,6 +230,12 @@ fn read_committed(conn: &mut MysqlConnection) -> diesel::QueryResult<()> {
     )
     .get_result(conn)?;
     if binlog.log_bin == 1 && binlog.binlog_format.eq_ignore_ascii_case("STATEMENT") {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            log::info!(
+                "MySQL logs statements for replication (binlog_format STATEMENT): transactions stay at REPEATABLE READ, where more lock conflicts arise (they are retried)"
+            )
+        });
         return Ok(());
     }
     conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")

@@ -307,6 +307,37 @@ pub fn record_look(
     Ok(changed == 1)
 }
 
+/// Makes the next look at the person's activities go back at least to `since` (it asks for
+/// what changed after its last look: a look that saw markers of gists not yet known here must
+/// see them again once they are).
+pub fn look_back_to(conn: &mut DbConnection, person_id: PersonId, since: i64) -> Result<()> {
+    diesel::update(
+        people::table
+            .find(person_id)
+            .filter(people::activities_looked_at.gt(since)),
+    )
+    .set(people::activities_looked_at.eq(since))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Makes the next look at these people (everyone, without ids) read their activities in full.
+pub fn look_in_full(conn: &mut DbConnection, ids: Option<&[PersonId]>) -> Result<usize> {
+    let none = people::activities_looked_at.eq(None::<i64>);
+    match ids {
+        None => Ok(diesel::update(people::table).set(none).execute(conn)?),
+        Some(ids) => {
+            let mut changed = 0;
+            for chunk in ids.chunks(500) {
+                changed += diesel::update(people::table.filter(people::id.eq_any(chunk)))
+                    .set(none)
+                    .execute(conn)?;
+            }
+            Ok(changed)
+        }
+    }
+}
+
 /// Links the person to another Pipedrive person (a merge's survivor, or one chosen by
 /// `relink`): linked again, and that person's activities are read in full at the next look.
 /// Only while `lease_owner` holds the lease.
@@ -349,6 +380,27 @@ pub fn unlink(
     .set(people::unlinked_at.eq(at))
     .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// The GitHub account a Pipedrive person stands for here: tracked, or tracked before.
+pub fn account_linked_to(
+    conn: &mut DbConnection,
+    pipedrive_id: PipedrivePersonId,
+) -> Result<Option<GithubUserId>> {
+    use super::schema::departed_people;
+    let tracked: Option<Option<GithubUserId>> = people::table
+        .filter(people::pipedrive_person_id.eq(pipedrive_id))
+        .select(people::github_id)
+        .first(conn)
+        .optional()?;
+    if let Some(account) = tracked.flatten() {
+        return Ok(Some(account));
+    }
+    Ok(departed_people::table
+        .filter(departed_people::pipedrive_person_id.eq(pipedrive_id))
+        .select(departed_people::github_id)
+        .first(conn)
+        .optional()?)
 }
 
 /// How many people are unlinked (for `doctor`).

@@ -17,7 +17,7 @@ use crate::sync::MAX_THROTTLED;
 
 /// How far around an unanswered creation to look for the person it may have made: Pipedrive
 /// stamps `add_time` with its own clock, which need not agree with ours.
-const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
+use crate::time::CLOCK_SLACK_MS;
 
 /// Where a user's Pipedrive person came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,12 @@ pub struct Linked {
 }
 
 impl Linked {
+    /// Whether the link came from a creation (this one, or one whose answer was lost): only
+    /// then is the record of a creation in doubt settled by storing it.
+    pub fn settles_a_creation(&self) -> bool {
+        matches!(self.origin, Origin::Created | Origin::FoundAfterLostAnswer)
+    }
+
     /// When the person's activities can count as read: a person this very add created has
     /// none, so its first look asks only for what changed since; any other is read in full.
     pub fn activities_looked_at(&self, now: i64) -> Option<i64> {
@@ -139,15 +145,21 @@ pub fn decide(known: &Known, email: Option<&str>, now: i64, in_flight_bound_ms: 
     {
         return Decision::Refuse(Refusal::DeliveryUnsettled { until });
     }
+    if let Some(until) = known
+        .creation
+        .as_ref()
+        .map(|creation| creation.started_at + in_flight_bound_ms)
+        .filter(|until| *until > now)
+    {
+        return Decision::Refuse(Refusal::CreationUnsettled { until });
+    }
+    // The earlier person is reused; a settled creation in doubt stays recorded (a later
+    // `relink --create` looks for its person first), since this link did not come from it.
     if let Some(previous) = known.departed.as_ref().and_then(|d| d.pipedrive_person_id) {
         return Decision::Link(vec![Step::Reuse(previous)]);
     }
     let mut steps = Vec::new();
     if let Some(creation) = &known.creation {
-        let until = creation.started_at + in_flight_bound_ms;
-        if until > now {
-            return Decision::Refuse(Refusal::CreationUnsettled { until });
-        }
         steps.push(Step::FindAgain(creation.clone()));
     }
     if email.is_some() {
@@ -200,7 +212,9 @@ pub fn link(
             }
             Step::FindAgain(earlier) => {
                 claim.renew()?;
-                if let Some(pipedrive_id) = find_again(pipedrive, &earlier, in_flight_bound_ms)? {
+                if let Some(pipedrive_id) =
+                    find_again(claim, pipedrive, &earlier, in_flight_bound_ms)?
+                {
                     log::info!(
                         "found the Pipedrive person {pipedrive_id} an unanswered attempt created for {}",
                         who.login
@@ -233,8 +247,11 @@ pub fn link(
     )))
 }
 
-/// The person an earlier creation made, among those Pipedrive added while it could land.
+/// The person an earlier creation made, among those Pipedrive added while it could land with
+/// its name (and e-mail): never one already linked to another GitHub account (two accounts
+/// may share a display name).
 fn find_again(
+    claim: &Claim<'_>,
     pipedrive: &dyn PipedriveApi,
     earlier: &PersonCreation,
     bound: i64,
@@ -243,9 +260,17 @@ fn find_again(
         earlier.started_at - CLOCK_SLACK_MS,
         earlier.started_at + bound + CLOCK_SLACK_MS,
     );
-    pipedrive
-        .find_recent_person(&earlier.name, earlier.email.as_deref(), window)
-        .map_err(Error::Pipedrive)
+    let candidates = pipedrive
+        .persons_added_between(&earlier.name, earlier.email.as_deref(), window)
+        .map_err(Error::Pipedrive)?;
+    let mut conn = claim.store().conn()?;
+    for candidate in candidates {
+        match people::account_linked_to(&mut conn, candidate)? {
+            Some(account) if Some(account) != earlier.github_id => continue,
+            _ => return Ok(Some(candidate)),
+        }
+    }
+    Ok(None)
 }
 
 fn create(
@@ -292,7 +317,7 @@ fn create(
             }
             // Pipedrive answered, so the request is over: whether it made the person shows now.
             WriteOutcome::Finished => {
-                return match find_again(pipedrive, &creation, bound) {
+                return match find_again(claim, pipedrive, &creation, bound) {
                     Ok(Some(pipedrive_id)) => Ok(Linked {
                         pipedrive_id,
                         origin: Origin::FoundAfterLostAnswer,
@@ -314,12 +339,13 @@ fn create(
     )))
 }
 
-/// The creation certainly made nothing: its record goes (a failure to say so only makes the
-/// next add look for a person that is not there).
+/// The creation certainly made nothing: its record goes, while the claim holds (a failure to
+/// say so only makes the next add look for a person that is not there).
 fn forget(claim: &Claim<'_>, who: Candidate<'_>) {
-    let forgotten = claim
-        .store()
-        .write(|conn| person_creations::forget(conn, who.github_id, who.login_key));
+    let forgotten = claim.store().transaction(|conn| {
+        claim.renew_in(conn)?;
+        person_creations::forget(conn, who.github_id, who.login_key)
+    });
     if let Err(err) = forgotten {
         log::warn!(
             "could not clear the pending person creation for {}: {err}",
@@ -430,6 +456,26 @@ mod tests {
                 },
                 Some("o@x"),
                 Decision::Link(vec![FindAgain(settled.clone()), SearchByEmail, Create]),
+            ),
+            (
+                "departed with a person, and a creation that may still land: it waits",
+                Known {
+                    departed: Some(departed(Some(42), None)),
+                    creation: Some(creation(NOW - BOUND + 1)),
+                    ..Known::default()
+                },
+                None,
+                Decision::Refuse(Refusal::CreationUnsettled { until: NOW + 1 }),
+            ),
+            (
+                "departed with a person, and a settled creation: the person, the record kept",
+                Known {
+                    departed: Some(departed(Some(42), None)),
+                    creation: Some(settled.clone()),
+                    ..Known::default()
+                },
+                None,
+                Decision::Link(vec![Reuse(PipedrivePersonId(42))]),
             ),
             (
                 "departed without a person, and a settled creation",

@@ -307,7 +307,9 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
     };
     let person = claim.finish(|conn| {
         let person = people::insert(conn, &new)?;
-        person_creations::forget(conn, user.id, &key)?;
+        if linked.settles_a_creation() {
+            person_creations::forget(conn, user.id, &key)?;
+        }
         departed::forget(conn, user.id)?;
         Ok(person)
     })?;
@@ -438,20 +440,33 @@ pub fn delete_person(store: &Store, settings: &SyncSettings, input: &str) -> Res
     // Every attempt records when it settles; the bound only covers rows from before it did.
     let bound = settings.in_flight_bound.as_millis() as i64;
     let remove = |conn: &mut DbConnection| {
+        // Read again under the claim: the account may have been deleted and added back (a
+        // new row) since it was looked up.
+        let current = match person.github_id {
+            Some(github_id) => people::find_by_github_id(conn, github_id)?,
+            None => people::find_by_login(conn, &login)?,
+        };
+        let Some(current) = current else {
+            return Err(Error::NotTracked(login.to_string()));
+        };
         // The person, then their gists, locked before anything is read: a worker's mark of
         // an attempt then either committed already, and is counted below, or waits for this
         // delete and finds nothing to mark.
-        if !people::lock(conn, person.id)? {
+        if !people::lock(conn, current.id)? {
             return Err(Error::NotTracked(login.to_string()));
         }
-        let person = people::get(conn, person.id)?;
+        let person = people::get(conn, current.id)?;
         gists::lock_for_person(conn, person.id)?;
         let settles_at = gists::settles_at(conn, person.id, bound)?;
         people::delete(conn, person.id)?;
         if let Some(github_id) = person.github_id {
             let departed = Departed {
                 github_id,
-                pipedrive_person_id: person.pipedrive_person_id,
+                // A person found deleted is not one to come back to: added again, the user
+                // is linked as anyone new is.
+                pipedrive_person_id: person
+                    .pipedrive_person_id
+                    .filter(|_| person.unlinked_at.is_none()),
                 settles_at,
                 departed_at: store.now_ms(),
             };

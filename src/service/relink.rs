@@ -64,7 +64,16 @@ pub fn relink_person(
         });
     }
     let from = person.pipedrive_person_id;
+    // A person is created only for a user whose own is gone: asked twice (a double click, a
+    // retry after a lost answer), the second finds them linked and changes nothing.
+    if let (RelinkTo::Create, Some(current), None) = (to, from, person.unlinked_at) {
+        holder.renew()?;
+        if let PersonLookup::Found(_) = pipedrive.person(current).map_err(Error::Pipedrive)? {
+            return Ok((person.github_login, current));
+        }
+    }
     let created = matches!(to, RelinkTo::Create);
+    holder.renew()?;
     let target = match to {
         RelinkTo::Person(id) => match pipedrive.person(id).map_err(Error::Pipedrive)? {
             PersonLookup::Found(_) => id,
@@ -78,6 +87,7 @@ pub fn relink_person(
             create(engine, claim, &person)?
         }
     };
+    holder.renew()?;
     if from == Some(target) && person.unlinked_at.is_none() {
         return Ok((person.github_login, target));
     }
@@ -134,7 +144,7 @@ fn survivor(engine: &Engine, person: &Person) -> Result<PipedrivePersonId> {
         names: &names,
     };
     match looking
-        .look(person, current, &ledger)
+        .look(person, current, &ledger, None)
         .map_err(Error::Pipedrive)?
     {
         Looked::At(look) => Ok(look.to.person),
@@ -180,13 +190,27 @@ fn create(engine: &Engine, claim: &Claim<'_>, person: &Person) -> Result<Pipedri
 
 /// The person's sync lease, held while the link changes so no pass delivers meanwhile;
 /// given back when dropped unless the relink's transaction gave it back.
+/// Its holder name is its own (`<this process>/relink/<n>`): a pass of this very process must
+/// not count as the relink. A relink killed mid-way holds it until it expires.
 struct SyncLease<'e> {
     engine: &'e Engine,
     person: crate::ids::PersonId,
+    login: String,
     owner: String,
 }
 
 impl<'e> SyncLease<'e> {
+    /// Extends the lease before a request made under it (a survivor search can take a while).
+    fn renew(&self) -> Result<()> {
+        let store = &self.engine.store;
+        let ttl = self.engine.settings.lease_ttl.as_millis() as i64;
+        let renewed = store
+            .write(|conn| people::renew(conn, self.person, &self.owner, store.now_ms(), ttl))?;
+        renewed
+            .then_some(())
+            .ok_or_else(|| Error::LeaseLost(self.login.clone()))
+    }
+
     fn take(engine: &'e Engine, person: &Person) -> Result<SyncLease<'e>> {
         // Its own holder name: a pass of this very process must not count as this relink.
         let owner = format!("{}/relink/{}", engine.store.owner(), fastrand::u64(..));
@@ -207,6 +231,7 @@ impl<'e> SyncLease<'e> {
         Ok(SyncLease {
             engine,
             person: person.id,
+            login: person.github_login.clone(),
             owner,
         })
     }

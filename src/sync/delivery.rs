@@ -43,10 +43,7 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
         return Ok(());
     }
     let pipedrive_person = linked_person(person)?;
-    let due = engine.store.write(|conn| {
-        let due = gists::due_for_delivery(conn, person.id, pass.now(), pass.options.retry_failed)?;
-        gists::with_files(conn, due)
-    })?;
+    let due = due_now(pass, person)?;
     let mut steps = steps_now(pass, due);
     if !steps.iter().any(|(_, _, step)| sendable(step)) {
         // Nothing can be sent now: no reads either.
@@ -60,7 +57,12 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
     for _ in 0..2 {
         let look = match pass
             .looking(pipedrive)
-            .look(&current, target, &ledger)
+            .look(
+                &current,
+                target,
+                &ledger,
+                attempts_since(steps.iter().map(|(g, _, s)| (g, s))),
+            )
             .map_err(|err| pass.upstream_failed(Service::Pipedrive, err))?
         {
             Looked::At(look) => look,
@@ -83,15 +85,18 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
             Sent::Done => return Ok(()),
             Sent::PersonGone => {
                 // Whatever was not sent is due again, as the rule now says.
-                let due = engine.store.write(|conn| {
-                    let due = gists::due_for_delivery(conn, person.id, pass.now(), true)?;
-                    gists::with_files(conn, due)
-                })?;
-                steps = steps_now(pass, due);
+                steps = steps_now(pass, due_now(pass, person)?);
             }
         }
     }
     Ok(())
+}
+
+/// The person's rows due now, with their files.
+fn due_now(pass: &Pass<'_>, person: &Person) -> Result<Vec<(Gist, Vec<GistFile>)>> {
+    let mut conn = pass.engine.store.conn()?;
+    let due = gists::due_for_delivery(&mut conn, person.id, pass.now(), pass.options.retry_failed)?;
+    gists::with_files(&mut conn, due)
 }
 
 /// Each due row with the step the rule gives it now (rows it gives none are left out).
@@ -103,6 +108,16 @@ fn steps_now(pass: &Pass<'_>, due: Vec<(Gist, Vec<GistFile>)>) -> Vec<Due> {
             Some((gist, files, step))
         })
         .collect()
+}
+
+/// When the earliest attempt the look must find (if it landed) began.
+pub(super) fn attempts_since<'a>(
+    rows: impl IntoIterator<Item = (&'a Gist, &'a Step)>,
+) -> Option<i64> {
+    rows.into_iter()
+        .filter(|(_, step)| matches!(step, Step::Reconcile))
+        .filter_map(|(gist, _)| gist.attempt_started_at)
+        .min()
 }
 
 fn sendable(step: &Step) -> bool {

@@ -7,7 +7,7 @@ use super::look::Looked;
 use super::plan::{self, Step, Tracking};
 use super::{activity, Pass, PlannedActivity, Service};
 use crate::clients::{ApiError, GistId, GistListing, RemoteGist};
-use crate::db::gists::{self, FileContent, GistContent};
+use crate::db::gists::{self, FileContent, Gist, GistContent, GistFile};
 use crate::db::people::{self, Person};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
@@ -37,7 +37,6 @@ pub(super) fn discover(
     }
     pass.record(|r| r.counts.users_checked += 1);
     let listing = list(pass, person)?;
-    let person = &*person;
     let (etag, listed) = match listing {
         GistListing::NotModified => {
             pass.record(|r| r.counts.users_unchanged += 1);
@@ -58,26 +57,41 @@ pub(super) fn discover(
         GistListing::UserGone => return Err(user_gone(person)),
         GistListing::Changed { etag, gists } => (etag, gists),
     };
-    let inserted = pass.engine.store.transaction(|conn| {
+    let recorded = pass.engine.store.transaction(|conn| {
         let now = pass.now();
         if !people::mark_listed(conn, person.id, pass.owner, etag.as_deref(), now)? {
             return Err(Error::LeaseLost(person.github_login.clone()));
         }
         record_listing(conn, person, &listed, now)
     })?;
+    // The look that follows goes back as far as the listing just made it (see
+    // `people::look_back_to`).
+    if let (Some(oldest), Some(looked)) = (recorded.oldest_new, person.activities_looked_at) {
+        person.activities_looked_at = Some(looked.min(oldest));
+    }
+    let inserted = recorded.new;
     pass.engine.metrics.gists_found.add(inserted as u64);
     pass.record(|r| r.counts.new_gists += inserted as i32);
     Ok(Discovered::New(inserted))
 }
 
-/// Folds one complete listing into the person's ledger as [`plan::listing`] decides, and
-/// returns how many gists were new. Call inside the transaction that stores the listing's ETag.
+/// What a listing added to a person's ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Gists new to the ledger.
+    pub new: usize,
+    /// When the oldest of them was created on GitHub (Unix ms).
+    pub oldest_new: Option<i64>,
+}
+
+/// Folds one complete listing into the person's ledger as [`plan::listing`] decides. Call
+/// inside the transaction that stores the listing's ETag.
 pub fn record_listing(
     conn: &mut DbConnection,
     person: &Person,
     listed: &[RemoteGist],
     now: i64,
-) -> Result<usize> {
+) -> Result<Recorded> {
     let known = gists::known(conn, person.id)?;
     let plan = plan::listing(listed, &known, tracking(person));
     let new: Vec<_> = plan
@@ -86,10 +100,20 @@ pub fn record_listing(
         .map(|(g, state)| (content(g), *state))
         .collect();
     gists::insert_new(conn, person.id, &new, now)?;
+    // An activity for a gist cannot be older than the gist: the next look goes back at least
+    // that far, so a marker it saw before the gist was known here (another install's) is
+    // seen again now that it can be recorded.
+    let oldest_new = new.iter().map(|(g, _)| g.created_at).min();
+    if let Some(oldest) = oldest_new {
+        people::look_back_to(conn, person.id, oldest)?;
+    }
     for (row, gist) in &plan.refreshed {
         gists::refresh(conn, *row, &content(gist))?;
     }
-    Ok(new.len())
+    Ok(Recorded {
+        new: new.len(),
+        oldest_new,
+    })
 }
 
 fn tracking(person: &Person) -> Tracking {
@@ -166,13 +190,13 @@ fn list(pass: &Pass<'_>, person: &mut Person) -> Result<GistListing> {
 /// writing nothing.
 pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
     pass.record(|r| r.counts.users_checked += 1);
-    let listing = if pass.stopped(Service::Github) {
-        GistListing::NotModified
-    } else {
-        match list(pass, &mut person.clone()) {
-            Ok(listing) => listing,
-            Err(err) => return pass.error(&person.github_login, err),
-        }
+    // As in the pass, a listing that fails leaves the deliveries already due to go on.
+    let listing = match pass.stopped(Service::Github) {
+        true => GistListing::NotModified,
+        false => list(pass, &mut person.clone()).unwrap_or_else(|err| {
+            pass.error(&person.github_login, err);
+            GistListing::NotModified
+        }),
     };
     let read = pass.engine.store.conn().and_then(|mut conn| {
         let known = gists::known(&mut conn, person.id)?;
@@ -184,27 +208,33 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         Ok(read) => read,
         Err(err) => return pass.error(&person.github_login, err),
     };
-    let bound = pass.in_flight_bound_ms();
-    let now = pass.now();
+    let (bound, now) = (pass.in_flight_bound_ms(), pass.now());
     let planned_for = |gist_id: &GistId, text: activity::GistText<'_>| PlannedActivity {
         github_username: person.github_login.clone(),
         gist_id: gist_id.to_string(),
         subject: activity::subject(&text),
     };
     // Rows already due: sent, or looked for first (either way at most one activity); rows
-    // that may still land wait.
-    let mut planned = Vec::new();
-    let mut waiting = 0;
-    for (gist, files) in &due {
-        match plan::step_for(gist.row_state(), now, bound) {
-            Some(Step::Send | Step::Reconcile) => planned.push(planned_for(
-                &gist.github_gist_id,
-                activity::GistText::of(gist, files),
-            )),
-            Some(Step::Wait { .. }) => waiting += 1,
-            None => {}
-        }
-    }
+    // that may still land wait, unless the look finds them.
+    let steps: Vec<(&Gist, &[GistFile], Step)> = due
+        .iter()
+        .filter_map(|(gist, files)| {
+            let step = plan::step_for(gist.row_state(), now, bound)?;
+            Some((gist, files.as_slice(), step))
+        })
+        .collect();
+    let mut planned: Vec<PlannedActivity> = steps
+        .iter()
+        .filter(|(_, _, step)| matches!(step, Step::Send | Step::Reconcile))
+        .map(|(gist, files, _)| {
+            planned_for(&gist.github_gist_id, activity::GistText::of(gist, files))
+        })
+        .collect();
+    let waiting: Vec<GistId> = steps
+        .iter()
+        .filter(|(_, _, step)| matches!(step, Step::Wait { .. }))
+        .map(|(gist, _, _)| gist.github_gist_id.clone())
+        .collect();
     let listed = match &listing {
         GistListing::Changed { gists, .. } => gists.as_slice(),
         _ => &[],
@@ -219,7 +249,8 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         .map(|k| k.github_gist_id.clone())
         .chain(plan.new.iter().map(|(g, _)| g.id.clone()))
         .collect();
-    let prediction = match predict(pass, person, planned, &ledger) {
+    let due_since = super::delivery::attempts_since(steps.iter().map(|(g, _, s)| (*g, s)));
+    let prediction = match predict(pass, person, planned, &waiting, &ledger, due_since) {
         Ok(prediction) => prediction,
         Err(err) => return pass.error(&person.github_login, err),
     };
@@ -228,7 +259,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
         if listing == GistListing::NotModified {
             r.counts.users_unchanged += 1;
         }
-        r.counts.deliveries_waiting += waiting;
+        r.counts.deliveries_waiting += prediction.waiting;
         r.counts.activities_reconciled += prediction.reconciled;
         r.counts.users_relinked += prediction.relinked;
         r.counts.users_unlinked += prediction.unlinked;
@@ -241,6 +272,7 @@ pub(super) fn preview(pass: &Pass<'_>, person: &Person) {
 struct Prediction {
     created: Vec<PlannedActivity>,
     reconciled: i32,
+    waiting: i32,
     relinked: i32,
     unlinked: i32,
 }
@@ -252,22 +284,33 @@ fn predict(
     pass: &Pass<'_>,
     person: &Person,
     planned: Vec<PlannedActivity>,
+    waiting: &[GistId],
     ledger: &HashSet<GistId>,
+    attempts_since: Option<i64>,
 ) -> Result<Prediction> {
-    let (Some(pipedrive), Some(linked)) =
-        (pass.engine.pipedrive.as_deref(), person.pipedrive_person_id)
-    else {
+    let Some(pipedrive) = pass.engine.pipedrive.as_deref() else {
         return Ok(Prediction {
             created: planned,
+            waiting: waiting.len() as i32,
             ..Prediction::default()
         });
     };
-    if person.unlinked_at.is_some() || planned.is_empty() || pass.stopped(Service::Pipedrive) {
+    if person.unlinked_at.is_some() || pass.stopped(Service::Pipedrive) {
         return Ok(Prediction::default());
     }
+    if planned.is_empty() {
+        // Nothing to send: the pass looks at nothing either.
+        return Ok(Prediction {
+            waiting: waiting.len() as i32,
+            ..Prediction::default()
+        });
+    }
+    let linked = person
+        .pipedrive_person_id
+        .ok_or_else(|| Error::NotLinked(person.github_login.clone()))?;
     let looked = pass
         .looking(pipedrive)
-        .look(person, linked, ledger)
+        .look(person, linked, ledger, attempts_since)
         .map_err(|err| pass.upstream_failed(Service::Pipedrive, err))?;
     let (look, relinked) = match looked {
         Looked::At(look) => (look, 0),
@@ -282,9 +325,14 @@ fn predict(
     let (found, created): (Vec<_>, Vec<_>) = planned
         .into_iter()
         .partition(|p| GistId::parse(&p.gist_id).is_ok_and(|gist| look.found.contains_key(&gist)));
+    let found_waiting = waiting
+        .iter()
+        .filter(|g| look.found.contains_key(g))
+        .count();
     Ok(Prediction {
         created,
-        reconciled: found.len() as i32,
+        reconciled: (found.len() + found_waiting) as i32,
+        waiting: (waiting.len() - found_waiting) as i32,
         relinked,
         unlinked: 0,
     })

@@ -17,7 +17,7 @@ use crate::ids::{ActivityId, PipedrivePersonId, PipedriveUserId};
 
 /// How far before the last look to ask for changes again: Pipedrive stamps `update_time`
 /// with its own clock, which need not agree with ours.
-pub const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
+pub use crate::time::CLOCK_SLACK_MS;
 
 /// Candidates for a merge's survivor read at most: the e-mail and name searches put the
 /// likely ones first, and each costs a full read of its activities (a common name can
@@ -83,30 +83,32 @@ impl OwnerNames {
 
 impl Looking<'_> {
     /// Looks at `pipedrive_id`, the person `person` is linked to. `ledger` is every GitHub gist
-    /// id of theirs gisttrack knows: the proof a survivor is theirs.
+    /// id of theirs gisttrack knows: the proof a survivor is theirs. `attempts_since` is when
+    /// the earliest attempt still to be looked for began: the look reaches back at least that
+    /// far (a look taken while it was under way moved the last look's time past it).
     pub fn look(
         &self,
         person: &Person,
         pipedrive_id: PipedrivePersonId,
         ledger: &HashSet<GistId>,
+        attempts_since: Option<i64>,
     ) -> Result<Looked, ApiError> {
         let started_at = self.clock.now_ms();
-        let since = person
-            .activities_looked_at
-            .map(|looked| looked - CLOCK_SLACK_MS);
-        // The two reads at once: a look costs one round trip, not two (the activities are
-        // wasted only when the person turns out to be gone, which is rare).
-        let (lookup, activities) = std::thread::scope(|scope| {
-            let activities = scope.spawn(|| self.pipedrive.person_activities(pipedrive_id, since));
-            let lookup = self.pipedrive.person(pipedrive_id);
-            let activities = activities
-                .join()
-                .unwrap_or_else(|_| Err(ApiError::Decode("the activity read panicked".into())));
-            (lookup, activities)
+        let since = person.activities_looked_at.map(|looked| {
+            attempts_since.map_or(looked, |attempt| looked.min(attempt)) - CLOCK_SLACK_MS
         });
-        match lookup? {
+        // The person first: a person changed since the last look may have had another merged
+        // into it, whose activities need not carry a new update time, so theirs are then read
+        // in full. Either way one read of each.
+        match self.pipedrive.person(pipedrive_id)? {
             PersonLookup::Found(record) => {
-                Ok(Looked::At(self.finish(started_at, record, &activities?)?))
+                let changed = match (since, record.updated_at) {
+                    (Some(since), Some(updated)) => updated >= since,
+                    _ => false,
+                };
+                let since = since.filter(|_| !changed);
+                let activities = self.pipedrive.person_activities(pipedrive_id, since)?;
+                Ok(Looked::At(self.finish(started_at, record, &activities)?))
             }
             PersonLookup::Gone => match self.survivor(person, pipedrive_id, ledger)? {
                 Some((record, activities)) => Ok(Looked::Merged {
@@ -182,9 +184,15 @@ impl Looking<'_> {
             match self.pipedrive.open_deals(record.id) {
                 Ok(deals) if deals.len() == 1 => Some(deals[0]),
                 Ok(_) => None,
-                // Deals may be out of the token's reach: the activity goes without one.
-                Err(ApiError::Rejected { status: 403, .. }) => None,
-                Err(err) => return Err(err),
+                // A deal is a link worth having, not a reason to hold an activity back (deals
+                // may be out of the token's reach, or Pipedrive slow to list them).
+                Err(err) => {
+                    log::info!(
+                        "sync: the open deals of Pipedrive person {} could not be read ({err}); the activity goes without one",
+                        record.id
+                    );
+                    None
+                }
             }
         } else {
             None

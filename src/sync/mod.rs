@@ -118,6 +118,9 @@ pub struct PassOptions {
     pub dry_run: bool,
     /// Retry failed deliveries now instead of waiting for their backoff.
     pub retry_failed: bool,
+    /// Read the chosen people's activities in full at their next look, not only what changed
+    /// since the last one (`--reread-history`: a belt to the looks' braces).
+    pub look_in_full: bool,
     pub trigger: Trigger,
     /// A `sync_runs` row opened in advance (the serve loop announces its id before running).
     pub run_id: Option<i64>,
@@ -129,6 +132,7 @@ impl PassOptions {
             scope: Scope::Everyone,
             dry_run: false,
             retry_failed: false,
+            look_in_full: false,
             trigger,
             run_id: None,
         }
@@ -429,6 +433,12 @@ impl Engine {
             ),
             Scope::Waiting(ids) => Some(people::find_all(&mut conn, ids)?),
         };
+        if options.look_in_full && !options.dry_run {
+            let ids: Option<Vec<PersonId>> =
+                listed.as_ref().map(|l| l.iter().map(|p| p.id).collect());
+            self.store
+                .write(|conn| people::look_in_full(conn, ids.as_deref()))?;
+        }
         Ok(match listed {
             None => (feed::Source::everyone(), people::count(&mut conn)? as u64),
             Some(listed) => {

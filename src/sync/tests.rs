@@ -357,3 +357,144 @@ fn adding_back_a_user_whose_delivery_may_still_land_waits_for_it_then_finds_it()
     assert_eq!(world.pipedrive.posts(), 1, "nothing sent twice");
     assert!(world.each_once("hasty"));
 }
+
+/// The person of a login, as the store has it.
+fn person_of(world: &World, login: &str) -> crate::ids::PipedrivePersonId {
+    let mut conn = world.store.conn().unwrap();
+    people::get_by_login(&mut conn, &Login::parse(login).unwrap())
+        .unwrap()
+        .pipedrive_person_id
+        .unwrap()
+}
+
+#[test]
+fn a_marker_seen_before_its_gist_is_known_is_found_once_it_is() {
+    let world = World::new();
+    let t0 = world.clock_now();
+    world
+        .github
+        .add_user("octo", Some("octo@x.example"), 1, t0 - 60_000);
+    service::add_person(&world.engine("node-a"), "octo", true).unwrap();
+    world.pass("node-a");
+    // A second install on the same GitHub and Pipedrive.
+    let dir = tempfile::tempdir().unwrap();
+    let other = Engine {
+        store: Store::open(&DatabaseTarget::Sqlite(dir.path().join("b.db")))
+            .unwrap()
+            .with_clock(world.clock.clone())
+            .with_owner("node-b"),
+        ..world.engine("node-b")
+    };
+    let pass_b = || {
+        other
+            .run_pass(&PassOptions::new(Trigger::Cli), &ProgressBar::hidden())
+            .unwrap()
+    };
+    service::add_person(&other, "octo", true).unwrap();
+    pass_b();
+    // g1: the second install's delivery is refused (failed, due again later); the first
+    // install delivers it, then g2 too.
+    world.github.add_gist("octo", world.clock_now());
+    world
+        .pipedrive
+        .inject(Route::CreateActivity, Fault::Refused(422));
+    pass_b();
+    world.clock.advance(Duration::from_secs(1));
+    world.pass("node-a");
+    world.github.add_gist("octo", world.clock_now());
+    world.pass("node-a");
+    world.clock.advance(Duration::from_secs(6 * 60));
+    // The second install lists nothing (GitHub fails) but g1 is due: its look sees g2's
+    // marker before g2 is in its ledger; its next pass lists g2.
+    world.github.fail_next(1);
+    pass_b();
+    world.clock.advance(Duration::from_secs(60));
+    pass_b();
+    assert!(
+        world.each_once("octo"),
+        "{:?}",
+        activities_per_gist(&world.pipedrive.activities())
+    );
+}
+
+#[test]
+fn relink_create_asked_twice_makes_one_person() {
+    use crate::service::relink::{relink_person, RelinkTo};
+    let world = World::new();
+    world.tracked("octo", 1);
+    world.pass("node-a");
+    world.pipedrive.delete(person_of(&world, "octo"));
+    world.github.add_gist("octo", world.clock_now());
+    world.pass("node-a");
+    let engine = world.engine("node-a");
+    // A double click, or a client retrying after a lost answer.
+    let (_, one) = relink_person(&engine, "octo", RelinkTo::Create).unwrap();
+    let (_, two) = relink_person(&engine, "octo", RelinkTo::Create).unwrap();
+    assert_eq!(one, two, "the second finds them linked and changes nothing");
+    let live = world
+        .pipedrive
+        .persons()
+        .iter()
+        .filter(|p| p.by_api && !p.deleted)
+        .count();
+    assert_eq!(live, 1);
+}
+
+#[test]
+fn a_creation_in_doubt_outlives_a_delete_and_is_found_by_the_next_add() {
+    use crate::service::relink::{relink_person, RelinkTo};
+    let world = World::new();
+    world.tracked("octo", 1);
+    world.pass("node-a");
+    world.pipedrive.delete(person_of(&world, "octo"));
+    world.github.add_gist("octo", world.clock_now());
+    world.pass("node-a");
+    let engine = world.engine("node-a");
+    world
+        .pipedrive
+        .inject(Route::CreatePerson, Fault::LostAfterWrite);
+    assert!(matches!(
+        relink_person(&engine, "octo", RelinkTo::Create),
+        Err(Error::PersonCreationUnsettled { .. })
+    ));
+    world.clock.advance(BOUND + Duration::from_secs(1));
+    service::delete_person(&engine.store, &engine.settings, "octo").unwrap();
+    service::add_person(&engine, "octo", true).unwrap();
+    let live: Vec<_> = world
+        .pipedrive
+        .persons()
+        .into_iter()
+        .filter(|p| p.by_api && !p.deleted)
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(live.len(), 1, "found again, not made twice: {live:?}");
+    assert_eq!(person_of(&world, "octo"), live[0]);
+    world.pass("node-a");
+    assert!(world.each_once("octo"));
+}
+
+#[test]
+fn a_look_reads_only_what_changed_unless_the_person_did() {
+    use crate::ids::PipedriveUserId;
+    let world = World::new();
+    world.tracked("steady", 1);
+    world.pass("node-a");
+    let reads = || world.pipedrive.activity_reads();
+    assert_eq!(reads().len(), 1, "one look");
+    // The person was created within the clocks' slack of that look: the next is in full
+    // too. Quiet since: the one after asks only for what changed since the last look.
+    for _ in 0..2 {
+        world.clock.advance(Duration::from_secs(3600));
+        world.github.add_gist("steady", world.clock_now());
+        world.pass("node-a");
+    }
+    assert!(reads()[2].is_some(), "incremental: {:?}", reads());
+    // Someone's person merged into theirs: theirs changed, so it is read in full.
+    world.clock.advance(Duration::from_secs(3600));
+    let other = world.pipedrive.add_person("Someone", PipedriveUserId(8));
+    world.pipedrive.merge(other, person_of(&world, "steady"));
+    world.github.add_gist("steady", world.clock_now());
+    world.pass("node-a");
+    assert_eq!(reads()[3], None, "in full after a change: {:?}", reads());
+    assert!(world.each_once("steady"));
+}

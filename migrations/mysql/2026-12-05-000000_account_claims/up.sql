@@ -1,9 +1,9 @@
--- One claim per GitHub account: whoever adds, deletes or links the account holds it first, so
+-- One claim per GitHub account: whoever adds, deletes or relinks the account holds it first, so
 -- two of them never decide from the same state (and never create two Pipedrive persons).
 -- A lease, not a lock: it outlives the transaction that took it, until released or expired.
 CREATE TABLE account_claims (
     github_id BIGINT NOT NULL PRIMARY KEY,
-    -- What the holder is doing: add, delete or link.
+    -- What the holder is doing: add, delete or relink.
     purpose VARCHAR(16) NOT NULL,
     -- The holding process (as leases name it) and a token per claim, so two threads of one
     -- process are two holders.

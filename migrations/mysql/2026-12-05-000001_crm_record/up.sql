@@ -20,7 +20,7 @@ CREATE TABLE link_history (
     github_login VARCHAR(64) NOT NULL,
     from_pipedrive_id BIGINT,
     to_pipedrive_id BIGINT,
-    -- merged, deleted, relinked or created
+    -- merged, deleted or relinked
     reason VARCHAR(16) NOT NULL,
     at BIGINT NOT NULL,
     INDEX link_history_account (github_id, at)

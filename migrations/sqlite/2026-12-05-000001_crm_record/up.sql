@@ -21,7 +21,7 @@ CREATE TABLE link_history (
     github_login TEXT NOT NULL,
     from_pipedrive_id BIGINT,
     to_pipedrive_id BIGINT,
-    -- merged, deleted, relinked or created
+    -- merged, deleted or relinked
     reason TEXT NOT NULL,
     at BIGINT NOT NULL
 );
