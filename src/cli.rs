@@ -257,6 +257,7 @@ pub struct UpstreamArgs {
     #[arg(
         long,
         env = "GITHUB_API_URL",
+        hide_env_values = true,
         default_value = crate::defaults::GITHUB_API_URL,
         value_name = "URL"
     )]
@@ -266,6 +267,7 @@ pub struct UpstreamArgs {
     #[arg(
         long,
         env = "PIPEDRIVE_API_URL",
+        hide_env_values = true,
         default_value = crate::defaults::PIPEDRIVE_API_URL,
         value_name = "URL"
     )]

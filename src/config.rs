@@ -262,6 +262,27 @@ impl std::fmt::Debug for DatabaseTarget {
     }
 }
 
+/// Checks an upstream API base URL (`--github-api-url`, `--pipedrive-api-url`): http or
+/// https with a host, and no user name or password in it, which would be sent and logged
+/// with every request. The value is never repeated in the error: it may hold a secret.
+pub fn check_api_url(what: &str, url: &str) -> Result<()> {
+    let refuse = |why: &str| Err(Error::Config(format!("{what} {why}")));
+    let Ok(uri) = url.trim().parse::<ureq::http::Uri>() else {
+        return refuse("is not a URL");
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return refuse("must start with https:// (or http://)");
+    }
+    match uri.authority() {
+        None => refuse("names no host"),
+        Some(authority) if authority.as_str().contains('@') => refuse(
+            "carries a user name or password; tokens go in GITHUB_TOKEN and PIPEDRIVE_TOKEN, \
+             never in a URL",
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The shortest API token `serve` takes.
 pub const MIN_API_TOKEN_CHARS: usize = 16;
 

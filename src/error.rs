@@ -62,7 +62,7 @@ pub enum Error {
     ClaimLost(String),
     #[error("{0} is linked to no Pipedrive person (the row was written without one); nothing is sent for them until `gisttrack relink {0}`")]
     NotLinked(String),
-    #[error("Pipedrive person {pipedrive_id} was deleted and no person carries {login}'s activities; nothing is sent for {login} until `gisttrack relink {login}`")]
+    #[error("Pipedrive person {pipedrive_id} was deleted and no person carries {login}'s activities; nothing is sent for {login} until `gisttrack relink {login} --to <person id>` (or `--create`)")]
     Unlinked {
         login: String,
         pipedrive_id: crate::ids::PipedrivePersonId,
@@ -71,6 +71,15 @@ pub enum Error {
     SyncBusy(String),
     #[error("Pipedrive has no person {0} (or it was deleted)")]
     NoSuchPipedrivePerson(crate::ids::PipedrivePersonId),
+    #[error(
+        "Pipedrive person {pipedrive_id} stands for {other}; {login} was left linked as before"
+    )]
+    PersonTaken {
+        login: String,
+        pipedrive_id: crate::ids::PipedrivePersonId,
+        /// Who the person stands for, in words: a tracked login, or a user no longer tracked.
+        other: String,
+    },
     #[error(
         "no Pipedrive person carries {0}'s activities: relink {0} --to <person id>, or --create"
     )]

@@ -118,6 +118,11 @@ impl From<&Error> for Exit {
     fn from(err: &Error) -> Exit {
         match err {
             Error::Config(_) | Error::MissingPipedriveToken => Exit::Config,
+            // The server answered and said no: a wrong user, password or database name,
+            // which waiting will not fix.
+            Error::DatabaseUnreachable { reason, .. } if crate::db::refused_login(reason) => {
+                Exit::Config
+            }
             Error::InputUnreadable { .. } => Exit::NoInput,
             Error::Output(_) => Exit::OutputFailed,
             Error::Github(api) | Error::Pipedrive(api) => Exit::from(api),
@@ -132,6 +137,7 @@ impl From<&Error> for Exit {
             | Error::NoSuchPipedrivePerson(_)
             | Error::NoSurvivor(_) => Exit::Usage,
             Error::AlreadyTracked(_)
+            | Error::PersonTaken { .. }
             | Error::PartlyFailed(_)
             | Error::LeaseLost(_)
             | Error::UnknownDeliveryState { .. }

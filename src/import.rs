@@ -46,14 +46,16 @@ impl LoginList {
 
     /// The logins given on the command line, under the same rules as a file's.
     pub fn from_args(logins: &[String]) -> LoginList {
-        LoginList::of(logins.iter().map(|login| (login.as_str(), None)))
+        // Spaces around a login come from copying it, never from GitHub.
+        LoginList::of(logins.iter().map(|login| (login.trim(), None)))
     }
 
     fn of<'a>(entries: impl Iterator<Item = (&'a str, Option<usize>)>) -> LoginList {
         let mut list = LoginList::default();
         let mut seen = HashSet::new();
         for (position, (entry, line)) in entries.enumerate() {
-            if entry.is_empty() {
+            // A blank line in a file is spacing; an empty argument is a mistake to point out.
+            if entry.is_empty() && line.is_some() {
                 continue;
             }
             let listed = Entry {
@@ -337,6 +339,18 @@ mod tests {
             .starts_with("invalid GitHub username \"a--b\""));
         let report = ImportReport::only_invalid(list);
         assert_eq!(report.exit, Exit::Usage);
+    }
+
+    #[test]
+    fn an_empty_argument_is_refused_and_spaces_around_one_are_dropped() {
+        let args = ["", " octocat "].map(String::from);
+        let list = LoginList::from_args(&args);
+        let logins: Vec<&str> = list.logins.iter().map(|e| e.login.as_str()).collect();
+        assert_eq!(logins, ["octocat"]);
+        assert_eq!(
+            list.invalid[0].describe(None),
+            "invalid GitHub username \"\": it is empty"
+        );
     }
 
     #[test]

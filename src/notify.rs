@@ -118,7 +118,7 @@ fn failing(report: &SyncReport) -> Message {
         _ if only_unlinked => (
             "unlinked",
             "their Pipedrive person was deleted and nothing is sent for them until they are \
-             relinked (gisttrack relink <login>)",
+             relinked (gisttrack relink <login> --to <person id>, or --create)",
         ),
         _ => (
             "failed_items",
@@ -128,8 +128,7 @@ fn failing(report: &SyncReport) -> Message {
     let users: Vec<String> = report.failed_users.iter().cloned().collect();
     let whom = match users.len() {
         0 => String::new(),
-        n if n <= 5 => format!(" for {}", users.join(", ")),
-        n => format!(" for {} and {} more", users[..5].join(", "), n - 5),
+        _ => format!(" for {}", crate::output::few(&users, 5)),
     };
     Message {
         text: format!(

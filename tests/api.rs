@@ -1307,3 +1307,105 @@ async fn swagger_ui_gets_the_dashboards_protections_and_no_inline_allowance() {
         "no badge fetched from swagger.io: {initializer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_only_this_machine_may_use_the_server() {
+    let api = api_on(TestDb::sqlite(), None, true);
+    api.fake.add_user("alice", 0);
+    // A name rebound to 127.0.0.1 by a page the visitor opened: refused, reads too.
+    for (method, path) in [
+        ("GET", "/api/v1/people"),
+        ("GET", "/"),
+        ("POST", "/api/v1/people"),
+    ] {
+        let (status, body, _) = request(
+            &api,
+            method,
+            path,
+            &[
+                ("host", "attacker.example:8080"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            "username=alice",
+        )
+        .await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::MISDIRECTED_REQUEST,
+            "not_this_server",
+        );
+    }
+    // A form or fetch posted from another site to this machine's address: refused.
+    for (header, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://attacker.example"),
+        ("origin", "null"),
+    ] {
+        let (status, body, _) = request(
+            &api,
+            "POST",
+            "/api/v1/people",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("content-type", "application/x-www-form-urlencoded"),
+                (header, value),
+            ],
+            "username=alice",
+        )
+        .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "cross_site");
+    }
+    let (_, people, _) = call(&api, "GET", "/api/v1/people").await;
+    assert_eq!(people, serde_json::json!([]), "nothing was added");
+    // This machine's own names and tools work.
+    for host in [
+        "localhost:8080",
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "app.localhost",
+    ] {
+        let (status, body, _) = request(&api, "GET", "/api/v1/people", &[("host", host)], "").await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+    }
+    let (status, body, _) = request(
+        &api,
+        "POST",
+        "/api/v1/people",
+        &[
+            ("host", "localhost:8080"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "http://localhost:8080"),
+        ],
+        "username=alice",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_token_is_the_guard_whatever_the_host() {
+    let api = api_on(TestDb::sqlite(), Some("s3cret-token-0123456789"), true);
+    let (status, body, _) = request(
+        &api,
+        "GET",
+        "/api/v1/people",
+        &[
+            ("host", "gisttrack.corp"),
+            ("authorization", "Bearer s3cret-token-0123456789"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = request(
+        &api,
+        "GET",
+        "/api/v1/people",
+        &[("host", "gisttrack.corp")],
+        "",
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+}

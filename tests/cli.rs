@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Output;
 
-use support::{backends, fails, json, ok, run, FakeApis, TestDb};
+use support::{backends, fails, json, ok, roomy_fake, run, FakeApis, TestDb};
 
 /// What a finished command said and how it ended: (stdout, stderr, exit code).
 fn said(out: &Output) -> (String, String, i32) {
@@ -481,22 +481,25 @@ fn the_seed_variables_select_mysql() {
 #[test]
 fn the_default_store_is_an_sqlite_file_under_xdg_data_home() {
     let db = TestDb::sqlite();
+    let fake = roomy_fake();
+    fake.add_user("octocat", 0);
     let data = db.home.path().join("xdg");
-    let out = support::command(&db, None)
+    let out = support::command(&db, Some(&fake))
         .env_remove("DATABASE_URL")
         .env("XDG_DATA_HOME", &data)
-        .arg("list")
+        .args(["add", "octocat"])
         .output()
         .unwrap();
-    support::assert_success(&out, "list on the default store");
+    support::assert_success(&out, "add on the default store");
     assert!(data.join("gisttrack/gisttrack.db").exists());
 
-    let out = support::command(&db, None)
+    let out = support::command(&db, Some(&fake))
         .env_remove("DATABASE_URL")
-        .arg("list")
+        .env_remove("XDG_DATA_HOME")
+        .args(["add", "octocat"])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    support::assert_success(&out, "add on the store under HOME");
     assert!(db
         .home
         .path()
@@ -735,5 +738,113 @@ fn tables_fit_70_and_100_columns_leaving_out_empty_columns_first() {
     assert!(
         piped.contains(&id) && piped.contains("why the second pass allocates Benchmarks"),
         "{piped}"
+    );
+}
+
+#[test]
+fn reading_commands_never_create_a_store_where_a_mistyped_url_points() {
+    let db = TestDb::sqlite();
+    let path = db.sqlite_path().unwrap();
+    for args in [
+        &["list"][..],
+        &["-o", "json", "list"],
+        &["show", "octocat"],
+        &["delete", "octocat"],
+    ] {
+        let out = run(&db, None, args);
+        let (stdout, stderr, _) = said(&out);
+        assert!(
+            stderr.contains(&format!("no database at {} yet", path.display())),
+            "{args:?}: {stderr}"
+        );
+        if args.contains(&"list") {
+            assert!(out.status.success(), "{args:?}: {stderr}");
+            assert!(
+                stdout.contains("No users are tracked yet") || stdout.trim() == "[]",
+                "{stdout}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(stderr.contains("octocat is not tracked"), "{stderr}");
+        }
+        assert!(!path.exists(), "{args:?} created {}", path.display());
+    }
+}
+
+#[test]
+fn credentials_in_an_api_url_are_refused_without_being_repeated() {
+    let db = TestDb::sqlite();
+    let fake = roomy_fake();
+    fake.add_user("octocat", 0);
+    for (variable, value) in [
+        (
+            "GITHUB_API_URL",
+            "https://user:hunter2-secret@api.github.example",
+        ),
+        (
+            "PIPEDRIVE_API_URL",
+            "https://hunter2-secret@acme.pipedrive.example",
+        ),
+    ] {
+        for args in [&["add", "octocat"][..], &["doctor"], &["add", "--help"]] {
+            let out = support::command(&db, Some(&fake))
+                .env(variable, value)
+                .args(args)
+                .output()
+                .unwrap();
+            let (stdout, stderr, code) = said(&out);
+            assert!(
+                !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+                "{variable} {args:?}: {stdout}{stderr}"
+            );
+            if args.contains(&"--help") {
+                assert_eq!(code, 0);
+                continue;
+            }
+            assert_eq!(code, 78, "{variable} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{variable} (")) && stderr.contains("never in a URL"),
+                "{stderr}"
+            );
+        }
+    }
+    assert!(!db.sqlite_path().unwrap().exists(), "nothing was written");
+}
+
+#[test]
+fn a_refused_database_login_is_a_configuration_error_not_an_outage() {
+    // Needs a MySQL server that answers; without one the outage case below still runs.
+    let db = TestDb::sqlite();
+    if let Ok(server) = std::env::var("GISTTRACK_TEST_MYSQL_URL") {
+        let host = server
+            .trim_end_matches('/')
+            .rsplit('@')
+            .next()
+            .unwrap()
+            .to_string();
+        let out = support::command(&db, None)
+            .env(
+                "DATABASE_URL",
+                format!("mysql://nobody-here:hunter2@{host}/test"),
+            )
+            .arg("list")
+            .output()
+            .unwrap();
+        let (_, stderr, code) = said(&out);
+        assert_eq!(code, 78, "{stderr}");
+        assert!(
+            stderr.contains("Access denied") && !stderr.contains("hunter2"),
+            "{stderr}"
+        );
+    }
+    let out = support::command(&db, None)
+        .env("DATABASE_URL", "mysql://root@127.0.0.1:1/test")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(
+        said(&out).2,
+        69,
+        "nothing answering is an outage: try again later"
     );
 }

@@ -178,6 +178,14 @@ fn a_deleted_person_is_tried_once_then_unlinked_and_relink_resumes_exactly_once(
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "[{}] said, once", db.backend);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("gisttrack: 1 user(s) unlinked (gone) (see above)")
+                && said
+                    .contains("until `gisttrack relink <login> --to <person id>` (or `--create`)")
+                && !said.contains("failed item"),
+            "the summary line names what happened and what to do: {said}"
+        );
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(count(&report, "users_unlinked"), 1, "{report}");
         assert!(
@@ -294,6 +302,23 @@ fn relink_to_a_chosen_person_checks_it_and_delivers_there() {
         );
         let err = support::fails(&db, Some(&fake), &["relink", "ghost", "--create"]);
         assert!(err.contains("ghost is not tracked"), "{err}");
+
+        // Another tracked user's person is refused: their activities would mix for good.
+        fake.add_user("other", 0);
+        ok(&db, Some(&fake), &["add", "other"]);
+        let other = json(&db, None, &["show", "other"])["pipedrive_id"].clone();
+        let other = other.as_i64().unwrap_or_else(|| panic!("{other}"));
+        let err = support::fails(
+            &db,
+            Some(&fake),
+            &["relink", "moved", "--to", &other.to_string()],
+        );
+        assert_eq!(
+            err.trim(),
+            format!("gisttrack: Pipedrive person {other} stands for other; moved was left linked as before")
+        );
+        let shown = json(&db, None, &["show", "moved"]);
+        assert_eq!(shown["pipedrive_id"].as_i64(), Some(chosen), "{shown}");
     }
 }
 

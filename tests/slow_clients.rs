@@ -273,3 +273,29 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
             .contains("open-file limit raised from 256 to 2048")
     });
 }
+
+#[test]
+fn a_request_head_past_the_limit_is_refused_without_being_held() {
+    use gisttrack::api::server::MAX_HEAD_BYTES;
+    let db = TestDb::sqlite();
+    let server = serve_with_limit(&db, 1024, 1024);
+    let mut stream = TcpStream::connect(address(&server)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let filler = "a".repeat(MAX_HEAD_BYTES);
+    // Write may fail part-way once the server has answered and closed; the answer counts.
+    let _ = write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Filler: {filler}\r\n\r\n"
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "a head over {MAX_HEAD_BYTES} bytes is a 431: {answer:?}"
+    );
+    // A head within the limit is answered.
+    assert_eq!(try_healthz(&server.url), Some(200));
+}

@@ -493,7 +493,7 @@ pub struct Deleted {
     tag = "people",
     params(("username" = String, Path, description = "GitHub login (case-insensitive)", min_length = 1, max_length = 39, pattern = "^[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*-?$")),
     responses(
-        (status = 200, description = "No longer tracked; Pipedrive keeps its person and activities", body = Deleted),
+        (status = 200, description = "No longer tracked; their Pipedrive person and its activities stay in Pipedrive", body = Deleted),
         (status = 400, description = "Invalid username", body = ErrorBody),
         (status = 404, description = "Not tracked", body = ErrorBody),
         (status = 503, description = "Another add or delete of the user is under way, or the database is busy or unavailable; `Retry-After` says when to try again", body = ErrorBody),
@@ -525,6 +525,8 @@ pub struct Relinked {
     pub github_username: String,
     /// The Pipedrive person the user is linked to now.
     pub pipedrive_id: i64,
+    /// False when the user was already linked there: nothing changed.
+    pub changed: bool,
 }
 
 /// Where a relink's body says to link: JSON `{"to": 42}` / `{"create": true}`, the same as
@@ -601,13 +603,13 @@ pub async fn relink_person(
     let username = path_segment(&username);
     let to = relink_target(content_type.as_deref(), &body).map_err(warp::reject::custom)?;
     let engine = state.engine.clone();
-    let (github_username, linked) =
-        blocking(move || relink::relink_person(&engine, &username, to)).await?;
+    let relinked = blocking(move || relink::relink_person(&engine, &username, to)).await?;
     Ok(json_reply(
         StatusCode::OK,
         &Relinked {
-            github_username,
-            pipedrive_id: linked.0,
+            github_username: relinked.login,
+            pipedrive_id: relinked.pipedrive_id.0,
+            changed: relinked.changed,
         },
     ))
 }

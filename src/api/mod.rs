@@ -138,15 +138,18 @@ fn authorized(state: ApiState) -> impl Filter<Extract = (ApiState,), Error = Rej
 /// Every route, with JSON errors, the access log, request metrics and `Allow` on 405s.
 /// Paths are matched before methods, so an unknown path is a 404 and a known one a 405.
 pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
-    let answers = people_routes(&state)
-        .or(sync_routes(&state))
-        .unify()
-        .or(operations_routes(&state))
-        .unify()
-        .or(documentation())
-        .unify()
-        .or(crate::web::routes(&state))
-        .unify()
+    let answers = local_only(&state)
+        .and(
+            people_routes(&state)
+                .or(sync_routes(&state))
+                .unify()
+                .or(operations_routes(&state))
+                .unify()
+                .or(documentation())
+                .unify()
+                .or(crate::web::routes(&state))
+                .unify(),
+        )
         .recover(rejection::handle_rejection)
         .unify();
     warp::path::full()
@@ -167,6 +170,83 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
         .with(access_log(state.engine.metrics.clone()))
         .map(Reply::into_response)
         .boxed()
+}
+
+/// Without an API token the server only listens on loopback, and only this machine may
+/// use it: a page on another site must not reach it through the visitor's browser. So a
+/// request naming another host (a DNS name rebound to 127.0.0.1) is refused, as is a
+/// cross-site request that changes something (a form or `fetch` posted from elsewhere).
+/// With a token, the token is the guard.
+fn local_only(state: &ApiState) -> BoxedFilter<()> {
+    let open = state.api_token.is_none();
+    warp::method()
+        .and(warp::host::optional())
+        .and(warp::header::optional::<String>("sec-fetch-site"))
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("x-forwarded-host"))
+        .and_then(
+            move |method: warp::http::Method,
+                  host: Option<warp::host::Authority>,
+                  fetch_site: Option<String>,
+                  origin: Option<String>,
+                  forwarded: Option<String>| async move {
+                if !open {
+                    return Ok(());
+                }
+                if let Some(host) = &host {
+                    if !is_loopback_name(host.host()) {
+                        return Err(warp::reject::custom(ApiProblem::new(
+                            StatusCode::MISDIRECTED_REQUEST,
+                            "not_this_server",
+                            "without an API token this server answers only requests for \
+                             localhost or a loopback address",
+                        )));
+                    }
+                }
+                let changes = !matches!(
+                    method,
+                    warp::http::Method::GET
+                        | warp::http::Method::HEAD
+                        | warp::http::Method::OPTIONS
+                );
+                // The names a proxy in front passes on count for the origin, as they do
+                // for the dashboard's forms; never for the host check above, which a page
+                // rebound to this address could satisfy by sending the header itself.
+                let hosts: Vec<String> = host.iter().map(|h| h.to_string()).collect();
+                let hosts: Vec<&str> = hosts
+                    .iter()
+                    .map(String::as_str)
+                    .chain(forwarded.iter().flat_map(|f| f.split(',')).map(str::trim))
+                    .collect();
+                if changes
+                    && crate::web::session::cross_site(
+                        fetch_site.as_deref(),
+                        origin.as_deref(),
+                        &hosts,
+                    )
+                {
+                    return Err(warp::reject::custom(ApiProblem::new(
+                        StatusCode::FORBIDDEN,
+                        "cross_site",
+                        "a request from another site may not change anything here",
+                    )));
+                }
+                Ok(())
+            },
+        )
+        .untuple_one()
+        .boxed()
+}
+
+/// `localhost` (and names under it), `127.0.0.0/8` and `::1`.
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `/api/v1/people` and `/api/v1/people/{username}`.

@@ -129,6 +129,7 @@ impl From<Error> for ApiProblem {
             Error::NoSuchPipedrivePerson(_) => {
                 ApiProblem::new(S::UNPROCESSABLE_ENTITY, "no_such_pipedrive_person", message)
             }
+            Error::PersonTaken { .. } => ApiProblem::new(S::CONFLICT, "person_taken", message),
             Error::NoSurvivor(_) => {
                 ApiProblem::new(S::UNPROCESSABLE_ENTITY, "no_survivor", message)
             }

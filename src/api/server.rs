@@ -33,6 +33,19 @@ pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Open connections at most, whatever the descriptor limit: each costs buffers and a task.
 const MAX_CONNECTIONS: u64 = 4096;
 
+/// The most a request's head (its line and headers) may take; hyper's default is 400 KiB
+/// per connection, which thousands of slow clients could each make the server hold. A
+/// longer head is answered 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Headers a request may carry at most.
+const MAX_HEADERS: usize = 64;
+
+/// The share of the connection slots one client address may hold, so one host cannot take
+/// them all. Loopback clients are not counted: a reverse proxy on this machine speaks for
+/// everyone behind it.
+const SLOTS_PER_ADDRESS_DIVISOR: usize = 4;
+
 /// The open-file limit asked for when the hard limit is unlimited (Linux's default
 /// `fs.nr_open`; an unlimited soft limit is refused).
 const UNLIMITED_TARGET: u64 = 1 << 20;
@@ -128,10 +141,13 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
+    let per_address = PerAddress::new((max_connections / SLOTS_PER_ADDRESS_DIVISOR).max(1));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
     let routes = hyper_util::service::TowerToHyperService::new(warp::service(routes));
     let mut refused = Tally::default();
     let mut accept_errors = Tally::default();
@@ -164,6 +180,18 @@ pub async fn serve(
             });
             continue;
         };
+        let Some(held) = per_address.take(peer.ip()) else {
+            drop(stream);
+            refused.note(|n| {
+                log::warn!(
+                    "{} already holds {} connections, its share: closed {n} new \
+                     connection(s) in 10 s",
+                    peer.ip(),
+                    per_address.limit
+                )
+            });
+            continue;
+        };
         let routes = routes.clone();
         let client = ClientAddress(peer.ip());
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -176,11 +204,63 @@ pub async fn serve(
                 // Timeouts, resets and malformed requests: the client's doing, not an error here.
                 log::debug!(target: "gisttrack::http", "connection from {peer} ended: {err}");
             }
+            drop(held);
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Connections open per client address, so one address holds at most `limit` of them.
+struct PerAddress {
+    limit: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+/// One connection counted against its address until dropped.
+struct AddressSlot {
+    address: IpAddr,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+impl PerAddress {
+    fn new(limit: usize) -> PerAddress {
+        PerAddress {
+            limit,
+            open: Default::default(),
+        }
+    }
+
+    /// A slot for one more connection from `address`, or `None` when it holds its share.
+    /// Loopback addresses are never refused (see [`SLOTS_PER_ADDRESS_DIVISOR`]).
+    fn take(&self, address: IpAddr) -> Option<Option<AddressSlot>> {
+        if address.is_loopback() {
+            return Some(None);
+        }
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(address).or_default();
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(Some(AddressSlot {
+            address,
+            open: self.open.clone(),
+        }))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// A connection's socket, with the write-stall timeout.
@@ -226,6 +306,29 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_share_and_loopback_is_not_counted() {
+        let per_address = PerAddress::new(2);
+        let remote: IpAddr = "192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        let first = per_address.take(remote).unwrap();
+        let second = per_address.take(remote).unwrap();
+        assert!(per_address.take(remote).is_none(), "a third is refused");
+        assert!(per_address.take(other).is_some(), "another address is not");
+        drop(first);
+        assert!(
+            per_address.take(remote).is_some(),
+            "a closed one frees its slot"
+        );
+        drop(second);
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..10).map(|_| per_address.take(loopback)).collect();
+        assert!(
+            held.iter().all(Option::is_some),
+            "a proxy here is never refused"
+        );
+    }
 
     #[test]
     fn connections_get_what_the_reserve_leaves_within_bounds() {

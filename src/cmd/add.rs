@@ -49,11 +49,12 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
         Some(file) => (LoginList::parse(&read_list(file)?), Some(source_name(file))),
         None => (LoginList::from_args(&args.logins), None),
     };
-    args.upstream.require_pipedrive()?;
     let report = if list.logins.is_empty() {
-        // Nothing to ask anyone: not even the database is opened.
+        // Nothing to ask anyone: not even the database is opened, and no token is needed
+        // to be told a login is not one.
         ImportReport::only_invalid(list)
     } else {
+        args.upstream.require_pipedrive()?;
         let workers = match source {
             Some(_) => args.workers.concurrency as usize,
             None => 1,

@@ -27,13 +27,13 @@ pub fn run(args: DeleteArgs, ctx: &super::Context) -> Result<Exit> {
         in_flight_bound: args.timing.in_flight_bound()?,
         ..SyncSettings::default()
     };
-    let login = service::delete_person(&ctx.open()?, &settings, &args.login)?;
+    let login = service::delete_person(&ctx.store_tracking(&args.login)?, &settings, &args.login)?;
     match ctx.output {
         OutputFormat::Json => {
             output::print(&output::json(&serde_json::json!({ "deleted": login })))?
         }
         OutputFormat::Table => output::print(&format!(
-            "Stopped tracking {login} (Pipedrive keeps its person and activities)"
+            "Stopped tracking {login}; their Pipedrive person and its activities stay in Pipedrive"
         ))?,
     }
     Ok(Exit::Ok)

@@ -95,6 +95,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: DoctorArgs, ctx: &super::Context) -> Result<Exit> {
+    super::check_upstream_urls(&args.engine.upstream)?;
     let metrics = Arc::new(Metrics::default());
     let (github, pipedrive) = super::clients(&args.engine.upstream, &metrics);
     let mut checks = configuration(&args, ctx.target());
@@ -236,7 +237,7 @@ fn database(target: &DatabaseTarget) -> Check {
         Ok(found) if !found.exists => Check::ok(
             "database",
             format!(
-                "{} does not exist yet; the first command creates it",
+                "{} does not exist yet; the first add, sync or serve creates it",
                 target.redacted()
             ),
         ),

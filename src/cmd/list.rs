@@ -48,7 +48,10 @@ pub fn owner(person: &service::PersonSummary) -> String {
 }
 
 pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
-    let people = service::list_people(&ctx.open()?, None)?;
+    let people = match ctx.open_existing()? {
+        Some(store) => service::list_people(&store, None)?,
+        None => vec![],
+    };
     match ctx.output {
         OutputFormat::Json => output::print(&output::json(&people))?,
         OutputFormat::Table if people.is_empty() => {

@@ -40,6 +40,33 @@ impl Context {
         Store::open_with(&self.target, self.lock_wait)
     }
 
+    /// The store for a command that only reads or removes: `None`, said once on standard
+    /// error, when the SQLite file does not exist, rather than creating an empty one where a
+    /// mistyped `DATABASE_URL` points.
+    pub fn open_existing(&self) -> Result<Option<Store>> {
+        if let DatabaseTarget::Sqlite(path) = &self.target {
+            if !path.exists() {
+                eprintln!(
+                    "gisttrack: no database at {} yet, so nothing is tracked there \
+                     (`gisttrack add` creates it; check DATABASE_URL if you meant another)",
+                    crate::output::safe::one_line(&path.display().to_string())
+                );
+                return Ok(None);
+            }
+        }
+        self.open().map(Some)
+    }
+
+    /// The user `login` names in an existing store; not tracked when there is no store yet.
+    pub fn store_tracking(&self, login: &str) -> Result<Store> {
+        match self.open_existing()? {
+            Some(store) => Ok(store),
+            None => Err(Error::NotTracked(
+                crate::login::Login::parse(login)?.as_str().to_string(),
+            )),
+        }
+    }
+
     pub fn target(&self) -> &DatabaseTarget {
         &self.target
     }
@@ -139,6 +166,18 @@ pub fn run(cli: Cli) -> Result<Exit> {
     }
 }
 
+/// The upstream URLs checked before anything uses them (see [`crate::config::check_api_url`]).
+pub fn check_upstream_urls(upstream: &UpstreamArgs) -> Result<()> {
+    crate::config::check_api_url(
+        "GITHUB_API_URL (--github-api-url)",
+        &upstream.github_api_url,
+    )?;
+    crate::config::check_api_url(
+        "PIPEDRIVE_API_URL (--pipedrive-api-url)",
+        &upstream.pipedrive_api_url,
+    )
+}
+
 /// The two API clients; Pipedrive is `None` without a token.
 pub fn clients(
     upstream: &UpstreamArgs,
@@ -164,6 +203,7 @@ pub fn engine(
     upstream: &UpstreamArgs,
     metrics: Arc<Metrics>,
 ) -> Result<Engine> {
+    check_upstream_urls(upstream)?;
     let settings = SyncSettings {
         in_flight_bound: upstream.timing.in_flight_bound()?,
         person_owner: upstream.person_owner.map(crate::ids::PipedriveUserId),

@@ -44,14 +44,20 @@ pub fn run(args: RelinkArgs, ctx: &super::Context) -> Result<Exit> {
         (None, false) => RelinkTo::Survivor,
     };
     let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
-    let (login, linked) = relink::relink_person(&engine, &args.login, to)?;
+    let relinked = relink::relink_person(&engine, &args.login, to)?;
+    let (login, linked) = (&relinked.login, relinked.pipedrive_id);
     match ctx.output {
         OutputFormat::Json => output::print(&output::json(&serde_json::json!({
             "github_username": login,
             "pipedrive_id": linked,
+            "changed": relinked.changed,
         }))),
+        OutputFormat::Table if !relinked.changed => output::print(&format!(
+            "{login} is already linked to Pipedrive person {linked}; nothing changed"
+        )),
         OutputFormat::Table => output::print(&format!(
-            "{login} is linked to Pipedrive person {linked}; the next sync looks at its activities, then delivers what is missing"
+            "{login} is linked to Pipedrive person {linked}; the next sync looks at its activities \
+             and delivers the gists not yet delivered anywhere"
         )),
     }?;
     Ok(Exit::Ok)

@@ -34,7 +34,7 @@ pub fn run(args: ShowArgs, ctx: &super::Context) -> Result<Exit> {
         (_, true) => ViewMode::Peek,
         _ => ViewMode::NewSinceLastVisit,
     };
-    let detail = service::view_person(&ctx.open()?, &args.login, mode)?;
+    let detail = service::view_person(&ctx.store_tracking(&args.login)?, &args.login, mode)?;
     if ctx.output == OutputFormat::Json {
         output::print(&output::json(&detail))?;
         return Ok(Exit::Ok);

@@ -152,10 +152,24 @@ fn what_next(report: &SyncReport, exit: Exit) -> String {
              --rate-limit-max-wait (see above); the next sync goes on where this one stopped"
                 .into()
         }
-        _ => format!(
-            "{failed} item(s) failed (see above); later passes retry failed deliveries with \
-             backoff, and sync --retry-failed retries them now"
-        ),
+        _ => {
+            let mut next = vec![format!("{} (see above)", report.trouble())];
+            if failed > 0 {
+                next.push(
+                    "later passes retry failed deliveries with backoff, and sync --retry-failed \
+                     retries them now"
+                        .to_string(),
+                );
+            }
+            if !report.unlinked_users.is_empty() {
+                next.push(
+                    "nothing is sent for an unlinked user until `gisttrack relink <login> --to \
+                     <person id>` (or `--create`)"
+                        .to_string(),
+                );
+            }
+            next.join("; ")
+        }
     }
 }
 
@@ -234,6 +248,13 @@ fn summary_table(report: &SyncReport, left: Option<&Left>) -> String {
         ("WAITING", c.deliveries_waiting.to_string()),
         ("FAILED", c.failed.to_string()),
     ];
+    // Rare, and each needs a salesperson's or an operator's eye: shown when they happen.
+    if c.users_relinked > 0 {
+        fields.push(("RELINKED", c.users_relinked.to_string()));
+    }
+    if c.users_unlinked > 0 {
+        fields.push(("UNLINKED", c.users_unlinked.to_string()));
+    }
     if let Some(left) = left {
         fields.push(("NOT CHECKED", left.users_not_checked.to_string()));
         fields.push(("PENDING", left.deliveries_pending.to_string()));

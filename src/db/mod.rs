@@ -626,6 +626,12 @@ pub fn last_insert_id(conn: &mut DbConnection) -> Result<i64> {
     })
 }
 
+/// Whether a failed connection was the server refusing the login (MySQL's 1045 "Access
+/// denied", 1044 for a database, 1049 "Unknown database"), rather than not answering.
+pub fn refused_login(reason: &str) -> bool {
+    reason.contains("Access denied for user") || reason.contains("Unknown database")
+}
+
 /// A database that cannot serve right now (a dropped server connection, a SQLite file that
 /// is corrupt or gone): 503, as `/readyz` says, not a 500 for one request.
 pub fn is_unavailable(err: &diesel::result::Error) -> bool {

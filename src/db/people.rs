@@ -403,6 +403,33 @@ pub fn account_linked_to(
         .optional()?)
 }
 
+/// Who other than `except` a Pipedrive person stands for, in words: the tracked user
+/// linked to it, or a user no longer tracked whose person it was (a re-add takes it back).
+pub fn stands_for_another(
+    conn: &mut DbConnection,
+    pipedrive_id: PipedrivePersonId,
+    except: &Person,
+) -> Result<Option<String>> {
+    use super::schema::departed_people;
+    let tracked: Option<String> = people::table
+        .filter(people::pipedrive_person_id.eq(pipedrive_id))
+        .filter(people::id.ne(except.id))
+        .select(people::github_login)
+        .first(conn)
+        .optional()?;
+    if tracked.is_some() {
+        return Ok(tracked);
+    }
+    let departed: Option<GithubUserId> = departed_people::table
+        .filter(departed_people::pipedrive_person_id.eq(pipedrive_id))
+        .select(departed_people::github_id)
+        .first(conn)
+        .optional()?;
+    Ok(departed
+        .filter(|account| Some(*account) != except.github_id)
+        .map(|account| format!("GitHub user #{account}, tracked before and kept for a re-add")))
+}
+
 /// How many people are unlinked (for `doctor`).
 pub fn count_unlinked(conn: &mut DbConnection) -> Result<i64> {
     Ok(people::table

@@ -95,6 +95,14 @@ pub fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// Up to `shown` names joined with commas, and how many more: "a, b and 3 more".
+pub fn few(names: &[String], shown: usize) -> String {
+    match names.len() {
+        n if n <= shown => names.join(", "),
+        n => format!("{} and {} more", names[..shown].join(", "), n - shown),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::when;

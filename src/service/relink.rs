@@ -31,13 +31,20 @@ pub enum RelinkTo {
     Create,
 }
 
-/// Links the user to another Pipedrive person; returns the login as GitHub spells it and the
-/// person now linked.
-pub fn relink_person(
-    engine: &Engine,
-    input: &str,
-    to: RelinkTo,
-) -> Result<(String, PipedrivePersonId)> {
+/// What a relink did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relinked {
+    /// The login as GitHub spells it.
+    pub login: String,
+    /// The person the user is linked to now.
+    pub pipedrive_id: PipedrivePersonId,
+    /// False when the user was already linked there (a double click, a retry): nothing
+    /// changed.
+    pub changed: bool,
+}
+
+/// Links the user to another Pipedrive person.
+pub fn relink_person(engine: &Engine, input: &str, to: RelinkTo) -> Result<Relinked> {
     let login = Login::parse(input)?;
     let pipedrive = engine.pipedrive_api()?;
     let person = people::get_by_login(&mut *engine.store.conn()?, &login)?;
@@ -69,14 +76,29 @@ pub fn relink_person(
     if let (RelinkTo::Create, Some(current), None) = (to, from, person.unlinked_at) {
         holder.renew()?;
         if let PersonLookup::Found(_) = pipedrive.person(current).map_err(Error::Pipedrive)? {
-            return Ok((person.github_login, current));
+            return Ok(Relinked {
+                login: person.github_login,
+                pipedrive_id: current,
+                changed: false,
+            });
         }
     }
     let created = matches!(to, RelinkTo::Create);
     holder.renew()?;
     let target = match to {
         RelinkTo::Person(id) => match pipedrive.person(id).map_err(Error::Pipedrive)? {
-            PersonLookup::Found(_) => id,
+            PersonLookup::Found(_) => {
+                // Two tracked users on one person would mix their activities for good.
+                let taken = people::stands_for_another(&mut *engine.store.conn()?, id, &person)?;
+                if let Some(other) = taken {
+                    return Err(Error::PersonTaken {
+                        login: person.github_login.clone(),
+                        pipedrive_id: id,
+                        other,
+                    });
+                }
+                id
+            }
             PersonLookup::Gone => return Err(Error::NoSuchPipedrivePerson(id)),
         },
         RelinkTo::Survivor => survivor(engine, &person)?,
@@ -89,7 +111,11 @@ pub fn relink_person(
     };
     holder.renew()?;
     if from == Some(target) && person.unlinked_at.is_none() {
-        return Ok((person.github_login, target));
+        return Ok(Relinked {
+            login: person.github_login,
+            pipedrive_id: target,
+            changed: false,
+        });
     }
     let record = |conn: &mut crate::db::DbConnection| {
         if !people::relink(conn, person.id, &holder.owner, target)? {
@@ -122,7 +148,11 @@ pub fn relink_person(
         person.github_login,
         from.map_or_else(|| "none".to_string(), |id| id.to_string())
     );
-    Ok((person.github_login, target))
+    Ok(Relinked {
+        login: person.github_login,
+        pipedrive_id: target,
+        changed: true,
+    })
 }
 
 /// The merge's survivor, looked for as a pass would; an error when none carries the user's

@@ -181,6 +181,30 @@ impl SyncReport {
         self.counts.failed == 0 && self.errors.is_empty()
     }
 
+    /// What went wrong, in a few words for a log line or a summary: failed items, users left
+    /// unlinked, other errors; empty when the pass went well.
+    pub fn trouble(&self) -> String {
+        let unlinked = self.unlinked_users.len();
+        let other_errors = self
+            .errors
+            .len()
+            .saturating_sub(unlinked + self.counts.failed.max(0) as usize);
+        let mut parts = vec![];
+        if self.counts.failed > 0 {
+            parts.push(format!("{} failed item(s)", self.counts.failed));
+        }
+        if unlinked > 0 {
+            parts.push(format!(
+                "{unlinked} user(s) unlinked ({})",
+                crate::output::few(&self.unlinked_users, 5)
+            ));
+        }
+        if other_errors > 0 {
+            parts.push(format!("{other_errors} error(s)"));
+        }
+        parts.join(", ")
+    }
+
     /// The earliest time a waiting delivery can be reconciled.
     pub fn first_settle_at(&self) -> Option<i64> {
         self.waiting.iter().map(|(_, until)| *until).min()

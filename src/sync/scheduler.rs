@@ -169,9 +169,9 @@ impl Scheduler {
             Ok(report) => {
                 if !report.ok() {
                     log::warn!(
-                        "sync run {} ended with {} failure(s)",
+                        "sync run {} ended with {}",
                         report.run_id.unwrap_or_default(),
-                        report.counts.failed
+                        report.trouble()
                     );
                 }
                 FollowUp::merge(pending, Self::plan_follow_up(&report, now))

@@ -428,9 +428,14 @@ fn relink_create_asked_twice_makes_one_person() {
     world.pass("node-a");
     let engine = world.engine("node-a");
     // A double click, or a client retrying after a lost answer.
-    let (_, one) = relink_person(&engine, "octo", RelinkTo::Create).unwrap();
-    let (_, two) = relink_person(&engine, "octo", RelinkTo::Create).unwrap();
-    assert_eq!(one, two, "the second finds them linked and changes nothing");
+    let one = relink_person(&engine, "octo", RelinkTo::Create).unwrap();
+    let two = relink_person(&engine, "octo", RelinkTo::Create).unwrap();
+    assert!(one.changed);
+    assert_eq!(one.pipedrive_id, two.pipedrive_id);
+    assert!(
+        !two.changed,
+        "the second finds them linked and changes nothing"
+    );
     let live = world
         .pipedrive
         .persons()

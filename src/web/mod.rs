@@ -408,12 +408,16 @@ async fn overview_page(
 fn notice(query: &crate::api::query::Query) -> Option<String> {
     let line = match query.first("notice")? {
         "added" => "Now tracking them. Their gists are listed at the next sync pass.",
-        "deleted" => "Stopped tracking them. Pipedrive keeps their person and activities.",
+        "deleted" => {
+            "Stopped tracking them. Their Pipedrive person and its activities stay in Pipedrive."
+        }
         "sync" => "A sync pass was asked for: it runs as soon as the one under way (if any) ends.",
         "seen" => "Marked as seen.",
+        "already-linked" => "Already linked to that Pipedrive person; nothing changed.",
         "relinked" => {
             "Linked to that Pipedrive person. The next sync pass looks at its activities, then \
-             delivers what is missing there."
+             delivers the gists not yet delivered anywhere; those already delivered stay where \
+             they went."
         }
         _ => return None,
     };
@@ -689,7 +693,15 @@ async fn relink(
     };
     let engine = state.engine.clone();
     match blocking(move || service::relink::relink_person(&engine, &login, to)).await {
-        Ok((login, _)) => visitor.redirect(&format!("/people/{login}?peek=1&notice=relinked")),
+        Ok(relinked) => visitor.redirect(&format!(
+            "/people/{}?peek=1&notice={}",
+            relinked.login,
+            if relinked.changed {
+                "relinked"
+            } else {
+                "already-linked"
+            }
+        )),
         Err(rejection) => rejected(&state, &visitor, rejection),
     }
 }
