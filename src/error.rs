@@ -9,6 +9,11 @@ pub enum Error {
     InvalidLogin { login: String, reason: &'static str },
     #[error("{0} is not tracked")]
     NotTracked(String),
+    #[error(
+        "{login} is not tracked: there is no database at {path} yet \
+         (`gisttrack add` creates it; check DATABASE_URL if you meant another)"
+    )]
+    NoStoreYet { login: String, path: String },
     #[error("{0} is already tracked")]
     AlreadyTracked(String),
     #[error("GitHub has no user {0}")]

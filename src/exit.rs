@@ -133,6 +133,7 @@ impl From<&Error> for Exit {
             Error::Database(db) if crate::db::is_unavailable(db) => Exit::Unavailable,
             Error::InvalidLogin { .. }
             | Error::NotTracked(_)
+            | Error::NoStoreYet { .. }
             | Error::GithubUserNotFound(_)
             | Error::NoSuchPipedrivePerson(_)
             | Error::NoSurvivor(_) => Exit::Usage,

@@ -7,12 +7,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gisttrack::api::{routes, ApiState};
 use gisttrack::clients::github::{GithubClient, GithubSettings};
 use gisttrack::clients::pipedrive::{PipedriveClient, PipedriveSettings};
 use gisttrack::config::{DatabaseTarget, Secret};
 use gisttrack::db::Store;
+use gisttrack::http::AppState;
 use gisttrack::metrics::Metrics;
+use gisttrack::routes::routes;
 use gisttrack::sync::scheduler::Scheduler;
 use gisttrack::sync::{Engine, SyncSettings};
 use serde_json::Value;
@@ -62,6 +63,11 @@ fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive
 }
 
 fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
+    api_listening(db, token, with_pipedrive, "127.0.0.1:3000")
+}
+
+/// An API as `serve --listen <listen>` sets it up.
+fn api_listening(db: TestDb, token: Option<&str>, with_pipedrive: bool, listen: &str) -> Api {
     let fake = FakeApis::start();
     fake.lock().pipedrive.burst_limit = 100_000;
     let store = Store::open(&DatabaseTarget::parse(&db.url).unwrap()).unwrap();
@@ -79,7 +85,8 @@ fn api_on(db: TestDb, token: Option<&str>, with_pipedrive: bool) -> Api {
         tokio::spawn(scheduler.clone().run(stopped));
         stop
     });
-    let state = ApiState::new(engine.clone(), scheduler, token.and_then(Secret::new));
+    let state = AppState::new(engine.clone(), scheduler, token.and_then(Secret::new))
+        .with_listen(listen.parse().unwrap());
     Api {
         routes: routes(state),
         engine,
@@ -853,7 +860,7 @@ async fn a_sync_asked_for_during_a_pass_gets_the_next_pass() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_route_table_matches_the_filters_and_the_openapi_document() {
-    use gisttrack::api::route_table::ROUTES;
+    use gisttrack::http::route_table::ROUTES;
     use std::collections::{BTreeMap, BTreeSet};
     let api = api_on(TestDb::sqlite(), None, true);
     let doc: Value = serde_json::from_str(&gisttrack::api::openapi::json()).unwrap();
@@ -1213,7 +1220,7 @@ async fn people_as(
     client: [u8; 4],
     token: &str,
 ) -> (StatusCode, Value, warp::http::HeaderMap) {
-    use gisttrack::api::server::ClientAddress;
+    use gisttrack::http::server::ClientAddress;
     let response = warp::test::request()
         .path("/api/v1/people")
         .header("authorization", format!("Bearer {token}"))
@@ -1359,6 +1366,11 @@ async fn without_a_token_only_this_machine_may_use_the_server() {
     }
     let (_, people, _) = call(&api, "GET", "/api/v1/people").await;
     assert_eq!(people, serde_json::json!([]), "nothing was added");
+    // Probes and scrapers name whatever address they reach: they read nothing of the data.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let (status, body, _) = request(&api, "GET", path, &[("host", "10.1.2.3:3000")], "").await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
     // This machine's own names and tools work.
     for host in [
         "localhost:8080",
@@ -1378,6 +1390,44 @@ async fn without_a_token_only_this_machine_may_use_the_server() {
             ("content-type", "application/x-www-form-urlencoded"),
             ("origin", "http://localhost:8080"),
         ],
+        "username=alice",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_opened_to_the_network_answers_any_host_but_no_cross_site_change() {
+    let api = api_listening(TestDb::sqlite(), None, true, "0.0.0.0:3000");
+    api.fake.add_user("alice", 0);
+    let (status, body, _) = request(
+        &api,
+        "GET",
+        "/api/v1/people",
+        &[("host", "gisttrack.corp:3000")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cross_site = [
+        ("host", "gisttrack.corp:3000"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "https://attacker.example"),
+    ];
+    let (status, body, _) = request(
+        &api,
+        "POST",
+        "/api/v1/people",
+        &cross_site,
+        "username=alice",
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "cross_site");
+    let (status, body, _) = request(
+        &api,
+        "POST",
+        "/api/v1/people",
+        &cross_site[..2],
         "username=alice",
     )
     .await;

@@ -766,6 +766,7 @@ fn reading_commands_never_create_a_store_where_a_mistyped_url_points() {
         } else {
             assert_eq!(out.status.code(), Some(2), "{args:?}");
             assert!(stderr.contains("octocat is not tracked"), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "one error line: {stderr}");
         }
         assert!(!path.exists(), "{args:?} created {}", path.display());
     }

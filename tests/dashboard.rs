@@ -817,7 +817,7 @@ fn notices_are_the_servers_own_words_never_the_urls() {
         ),
         (
             "/?notice=deleted",
-            "Stopped tracking them. Pipedrive keeps their person and activities.",
+            "Stopped tracking them. Their Pipedrive person and its activities stay in Pipedrive.",
         ),
         (
             "/?notice=sync",

@@ -658,7 +658,7 @@ fn bodies_over_the_limit_are_refused_declared_or_streamed() {
     let started = std::time::Instant::now();
     let (status, body) = raw_request(
         &server,
-        b"POST /api/v1/people HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        b"POST /api/v1/people HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
     );
     assert!(status.contains("413"), "{status} {body}");
     assert!(
@@ -668,7 +668,7 @@ fn bodies_over_the_limit_are_refused_declared_or_streamed() {
     assert!(body.contains("payload_too_large"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(3), "at once");
     // Chunked, no length given: cut off once past the limit.
-    let mut chunked = b"POST /api/v1/people HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    let mut chunked = b"POST /api/v1/people HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     for _ in 0..20 {
         chunked.extend_from_slice(b"400\r\n");
         chunked.extend_from_slice(&[b'a'; 0x400]);

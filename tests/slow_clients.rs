@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use gisttrack::api::server::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
+use gisttrack::http::server::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
 use support::server::{wait_until, Server};
 use support::{roomy_fake, TestDb};
 
@@ -43,7 +43,7 @@ fn serve_with_limit(db: &TestDb, soft: u64, hard: u64) -> Server {
 
 /// This test process's own soft limit raised, so that it can hold hundreds of sockets.
 fn raise_own_limit() {
-    gisttrack::api::server::raise_descriptor_limit().unwrap();
+    gisttrack::http::server::raise_descriptor_limit().unwrap();
 }
 
 fn address(server: &Server) -> String {
@@ -123,7 +123,7 @@ fn slow_and_silent_clients_are_closed_and_cannot_hold_the_server() {
                 }
                 Kind::EndlessBody => {
                     let _ = stream.write_all(
-                        b"POST /api/v1/people HTTP/1.1\r\nHost: x\r\n\
+                        b"POST /api/v1/people HTTP/1.1\r\nHost: localhost\r\n\
                           Content-Type: application/x-www-form-urlencoded\r\n\
                           Content-Length: 10000\r\n\r\nusername=",
                     );
@@ -276,7 +276,7 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
 
 #[test]
 fn a_request_head_past_the_limit_is_refused_without_being_held() {
-    use gisttrack::api::server::MAX_HEAD_BYTES;
+    use gisttrack::http::server::MAX_HEAD_BYTES;
     let db = TestDb::sqlite();
     let server = serve_with_limit(&db, 1024, 1024);
     let mut stream = TcpStream::connect(address(&server)).unwrap();

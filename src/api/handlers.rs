@@ -7,23 +7,15 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-use super::list_cache::{CachedList, ListKey, Rendered};
-use super::query::{parse_bool, Query, BOOLEANS};
-use super::rejection::{ApiProblem, ErrorBody};
-use super::{blocking, ApiState};
 use crate::db::people::Page;
 use crate::error::Error;
+use crate::http::list_cache::{CachedList, ListKey, Rendered};
+use crate::http::problem::{ApiProblem, ErrorBody};
+use crate::http::query::{parse_bool, Query, BOOLEANS};
+use crate::http::{blocking, path_segment, AppState};
 use crate::ids::PipedrivePersonId;
 use crate::service::relink::{self, RelinkTo};
 use crate::service::{self, PersonDetail, PersonSummary, SyncRunView, ViewMode};
-
-/// A path segment as the client meant it: percent-decoded (`oct%6Fcat` is `octocat`, as the
-/// Go service's router read it). Bytes that are not UTF-8 become U+FFFD, which no login has.
-pub(crate) fn path_segment(raw: &str) -> String {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
-}
 
 fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
@@ -60,7 +52,7 @@ pub struct PageQuery {
         (status = 400, description = "Bad paging parameters, or both `after` and `page`", body = ErrorBody),
     )
 )]
-pub async fn list_people(state: ApiState, query: Query) -> Result<Response, Rejection> {
+pub async fn list_people(state: AppState, query: Query) -> Result<Response, Rejection> {
     let key = page_key(&query)?;
     let list = rendered_list(&state, key.clone()).await?;
     let links = match &key {
@@ -125,7 +117,7 @@ fn page_key(query: &Query) -> Result<ListKey, Rejection> {
 
 /// The rendered list for a key: reused while fresh (and then rendered again in the
 /// background), else read and rendered off the async threads.
-async fn rendered_list(state: &ApiState, key: ListKey) -> Result<CachedList, Rejection> {
+async fn rendered_list(state: &AppState, key: ListKey) -> Result<CachedList, Rejection> {
     let revision = state.store().revision();
     if let Some(hit) = state.lists.get(&key, revision) {
         if let Some(claim) = hit
@@ -253,7 +245,7 @@ pub struct ViewQuery {
     )
 )]
 pub async fn view_person(
-    state: ApiState,
+    state: AppState,
     username: String,
     query: Query,
 ) -> Result<Response, Rejection> {
@@ -462,7 +454,7 @@ async fn add_request(
     )
 )]
 pub async fn add_person(
-    state: ApiState,
+    state: AppState,
     query: Query,
     content_type: Option<String>,
     body: bytes::Bytes,
@@ -499,7 +491,7 @@ pub struct Deleted {
         (status = 503, description = "Another add or delete of the user is under way, or the database is busy or unavailable; `Retry-After` says when to try again", body = ErrorBody),
     )
 )]
-pub async fn delete_person(state: ApiState, username: String) -> Result<Response, Rejection> {
+pub async fn delete_person(state: AppState, username: String) -> Result<Response, Rejection> {
     let username = path_segment(&username);
     let engine = state.engine.clone();
     let deleted =
@@ -595,7 +587,7 @@ fn relink_target(content_type: Option<&str>, body: &[u8]) -> Result<RelinkTo, Ap
     )
 )]
 pub async fn relink_person(
-    state: ApiState,
+    state: AppState,
     username: String,
     content_type: Option<String>,
     body: bytes::Bytes,
@@ -630,7 +622,7 @@ pub struct SyncAccepted {
         (status = 503, description = "Pipedrive is not configured, or the database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn trigger_sync(state: ApiState) -> Result<Response, Rejection> {
+pub async fn trigger_sync(state: AppState) -> Result<Response, Rejection> {
     let scheduler = state
         .scheduler
         .clone()
@@ -665,7 +657,7 @@ pub struct RunsQuery {
         (status = 400, description = "Bad limit", body = ErrorBody),
     )
 )]
-pub async fn sync_runs(state: ApiState, query: Query) -> Result<Response, Rejection> {
+pub async fn sync_runs(state: AppState, query: Query) -> Result<Response, Rejection> {
     let limit: u32 = query.number("limit", (1, 1000))?.unwrap_or(50);
     let store = state.store().clone();
     let runs = blocking(move || service::recent_runs(&store, limit.into())).await?;
@@ -692,14 +684,14 @@ pub async fn healthz() -> Result<Response, Rejection> {
         (status = 503, description = "The database does not answer", body = ErrorBody),
     )
 )]
-pub async fn readyz(state: ApiState) -> Result<Response, Rejection> {
+pub async fn readyz(state: AppState) -> Result<Response, Rejection> {
     let store = state.store().clone();
     blocking(move || store.ping()).await?;
     Ok(json_reply(StatusCode::OK, &Health { status: "ready" }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(state: ApiState) -> Result<Response, Rejection> {
+pub async fn metrics(state: AppState) -> Result<Response, Rejection> {
     let store = state.store().clone();
     // Counters still answer when the database does not: only the gauges need it.
     let gauges = crate::blocking::run(move || service::delivery_gauges(&store))

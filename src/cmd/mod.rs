@@ -44,26 +44,36 @@ impl Context {
     /// error, when the SQLite file does not exist, rather than creating an empty one where a
     /// mistyped `DATABASE_URL` points.
     pub fn open_existing(&self) -> Result<Option<Store>> {
-        if let DatabaseTarget::Sqlite(path) = &self.target {
-            if !path.exists() {
-                eprintln!(
-                    "gisttrack: no database at {} yet, so nothing is tracked there \
-                     (`gisttrack add` creates it; check DATABASE_URL if you meant another)",
-                    crate::output::safe::one_line(&path.display().to_string())
-                );
-                return Ok(None);
-            }
+        if let Some(path) = self.missing_sqlite_file() {
+            eprintln!(
+                "gisttrack: no database at {path} yet, so nothing is tracked there \
+                 (`gisttrack add` creates it; check DATABASE_URL if you meant another)"
+            );
+            return Ok(None);
         }
         self.open().map(Some)
     }
 
+    /// The SQLite file the target names, as printable text, when it does not exist.
+    fn missing_sqlite_file(&self) -> Option<String> {
+        match &self.target {
+            DatabaseTarget::Sqlite(path) if !path.exists() => {
+                Some(crate::output::safe::one_line(&path.display().to_string()))
+            }
+            _ => None,
+        }
+    }
+
     /// The user `login` names in an existing store; not tracked when there is no store yet.
+    /// An invalid login is refused first; a missing store is one error line naming both.
     pub fn store_tracking(&self, login: &str) -> Result<Store> {
-        match self.open_existing()? {
-            Some(store) => Ok(store),
-            None => Err(Error::NotTracked(
-                crate::login::Login::parse(login)?.as_str().to_string(),
-            )),
+        let login = crate::login::Login::parse(login)?;
+        match self.missing_sqlite_file() {
+            Some(path) => Err(Error::NoStoreYet {
+                login: login.as_str().to_string(),
+                path,
+            }),
+            None => self.open(),
         }
     }
 

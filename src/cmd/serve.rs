@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::api::{self, server, ApiState};
 use crate::cli::ApiTokenArgs;
 use crate::cli::EngineArgs;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::http::{server, AppState};
 use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
 use crate::sync::Engine;
@@ -88,11 +88,13 @@ pub fn run(args: ServeArgs, ctx: &super::Context) -> Result<Exit> {
             Arc::new(move |report: &crate::sync::SyncReport| alerts.after_pass(&store, report));
         Scheduler::new(engine.clone(), interval, after_pass)
     });
-    let site = crate::web::Site::from_api_urls(
+    let site = crate::site::Site::from_api_urls(
         &args.engine.upstream.github_api_url,
         &args.engine.upstream.pipedrive_api_url,
     );
-    let state = ApiState::new(engine, scheduler, api_token).with_site(site);
+    let state = AppState::new(engine, scheduler, api_token)
+        .with_site(site)
+        .with_listen(listen);
     let outcome = runtime.block_on(serve_until_stopped(listen, state, interval, stop_requested));
     // A request stuck in a slow upstream call must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -131,7 +133,7 @@ fn warn_about(engine: &Engine, has_api_token: bool, listen: SocketAddr) {
 /// delivery under way finish (within the grace period), and releases this process's leases.
 async fn serve_until_stopped(
     listen: SocketAddr,
-    state: ApiState,
+    state: AppState,
     interval: Option<Duration>,
     stop_requested: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -149,7 +151,7 @@ async fn serve_until_stopped(
     let mut server_stopped = stopped;
     let server = tokio::spawn(server::serve(
         listener,
-        api::routes(state),
+        crate::routes::routes(state),
         max_connections,
         async move {
             let _ = server_stopped.wait_for(|stop| *stop).await;
@@ -182,7 +184,7 @@ async fn serve_until_stopped(
 }
 
 /// The readiness line (tests and operators wait for it) and what the loop will do.
-fn announce(address: SocketAddr, state: &ApiState, interval: Option<Duration>) {
+fn announce(address: SocketAddr, state: &AppState, interval: Option<Duration>) {
     log::info!(
         "gisttrack {} listening on http://{address} (API docs: http://{address}/documentation/index.html), store: {:?}",
         env!("CARGO_PKG_VERSION"),

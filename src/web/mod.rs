@@ -3,7 +3,6 @@
 //! carries a CSRF value.
 
 pub mod pages;
-pub mod session;
 
 use std::collections::HashMap;
 
@@ -12,11 +11,10 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use crate::api::rejection::ApiProblem;
-use crate::api::throttle::Verdict;
-use crate::api::{blocking, ApiState};
 use crate::error::Error;
-use crate::ids::PipedrivePersonId;
+use crate::http::problem::ApiProblem;
+use crate::http::throttle::Verdict;
+use crate::http::{blocking, protect, session, AppState};
 use crate::service::relink::RelinkTo;
 use crate::service::{self, overview};
 use pages::Frame;
@@ -28,73 +26,6 @@ const PAGE_SIZE: usize = 50;
 /// framing, forms only to itself.
 const DASHBOARD_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Swagger UI's: the same, plus its own scripts (files, none inline), the icons its
-/// stylesheet holds as `data:` images, its requests to this server, and, by its hash, the
-/// one inline style it writes: the `<style>` of the logo in its top bar.
-pub(crate) const DOCUMENTATION_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
-     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-     base-uri 'none'";
-
-/// The headers every page of this server gets: its policy (nothing loaded from anywhere
-/// else, no framing), no content sniffing, no referrer beyond this site.
-pub(crate) fn protect(headers: &mut warp::http::HeaderMap, policy: &'static str) {
-    for (name, value) in [
-        ("content-security-policy", policy),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "same-origin"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-}
-
-/// Where the dashboard links out to: GitHub profiles, and Pipedrive persons when the
-/// configured Pipedrive URL is a company's own (`https://acme.pipedrive.com`).
-#[derive(Debug, Clone)]
-pub struct Site {
-    github_web: String,
-    pipedrive_web: Option<String>,
-}
-
-impl Default for Site {
-    fn default() -> Site {
-        Site {
-            github_web: "https://github.com".into(),
-            pipedrive_web: None,
-        }
-    }
-}
-
-impl Site {
-    /// From the API URLs gisttrack talks to: `https://api.github.com` links to github.com, a
-    /// GitHub Enterprise `https://HOST/api/v3` to `https://HOST`; a company Pipedrive URL
-    /// links persons into it (the generic `api.pipedrive.com` cannot).
-    pub fn from_api_urls(github_api: &str, pipedrive_api: &str) -> Site {
-        let github_api = github_api.trim_end_matches('/');
-        let github_web = match github_api.strip_suffix("/api/v3") {
-            Some(enterprise) => enterprise.to_string(),
-            None if github_api.ends_with("://api.github.com") => "https://github.com".into(),
-            None => github_api.to_string(),
-        };
-        let pipedrive_api = pipedrive_api.trim_end_matches('/');
-        let host = pipedrive_api.split("://").nth(1).unwrap_or("");
-        let pipedrive_web = (host.ends_with(".pipedrive.com") && host != "api.pipedrive.com")
-            .then(|| pipedrive_api.to_string());
-        Site {
-            github_web,
-            pipedrive_web,
-        }
-    }
-
-    pub fn github_profile(&self, login: &str) -> String {
-        format!("{}/{login}", self.github_web)
-    }
-
-    pub fn pipedrive_person(&self, id: Option<PipedrivePersonId>) -> Option<String> {
-        Some(format!("{}/person/{}", self.pipedrive_web.as_ref()?, id?))
-    }
-}
 
 /// Who is asking: their CSRF value (new ones are set as a cookie with the answer), whether
 /// their session is valid, whether they came over TLS, and whether their browser says the
@@ -124,8 +55,8 @@ struct VisitorHeaders {
 }
 
 fn visitor(
-    state: ApiState,
-) -> impl Filter<Extract = (ApiState, Visitor), Error = Rejection> + Clone {
+    state: AppState,
+) -> impl Filter<Extract = (AppState, Visitor), Error = Rejection> + Clone {
     let header = |name: &'static str| warp::header::optional::<String>(name);
     header("cookie")
         .and(header("x-forwarded-proto"))
@@ -143,14 +74,14 @@ fn visitor(
                 hosts
             },
         ))
-        .and(warp::ext::optional::<crate::api::server::ClientAddress>())
+        .and(warp::ext::optional::<crate::http::server::ClientAddress>())
         .map(
             move |cookies,
                   forwarded_proto,
                   fetch_site,
                   origin,
                   hosts,
-                  client: Option<crate::api::server::ClientAddress>| {
+                  client: Option<crate::http::server::ClientAddress>| {
                 let headers = VisitorHeaders {
                     cookies,
                     forwarded_proto,
@@ -170,7 +101,7 @@ fn now_secs() -> i64 {
 }
 
 impl Visitor {
-    fn from_headers(state: &ApiState, headers: &VisitorHeaders) -> Visitor {
+    fn from_headers(state: &AppState, headers: &VisitorHeaders) -> Visitor {
         let cookies = headers.cookies.as_deref();
         let secure = headers
             .forwarded_proto
@@ -204,7 +135,7 @@ impl Visitor {
         }
     }
 
-    fn frame(&self, state: &ApiState) -> Frame<'_> {
+    fn frame(&self, state: &AppState) -> Frame<'_> {
         Frame {
             csrf: &self.csrf,
             signed_in: state.api_token.is_some() && self.session,
@@ -229,7 +160,7 @@ impl Visitor {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(crate::api::rejection::BEARER_CHALLENGE),
+                HeaderValue::from_static(crate::http::problem::BEARER_CHALLENGE),
             );
         }
         self.keep_csrf(response)
@@ -255,7 +186,7 @@ impl Visitor {
         response
     }
 
-    fn problem(&self, state: &ApiState, status: StatusCode, message: String) -> Response {
+    fn problem(&self, state: &AppState, status: StatusCode, message: String) -> Response {
         let mut frame = self.frame(state);
         frame.error = Some(message);
         self.page(
@@ -265,7 +196,7 @@ impl Visitor {
     }
 
     /// The status and message an error gets: the API's status, in words on the page.
-    fn failure(&self, state: &ApiState, err: Error) -> Response {
+    fn failure(&self, state: &AppState, err: Error) -> Response {
         let problem = ApiProblem::from(err);
         self.problem(state, problem.status, problem.body.error)
     }
@@ -298,20 +229,20 @@ fn local_path(next: Option<&str>) -> String {
 
 /// Every dashboard route. Paths are matched before methods, as in the API, so an unknown path
 /// is a 404 and a known one with the wrong method a 405.
-pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
+pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     let get = || warp::get().and(visitor(state.clone()));
     let pages = warp::path::end()
         .and(get())
-        .and(crate::api::query::query())
+        .and(crate::http::query::query())
         .then(overview_page)
         .or(warp::path!("people" / String)
             .and(get())
-            .and(crate::api::query::query())
+            .and(crate::http::query::query())
             .then(person_page))
         .unify()
         .or(warp::path!("signin")
             .and(get())
-            .and(crate::api::query::query())
+            .and(crate::http::query::query())
             .map(signin_page))
         .unify()
         .or(warp::path!("assets" / "style.css")
@@ -324,13 +255,13 @@ pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
     let action = warp::path!("people")
         .map(|| Action::Add)
         .or(warp::path!("people" / String / "delete")
-            .map(|login: String| Action::Delete(crate::api::handlers::path_segment(&login))))
+            .map(|login: String| Action::Delete(crate::http::path_segment(&login))))
         .unify()
         .or(warp::path!("people" / String / "seen")
-            .map(|login: String| Action::Seen(crate::api::handlers::path_segment(&login))))
+            .map(|login: String| Action::Seen(crate::http::path_segment(&login))))
         .unify()
         .or(warp::path!("people" / String / "relink")
-            .map(|login: String| Action::Relink(crate::api::handlers::path_segment(&login))))
+            .map(|login: String| Action::Relink(crate::http::path_segment(&login))))
         .unify()
         .or(warp::path!("sync").map(|| Action::Sync))
         .unify()
@@ -341,7 +272,7 @@ pub fn routes(state: &ApiState) -> BoxedFilter<(Response,)> {
     let forms = action
         .and(warp::post())
         .and(visitor(state.clone()))
-        .and(crate::api::limited_body())
+        .and(crate::http::body::limited_body())
         .then(|action, state, visitor, body: bytes::Bytes| post(action, state, visitor, body))
         .boxed();
     pages.or(forms).unify().boxed()
@@ -382,9 +313,9 @@ fn needs_signin(visitor: &Visitor, path: &str) -> Option<Response> {
 }
 
 async fn overview_page(
-    state: ApiState,
+    state: AppState,
     visitor: Visitor,
-    query: crate::api::query::Query,
+    query: crate::http::query::Query,
 ) -> Response {
     if let Some(signin) = needs_signin(&visitor, &format!("/{}", query.to_query_string())) {
         return signin;
@@ -405,7 +336,7 @@ async fn overview_page(
 
 /// A line about what the previous form did, named by the redirect's `notice`: always one of
 /// the server's own lines, never text from the URL, so a link cannot put words on the page.
-fn notice(query: &crate::api::query::Query) -> Option<String> {
+fn notice(query: &crate::http::query::Query) -> Option<String> {
     let line = match query.first("notice")? {
         "added" => "Now tracking them. Their gists are listed at the next sync pass.",
         "deleted" => {
@@ -425,7 +356,7 @@ fn notice(query: &crate::api::query::Query) -> Option<String> {
 }
 
 async fn render_overview(
-    state: &ApiState,
+    state: &AppState,
     visitor: &Visitor,
     frame: Frame<'_>,
     query: overview::OverviewQuery,
@@ -459,7 +390,7 @@ async fn render_overview(
 }
 
 /// A rejection from [`blocking`] as a page.
-fn rejected(state: &ApiState, visitor: &Visitor, rejection: Rejection) -> Response {
+fn rejected(state: &AppState, visitor: &Visitor, rejection: Rejection) -> Response {
     match rejection.find::<ApiProblem>() {
         Some(problem) => visitor.problem(state, problem.status, problem.body.error.clone()),
         None => visitor.problem(
@@ -472,11 +403,11 @@ fn rejected(state: &ApiState, visitor: &Visitor, rejection: Rejection) -> Respon
 
 async fn person_page(
     login: String,
-    state: ApiState,
+    state: AppState,
     visitor: Visitor,
-    query: crate::api::query::Query,
+    query: crate::http::query::Query,
 ) -> Response {
-    let login = crate::api::handlers::path_segment(&login);
+    let login = crate::http::path_segment(&login);
     let segment = percent_encoding::utf8_percent_encode(&login, percent_encoding::NON_ALPHANUMERIC);
     let here = format!("/people/{segment}{}", query.to_query_string());
     if let Some(signin) = needs_signin(&visitor, &here) {
@@ -501,7 +432,7 @@ async fn person_page(
     }
 }
 
-fn signin_page(state: ApiState, visitor: Visitor, query: crate::api::query::Query) -> Response {
+fn signin_page(state: AppState, visitor: Visitor, query: crate::http::query::Query) -> Response {
     if state.api_token.is_none() {
         return visitor.redirect("/");
     }
@@ -521,7 +452,7 @@ enum Action {
     SignOut,
 }
 
-async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::Bytes) -> Response {
+async fn post(action: Action, state: AppState, visitor: Visitor, body: bytes::Bytes) -> Response {
     let fields = form_fields(&body);
     let cookie_csrf = (!visitor.new_csrf).then_some(visitor.csrf.as_str());
     if visitor.cross_site
@@ -569,7 +500,7 @@ async fn post(action: Action, state: ApiState, visitor: Visitor, body: bytes::By
     }
 }
 
-fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>) -> Response {
+fn sign_in(state: &AppState, visitor: &Visitor, fields: &HashMap<String, String>) -> Response {
     let (Some(token), Some(key)) = (&state.api_token, &state.sessions) else {
         return visitor.redirect("/");
     };
@@ -615,7 +546,7 @@ fn sign_in(state: &ApiState, visitor: &Visitor, fields: &HashMap<String, String>
     response
 }
 
-async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>) -> Response {
+async fn add(state: AppState, visitor: Visitor, fields: HashMap<String, String>) -> Response {
     let username = fields
         .get("username")
         .map(|u| u.trim().to_string())
@@ -644,7 +575,7 @@ async fn add(state: ApiState, visitor: Visitor, fields: HashMap<String, String>)
     }
 }
 
-async fn delete(state: ApiState, visitor: Visitor, login: String) -> Response {
+async fn delete(state: AppState, visitor: Visitor, login: String) -> Response {
     let engine = state.engine.clone();
     match blocking(move || service::delete_person(&engine.store, &engine.settings, &login)).await {
         Ok(_) => visitor.redirect("/?notice=deleted"),
@@ -652,7 +583,7 @@ async fn delete(state: ApiState, visitor: Visitor, login: String) -> Response {
     }
 }
 
-async fn seen(state: ApiState, visitor: Visitor, login: String) -> Response {
+async fn seen(state: AppState, visitor: Visitor, login: String) -> Response {
     let store = state.store().clone();
     let read = blocking(move || {
         service::view_person(&store, &login, service::ViewMode::NewSinceLastVisit)
@@ -669,7 +600,7 @@ async fn seen(state: ApiState, visitor: Visitor, login: String) -> Response {
 
 /// The relink form: `to` an existing person, or `create` a new one.
 async fn relink(
-    state: ApiState,
+    state: AppState,
     visitor: Visitor,
     login: String,
     fields: HashMap<String, String>,
@@ -706,7 +637,7 @@ async fn relink(
     }
 }
 
-async fn sync_now(state: ApiState, visitor: Visitor) -> Response {
+async fn sync_now(state: AppState, visitor: Visitor) -> Response {
     let Some(scheduler) = state.scheduler.clone() else {
         return visitor.failure(&state, Error::MissingPipedriveToken);
     };
@@ -719,31 +650,6 @@ async fn sync_now(state: ApiState, visitor: Visitor) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn links_go_where_the_configured_services_live() {
-        let public = Site::from_api_urls("https://api.github.com", "https://api.pipedrive.com");
-        assert_eq!(
-            public.github_profile("octocat"),
-            "https://github.com/octocat"
-        );
-        assert_eq!(public.pipedrive_person(Some(PipedrivePersonId(7))), None);
-        let company = Site::from_api_urls(
-            "https://ghe.example.com/api/v3/",
-            "https://acme.pipedrive.com",
-        );
-        assert_eq!(
-            company.github_profile("hubot"),
-            "https://ghe.example.com/hubot"
-        );
-        assert_eq!(
-            company
-                .pipedrive_person(Some(PipedrivePersonId(7)))
-                .as_deref(),
-            Some("https://acme.pipedrive.com/person/7")
-        );
-        assert_eq!(company.pipedrive_person(None), None);
-    }
 
     #[test]
     fn only_local_paths_are_returned_to() {

@@ -6,7 +6,7 @@ use crate::output::when;
 use crate::service::overview::{Overview, OverviewQuery, PersonPage, Sort};
 use crate::service::{GistView, PersonSummary, SyncRunView};
 
-use super::Site;
+use crate::site::Site;
 
 /// What every page needs besides its content.
 pub struct Frame<'a> {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-use super::rejection::ApiProblem;
+use crate::http::problem::ApiProblem;
 
 /// A request's query parameters, in order.
 #[derive(Debug, Clone, Default)]

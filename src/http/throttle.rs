@@ -132,7 +132,7 @@ impl Throttle {
                 retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
             };
         }
-        if crate::web::session::is_api_token(expected, presented) {
+        if crate::http::session::is_api_token(expected, presented) {
             state.addresses.remove(&key);
             return Verdict::Accepted;
         }
