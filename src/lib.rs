@@ -13,7 +13,6 @@ pub mod error;
 pub mod exit;
 pub mod http;
 pub mod ids;
-pub mod import;
 pub mod logging;
 pub mod login;
 pub mod memory;

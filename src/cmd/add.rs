@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::cli::{ConcurrencyArgs, UpstreamArgs};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::import::{self, ImportReport, LoginList};
+use crate::service::import::{self, ImportReport, LoginList};
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
 

@@ -2,6 +2,7 @@
 //! the dashboard.
 
 pub mod claim;
+pub mod import;
 pub mod link;
 pub mod overview;
 pub mod relink;
