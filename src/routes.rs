@@ -23,23 +23,43 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .recover(problem::handle_rejection)
         .unify();
     warp::path::full()
+        .and(warp::method())
         .and(answers)
-        .map(|path: warp::path::FullPath, mut response: Response| {
-            if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-                // RFC 9110: a 405 names the methods the route does take.
-                if let Some(allow) = route_table::allow(path.as_str())
-                    .and_then(|allow| warp::http::HeaderValue::from_str(&allow).ok())
-                {
-                    response
-                        .headers_mut()
-                        .insert(warp::http::header::ALLOW, allow);
+        .map(
+            |path: warp::path::FullPath, method: warp::http::Method, mut response: Response| {
+                // The route table is the one list of routes: a filter it does not list fails
+                // every test that reaches it, not only the document's check against the table.
+                debug_assert!(
+                    listed(path.as_str(), method.as_str(), response.status()),
+                    "{method} {} answered {} but is not in the route table",
+                    path.as_str(),
+                    response.status()
+                );
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    // RFC 9110: a 405 names the methods the route does take.
+                    if let Some(allow) = route_table::allow(path.as_str())
+                        .and_then(|allow| warp::http::HeaderValue::from_str(&allow).ok())
+                    {
+                        response
+                            .headers_mut()
+                            .insert(warp::http::header::ALLOW, allow);
+                    }
                 }
-            }
-            response
-        })
+                response
+            },
+        )
         .with(access_log(state.engine.metrics.clone()))
         .map(Reply::into_response)
         .boxed()
+}
+
+/// Whether an answer is one the route table accounts for: every success or redirect comes
+/// from a route and method it lists.
+fn listed(path: &str, method: &str, status: StatusCode) -> bool {
+    if !(status.is_success() || status.is_redirection()) {
+        return true;
+    }
+    route_table::route_of(path).is_some_and(|route| route.methods.contains(&method))
 }
 
 /// One line per request (method, path, status, duration) and the request counter, labelled
@@ -79,6 +99,24 @@ fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use warp::http::StatusCode;
+
+    #[test]
+    fn an_answer_from_a_route_the_table_does_not_list_is_caught() {
+        assert!(super::listed("/api/v1/people", "GET", StatusCode::OK));
+        assert!(super::listed("/people/octocat", "GET", StatusCode::OK));
+        assert!(!super::listed("/api/v1/unlisted", "GET", StatusCode::OK));
+        assert!(!super::listed("/api/v1/people", "PUT", StatusCode::CREATED));
+        assert!(!super::listed("/healthz", "POST", StatusCode::SEE_OTHER));
+        // Refusals come from anywhere: the guard, unknown paths, wrong methods.
+        assert!(super::listed("/nowhere", "GET", StatusCode::NOT_FOUND));
+        assert!(super::listed(
+            "/api/v1/people",
+            "PUT",
+            StatusCode::METHOD_NOT_ALLOWED
+        ));
+    }
+
     #[test]
     fn a_long_path_is_logged_cut_short() {
         assert_eq!(super::logged_path("/api/v1/people"), "/api/v1/people");

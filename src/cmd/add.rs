@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::cli::{ConcurrencyArgs, UpstreamArgs};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::service::import::{self, ImportReport, LoginList};
 use crate::metrics::Metrics;
 use crate::output::{self, OutputFormat};
+use crate::service::import::{self, ImportReport, LoginList};
 
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
