@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::http::list_cache::{CachedList, ListKey, Rendered};
 use crate::http::problem::{ApiProblem, ErrorBody};
 use crate::http::query::{parse_bool, Query, BOOLEANS};
-use crate::http::{blocking, path_segment, AppState};
+use crate::http::{blocking, AppState};
 use crate::ids::PipedrivePersonId;
 use crate::service::relink::{self, RelinkTo};
 use crate::service::{self, PersonDetail, PersonSummary, SyncRunView, ViewMode};
@@ -249,7 +249,6 @@ pub async fn view_person(
     username: String,
     query: Query,
 ) -> Result<Response, Rejection> {
-    let username = path_segment(&username);
     // Every parameter is read (and a bad one refused) before any decides.
     let (all, get_all_gists, peek) = (
         query.bool("all")?.unwrap_or(false),
@@ -492,7 +491,6 @@ pub struct Deleted {
     )
 )]
 pub async fn delete_person(state: AppState, username: String) -> Result<Response, Rejection> {
-    let username = path_segment(&username);
     let engine = state.engine.clone();
     let deleted =
         blocking(move || service::delete_person(&engine.store, &engine.settings, &username))
@@ -592,7 +590,6 @@ pub async fn relink_person(
     content_type: Option<String>,
     body: bytes::Bytes,
 ) -> Result<Response, Rejection> {
-    let username = path_segment(&username);
     let to = relink_target(content_type.as_deref(), &body).map_err(warp::reject::custom)?;
     let engine = state.engine.clone();
     let relinked = blocking(move || relink::relink_person(&engine, &username, to)).await?;

@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 
 use crate::http::body::limited_body;
 use crate::http::problem::ApiProblem;
-use crate::http::{authorized, query, with_state, AppState};
+use crate::http::{authorized, query, with_state, AppState, PathLogin};
 
 /// Swagger UI's: the same, plus its own scripts (files, none inline), the icons its
 /// stylesheet holds as `data:` images, its requests to this server, and, by its hash, the
@@ -51,22 +51,24 @@ fn people_routes(state: &AppState) -> BoxedFilter<(Response,)> {
                 .and_then(handlers::add_person))
             .unify(),
     );
-    let view = warp::path!("api" / "v1" / "people" / String)
+    let view = warp::path!("api" / "v1" / "people" / PathLogin)
         .and(warp::get())
         .and(api.clone())
         .and(query::query())
-        .and_then(|username, state, query| handlers::view_person(state, username, query));
-    let delete = warp::path!("api" / "v1" / "people" / String)
+        .and_then(|username: PathLogin, state, query| {
+            handlers::view_person(state, username.0, query)
+        });
+    let delete = warp::path!("api" / "v1" / "people" / PathLogin)
         .and(warp::delete())
         .and(api.clone())
-        .and_then(|username, state| handlers::delete_person(state, username));
-    let relink = warp::path!("api" / "v1" / "people" / String / "relink")
+        .and_then(|username: PathLogin, state| handlers::delete_person(state, username.0));
+    let relink = warp::path!("api" / "v1" / "people" / PathLogin / "relink")
         .and(warp::post())
         .and(api)
         .and(warp::header::optional::<String>("content-type"))
         .and(limited_body())
-        .and_then(|username, state, content_type, body| {
-            handlers::relink_person(state, username, content_type, body)
+        .and_then(|username: PathLogin, state, content_type, body| {
+            handlers::relink_person(state, username.0, content_type, body)
         });
     list_or_add
         .or(view)

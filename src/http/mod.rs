@@ -144,12 +144,23 @@ pub(crate) fn authorized(
         })
 }
 
-/// A path segment as the client meant it: percent-decoded (`oct%6Fcat` is `octocat`, as the
-/// Go service's router read it). Bytes that are not UTF-8 become U+FFFD, which no login has.
-pub fn path_segment(raw: &str) -> String {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
+/// A login (or other name) in a request path, as the client meant it: percent-decoded
+/// (`oct%6Fcat` is `octocat`, as the Go service's router read it). Bytes that are not UTF-8
+/// become U+FFFD, which no login has. Whether it is a valid login is the service's call, so
+/// its refusal reads the same from the CLI, the API and the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathLogin(pub String);
+
+impl std::str::FromStr for PathLogin {
+    type Err = std::convert::Infallible;
+
+    fn from_str(raw: &str) -> std::result::Result<PathLogin, Self::Err> {
+        Ok(PathLogin(
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ))
+    }
 }
 
 /// The headers every page of this server gets: its policy (nothing loaded from anywhere

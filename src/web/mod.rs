@@ -14,7 +14,7 @@ use warp::{Filter, Rejection};
 use crate::error::Error;
 use crate::http::problem::ApiProblem;
 use crate::http::throttle::Verdict;
-use crate::http::{blocking, protect, session, AppState};
+use crate::http::{blocking, protect, session, AppState, PathLogin};
 use crate::service::relink::RelinkTo;
 use crate::service::{self, overview};
 use pages::Frame;
@@ -235,7 +235,7 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
         .and(get())
         .and(crate::http::query::query())
         .then(overview_page)
-        .or(warp::path!("people" / String)
+        .or(warp::path!("people" / PathLogin)
             .and(get())
             .and(crate::http::query::query())
             .then(person_page))
@@ -254,14 +254,14 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
         .boxed();
     let action = warp::path!("people")
         .map(|| Action::Add)
-        .or(warp::path!("people" / String / "delete")
-            .map(|login: String| Action::Delete(crate::http::path_segment(&login))))
+        .or(warp::path!("people" / PathLogin / "delete")
+            .map(|login: PathLogin| Action::Delete(login.0)))
         .unify()
-        .or(warp::path!("people" / String / "seen")
-            .map(|login: String| Action::Seen(crate::http::path_segment(&login))))
+        .or(warp::path!("people" / PathLogin / "seen")
+            .map(|login: PathLogin| Action::Seen(login.0)))
         .unify()
-        .or(warp::path!("people" / String / "relink")
-            .map(|login: String| Action::Relink(crate::http::path_segment(&login))))
+        .or(warp::path!("people" / PathLogin / "relink")
+            .map(|login: PathLogin| Action::Relink(login.0)))
         .unify()
         .or(warp::path!("sync").map(|| Action::Sync))
         .unify()
@@ -402,12 +402,11 @@ fn rejected(state: &AppState, visitor: &Visitor, rejection: Rejection) -> Respon
 }
 
 async fn person_page(
-    login: String,
+    PathLogin(login): PathLogin,
     state: AppState,
     visitor: Visitor,
     query: crate::http::query::Query,
 ) -> Response {
-    let login = crate::http::path_segment(&login);
     let segment = percent_encoding::utf8_percent_encode(&login, percent_encoding::NON_ALPHANUMERIC);
     let here = format!("/people/{segment}{}", query.to_query_string());
     if let Some(signin) = needs_signin(&visitor, &here) {
