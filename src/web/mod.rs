@@ -11,10 +11,11 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+use crate::blocking::run as blocking;
 use crate::error::Error;
 use crate::http::problem::ApiProblem;
 use crate::http::throttle::Verdict;
-use crate::http::{blocking, protect, session, AppState, PathLogin};
+use crate::http::{protect, session, AppState, PathLogin};
 use crate::service::relink::RelinkTo;
 use crate::service::{self, overview};
 use pages::Frame;
@@ -196,6 +197,7 @@ impl Visitor {
     }
 
     /// The status and message an error gets: the API's status, in words on the page.
+    /// A failure as a page, with the status and words the API gives it.
     fn failure(&self, state: &AppState, err: Error) -> Response {
         let problem = ApiProblem::from(err);
         self.problem(state, problem.status, problem.body.error)
@@ -385,19 +387,7 @@ async fn render_overview(
             );
             visitor.page(status, markup)
         }
-        Err(rejection) => rejected(state, visitor, rejection),
-    }
-}
-
-/// A rejection from [`blocking`] as a page.
-fn rejected(state: &AppState, visitor: &Visitor, rejection: Rejection) -> Response {
-    match rejection.find::<ApiProblem>() {
-        Some(problem) => visitor.problem(state, problem.status, problem.body.error.clone()),
-        None => visitor.problem(
-            state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; see the server log".into(),
-        ),
+        Err(err) => visitor.failure(state, err),
     }
 }
 
@@ -427,7 +417,7 @@ async fn person_page(
                 pages::person(&frame, &state.site, &page, peek),
             )
         }
-        Err(rejection) => rejected(&state, &visitor, rejection),
+        Err(err) => visitor.failure(&state, err),
     }
 }
 
@@ -554,15 +544,10 @@ async fn add(state: AppState, visitor: Visitor, fields: HashMap<String, String>)
     let login = username.clone();
     match blocking(move || service::add_person(&engine, &login, true)).await {
         Ok(_) => visitor.redirect("/?notice=added"),
-        Err(rejection) => {
+        Err(err) => {
             // The same page, the same errors as the API, with what was typed kept.
-            let (status, message) = match rejection.find::<ApiProblem>() {
-                Some(problem) => (problem.status, problem.body.error.clone()),
-                None => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error; see the server log".into(),
-                ),
-            };
+            let ApiProblem { status, body, .. } = ApiProblem::from(err);
+            let message = body.error;
             let mut frame = visitor.frame(&state);
             frame.error = Some(message);
             let query = overview::OverviewQuery {
@@ -578,7 +563,7 @@ async fn delete(state: AppState, visitor: Visitor, login: String) -> Response {
     let engine = state.engine.clone();
     match blocking(move || service::delete_person(&engine.store, &engine.settings, &login)).await {
         Ok(_) => visitor.redirect("/?notice=deleted"),
-        Err(rejection) => rejected(&state, &visitor, rejection),
+        Err(err) => visitor.failure(&state, err),
     }
 }
 
@@ -593,7 +578,7 @@ async fn seen(state: AppState, visitor: Visitor, login: String) -> Response {
             let login = detail.person.github_username;
             visitor.redirect(&format!("/people/{login}?peek=1&notice=seen"))
         }
-        Err(rejection) => rejected(&state, &visitor, rejection),
+        Err(err) => visitor.failure(&state, err),
     }
 }
 
@@ -632,7 +617,7 @@ async fn relink(
                 "already-linked"
             }
         )),
-        Err(rejection) => rejected(&state, &visitor, rejection),
+        Err(err) => visitor.failure(&state, err),
     }
 }
 
