@@ -372,17 +372,11 @@ fn json_fields(body: &[u8]) -> Result<Fields, ApiProblem> {
 }
 
 fn form_fields(body: &[u8]) -> Result<Fields, ApiProblem> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+    let mut fields = crate::http::body::form_fields(body)
         .map_err(|e| invalid_body(format!("invalid form data: {e}")))?;
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
     Ok(Fields {
-        username: field("username"),
-        backfill: field("backfill"),
+        username: fields.remove("username"),
+        backfill: fields.remove("backfill"),
     })
 }
 

@@ -77,3 +77,16 @@ where
     }
     Ok(body.freeze())
 }
+
+/// The fields of a URL-encoded form, the first value of a repeated name winning (as the Go
+/// service read them). The API and the dashboard both read forms through this.
+pub fn form_fields(
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, serde_urlencoded::de::Error> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)?;
+    let mut fields = std::collections::HashMap::new();
+    for (name, value) in pairs {
+        fields.entry(name).or_insert(value);
+    }
+    Ok(fields)
+}

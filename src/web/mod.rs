@@ -204,14 +204,9 @@ impl Visitor {
     }
 }
 
-/// A form's fields (the first of each name), from an URL-encoded body.
+/// A form's fields; an unreadable form has none (its CSRF check then refuses it).
 fn form_fields(body: &[u8]) -> HashMap<String, String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let mut fields = HashMap::new();
-    for (name, value) in pairs {
-        fields.entry(name).or_insert(value);
-    }
-    fields
+    crate::http::body::form_fields(body).unwrap_or_default()
 }
 
 /// A local path to return to after signing in. Only a path of this site, in the characters
