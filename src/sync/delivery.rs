@@ -154,26 +154,14 @@ fn follow_merge(
     look: &Look,
 ) -> Result<()> {
     let survivor = look.to.person;
-    let linked = pass.engine.store.transaction(|conn| {
-        if !people::relink(conn, person.id, pass.owner, survivor)? {
-            return Ok(false);
-        }
-        link_history::record(
-            conn,
-            &NewLinkEvent {
-                github_id: person.github_id,
-                github_login: &person.github_login,
-                from_pipedrive_id: Some(from),
-                to_pipedrive_id: Some(survivor),
-                reason: LinkReason::Merged,
-                at: pass.now(),
-            },
-        )?;
-        Ok(true)
-    })?;
-    if !linked {
-        return Err(Error::LeaseLost(person.github_login.clone()));
-    }
+    change_link(
+        pass,
+        person,
+        from,
+        Some(survivor),
+        LinkReason::Merged,
+        |conn| people::relink(conn, person.id, pass.owner, survivor),
+    )?;
     log::info!(
         "sync: {}: Pipedrive person {from} was merged into {survivor}; delivering there",
         person.github_login
@@ -186,26 +174,9 @@ fn follow_merge(
 /// relinked), with the change in their history, and said once, by this pass.
 fn unlink(pass: &Pass<'_>, person: &Person, from: PipedrivePersonId) -> Result<()> {
     let now = pass.now();
-    let unlinked = pass.engine.store.transaction(|conn| {
-        if !people::unlink(conn, person.id, pass.owner, now)? {
-            return Ok(false);
-        }
-        link_history::record(
-            conn,
-            &NewLinkEvent {
-                github_id: person.github_id,
-                github_login: &person.github_login,
-                from_pipedrive_id: Some(from),
-                to_pipedrive_id: None,
-                reason: LinkReason::Deleted,
-                at: now,
-            },
-        )?;
-        Ok(true)
+    change_link(pass, person, from, None, LinkReason::Deleted, |conn| {
+        people::unlink(conn, person.id, pass.owner, now)
     })?;
-    if !unlinked {
-        return Err(Error::LeaseLost(person.github_login.clone()));
-    }
     let err = Error::Unlinked {
         login: person.github_login.clone(),
         pipedrive_id: from,
@@ -219,6 +190,39 @@ fn unlink(pass: &Pass<'_>, person: &Person, from: PipedrivePersonId) -> Result<(
         r.unlinked_users.push(person.github_login.clone());
         r.errors.push(line);
     });
+    Ok(())
+}
+
+/// Moves the person's link (`update`, false when the lease was lost) and records the change
+/// in their history, in one transaction.
+fn change_link(
+    pass: &Pass<'_>,
+    person: &Person,
+    from: PipedrivePersonId,
+    to: Option<PipedrivePersonId>,
+    reason: LinkReason,
+    update: impl Fn(&mut crate::db::DbConnection) -> Result<bool>,
+) -> Result<()> {
+    let changed = pass.engine.store.transaction(|conn| {
+        if !update(conn)? {
+            return Ok(false);
+        }
+        link_history::record(
+            conn,
+            &NewLinkEvent {
+                github_id: person.github_id,
+                github_login: &person.github_login,
+                from_pipedrive_id: Some(from),
+                to_pipedrive_id: to,
+                reason,
+                at: pass.now(),
+            },
+        )?;
+        Ok(true)
+    })?;
+    if !changed {
+        return Err(Error::LeaseLost(person.github_login.clone()));
+    }
     Ok(())
 }
 
