@@ -292,18 +292,14 @@ pub fn record_look(
     lease_owner: &str,
     looked: &Looked<'_>,
 ) -> Result<bool> {
-    let changed = diesel::update(
-        people::table
-            .find(person_id)
-            .filter(people::lease_owner.eq(lease_owner)),
-    )
-    .set((
-        people::pipedrive_owner_id.eq(looked.owner_id),
-        people::pipedrive_owner_name.eq(looked.owner_name),
-        people::pipedrive_org_id.eq(looked.org_id),
-        people::activities_looked_at.eq(looked.activities_looked_at),
-    ))
-    .execute(conn)?;
+    let changed = diesel::update(held(person_id, lease_owner))
+        .set((
+            people::pipedrive_owner_id.eq(looked.owner_id),
+            people::pipedrive_owner_name.eq(looked.owner_name),
+            people::pipedrive_org_id.eq(looked.org_id),
+            people::activities_looked_at.eq(looked.activities_looked_at),
+        ))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
@@ -347,20 +343,16 @@ pub fn relink(
     lease_owner: &str,
     pipedrive_id: PipedrivePersonId,
 ) -> Result<bool> {
-    let changed = diesel::update(
-        people::table
-            .find(person_id)
-            .filter(people::lease_owner.eq(lease_owner)),
-    )
-    .set((
-        people::pipedrive_person_id.eq(pipedrive_id),
-        people::unlinked_at.eq(None::<i64>),
-        people::activities_looked_at.eq(None::<i64>),
-        people::pipedrive_owner_id.eq(None::<PipedriveUserId>),
-        people::pipedrive_owner_name.eq(None::<String>),
-        people::pipedrive_org_id.eq(None::<PipedriveOrgId>),
-    ))
-    .execute(conn)?;
+    let changed = diesel::update(held(person_id, lease_owner))
+        .set((
+            people::pipedrive_person_id.eq(pipedrive_id),
+            people::unlinked_at.eq(None::<i64>),
+            people::activities_looked_at.eq(None::<i64>),
+            people::pipedrive_owner_id.eq(None::<PipedriveUserId>),
+            people::pipedrive_owner_name.eq(None::<String>),
+            people::pipedrive_org_id.eq(None::<PipedriveOrgId>),
+        ))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
@@ -372,13 +364,9 @@ pub fn unlink(
     lease_owner: &str,
     at: i64,
 ) -> Result<bool> {
-    let changed = diesel::update(
-        people::table
-            .find(person_id)
-            .filter(people::lease_owner.eq(lease_owner)),
-    )
-    .set(people::unlinked_at.eq(at))
-    .execute(conn)?;
+    let changed = diesel::update(held(person_id, lease_owner))
+        .set(people::unlinked_at.eq(at))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
@@ -510,27 +498,19 @@ pub fn renew(
     now: i64,
     ttl_ms: i64,
 ) -> Result<bool> {
-    let changed = diesel::update(
-        people::table
-            .find(person_id)
-            .filter(people::lease_owner.eq(owner)),
-    )
-    .set(people::lease_expires_at.eq(now + ttl_ms))
-    .execute(conn)?;
+    let changed = diesel::update(held(person_id, owner))
+        .set(people::lease_expires_at.eq(now + ttl_ms))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
 pub fn release(conn: &mut DbConnection, person_id: PersonId, owner: &str) -> Result<()> {
-    diesel::update(
-        people::table
-            .find(person_id)
-            .filter(people::lease_owner.eq(owner)),
-    )
-    .set((
-        people::lease_owner.eq(None::<String>),
-        people::lease_expires_at.eq(None::<i64>),
-    ))
-    .execute(conn)?;
+    diesel::update(held(person_id, owner))
+        .set((
+            people::lease_owner.eq(None::<String>),
+            people::lease_expires_at.eq(None::<i64>),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -542,18 +522,28 @@ pub fn mark_listed_and_release(
     owner: &str,
     now: i64,
 ) -> Result<bool> {
-    let changed = diesel::update(
-        people::table
-            .find(person_id)
-            .filter(people::lease_owner.eq(owner)),
-    )
-    .set((
-        people::last_synced_at.eq(now),
-        people::lease_owner.eq(None::<String>),
-        people::lease_expires_at.eq(None::<i64>),
-    ))
-    .execute(conn)?;
+    let changed = diesel::update(held(person_id, owner))
+        .set((
+            people::last_synced_at.eq(now),
+            people::lease_owner.eq(None::<String>),
+            people::lease_expires_at.eq(None::<i64>),
+        ))
+        .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// The person's row while `owner` holds its lease: what every write under a lease targets,
+/// so a process that lost its lease changes nothing.
+fn held(
+    person_id: PersonId,
+    owner: &str,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Find<people::table, PersonId>,
+    diesel::dsl::Eq<people::lease_owner, &str>,
+> {
+    people::table
+        .find(person_id)
+        .filter(people::lease_owner.eq(owner))
 }
 
 /// Releases every lease this owner holds (shutdown).
@@ -578,9 +568,7 @@ pub fn mark_listed(
     etag: Option<&str>,
     now: i64,
 ) -> Result<bool> {
-    let target = people::table
-        .find(person_id)
-        .filter(people::lease_owner.eq(owner));
+    let target = held(person_id, owner);
     let changed = match etag {
         Some(etag) => diesel::update(target)
             .set((people::gists_etag.eq(etag), people::last_synced_at.eq(now)))
