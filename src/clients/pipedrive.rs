@@ -530,12 +530,7 @@ impl PipedriveApi for PipedriveClient {
             }
             let answer = self.send(Call::get("/api/v2/persons", &query))?;
             found.extend(
-                answer
-                    .envelope
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+                data_items(&answer.envelope)
                     .filter(|item| {
                         // Pipedrive may trim a name it stores: compared as a person reads it.
                         item.get("name")
@@ -606,12 +601,7 @@ impl PipedriveApi for PipedriveClient {
             ("limit", "2".to_string()),
         ];
         let answer = self.send(Call::get("/api/v2/deals", &query))?;
-        Ok(answer
-            .envelope
-            .get("data")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        Ok(data_items(&answer.envelope)
             .filter(|deal| {
                 deal.get("status")
                     .and_then(Value::as_str)
@@ -631,12 +621,7 @@ impl PipedriveApi for PipedriveClient {
             Err(err) => return Err(err),
         };
         Ok(Some(
-            answer
-                .envelope
-                .get("data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            data_items(&answer.envelope)
                 .filter_map(|user| {
                     let id = user.get("id").and_then(Value::as_i64)?;
                     let name = user.get("name").and_then(Value::as_str)?;
@@ -665,12 +650,7 @@ impl PipedriveApi for PipedriveClient {
                 query.push(("cursor", cursor.clone()));
             }
             let envelope = self.send(Call::get("/api/v2/activities", &query))?.envelope;
-            for item in envelope
-                .get("data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for item in data_items(&envelope) {
                 // A deleted activity is not one the sales team has.
                 if item.get("is_deleted").and_then(Value::as_bool) == Some(true) {
                     continue;
@@ -694,6 +674,15 @@ impl PipedriveApi for PipedriveClient {
         }
         Err(ApiError::Decode("activity pagination does not end".into()))
     }
+}
+
+/// The items of a v2 list answer's `data` array (none when it is missing or not an array).
+fn data_items(envelope: &Value) -> impl Iterator<Item = &Value> {
+    envelope
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 #[cfg(test)]
