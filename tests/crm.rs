@@ -276,6 +276,45 @@ fn a_deleted_person_is_tried_once_then_unlinked_and_relink_resumes_exactly_once(
 }
 
 #[test]
+fn an_unlinked_user_deleted_and_added_again_gets_no_second_person() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("gone", 1);
+        ok(&db, Some(&fake), &["add", "gone"]);
+        ok(&db, Some(&fake), &["sync"]);
+        let deleted = fake.person_named("gone Example");
+        fake.delete_person(deleted.id);
+        fake.add_gist("gone");
+        let out = run(&db, Some(&fake), &["sync"]);
+        assert_eq!(out.status.code(), Some(1), "[{}] unlinked", db.backend);
+        ok(&db, Some(&fake), &["delete", "gone"]);
+        ok(&db, Some(&fake), &["add", "gone"]);
+        let persons = |fake: &FakeApis| {
+            fake.lock()
+                .pipedrive
+                .persons
+                .iter()
+                .filter(|p| p.name == "gone Example")
+                .count()
+        };
+        assert_eq!(persons(&fake), 1, "[{}] no second person", db.backend);
+        let posts = fake.lock().pipedrive.activity_posts_received;
+        let out = support::command(&db, Some(&fake))
+            .args(["-o", "json", "sync"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "[{}]", db.backend);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(count(&report, "users_unlinked"), 1, "{report}");
+        assert_eq!(fake.lock().pipedrive.activity_posts_received, posts);
+        assert_eq!(persons(&fake), 1, "[{}] still one", db.backend);
+        // Asked for, a new person is made, once.
+        ok(&db, Some(&fake), &["relink", "gone", "--create"]);
+        assert_eq!(persons(&fake), 2, "[{}]", db.backend);
+    }
+}
+
+#[test]
 fn relink_to_a_chosen_person_checks_it_and_delivers_there() {
     for db in backends() {
         let fake = roomy_fake();

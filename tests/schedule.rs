@@ -97,7 +97,12 @@ impl World {
         for (name, n) in &created {
             assert!(
                 *n <= 1,
-                "after {step}: {n} Pipedrive persons created for {name}"
+                "after {step}: {n} Pipedrive persons created for {name}: persons {:?}",
+                self.pipedrive
+                    .persons()
+                    .iter()
+                    .map(|p| (p.id, p.name.clone(), p.deleted, p.by_api, p.added_at))
+                    .collect::<Vec<_>>()
             );
         }
         for (gist, n) in activities_per_gist(&self.pipedrive.activities()) {

@@ -463,11 +463,12 @@ pub fn delete_person(store: &Store, settings: &SyncSettings, input: &str) -> Res
         if let Some(github_id) = person.github_id {
             let departed = Departed {
                 github_id,
-                // A person found deleted is not one to come back to: added again, the user
-                // is linked as anyone new is.
-                pipedrive_person_id: person
-                    .pipedrive_person_id
-                    .filter(|_| person.unlinked_at.is_none()),
+                // Remembered even when it was found gone: added again, the user is linked
+                // to it, and the next pass's look follows its merge or shows them unlinked
+                // as before. Linking them as someone new would create a second person for
+                // the account behind the sales team's back (a merge with nothing to prove
+                // it leaves the survivor in the CRM); `relink --create` does that on request.
+                pipedrive_person_id: person.pipedrive_person_id,
                 settles_at,
                 departed_at: store.now_ms(),
             };
