@@ -345,12 +345,6 @@ pub fn person_view(
                 .left_join(gists::table.on($joined))
                 .left_join(gist_files::table.on(gist_files::gist_id.eq(gists::id)))
                 .filter(people::github_login_key.eq(login_key))
-                .order((
-                    gists::first_seen_at.desc(),
-                    gists::github_created_at.desc(),
-                    gists::id.desc(),
-                    gist_files::name.asc(),
-                ))
                 .select((
                     Person::as_select(),
                     (
@@ -392,13 +386,23 @@ pub fn person_view(
             });
         }
     };
-    let mut rows = rows.into_iter().peekable();
-    let Some((person, (known, pending, failed), ..)) = rows.peek().cloned() else {
+    let mut rows = rows.into_iter();
+    let Some((person, (known, pending, failed), gist, file)) = rows.next() else {
         return Ok(None);
     };
+    // Newest first, each gist's files by name: ordered here, since an ORDER BY over the join
+    // makes MySQL build a temporary table for a handful of rows (half the statement's time).
+    let mut pairs: Vec<(Gist, Option<GistFile>)> = std::iter::once((gist, file))
+        .chain(rows.map(|(_, _, gist, file)| (gist, file)))
+        .filter_map(|(gist, file)| Some((gist?, file)))
+        .collect();
+    pairs.sort_by(|(a, a_file), (b, b_file)| {
+        (b.first_seen_at, b.github_created_at, b.id.0)
+            .cmp(&(a.first_seen_at, a.github_created_at, a.id.0))
+            .then_with(|| file_name(a_file).cmp(&file_name(b_file)))
+    });
     let mut gists: Vec<(Gist, Vec<GistFile>)> = Vec::new();
-    for (_, _, gist, file) in rows {
-        let Some(gist) = gist else { continue };
+    for (gist, file) in pairs {
         match gists.last_mut() {
             Some((last, files)) if last.id == gist.id => files.extend(file),
             _ => gists.push((gist, file.into_iter().collect())),
@@ -413,6 +417,10 @@ pub fn person_view(
         },
         gists,
     }))
+}
+
+fn file_name(file: &Option<GistFile>) -> Option<&str> {
+    file.as_ref().map(|f| f.name.as_str())
 }
 
 /// Gives each gist its files (which arrive in gist, then name, order).

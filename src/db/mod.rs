@@ -385,9 +385,11 @@ pub struct Store {
     nowait: std::sync::Arc<std::sync::OnceLock<Pool>>,
 }
 
-/// Connections [`Store::read_now`] keeps: one per core is enough, since each read runs on an
-/// async worker thread and holds its connection only for that read.
-const NOWAIT_POOL_SIZE: u32 = 4;
+/// Connections [`Store::read_now`] keeps: one per async worker thread (one per core) is
+/// enough, since each read holds its connection only while it runs on that thread.
+fn nowait_pool_size() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as u32)
+}
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -540,7 +542,7 @@ impl Store {
         }
         let pool = self.nowait.get_or_init(|| {
             r2d2::Pool::builder()
-                .max_size(NOWAIT_POOL_SIZE)
+                .max_size(nowait_pool_size())
                 // All of them opened by the pool's own thread, at once: not on this one.
                 .min_idle(None)
                 .test_on_check_out(true)
