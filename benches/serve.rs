@@ -17,6 +17,28 @@
 //!
 //! `BENCH_PEOPLE` (default 100,000), `BENCH_SECONDS` per route and round (default 2),
 //! `BENCH_ROUNDS` (default 3).
+//!
+//! What was tried for the SQLite person read (issue 20; 2 shared cores, so ratios to
+//! `/healthz` in one run; `BENCH_PROFILE_ROUTE=0`, then `=1`, for the quick A/B figures):
+//! * Before: three to four statements in a read transaction (BEGIN, person, gists, files,
+//!   counts, COMMIT) on tokio's blocking pool: 0.22 of the ceiling (12,978 vs 58,173 req/s).
+//! * Kept: one statement (`gists::person_view`: the row, its counts as subqueries, the new
+//!   gists and their files in one left join, no ORDER BY, no transaction), still on the
+//!   blocking pool: 18,530 vs 65,437 and 17,084 vs 56,629 (0.28, 0.30); 0.39 in a full run
+//!   whose ceiling the shared machine pulled down (18,265 vs 46,644).
+//! * Tried and dropped: running that statement on the async worker itself, on a connection
+//!   of a small pool whose busy timeout is zero, taken only when idle, a read that would wait
+//!   for a lock going to the blocking pool instead (no slow lock holds a worker). No time
+//!   was left parked or woken in the profile, yet it served less, measured alternately with
+//!   the above in the same minute: 16,317 vs 64,148 and 16,145 vs 59,273 (0.25, 0.27). With
+//!   two worker threads, a worker busy in SQLite stops serving its other connections, where
+//!   the blocking pool lets the two cores overlap reading and answering.
+//! * Not tried: dedicated reader threads fed by a channel: the same two hand-offs (a wake of
+//!   the reader, a wake of the task) as the blocking pool, which the previous point did not
+//!   find to be the cost.
+//! * Where the time goes now (perf, peek at 4 clients): `sqlite3_step` a third of the
+//!   server's CPU (the three counts are three index seeks, then one per gist and file), the
+//!   rest HTTP, JSON and parsing the stored links.
 
 mod support;
 
@@ -355,11 +377,12 @@ fn profile_route(route: usize, people: usize) {
     let duration = Duration::from_secs(env_or("BENCH_SECONDS", 2));
     let result = load(&base, 4, duration, path);
     println!(
-        "{}: {:.0} req/s, p50 {:.2?}, p99 {:.2?}",
+        "{}: {:.0} req/s, p50 {:.2?}, p99 {:.2?}, serve's peak RSS {:.1} MiB",
         ROUTES[route],
         result.rate(),
         result.p50,
-        result.p99
+        result.p99,
+        mib(rss_kib(server.id(), "VmHWM:"))
     );
     let _ = server.kill();
     let _ = server.wait();

@@ -271,17 +271,6 @@ pub async fn view_person(
     } else {
         ViewMode::NewSinceLastVisit
     };
-    // A peek is one short indexed read: on SQLite it runs right here when it can do so
-    // without waiting (see `Store::read_now`), which halves its cost.
-    if mode == ViewMode::Peek {
-        let now = state
-            .store()
-            .read_now(|conn| service::peek_person(conn, &username));
-        if let Some(read) = now {
-            let detail = read.map_err(|err| warp::reject::custom(ApiProblem::from(err)))?;
-            return Ok(json_reply(StatusCode::OK, &detail));
-        }
-    }
     let store = state.store().clone();
     let detail = blocking(move || service::view_person(&store, &username, mode)).await?;
     Ok(json_reply(StatusCode::OK, &detail))

@@ -380,15 +380,6 @@ pub struct Store {
     /// Who holds the leases and claims this store takes: this process, as
     /// `sync::lease::process_owner` names it, or a test's stand-in for another process.
     owner: std::sync::Arc<str>,
-    /// SQLite connections that never wait for a lock, for [`Store::read_now`]; opened at the
-    /// first such read.
-    nowait: std::sync::Arc<std::sync::OnceLock<Pool>>,
-}
-
-/// Connections [`Store::read_now`] keeps: one per async worker thread (one per core) is
-/// enough, since each read holds its connection only while it runs on that thread.
-fn nowait_pool_size() -> u32 {
-    std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as u32)
 }
 
 impl std::fmt::Debug for Store {
@@ -436,7 +427,6 @@ impl Store {
             revision: Default::default(),
             clock: std::sync::Arc::new(crate::time::SystemClock),
             owner: crate::sync::lease::process_owner().into(),
-            nowait: Default::default(),
         })
     }
 
@@ -523,36 +513,6 @@ impl Store {
         match &mut **conn {
             DbConnection::Sqlite(_) => conn.transaction(work),
             DbConnection::Mysql(_) => work(&mut conn),
-        }
-    }
-
-    /// Runs a short read right here, on the calling (async) thread, when that cannot wait: on
-    /// SQLite, on a connection whose busy timeout is zero (a read that would wait for a lock
-    /// fails at once instead) taken only when one is idle. `None` when it did not run to an
-    /// answer (MySQL, whose every statement is a network round trip; no idle connection; a
-    /// lock in the way): then run it on the blocking pool as usual. Saves the hop to the
-    /// blocking pool and back, which costs a SQLite person read as much as the read itself.
-    /// `work` must be one statement, or reads that need no snapshot in common.
-    pub fn read_now<T>(
-        &self,
-        mut work: impl FnMut(&mut DbConnection) -> Result<T>,
-    ) -> Option<Result<T>> {
-        if !matches!(self.target, DatabaseTarget::Sqlite(_)) {
-            return None;
-        }
-        let pool = self.nowait.get_or_init(|| {
-            r2d2::Pool::builder()
-                .max_size(nowait_pool_size())
-                // All of them opened by the pool's own thread, at once: not on this one.
-                .min_idle(None)
-                .test_on_check_out(true)
-                .error_handler(Box::new(r2d2::NopErrorHandler))
-                .build_unchecked(ConnectionManager::new(&self.target, Duration::ZERO))
-        });
-        let mut conn = pool.try_get()?;
-        match work(&mut conn) {
-            Err(err) if is_lock_conflict(&err) => None,
-            outcome => Some(outcome),
         }
     }
 

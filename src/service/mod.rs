@@ -410,8 +410,8 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
     Ok(detail(view, since, None))
 }
 
-/// A peek ([`ViewMode::Peek`]) on a connection the caller holds: one statement.
-pub fn peek_person(conn: &mut DbConnection, input: &str) -> Result<PersonDetail> {
+/// A peek ([`ViewMode::Peek`]): one statement.
+fn peek_person(conn: &mut DbConnection, input: &str) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
     let view = gists::person_view(conn, &login.key(), Which::NewSinceVisit)?
         .ok_or_else(|| Error::NotTracked(login.to_string()))?;
