@@ -2,6 +2,7 @@
 
 mod support;
 
+use diesel::Connection;
 use gisttrack::clients::{GistId, GithubUrl, RemoteFile, RemoteGist};
 use gisttrack::config::DatabaseTarget;
 use gisttrack::db::gists::{self, DeliveryState};
@@ -758,6 +759,182 @@ fn a_delete_holds_its_person_so_no_attempt_is_marked_behind_its_back() {
         assert!(
             !marked.unwrap_or(false),
             "[{}] the mark waited for the delete and found nothing to mark: nothing is sent",
+            db.backend
+        );
+    }
+}
+
+/// Each person's `new_count` as stored, next to a count of their gists new since the last
+/// visit, for everyone.
+fn stored_and_recounted(conn: &mut gisttrack::db::DbConnection) -> Vec<(String, i64, i64)> {
+    let everyone = people::list(conn).unwrap();
+    let ids: Vec<_> = everyone.iter().map(|p| p.id).collect();
+    let recount = gists::new_counts(conn, &ids).unwrap();
+    everyone
+        .into_iter()
+        .map(|p| {
+            let counted = recount.get(&p.id).copied().unwrap_or(0);
+            (p.github_login, p.new_count, counted)
+        })
+        .collect()
+}
+
+#[test]
+fn the_stored_new_count_equals_a_recount_after_random_listings_visits_and_deletes() {
+    let seed = std::env::var("GISTTRACK_NEW_COUNT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("GISTTRACK_NEW_COUNT_SEED={seed}");
+    for db in backends() {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let store = open(&db);
+        let logins = ["ann", "bob", "cid", "dee"];
+        let mut next_github_id = 1;
+        for login in logins {
+            add(&store, login, next_github_id, rng.bool(), 0);
+            next_github_id += 1;
+        }
+        let mut conn = store.conn().unwrap();
+        let mut gist_serial = 0;
+        // A clock that goes back as well as forward: processes' clocks disagree.
+        let mut now = 1_000_i64;
+        for step in 0..300 {
+            now += rng.i64(-40..100);
+            let login = logins[rng.usize(..logins.len())];
+            let Some(person) =
+                people::find_by_login(&mut conn, &Login::parse(login).unwrap()).unwrap()
+            else {
+                add(&store, login, next_github_id, rng.bool(), now);
+                next_github_id += 1;
+                continue;
+            };
+            match rng.u8(..10) {
+                // A listing: the gists known so far, some of them new, in the transaction
+                // that records it (as a pass does).
+                0..=4 => {
+                    let known = gists::known(&mut conn, person.id).unwrap();
+                    let mut listing: Vec<RemoteGist> = known
+                        .iter()
+                        .map(|g| remote(g.github_gist_id.as_str(), g.updated_at, "same"))
+                        .collect();
+                    for _ in 0..rng.usize(0..4) {
+                        gist_serial += 1;
+                        listing.push(remote(&format!("g{gist_serial}"), now - 500, "new"));
+                    }
+                    conn.transaction::<_, Error, _>(|conn| {
+                        record_listing(conn, &person, &listing, now).map(|_| ())
+                    })
+                    .unwrap();
+                }
+                5..=6 => {
+                    people::record_visit(&mut conn, person.id, now).unwrap();
+                }
+                7..=8 => {
+                    // A visit that read the person first: refused once another came between.
+                    let stale = rng.bool().then_some(now - 1).or(person.last_visited_at);
+                    let recorded =
+                        people::record_visit_after(&mut conn, person.id, stale, now).unwrap();
+                    assert_eq!(
+                        recorded,
+                        stale == person.last_visited_at,
+                        "step {step} on {}",
+                        db.backend
+                    );
+                }
+                _ => {
+                    people::delete(&mut conn, person.id).unwrap();
+                }
+            }
+            for (login, stored, counted) in stored_and_recounted(&mut conn) {
+                assert_eq!(
+                    stored, counted,
+                    "{login}'s new_count after step {step} on {} (seed {seed})",
+                    db.backend
+                );
+            }
+        }
+        let total: i64 = stored_and_recounted(&mut conn)
+            .iter()
+            .map(|(_, n, _)| n)
+            .sum();
+        println!("{}: {total} new gists at the end", db.backend);
+    }
+}
+
+/// A database from before `new_count`: the migration that adds it counts each person's gists
+/// new since their visit, so "most new first" is right from the first page.
+#[test]
+fn the_migration_fills_new_count_from_the_gists_and_visits_already_there() {
+    use diesel::migration::MigrationSource;
+    use diesel::{MysqlConnection, SqliteConnection};
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+    fn before_new_count<DB, C>(conn: &mut C, source: EmbeddedMigrations)
+    where
+        DB: diesel::backend::Backend,
+        C: MigrationHarness<DB> + Connection<Backend = DB>,
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        let ours = source
+            .migrations()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name().to_string().ends_with("new_counts"))
+            .expect("the new_counts migration");
+        conn.revert_migration(&*ours).unwrap();
+    }
+
+    for db in backends() {
+        let store = open(&db);
+        let never = add(&store, "never", 1, true, 0);
+        let visited = add(&store, "visited", 2, true, 0);
+        let quiet = add(&store, "quiet", 3, true, 0);
+        let mut conn = store.conn().unwrap();
+        record_listing(
+            &mut conn,
+            &never,
+            &[remote("n1", 1, "a"), remote("n2", 1, "b")],
+            100,
+        )
+        .unwrap();
+        record_listing(&mut conn, &visited, &[remote("v1", 1, "a")], 100).unwrap();
+        people::record_visit(&mut conn, visited.id, 150).unwrap();
+        let visited = people::get(&mut conn, visited.id).unwrap();
+        record_listing(
+            &mut conn,
+            &visited,
+            &[remote("v1", 1, "a"), remote("v2", 1, "b")],
+            200,
+        )
+        .unwrap();
+        record_listing(&mut conn, &quiet, &[], 100).unwrap();
+        drop(conn);
+        drop(store);
+        match db.sqlite_path() {
+            Some(path) => before_new_count(
+                &mut SqliteConnection::establish(path.to_str().unwrap()).unwrap(),
+                SQLITE,
+            ),
+            None => before_new_count(&mut MysqlConnection::establish(&db.url).unwrap(), MYSQL),
+        }
+        let store = open(&db);
+        let mut conn = store.conn().unwrap();
+        let mut stored: Vec<(String, i64)> = stored_and_recounted(&mut conn)
+            .into_iter()
+            .map(|(login, stored, _)| (login, stored))
+            .collect();
+        stored.sort();
+        assert_eq!(
+            stored,
+            [
+                ("never".to_string(), 2),
+                ("quiet".to_string(), 0),
+                ("visited".to_string(), 1)
+            ],
+            "{}",
             db.backend
         );
     }

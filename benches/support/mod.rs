@@ -85,8 +85,8 @@ impl Drop for BenchDb {
     }
 }
 
-/// Tracks `count` people named `{prefix}{n:06}` (linked, history read), each with
-/// `gists` delivered gists of one file, in multi-row statements: 100,000 people take
+/// Tracks `count` people named `{prefix}{n:06}` (linked, history read, never visited: every
+/// gist is new), each with `gists` delivered gists of one file, in multi-row statements: 100,000 people take
 /// seconds, not the minutes `add` would.
 pub fn seed_people(store: &Store, prefix: &str, count: usize, gists: usize) {
     const ROWS: usize = 1_000;
@@ -101,7 +101,7 @@ pub fn seed_people(store: &Store, prefix: &str, count: usize, gists: usize) {
             let login = format!("{prefix}{n:06}");
             let id = n as i64 + 1;
             people.push(format!(
-                "({id}, {login}, {key}, {github_id}, 'Bench Person', NULL, {id}, 1, {added}, {added})",
+                "({id}, {login}, {key}, {github_id}, 'Bench Person', NULL, {id}, 1, {added}, {added}, {gists})",
                 login = quote(&login),
                 key = quote(&login.to_lowercase()),
                 github_id = 1000 + n,
@@ -132,7 +132,7 @@ pub fn seed_people(store: &Store, prefix: &str, count: usize, gists: usize) {
             .transaction(|conn| {
                 diesel::sql_query(format!(
                     "INSERT INTO people (id, github_login, github_login_key, github_id, name, email, \
-                     pipedrive_person_id, backfill, added_at, activities_looked_at) VALUES {}",
+                     pipedrive_person_id, backfill, added_at, activities_looked_at, new_count) VALUES {}",
                     people.join(", ")
                 ))
                 .execute(conn)?;
@@ -154,6 +154,18 @@ pub fn seed_people(store: &Store, prefix: &str, count: usize, gists: usize) {
             })
             .unwrap();
     }
+}
+
+/// Marks the people after the first `from` (in row order) visited now, after their gists were
+/// seen: none of their gists is new.
+pub fn visit_last(store: &Store, from: usize) {
+    let now = gisttrack::time::now_ms();
+    let mut conn = store.conn().unwrap();
+    diesel::sql_query(format!(
+        "UPDATE people SET last_visited_at = {now}, new_count = 0 WHERE id > {from}"
+    ))
+    .execute(&mut **conn)
+    .unwrap();
 }
 
 /// A finished run of the real binary.

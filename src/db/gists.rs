@@ -293,6 +293,136 @@ pub fn list_for_person(
     Ok(pair_with_files(rows, file_rows))
 }
 
+/// Which of a person's gists [`person_view`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// First seen since the person's last visit (every gist before the first visit).
+    NewSinceVisit,
+    All,
+}
+
+/// A person as [`person_view`] reads them: the row, their delivery counts and the gists asked
+/// for, newest first, each with its files.
+#[derive(Debug, Clone)]
+pub struct PersonView {
+    pub person: super::people::Person,
+    pub counts: GistCounts,
+    pub gists: Vec<(Gist, Vec<GistFile>)>,
+}
+
+diesel::alias!(gists as counted: CountedGists);
+
+/// The person's gists counted in a subquery of the row that reads them, where `$state`
+/// holds (one round trip for the row, its counts and its gists).
+macro_rules! counted {
+    ($($state:expr)?) => {
+        counted
+            .filter(counted.field(gists::person_id).eq(people::id))
+            $(.filter($state))?
+            .count()
+            .single_value()
+            .assume_not_null()
+    };
+}
+
+/// The person with this login key, their delivery counts and the gists asked for, in ONE
+/// statement: the person's row left-joined to their gists and those gists' files, the counts
+/// as subqueries of it. On MySQL that is one round trip (the three statements it replaces
+/// were three, four with files); the statement has a fixed shape per `which`, so it is
+/// prepared once per connection. `None`: not tracked.
+pub fn person_view(
+    conn: &mut DbConnection,
+    login_key: &str,
+    which: Which,
+) -> Result<Option<PersonView>> {
+    use super::people::Person;
+    use super::schema::people;
+    type Row = (Person, (i64, i64, i64), Option<Gist>, Option<GistFile>);
+    let state = counted.field(gists::delivery_state);
+    macro_rules! read {
+        ($c:expr, $joined:expr) => {
+            people::table
+                .left_join(gists::table.on($joined))
+                .left_join(gist_files::table.on(gist_files::gist_id.eq(gists::id)))
+                .filter(people::github_login_key.eq(login_key))
+                .select((
+                    Person::as_select(),
+                    (
+                        counted!(),
+                        counted!(state
+                            .eq(DeliveryState::Pending)
+                            .or(state.eq(DeliveryState::Sending))),
+                        counted!(state.eq(DeliveryState::Failed)),
+                    ),
+                    Option::<Gist>::as_select(),
+                    Option::<GistFile>::as_select(),
+                ))
+                .load::<Row>($c)
+        };
+    }
+    let loaded: std::result::Result<Vec<Row>, _> = crate::on_backend!(conn, |c| match which {
+        Which::NewSinceVisit => read!(
+            c,
+            gists::person_id.eq(people::id).and(
+                people::last_visited_at
+                    .is_null()
+                    .or(gists::first_seen_at.nullable().gt(people::last_visited_at))
+            )
+        ),
+        Which::All => read!(c, gists::person_id.eq(people::id)),
+    });
+    let rows = match loaded {
+        Ok(rows) => rows,
+        Err(err) => {
+            // Name the row that could not be read (see `name_unreadable_row`).
+            let person = people::table
+                .filter(people::github_login_key.eq(login_key))
+                .select(people::id)
+                .first::<PersonId>(conn)
+                .optional()?;
+            return Err(match person {
+                Some(id) => name_unreadable_row(conn, id, err),
+                None => err.into(),
+            });
+        }
+    };
+    let mut rows = rows.into_iter();
+    let Some((person, (known, pending, failed), gist, file)) = rows.next() else {
+        return Ok(None);
+    };
+    // Newest first, each gist's files by name: ordered here, since an ORDER BY over the join
+    // makes MySQL build a temporary table for a handful of rows (half the statement's time).
+    let mut pairs: Vec<(Gist, Option<GistFile>)> = std::iter::once((gist, file))
+        .chain(rows.map(|(_, _, gist, file)| (gist, file)))
+        .filter_map(|(gist, file)| Some((gist?, file)))
+        .collect();
+    pairs.sort_by(|(a, a_file), (b, b_file)| {
+        (b.first_seen_at, b.github_created_at, b.id.0)
+            .cmp(&(a.first_seen_at, a.github_created_at, a.id.0))
+            .then_with(|| file_name(a_file).cmp(&file_name(b_file)))
+    });
+    let mut gists: Vec<(Gist, Vec<GistFile>)> = Vec::new();
+    for (gist, file) in pairs {
+        match gists.last_mut() {
+            Some((last, files)) if last.id == gist.id => files.extend(file),
+            _ => gists.push((gist, file.into_iter().collect())),
+        }
+    }
+    Ok(Some(PersonView {
+        person,
+        counts: GistCounts {
+            known,
+            pending,
+            failed,
+        },
+        gists,
+    }))
+}
+
+fn file_name(file: &Option<GistFile>) -> Option<&str> {
+    file.as_ref().map(|f| f.name.as_str())
+}
+
 /// Gives each gist its files (which arrive in gist, then name, order).
 fn pair_with_files(rows: Vec<Gist>, files: Vec<GistFile>) -> Vec<(Gist, Vec<GistFile>)> {
     let mut by_gist: HashMap<GistRowId, Vec<GistFile>> = HashMap::new();
@@ -666,7 +796,8 @@ macro_rules! new_since_visit {
     };
 }
 
-/// How many gists new since the last visit each of these people has (absent: none).
+/// How many gists new since the last visit each of these people has (absent: none), counted
+/// from the gists: what each person's stored `new_count` must equal.
 pub fn new_counts(conn: &mut DbConnection, ids: &[PersonId]) -> Result<HashMap<PersonId, i64>> {
     use super::schema::people;
     Ok(gists::table
@@ -678,45 +809,6 @@ pub fn new_counts(conn: &mut DbConnection, ids: &[PersonId]) -> Result<HashMap<P
         .load::<(PersonId, i64)>(conn)?
         .into_iter()
         .collect())
-}
-
-/// Up to `limit` people whose login key matches `key_pattern`, most gists new since their
-/// last visit first, then by login key, after the cursor `after` (`(new, key)` of the previous
-/// page's last person): `(id, login key, new)`. Ranked and cut by the database, so only the
-/// page comes back however many people match.
-pub fn ranked_by_new(
-    conn: &mut DbConnection,
-    key_pattern: &str,
-    after: Option<(i64, &str)>,
-    limit: i64,
-) -> Result<Vec<(PersonId, String, i64)>> {
-    use super::schema::people;
-    // A count per person through the (person_id) index, not a join grouped over every
-    // gist: no temporary table of all people, on either backend.
-    let new = || {
-        gists::table
-            .filter(gists::person_id.eq(people::id))
-            .filter(new_since_visit!())
-            .count()
-            .single_value()
-            .assume_not_null()
-    };
-    let page = people::table
-        .filter(people::github_login_key.like(key_pattern).escape('\\'))
-        .select((people::id, people::github_login_key, new()))
-        .order((new().desc(), people::github_login_key.asc()))
-        .limit(limit);
-    Ok(match after {
-        // The first page needs no cursor condition (each one costs another count per person).
-        None => page.load(conn)?,
-        Some((after_new, after_key)) => page
-            .filter(
-                new().lt(after_new).or(new()
-                    .eq(after_new)
-                    .and(people::github_login_key.gt(after_key))),
-            )
-            .load(conn)?,
-    })
 }
 
 /// Counts read the state as text: one unreadable row must not hide every person's list; it

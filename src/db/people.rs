@@ -38,6 +38,9 @@ pub struct Person {
     /// When the Pipedrive person was found deleted with no survivor: nothing is sent until
     /// the user is relinked.
     pub unlinked_at: Option<i64>,
+    /// Gists first seen after the last visit (all of them before the first visit): kept by
+    /// the transactions that record gists ([`add_new`]) and visits ([`record_visit`]).
+    pub new_count: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -84,6 +87,48 @@ pub fn matching(
         .select(Person::as_select())
         .limit(limit)
         .load(c))?)
+}
+
+/// Up to `limit` people whose login key matches `key_pattern`, most gists new since their
+/// last visit first, then by login key, after the cursor `after` (`(new, key)` of the previous
+/// page's last person). A walk of the (new_count DESC, login key) index from the cursor: as
+/// cheap deep in the list as at its start, however many people there are. After a cursor, two
+/// statements (the rest of the cursor's count, then the lower counts) rather than one with an
+/// OR, which neither backend seeks with.
+pub fn by_new_count(
+    conn: &mut DbConnection,
+    key_pattern: &str,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<Person>> {
+    let matching = || people::github_login_key.like(key_pattern).escape('\\');
+    let Some((after_new, after_key)) = after else {
+        return Ok(crate::on_backend!(conn, |c| people::table
+            .filter(matching())
+            .order((people::new_count.desc(), people::github_login_key.asc()))
+            .select(Person::as_select())
+            .limit(limit)
+            .load(c))?);
+    };
+    let mut page: Vec<Person> = crate::on_backend!(conn, |c| people::table
+        .filter(people::new_count.eq(after_new))
+        .filter(people::github_login_key.gt(after_key))
+        .filter(matching())
+        .order(people::github_login_key.asc())
+        .select(Person::as_select())
+        .limit(limit)
+        .load(c))?;
+    let rest = limit - page.len() as i64;
+    if rest > 0 {
+        page.extend(crate::on_backend!(conn, |c| people::table
+            .filter(people::new_count.lt(after_new))
+            .filter(matching())
+            .order((people::new_count.desc(), people::github_login_key.asc()))
+            .select(Person::as_select())
+            .limit(rest)
+            .load(c))?);
+    }
+    Ok(page)
 }
 
 /// One page of the listing by login, at most `limit` people.
@@ -251,6 +296,69 @@ pub fn delete(conn: &mut DbConnection, person_id: PersonId) -> Result<bool> {
     })
 }
 
+/// Counts `n` gists first seen at `first_seen_at` into the person's `new_count` when they are
+/// new to the person's viewer (no visit yet, or the last one before them). Call in the
+/// transaction that inserts them, after the person's row was written (locked) in it.
+pub fn add_new(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    n: i64,
+    first_seen_at: i64,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    diesel::update(
+        people::table.find(person_id).filter(
+            people::last_visited_at
+                .is_null()
+                .or(people::last_visited_at.lt(first_seen_at)),
+        ),
+    )
+    .set(people::new_count.eq(people::new_count + n))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The person's gists first seen after `at`, counted in the statement that moves their last
+/// visit to `at` (usually none: only a gist stamped by a clock ahead of this one).
+macro_rules! new_after {
+    ($at:expr) => {
+        gists::table
+            .filter(gists::person_id.eq(people::id))
+            .filter(gists::first_seen_at.gt($at))
+            .count()
+            .single_value()
+            .assume_not_null()
+    };
+}
+
+/// Records a visit at `now` if the person's last visit is still `last_seen` (what the caller
+/// read): true when it was, so the gists new since `last_seen` are exactly the visit's. One
+/// statement, no transaction: a visit that came in between makes it false (read again).
+pub fn record_visit_after(
+    conn: &mut DbConnection,
+    person_id: PersonId,
+    last_seen: Option<i64>,
+    now: i64,
+) -> Result<bool> {
+    let target = people::table.find(person_id);
+    let set = (
+        people::previous_visited_at.eq(people::last_visited_at),
+        people::last_visited_at.eq(now),
+        people::new_count.eq(new_after!(now)),
+    );
+    let changed = crate::on_backend!(conn, |c| match last_seen {
+        Some(last) => diesel::update(target.filter(people::last_visited_at.eq(last)))
+            .set(set)
+            .execute(c),
+        None => diesel::update(target.filter(people::last_visited_at.is_null()))
+            .set(set)
+            .execute(c),
+    })?;
+    Ok(changed == 1)
+}
+
 /// Records a visit at `now` and returns the person as it now stands: its
 /// `previous_visited_at` is the visit before this one, the boundary of "new since last visit".
 /// A single UPDATE shifts both columns, so two visits at once each get a distinct window.
@@ -265,6 +373,7 @@ pub fn record_visit(
             .set((
                 people::previous_visited_at.eq(people::last_visited_at),
                 people::last_visited_at.eq(now),
+                people::new_count.eq(new_after!(now)),
             ))
             .execute(conn)?;
         Ok(people::table

@@ -22,6 +22,7 @@ diesel::table! {
         pipedrive_org_id -> Nullable<BigInt>,
         activities_looked_at -> Nullable<BigInt>,
         unlinked_at -> Nullable<BigInt>,
+        new_count -> BigInt,
     }
 }
 

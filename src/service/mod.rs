@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::clients::{GistId, GithubUrl};
 use crate::db::claims::ClaimPurpose;
 use crate::db::departed::{self, Departed};
-use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile};
+use crate::db::gists::{self, DeliveryState, Gist, GistCounts, GistFile, Which};
 use crate::db::link_history::{self, LinkEvent, LinkReason};
 use crate::db::people::{self, NewPerson, Page, Person};
 use crate::db::person_creations;
@@ -356,54 +356,86 @@ pub fn count_people(store: &Store) -> Result<i64> {
 }
 
 /// A person and their gists: new since the previous visit (recording this one), peeked, or all.
+///
+/// A peek is one statement ([`gists::person_view`]): one round trip on MySQL. A visit reads
+/// the same way, then records itself in one conditional statement that holds only while the
+/// last visit is still the one the read saw, so the gists shown are exactly the new visit's
+/// window; when another visit came in between, both are done again (two round trips, no
+/// transaction).
 pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonDetail> {
     let login = Login::parse(input)?;
-    // A visit is its own write transaction (write first, so SQLite's busy timeout applies);
-    // then the reads (see `Store::read`).
-    let visited = match mode {
-        ViewMode::NewSinceLastVisit => {
-            let visited = store.write(|conn| {
-                let person = people::get_by_login(conn, &login)?;
-                people::record_visit(conn, person.id, store.now_ms())?
-                    .ok_or_else(|| Error::NotTracked(login.to_string()))
-            })?;
-            store.touch();
-            Some(visited)
+    let key = login.key();
+    let not_tracked = || Error::NotTracked(login.to_string());
+    let view = match mode {
+        ViewMode::Peek => return peek_person(&mut *store.conn()?, input),
+        ViewMode::All => {
+            return store.read(|conn| {
+                let view = gists::person_view(conn, &key, Which::All)?.ok_or_else(not_tracked)?;
+                let links = match view.person.github_id {
+                    Some(github_id) => link_history::for_account(conn, github_id)?
+                        .into_iter()
+                        .map(LinkView::from)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                Ok(detail(view, None, Some(links)))
+            })
         }
-        ViewMode::Peek | ViewMode::All => None,
+        ViewMode::NewSinceLastVisit => {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let mut view = gists::person_view(&mut *store.conn()?, &key, Which::NewSinceVisit)?
+                    .ok_or_else(not_tracked)?;
+                let now = store.now_ms();
+                let seen = view.person.last_visited_at;
+                if store
+                    .write(|conn| people::record_visit_after(conn, view.person.id, seen, now))?
+                {
+                    store.touch();
+                    let person = &mut view.person;
+                    person.previous_visited_at = seen;
+                    person.last_visited_at = Some(now);
+                    break view;
+                }
+                if tries == 8 {
+                    return Err(Error::DatabaseBusy(format!(
+                        "{login} was visited {tries} times while this visit was recorded"
+                    )));
+                }
+            }
+        }
     };
-    store.read(|conn| {
-        let (person, since) = match (visited, mode) {
-            (Some(visited), _) => {
-                let since = visited.previous_visited_at;
-                (visited, since)
-            }
-            (None, ViewMode::All) => (people::get_by_login(conn, &login)?, None),
-            (None, _) => {
-                let person = people::get_by_login(conn, &login)?;
-                let since = person.last_visited_at;
-                (person, since)
-            }
-        };
-        let rows = gists::list_for_person(conn, person.id, since)?;
-        let counts = gists::counts_for(conn, person.id)?;
-        let links = match (mode, person.github_id) {
-            (ViewMode::All, Some(github_id)) => Some(
-                link_history::for_account(conn, github_id)?
-                    .into_iter()
-                    .map(LinkView::from)
-                    .collect(),
-            ),
-            (ViewMode::All, None) => Some(Vec::new()),
-            _ => None,
-        };
-        Ok(PersonDetail {
-            person: summary(&person, counts),
-            since: since.map(format_ms),
-            gists: rows.into_iter().map(|(g, f)| gist_view(g, f)).collect(),
-            links,
-        })
-    })
+    // The visit's window starts at the one before it (now the previous one).
+    let since = view.person.previous_visited_at;
+    Ok(detail(view, since, None))
+}
+
+/// A peek ([`ViewMode::Peek`]): one statement.
+fn peek_person(conn: &mut DbConnection, input: &str) -> Result<PersonDetail> {
+    let login = Login::parse(input)?;
+    let view = gists::person_view(conn, &login.key(), Which::NewSinceVisit)?
+        .ok_or_else(|| Error::NotTracked(login.to_string()))?;
+    let since = view.person.last_visited_at;
+    Ok(detail(view, since, None))
+}
+
+/// A person's view as the API answers it.
+fn detail(
+    view: gists::PersonView,
+    since: Option<i64>,
+    links: Option<Vec<LinkView>>,
+) -> PersonDetail {
+    PersonDetail {
+        person: summary(&view.person, view.counts),
+        since: since.map(format_ms),
+        gists: view
+            .gists
+            .into_iter()
+            .map(|(g, f)| gist_view(g, f))
+            .collect(),
+        links,
+    }
 }
 
 /// The delivery gauges `/metrics` shows: read from the ledger, so every process sharing the

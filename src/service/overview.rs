@@ -1,7 +1,7 @@
 //! What the dashboard shows: tracked people with the gists new since their last visit,
 //! searched, sorted and paged; one person with every gist, the new ones marked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::{summary, PersonDetail, PersonSummary, ViewMode};
 use crate::db::gists;
@@ -47,66 +47,47 @@ pub struct Overview {
     pub next: Option<String>,
 }
 
-/// One page of tracked people with their counts. By name it is a keyset read, as cheap deep
-/// in the list as at its start; by "new" the database counts every matching person's new gists
-/// and returns only the page (time grows with the people, memory does not).
+/// One page of tracked people with their counts. By name and by "new" alike a keyset read of
+/// an index (login, or each person's stored count of new gists then login), as cheap deep in
+/// the list as at its start.
 pub fn people(store: &Store, query: &OverviewQuery) -> Result<Overview> {
     let pattern = people::key_prefix_pattern(&query.search);
     let limit = query.limit.max(1);
     store.read(|conn| {
-        let (page, next, new) = match query.sort {
+        let mut page = match query.sort {
             Sort::Name => {
                 let after = query.after.as_deref().unwrap_or("");
-                let mut page = people::matching(conn, &pattern, after, limit as i64 + 1)?;
-                let next = (page.len() > limit).then(|| page[limit - 1].github_login_key.clone());
-                page.truncate(limit);
-                let ids: Vec<PersonId> = page.iter().map(|p| p.id).collect();
-                let new = gists::new_counts(conn, &ids)?;
-                (page, next, new)
+                people::matching(conn, &pattern, after, limit as i64 + 1)?
             }
-            // The ranking counted them already.
-            Sort::New => by_new(conn, &pattern, query.after.as_deref(), limit)?,
+            Sort::New => {
+                let cursor = query.after.as_deref().and_then(|after| {
+                    let (new, key) = after.split_once(':')?;
+                    Some((new.parse::<i64>().ok()?, key))
+                });
+                people::by_new_count(conn, &pattern, cursor, limit as i64 + 1)?
+            }
         };
+        let next = (page.len() > limit).then(|| cursor_after(&page[limit - 1], query.sort));
+        page.truncate(limit);
         let ids: Vec<PersonId> = page.iter().map(|p| p.id).collect();
         let counts = gists::counts_of(conn, &ids)?;
         let rows = page
             .iter()
             .map(|person| OverviewRow {
                 person: summary(person, counts.get(&person.id).copied().unwrap_or_default()),
-                new_gists: new.get(&person.id).copied().unwrap_or(0),
+                new_gists: person.new_count,
             })
             .collect();
         Ok(Overview { rows, next })
     })
 }
 
-/// A page of people in its order, the cursor of the next page, and each one's new gists.
-type PageOfPeople = (Vec<Person>, Option<String>, HashMap<PersonId, i64>);
-
-/// The page of people by new gists (most first, then login) after `after` (`{new}:{key}`),
-/// the next cursor, and each one's count of new gists.
-fn by_new(
-    conn: &mut crate::db::DbConnection,
-    pattern: &str,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<PageOfPeople> {
-    let cursor = after.and_then(|after| {
-        let (new, key) = after.split_once(':')?;
-        Some((new.parse::<i64>().ok()?, key))
-    });
-    let mut ranked = gists::ranked_by_new(conn, pattern, cursor, limit as i64 + 1)?;
-    let next = (ranked.len() > limit).then(|| {
-        let (_, key, new) = &ranked[limit - 1];
-        format!("{new}:{key}")
-    });
-    ranked.truncate(limit);
-    let ids: Vec<PersonId> = ranked.iter().map(|(id, _, _)| *id).collect();
-    let new: HashMap<PersonId, i64> = ranked.iter().map(|(id, _, n)| (*id, *n)).collect();
-    let mut people = people::find_all(conn, &ids)?;
-    let order: HashMap<PersonId, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    people.sort_by_key(|p| order.get(&p.id).copied().unwrap_or(usize::MAX));
-    Ok((people, next, new))
+/// The `after` of the page that follows this person.
+fn cursor_after(person: &Person, sort: Sort) -> String {
+    match sort {
+        Sort::Name => person.github_login_key.clone(),
+        Sort::New => format!("{}:{}", person.new_count, person.github_login_key),
+    }
 }
 
 /// A person with every gist, newest first, and which of them are new: since the visit this

@@ -100,6 +100,7 @@ pub fn record_listing(
         .map(|(g, state)| (content(g), *state))
         .collect();
     gists::insert_new(conn, person.id, &new, now)?;
+    people::add_new(conn, person.id, new.len() as i64, now)?;
     // An activity for a gist cannot be older than the gist: the next look goes back at least
     // that far, so a marker it saw before the gist was known here (another install's) is
     // seen again now that it can be recorded.

@@ -1,0 +1,2 @@
+DROP INDEX people_new_count;
+ALTER TABLE people DROP COLUMN new_count;
