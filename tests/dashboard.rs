@@ -116,6 +116,52 @@ fn synced(db: &TestDb, fake: &FakeApis) -> Server {
 }
 
 #[test]
+fn each_salesperson_can_open_their_own_people() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_user("alice-dev", 3);
+        fake.add_user("bob", 1);
+        fake.add_user("zed", 2);
+        ok(&db, Some(&fake), &["add", "alice-dev", "bob", "zed"]);
+        // Bob's person belongs to salesperson 42; the pass reads it before delivering.
+        let bobs = fake.person_named("bob Example");
+        fake.reassign(bobs.id, 42, None);
+        ok(&db, Some(&fake), &["sync"]);
+        let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+        let page = |path: &str| {
+            let mut response = agent().get(format!("{}{path}", server.url)).call().unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+            response.body_mut().read_to_string().unwrap()
+        };
+        let everyone = page("/");
+        assert!(
+            everyone.contains("<th class=\"wide\">Owner</th>")
+                && everyone.contains("href=\"/?owner=42\""),
+            "[{}] the owner column links to their people: {everyone}",
+            db.backend
+        );
+        for path in ["/?owner=42", "/?owner=42&sort=new"] {
+            let theirs = page(path);
+            assert!(
+                theirs.contains("href=\"/people/bob\"")
+                    && !theirs.contains("href=\"/people/alice-dev\"")
+                    && !theirs.contains("href=\"/people/zed\""),
+                "[{}] {path} shows only bob: {theirs}",
+                db.backend
+            );
+            assert!(theirs.contains("user #42 owns"), "{theirs}");
+        }
+        let nobody = page("/?owner=43");
+        assert!(
+            nobody.contains("Nobody tracked here is theirs") && !nobody.contains("/people/bob\""),
+            "{nobody}"
+        );
+        // Anything but a user id shows everyone.
+        assert!(page("/?owner=x").contains("href=\"/people/zed\""));
+    }
+}
+
+#[test]
 fn the_overview_counts_new_gists_and_a_visit_resets_them_but_a_peek_does_not() {
     for db in backends() {
         let fake = roomy_fake();

@@ -131,6 +131,45 @@ pub fn by_new_count(
     Ok(page)
 }
 
+/// The people one Pipedrive user owns ("my people" on the dashboard), by login or most new
+/// gists first, after the previous page's cursor: `matching` and `by_new_count` narrowed to
+/// one owner (a salesperson's share of the list, read through the owner's rows).
+pub fn owned_by(
+    conn: &mut DbConnection,
+    owner: PipedriveUserId,
+    key_pattern: &str,
+    by_new: bool,
+    after: Option<(i64, &str)>,
+    after_key: &str,
+    limit: i64,
+) -> Result<Vec<Person>> {
+    Ok(crate::on_backend!(conn, |c| {
+        let mut query = people::table
+            .filter(people::pipedrive_owner_id.eq(owner))
+            .filter(people::github_login_key.like(key_pattern).escape('\\'))
+            .select(Person::as_select())
+            .limit(limit)
+            .into_boxed();
+        if by_new {
+            if let Some((new, key)) = after {
+                query = query.filter(
+                    people::new_count.lt(new).or(people::new_count
+                        .eq(new)
+                        .and(people::github_login_key.gt(key.to_string()))),
+                );
+            }
+            query
+                .order((people::new_count.desc(), people::github_login_key.asc()))
+                .load(c)
+        } else {
+            query
+                .filter(people::github_login_key.gt(after_key.to_string()))
+                .order(people::github_login_key.asc())
+                .load(c)
+        }
+    })?)
+}
+
 /// One page of the listing by login, at most `limit` people.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Page {

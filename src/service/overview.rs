@@ -8,7 +8,7 @@ use crate::db::gists;
 use crate::db::people::{self, Person};
 use crate::db::Store;
 use crate::error::Result;
-use crate::ids::PersonId;
+use crate::ids::{PersonId, PipedriveUserId};
 
 /// How the overview is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,6 +29,8 @@ pub struct OverviewQuery {
     /// Where the previous page ended: a login key (by name), or `{new}:{login key}` (by new).
     pub after: Option<String>,
     pub limit: usize,
+    /// Only the people this Pipedrive user owns.
+    pub owner: Option<PipedriveUserId>,
 }
 
 /// One tracked person in the overview.
@@ -54,17 +56,28 @@ pub fn people(store: &Store, query: &OverviewQuery) -> Result<Overview> {
     let pattern = people::key_prefix_pattern(&query.search);
     let limit = query.limit.max(1);
     store.read(|conn| {
-        let mut page = match query.sort {
-            Sort::Name => {
+        let new_cursor = || {
+            query.after.as_deref().and_then(|after| {
+                let (new, key) = after.split_once(':')?;
+                Some((new.parse::<i64>().ok()?, key))
+            })
+        };
+        let mut page = match (query.owner, query.sort) {
+            (Some(owner), sort) => people::owned_by(
+                conn,
+                owner,
+                &pattern,
+                sort == Sort::New,
+                new_cursor(),
+                query.after.as_deref().unwrap_or(""),
+                limit as i64 + 1,
+            )?,
+            (None, Sort::Name) => {
                 let after = query.after.as_deref().unwrap_or("");
                 people::matching(conn, &pattern, after, limit as i64 + 1)?
             }
-            Sort::New => {
-                let cursor = query.after.as_deref().and_then(|after| {
-                    let (new, key) = after.split_once(':')?;
-                    Some((new.parse::<i64>().ok()?, key))
-                });
-                people::by_new_count(conn, &pattern, cursor, limit as i64 + 1)?
+            (None, Sort::New) => {
+                people::by_new_count(conn, &pattern, new_cursor(), limit as i64 + 1)?
             }
         };
         let next = (page.len() > limit).then(|| cursor_after(&page[limit - 1], query.sort));

@@ -325,6 +325,12 @@ async fn overview_page(
         search: query.first("q").unwrap_or("").trim().to_string(),
         after: query.first("after").map(str::to_string),
         limit: PAGE_SIZE,
+        // "My people": a Pipedrive user id; anything else shows everyone.
+        owner: query
+            .first("owner")
+            .and_then(|id| id.trim().parse::<i64>().ok())
+            .filter(|id| *id > 0)
+            .map(crate::ids::PipedriveUserId),
     };
     let mut frame = visitor.frame(&state);
     frame.notice = notice(&query);

@@ -87,7 +87,16 @@ pub fn overview(
                 input type="search" name="q" value=(query.search) placeholder="Filter by login"
                     aria-label="Filter by login";
                 input type="hidden" name="sort" value=(sort_name(query.sort));
+                @if let Some(owner) = query.owner {
+                    input type="hidden" name="owner" value=(owner);
+                }
                 button type="submit" { "Filter" }
+            }
+            @if let Some(owner) = query.owner {
+                p.owner-filter {
+                    "Showing the people Pipedrive user #" (owner) " owns · "
+                    a href=(format!("/?sort={}", sort_name(query.sort))) { "show everyone" }
+                }
             }
             p.sort {
                 "Sort: "
@@ -97,7 +106,8 @@ pub fn overview(
             }
             @if overview.rows.is_empty() {
                 p.empty {
-                    @if query.search.is_empty() { "Nobody is tracked yet: add a GitHub login above." }
+                    @if query.owner.is_some() { "Nobody tracked here is theirs in Pipedrive." }
+                    @else if query.search.is_empty() { "Nobody is tracked yet: add a GitHub login above." }
                     @else { "No tracked login starts with “" (query.search) "”." }
                 }
             } @else {
@@ -105,7 +115,7 @@ pub fn overview(
                     table.people {
                         thead { tr {
                             th { "Login" } th.wide { "Name" } th.wide { "Pipedrive" }
-                            th.num { "New" } th.num { "Gists" } th.num.wide { "Pending" }
+                            th.wide { "Owner" } th.num { "New" } th.num { "Gists" } th.num.wide { "Pending" }
                             th.num { "Failed" } th.wide { "Last sync" }
                         } }
                         tbody {
@@ -196,11 +206,20 @@ fn sort_name(sort: Sort) -> &'static str {
     }
 }
 
+/// `&owner=ID` while the overview shows one owner's people, so sorting and paging keep it.
+fn owner_param(query: &OverviewQuery) -> String {
+    query
+        .owner
+        .map(|owner| format!("&owner={owner}"))
+        .unwrap_or_default()
+}
+
 fn sort_link(query: &OverviewQuery, sort: Sort, label: &str) -> Markup {
     let href = format!(
-        "/?sort={}&q={}",
+        "/?sort={}&q={}{}",
         sort_name(sort),
-        percent_encoding::utf8_percent_encode(&query.search, percent_encoding::NON_ALPHANUMERIC)
+        percent_encoding::utf8_percent_encode(&query.search, percent_encoding::NON_ALPHANUMERIC),
+        owner_param(query)
     );
     html! {
         @if query.sort == sort { strong { (label) } } @else { a href=(href) { (label) } }
@@ -212,10 +231,11 @@ fn page_href(query: &OverviewQuery, after: &str) -> String {
         percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
     format!(
-        "/?sort={}&q={}&after={}",
+        "/?sort={}&q={}&after={}{}",
         sort_name(query.sort),
         encode(&query.search),
-        encode(after)
+        encode(after),
+        owner_param(query)
     )
 }
 
@@ -230,6 +250,7 @@ fn person_row(site: &Site, person: &PersonSummary, new_gists: i64) -> Markup {
             }
             td.wide { (person.name.as_deref().unwrap_or("")) }
             td.wide { (pipedrive_link(site, person)) }
+            td.wide { (owner_filter(person)) }
             td.num { span.new.zero[new_gists == 0] { (new_gists) } }
             td.num { (person.gists_known) }
             td.num.wide { (person.deliveries_pending) }
@@ -245,6 +266,16 @@ fn owner(person: &PersonSummary) -> Markup {
         (Some(name), _) => html! { (name) },
         (None, Some(id)) => html! { "user #" (id) },
         (None, None) => html! { span.muted { "not read yet" } },
+    }
+}
+
+/// The owner, linking to the overview of their people ("my people").
+fn owner_filter(person: &PersonSummary) -> Markup {
+    match person.owner_id {
+        Some(id) => {
+            html! { a href={ "/?owner=" (id) } title="Only their people" { (owner(person)) } }
+        }
+        None => owner(person),
     }
 }
 
