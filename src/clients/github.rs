@@ -12,8 +12,8 @@ use super::{
     agent, drive, excerpt, header, header_num, http_response::Response, HeaderMap, Next, Patience,
 };
 use super::{
-    ApiError, GistId, GistListing, GithubApi, GithubUrl, GithubUser, RateBudget, Refused,
-    RemoteFile, RemoteGist,
+    ApiError, GistId, GistListing, GithubApi, GithubOrg, GithubUrl, GithubUser, MemberListing,
+    OrgMember, RateBudget, Refused, RemoteFile, RemoteGist,
 };
 use crate::config::Secret;
 use crate::ids::GithubUserId;
@@ -524,6 +524,90 @@ impl GithubApi for GithubClient {
             gists,
         })
     }
+
+    fn org(&self, login: &str) -> Result<Option<GithubOrg>, ApiError> {
+        let url = format!("{}/orgs/{login}", self.settings.base_url);
+        let mut response = self.get(&url, None)?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let org: OrgJson = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| ApiError::Decode(format!("organization: {e}")))?;
+        Ok(Some(GithubOrg {
+            login: org.login,
+            id: GithubUserId(org.id),
+            name: org
+                .name
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+        }))
+    }
+
+    fn org_members(&self, login: &str, etag: Option<&str>) -> Result<MemberListing, ApiError> {
+        let first = format!(
+            "{}/orgs/{login}/public_members?per_page=100",
+            self.settings.base_url
+        );
+        let mut response = self.get(&first, etag)?;
+        match response.status().as_u16() {
+            304 => return Ok(MemberListing::NotModified),
+            404 => return Ok(MemberListing::OrgGone),
+            _ => {}
+        }
+        let new_etag = header(response.headers(), "etag").map(str::to_string);
+        let mut members = Vec::new();
+        let mut seen_pages = vec![first];
+        loop {
+            let page: Vec<MemberJson> = response
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_json()
+                .map_err(|e| ApiError::Decode(format!("member list: {e}")))?;
+            members.extend(page.into_iter().map(|m| OrgMember {
+                bot: OrgMember::is_bot(m.kind.as_deref(), &m.login),
+                login: m.login,
+                id: GithubUserId(m.id),
+            }));
+            let Some(next) = header(response.headers(), "link").and_then(next_link) else {
+                break;
+            };
+            let next = api_link(self.api.as_ref(), &next)?;
+            if seen_pages.contains(&next) || seen_pages.len() >= 1000 {
+                return Err(ApiError::Decode(format!("pagination loops at {next}")));
+            }
+            seen_pages.push(next.clone());
+            response = self.get(&next, None)?;
+            if response.status().as_u16() != 200 {
+                return Err(ApiError::Server {
+                    status: response.status().as_u16(),
+                    message: format!("page {next} vanished mid-listing"),
+                    by_service: true,
+                });
+            }
+        }
+        Ok(MemberListing::Changed {
+            etag: new_etag,
+            members,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct OrgJson {
+    login: String,
+    id: i64,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MemberJson {
+    login: String,
+    id: i64,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[cfg(test)]
