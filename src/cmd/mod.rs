@@ -5,6 +5,7 @@ pub mod completions;
 pub mod delete;
 pub mod doctor;
 pub mod list;
+pub mod org;
 pub mod relink;
 pub mod serve;
 pub mod show;
@@ -172,6 +173,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Serve(args) => serve::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Relink(args) => relink::run(args, &ctx),
+        Command::Org(args) => org::run(args, &ctx),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
@@ -261,7 +263,11 @@ pub fn sync_engine(
     metrics: Arc<Metrics>,
 ) -> Result<Engine> {
     check_activity_type(args)?;
+    let mut rules = SyncSettings::default();
+    args.orgs.apply(&mut rules)?;
     let mut engine = engine(open, &args.upstream, metrics)?;
+    engine.settings.exclude = rules.exclude;
+    engine.settings.drop_leavers = rules.drop_leavers;
     engine.settings.concurrency = args.workers.concurrency as usize;
     engine.settings.activity = ActivitySettings {
         activity_type: args.activity_type.clone(),

@@ -173,17 +173,18 @@ pub fn all_memberships(conn: &mut DbConnection) -> Result<Vec<Membership>> {
         .load(conn)?)
 }
 
-/// A member seen on the list: recorded when new, back from having left, or renamed; the
-/// reason it is skipped (if it is) brought up to date.
-pub fn record_member(conn: &mut DbConnection, member: &Membership) -> Result<()> {
-    let updated = diesel::update(org_members::table.find((member.org_github_id, member.github_id)))
-        .set((
-            org_members::login.eq(&member.login),
-            org_members::skipped.eq(&member.skipped),
-            org_members::left_at.eq(None::<i64>),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
+/// A member seen on the list: recorded when new (`exists` false), or brought up to date
+/// (back from having left, renamed, skipped for another reason).
+pub fn record_member(conn: &mut DbConnection, member: &Membership, exists: bool) -> Result<()> {
+    if exists {
+        diesel::update(org_members::table.find((member.org_github_id, member.github_id)))
+            .set((
+                org_members::login.eq(&member.login),
+                org_members::skipped.eq(&member.skipped),
+                org_members::left_at.eq(None::<i64>),
+            ))
+            .execute(conn)?;
+    } else {
         diesel::insert_into(org_members::table)
             .values(member)
             .execute(conn)?;
