@@ -98,11 +98,11 @@ fn org_routes(state: &AppState) -> BoxedFilter<(Response,)> {
                 .and_then(orgs::add_org))
             .unify(),
     );
-    let delete = warp::path!("api" / "v1" / "orgs" / String)
+    let delete = warp::path!("api" / "v1" / "orgs" / PathLogin)
         .and(warp::delete())
         .and(api)
         .and(query::query())
-        .and_then(|org, state, query| orgs::delete_org(state, org, query));
+        .and_then(|org: PathLogin, state, query| orgs::delete_org(state, org.0, query));
     list_or_add.or(delete).unify().boxed()
 }
 

@@ -9,7 +9,7 @@ use warp::{Rejection, Reply};
 
 use crate::http::problem::{ApiProblem, ErrorBody};
 use crate::http::query::Query;
-use crate::http::{blocking, path_segment, AppState};
+use crate::http::{blocking, AppState};
 use crate::service::orgs::{self, OrgAdded, OrgDeleted, OrgSummary};
 
 fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
@@ -156,8 +156,8 @@ pub struct DeleteOrgQuery {
         (status = 404, description = "Not followed", body = ErrorBody),
     )
 )]
+/// `org` comes percent-decoded ([`crate::http::PathLogin`]).
 pub async fn delete_org(state: AppState, org: String, query: Query) -> Result<Response, Rejection> {
-    let org = path_segment(&org);
     let members = query.bool("members")?.unwrap_or(false);
     let engine = state.engine.clone();
     let deleted =
