@@ -680,7 +680,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn only_local_paths_are_returned_to() {
         assert_eq!(local_path(Some("/people/octocat")), "/people/octocat");
         assert_eq!(local_path(Some("/?sort=new&q=al")), "/?sort=new&q=al");
