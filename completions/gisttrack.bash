@@ -282,7 +282,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__doctor)
-            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --api-token --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --digest-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --api-token --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,6 +321,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digest-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -924,7 +928,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --help --version"
+            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --digest-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -975,6 +979,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digest-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1052,7 +1060,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --digest-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1091,6 +1099,10 @@ _gisttrack() {
                     return 0
                     ;;
                 --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digest-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -335,7 +335,7 @@ impl TimingArgs {
     }
 }
 
-/// Where failure alerts go; for `sync` and `serve`.
+/// Where failure alerts and the digest go; for `sync` and `serve`.
 #[derive(Debug, Args, Clone)]
 pub struct NotifyArgs {
     /// POST a JSON message (Slack-compatible `text`) here when a pass ends with failures,
@@ -347,12 +347,27 @@ pub struct NotifyArgs {
         value_name = "URL"
     )]
     notify_url: Option<ArgSecret>,
+
+    /// POST one JSON message (Slack-compatible `text`) here after each pass that delivered
+    /// anything: the new gists by person, with owner and Pipedrive link. Nothing otherwise.
+    #[arg(
+        long,
+        env = "GISTTRACK_DIGEST_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    digest_url: Option<ArgSecret>,
 }
 
 impl NotifyArgs {
     /// The webhook (a secret: chat webhooks carry their key in the URL).
     pub fn notify_url(&self) -> Option<Secret> {
         Secret::given(&self.notify_url)
+    }
+
+    /// The digest's webhook (a secret, as the notification's is).
+    pub fn digest_url(&self) -> Option<Secret> {
+        Secret::given(&self.digest_url)
     }
 }
 
@@ -476,9 +491,17 @@ mod tests {
             "pd-secret",
             "--api-token",
             "api-secret",
+            "--digest-url",
+            "https://hooks.example/digest-secret",
         ]);
         let debug = format!("{cli:?}");
-        for secret in ["db-secret", "gh-secret", "pd-secret", "api-secret"] {
+        for secret in [
+            "db-secret",
+            "gh-secret",
+            "pd-secret",
+            "api-secret",
+            "digest-secret",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
     }

@@ -314,3 +314,67 @@ fn a_lost_answer_to_the_organizations_creation_never_makes_a_second() {
         assert_eq!(fake.live_persons().len(), 3);
     }
 }
+
+#[test]
+fn the_digest_is_one_message_per_pass_with_something_new_and_none_otherwise() {
+    for db in backends() {
+        let fake = roomy_fake();
+        acme(&fake);
+        let hook = support::fake::Receiver::start();
+        let sync = |fake: &FakeApis| {
+            let out = command(&db, Some(fake))
+                .env("GISTTRACK_DIGEST_URL", &hook.url)
+                .arg("sync")
+                .output()
+                .unwrap();
+            support::assert_success(&out, "sync with a digest");
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !said.contains("webhook-secret"),
+                "the URL is a secret: {said}"
+            );
+        };
+        ok(&db, Some(&fake), &["org", "add", "acme"]);
+        sync(&fake);
+        let messages = hook.taken();
+        assert_eq!(messages.len(), 1, "[{}] {messages:?}", db.backend);
+        let text = messages[0]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("gisttrack: 3 new gists from 2 people"),
+            "{text}"
+        );
+        for gist in fake.gist_ids("alice").iter().chain(&fake.gist_ids("bob")) {
+            assert!(text.contains(gist.as_str()), "{gist} in {text}");
+        }
+        assert!(text.contains("*alice* (Pipedrive person #"), "{text}");
+        for secret in [support::GITHUB_TOKEN, support::PIPEDRIVE_TOKEN] {
+            assert!(!text.contains(secret), "{text}");
+        }
+
+        sync(&fake);
+        assert!(
+            hook.taken().is_empty(),
+            "[{}] nothing new, no message",
+            db.backend
+        );
+
+        let new = fake.add_gist("carol");
+        sync(&fake);
+        let messages = hook.taken();
+        assert_eq!(messages.len(), 1, "[{}] {messages:?}", db.backend);
+        let text = messages[0]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("gisttrack: 1 new gist from 1 person"),
+            "{text}"
+        );
+        assert!(
+            text.contains("*carol*") && text.contains(new.as_str()),
+            "{text}"
+        );
+        assert!(!text.contains("alice"), "{text}");
+    }
+}

@@ -232,26 +232,39 @@ pub fn engine(
     })
 }
 
-/// Who hears about a pass's outcome once it is over (`--notify-url`), for `sync` and `serve`:
-/// the pass returns its report, and its caller tells them.
+/// Who hears about a pass's outcome once it is over (`--notify-url` for failures,
+/// `--digest-url` for what is new), for `sync` and `serve`: the pass returns its report, and
+/// its caller tells them.
 #[derive(Clone, Default)]
 pub struct Alerts {
     failures: Option<Arc<Notifier>>,
+    digest: Option<Arc<crate::digest::Digest>>,
 }
 
 impl Alerts {
     pub fn from_args(args: &EngineArgs) -> Alerts {
+        let site = crate::site::Site::from_api_urls(
+            &args.upstream.github_api_url,
+            &args.upstream.pipedrive_api_url,
+        );
         Alerts {
             failures: args
                 .notify
                 .notify_url()
                 .map(|url| Arc::new(Notifier::new(url))),
+            digest: args
+                .notify
+                .digest_url()
+                .map(|url| Arc::new(crate::digest::Digest::new(url, site))),
         }
     }
 
     pub fn after_pass(&self, store: &Store, report: &SyncReport) {
         if let Some(notifier) = &self.failures {
             notifier.after_pass(store, report);
+        }
+        if let Some(digest) = &self.digest {
+            digest.after_pass(report);
         }
     }
 }

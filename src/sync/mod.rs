@@ -181,6 +181,20 @@ pub struct SyncReport {
     /// The users this pass found unlinked (their Pipedrive person deleted), for alerts.
     #[serde(skip)]
     pub unlinked_users: Vec<String>,
+    /// The gists this pass delivered, in order, for the digest.
+    #[serde(skip)]
+    pub delivered: Vec<Delivered>,
+}
+
+/// A gist a pass delivered: whose, to which Pipedrive person, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub login: String,
+    pub pipedrive_person: crate::ids::PipedrivePersonId,
+    /// The person's owner (a salesperson) as last read, when known.
+    pub owner: Option<String>,
+    pub description: Option<String>,
+    pub html_url: crate::clients::GithubUrl,
 }
 
 impl SyncReport {
