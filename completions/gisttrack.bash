@@ -152,7 +152,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --from-file --only-new --concurrency --exclude --exclude-file --drop-leavers --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,6 +163,14 @@ _gisttrack() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

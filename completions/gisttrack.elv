@@ -41,6 +41,8 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
         &'gisttrack;add'= {
             cand --from-file 'Read the logins from a file (`-` for standard input): one per line, blank lines and `#` comments ignored. Added concurrently; logins already tracked are reported, not refused, so the same file can be run again after an interruption'
             cand --concurrency 'Users worked on at once by this process (1-256). A pass takes about users x round trip / concurrency: raise it for thousands of users. GitHub allows 100 concurrent requests per token; well beyond that, expect its secondary rate limit'
+            cand --exclude 'A GitHub login never tracked through an organization (your own engineers); repeatable, or comma separated. Bots are always left out'
+            cand --exclude-file 'A file of logins never tracked through an organization: one per line, `#` comments'
             cand --github-api-url 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)'
             cand --pipedrive-api-url 'Pipedrive company URL; requests go to {URL}/api/v2/...'
             cand --github-token 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)'
@@ -55,6 +57,7 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand -o 'Output format: a table (plain columns when piped) or JSON'
             cand --output 'Output format: a table (plain columns when piped) or JSON'
             cand --only-new 'Only gists created after the user is added become activities (default: every existing gist too)'
+            cand --drop-leavers 'Members who leave a followed organization stop being tracked (default: kept, marked as left)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -44,6 +44,8 @@ complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "completions" -d
 complete -c gisttrack -n "__fish_gisttrack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l from-file -d 'Read the logins from a file (`-` for standard input): one per line, blank lines and `#` comments ignored. Added concurrently; logins already tracked are reported, not refused, so the same file can be run again after an interruption' -r -F
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l concurrency -d 'Users worked on at once by this process (1-256). A pass takes about users x round trip / concurrency: raise it for thousands of users. GitHub allows 100 concurrent requests per token; well beyond that, expect its secondary rate limit' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l exclude -d 'A GitHub login never tracked through an organization (your own engineers); repeatable, or comma separated. Bots are always left out' -r
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l exclude-file -d 'A file of logins never tracked through an organization: one per line, `#` comments' -r -F
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-api-url -d 'GitHub REST base URL (GitHub Enterprise: https://HOST/api/v3)' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l pipedrive-api-url -d 'Pipedrive company URL; requests go to {URL}/api/v2/...' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l github-token -d 'GitHub token (optional; raises the hourly budget and makes unchanged lists free)' -r
@@ -59,6 +61,7 @@ complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l lock-wait -d
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l only-new -d 'Only gists created after the user is added become activities (default: every existing gist too)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -l drop-leavers -d 'Members who leave a followed organization stop being tracked (default: kept, marked as left)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand add" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand list" -l database-url -d 'Database: sqlite://PATH (or a plain path) or mysql://user:password@host:port/db. Default: $XDG_DATA_HOME/gisttrack/gisttrack.db; the seed\'s DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, DATABASE_USERNAME, DATABASE_PASSWORD also work' -r

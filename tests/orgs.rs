@@ -378,3 +378,54 @@ fn the_digest_is_one_message_per_pass_with_something_new_and_none_otherwise() {
         assert!(!text.contains("alice"), "{text}");
     }
 }
+
+#[test]
+fn a_bulk_import_follows_org_lines_and_adds_the_users() {
+    for db in backends() {
+        let fake = roomy_fake();
+        acme(&fake);
+        fake.add_user("zoe", 1);
+        let list = db.home.path().join("targets.txt");
+        std::fs::write(&list, "# prospects\nzoe\norg:acme\nORG:acme\norg:nosuch\n").unwrap();
+        let out = run(
+            &db,
+            Some(&fake),
+            &["add", "--from-file", list.to_str().unwrap()],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "[{}] org:nosuch is refused",
+            db.backend
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("Following acme"), "{stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("targets.txt:5: GitHub has no organization nosuch"),
+            "{stderr}"
+        );
+        assert_eq!(
+            logins(&json(&db, None, &["list"])),
+            ["alice", "bob", "carol", "zoe"]
+        );
+        assert_eq!(fake.organizations().len(), 1);
+
+        // Again: everything is there already, nothing made twice.
+        let out = run(
+            &db,
+            Some(&fake),
+            &["-o", "json", "add", "--from-file", list.to_str().unwrap()],
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            report["already_tracked"],
+            serde_json::json!(["zoe"]),
+            "{report}"
+        );
+        assert_eq!(report["orgs"][0]["already_followed"], true, "{report}");
+        assert_eq!(report["refused"][0]["login"], "org:nosuch", "{report}");
+        assert_eq!(fake.organizations().len(), 1, "[{}]", db.backend);
+        assert_eq!(fake.live_persons().len(), 4);
+    }
+}
