@@ -429,3 +429,38 @@ fn a_bulk_import_follows_org_lines_and_adds_the_users() {
         assert_eq!(fake.live_persons().len(), 4);
     }
 }
+
+#[test]
+fn a_joiner_listed_on_a_later_page_of_a_large_organization_is_picked_up() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_org("bigco", None);
+        for n in 0..100 {
+            let login = format!("m{n:03}");
+            fake.add_user(&login, 0);
+            fake.add_member("bigco", &login);
+        }
+        ok(&db, Some(&fake), &["org", "add", "bigco"]);
+        ok(&db, Some(&fake), &["sync"]);
+        let before = fake.github_counted();
+        ok(&db, Some(&fake), &["sync"]);
+        assert_eq!(
+            fake.github_counted(),
+            before,
+            "[{}] unchanged: free",
+            db.backend
+        );
+
+        // The 101st member is listed on page 2; page 1 is as it was.
+        fake.add_user("zz-joiner", 1);
+        fake.add_member("bigco", "zz-joiner");
+        ok(&db, Some(&fake), &["sync"]);
+        assert_each_gist_once(&fake, "zz-joiner");
+        assert_eq!(
+            json(&db, None, &["list"]).as_array().unwrap().len(),
+            101,
+            "[{}]",
+            db.backend
+        );
+    }
+}

@@ -350,7 +350,8 @@ pub trait GithubApi: Send + Sync {
     fn list_gists(&self, login: &str, etag: Option<&str>) -> Result<GistListing, ApiError>;
     /// `GET /orgs/{org}`; `None` for 404.
     fn org(&self, login: &str) -> Result<Option<GithubOrg>, ApiError>;
-    /// `GET /orgs/{org}/public_members?per_page=100` with `If-None-Match`, every page.
+    /// `GET /orgs/{org}/public_members?per_page=100`, every page; `etag` is what the last
+    /// listing returned (every page's ETag), each page asked for with `If-None-Match`.
     fn org_members(&self, login: &str, etag: Option<&str>) -> Result<MemberListing, ApiError>;
     /// When the hourly budget, if this client saw it spent, comes back (Unix ms).
     fn budget_back_at(&self) -> Option<i64> {

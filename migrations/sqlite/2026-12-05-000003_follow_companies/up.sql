@@ -7,7 +7,8 @@ CREATE TABLE followed_orgs (
     -- The name the Pipedrive organization is searched for and created with.
     name TEXT NOT NULL,
     pipedrive_org_id BIGINT,
-    -- The ETag of the member list's first page, sent as If-None-Match by the next pass.
+    -- The ETag of every page of the member list (one a line), sent as If-None-Match by the
+    -- next pass.
     members_etag TEXT,
     -- A Pipedrive organization creation whose answer nobody saw (Unix ms it was sent): the
     -- organization is looked for by its exact name before another is ever created.
