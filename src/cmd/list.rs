@@ -83,7 +83,13 @@ pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
     if ctx.output == OutputFormat::Table && !skipped.is_empty() {
         let named: Vec<String> = skipped
             .iter()
-            .map(|(org, s)| format!("{} ({org}: {})", s.login, s.reason.as_str()))
+            .map(|(org, s)| {
+                format!(
+                    "{} ({org}: {})",
+                    output::one_line(&s.login),
+                    s.reason.as_str()
+                )
+            })
             .collect();
         output::print(&format!("Skipped: {}", named.join(", ")))?;
     }

@@ -155,7 +155,8 @@ pub fn change_lines(changes: &MemberChanges) -> Vec<String> {
     let mut lines = Vec::new();
     let mut say = |what: &str, names: &[String]| {
         if !names.is_empty() {
-            lines.push(format!("{what}: {}", names.join(", ")));
+            // Logins come from GitHub's answer: one safe line.
+            lines.push(output::one_line(&format!("{what}: {}", names.join(", "))));
         }
     };
     say("Tracking", &changes.added);
@@ -172,7 +173,7 @@ pub fn change_lines(changes: &MemberChanges) -> Vec<String> {
 pub fn skipped_text(skipped: &[SkippedMember]) -> String {
     skipped
         .iter()
-        .map(|s| format!("{} ({})", s.login, s.reason.as_str()))
+        .map(|s| format!("{} ({})", output::one_line(&s.login), s.reason.as_str()))
         .collect::<Vec<_>>()
         .join(", ")
 }
