@@ -156,7 +156,7 @@ pub struct DeleteOrgQuery {
         (status = 404, description = "Not followed", body = ErrorBody),
     )
 )]
-/// `org` comes percent-decoded ([`crate::http::PathLogin`]).
+// `org` comes percent-decoded (`crate::http::PathLogin`).
 pub async fn delete_org(state: AppState, org: String, query: Query) -> Result<Response, Rejection> {
     let members = query.bool("members")?.unwrap_or(false);
     let engine = state.engine.clone();
