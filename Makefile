@@ -125,6 +125,7 @@ bench: deps
 	@status=0; \
 	$(CARGO) bench --bench sync || status=1; \
 	$(CARGO) bench --bench serve || status=1; \
+	$(CARGO) bench --bench orgs || status=1; \
 	$(CARGO) bench --bench scale || status=1; \
 	exit $$status
 

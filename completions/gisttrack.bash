@@ -34,6 +34,9 @@ _gisttrack() {
             gisttrack,list)
                 cmd="gisttrack__subcmd__list"
                 ;;
+            gisttrack,org)
+                cmd="gisttrack__subcmd__org"
+                ;;
             gisttrack,relink)
                 cmd="gisttrack__subcmd__relink"
                 ;;
@@ -64,6 +67,9 @@ _gisttrack() {
             gisttrack__subcmd__help,list)
                 cmd="gisttrack__subcmd__help__subcmd__list"
                 ;;
+            gisttrack__subcmd__help,org)
+                cmd="gisttrack__subcmd__help__subcmd__org"
+                ;;
             gisttrack__subcmd__help,relink)
                 cmd="gisttrack__subcmd__help__subcmd__relink"
                 ;;
@@ -76,6 +82,39 @@ _gisttrack() {
             gisttrack__subcmd__help,sync)
                 cmd="gisttrack__subcmd__help__subcmd__sync"
                 ;;
+            gisttrack__subcmd__help__subcmd__org,add)
+                cmd="gisttrack__subcmd__help__subcmd__org__subcmd__add"
+                ;;
+            gisttrack__subcmd__help__subcmd__org,delete)
+                cmd="gisttrack__subcmd__help__subcmd__org__subcmd__delete"
+                ;;
+            gisttrack__subcmd__help__subcmd__org,list)
+                cmd="gisttrack__subcmd__help__subcmd__org__subcmd__list"
+                ;;
+            gisttrack__subcmd__org,add)
+                cmd="gisttrack__subcmd__org__subcmd__add"
+                ;;
+            gisttrack__subcmd__org,delete)
+                cmd="gisttrack__subcmd__org__subcmd__delete"
+                ;;
+            gisttrack__subcmd__org,help)
+                cmd="gisttrack__subcmd__org__subcmd__help"
+                ;;
+            gisttrack__subcmd__org,list)
+                cmd="gisttrack__subcmd__org__subcmd__list"
+                ;;
+            gisttrack__subcmd__org__subcmd__help,add)
+                cmd="gisttrack__subcmd__org__subcmd__help__subcmd__add"
+                ;;
+            gisttrack__subcmd__org__subcmd__help,delete)
+                cmd="gisttrack__subcmd__org__subcmd__help__subcmd__delete"
+                ;;
+            gisttrack__subcmd__org__subcmd__help,help)
+                cmd="gisttrack__subcmd__org__subcmd__help__subcmd__help"
+                ;;
+            gisttrack__subcmd__org__subcmd__help,list)
+                cmd="gisttrack__subcmd__org__subcmd__help__subcmd__list"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +122,7 @@ _gisttrack() {
 
     case "${cmd}" in
         gisttrack)
-            opts="-o -h -V --database-url --log-format --output --help --version add list show delete sync relink serve doctor completions help"
+            opts="-o -h -V --database-url --log-format --output --help --version add list show delete sync relink org serve doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,7 +152,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__add)
-            opts="-o -h -V --from-file --only-new --concurrency --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --from-file --only-new --concurrency --exclude --exclude-file --drop-leavers --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +163,14 @@ _gisttrack() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -243,7 +290,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__doctor)
-            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --activity-owner --link-open-deal --api-token --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --digest-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --api-token --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -285,7 +332,19 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --digest-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -329,7 +388,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__help)
-            opts="add list show delete sync relink serve doctor completions help"
+            opts="add list show delete sync relink org serve doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +485,62 @@ _gisttrack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gisttrack__subcmd__help__subcmd__org)
+            opts="add list delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__help__subcmd__org__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__help__subcmd__org__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__help__subcmd__org__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gisttrack__subcmd__help__subcmd__relink)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -485,6 +600,240 @@ _gisttrack() {
         gisttrack__subcmd__list)
             opts="-o -h -V --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org)
+            opts="-h -V --help --version add list delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__add)
+            opts="-o -h -V --exclude --exclude-file --drop-leavers --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --github-api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipedrive-api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --github-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipedrive-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --person-owner)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit-max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__delete)
+            opts="-o -h -V --members --http-timeout --in-flight-bound --database-url --log-format --lock-wait --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --http-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in-flight-bound)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__help)
+            opts="add list delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gisttrack__subcmd__org__subcmd__list)
+            opts="-o -h -V --database-url --log-format --lock-wait --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -587,7 +936,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__serve)
-            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --help --version"
+            opts="-h -V --listen --interval --no-sync --api-token --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --digest-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -641,7 +990,19 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --digest-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -707,7 +1068,7 @@ _gisttrack() {
             return 0
             ;;
         gisttrack__subcmd__sync)
-            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --concurrency --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --output --help --version"
+            opts="-o -h -V --dry-run --retry-failed --reread-history --github-api-url --pipedrive-api-url --github-token --pipedrive-token --person-owner --rate-limit-max-wait --http-timeout --in-flight-bound --notify-url --digest-url --concurrency --exclude --exclude-file --drop-leavers --activity-type --activity-done --activity-owner --link-open-deal --database-url --log-format --lock-wait --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -749,7 +1110,19 @@ _gisttrack() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --digest-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

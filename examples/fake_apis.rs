@@ -31,6 +31,12 @@ fn main() {
     for (login, gists) in [("octocat", 3), ("hubot", 1), ("monalisa", 120)] {
         apis.add_user(login, gists);
     }
+    // An organization to follow: two people, and a bot that is never tracked.
+    apis.add_org("octo-org", Some("Octo Org"));
+    for login in ["octocat", "hubot"] {
+        apis.add_member("octo-org", login);
+    }
+    apis.add_bot_member("octo-org", "dependabot[bot]");
     let stop = Arc::new(AtomicBool::new(false));
     let caught = gisttrack::cmd::Interrupt::catch(stop.clone(), "fake_apis: stopping");
     let data = tempfile::Builder::new()
@@ -56,6 +62,7 @@ fn main() {
         fake::PIPEDRIVE_TOKEN
     );
     println!("\nUsers: octocat (3 gists), hubot (1), monalisa (120). A new gist appears for octocat every minute.");
+    println!("Organization: octo-org (octocat, hubot and a bot): gisttrack org add octo-org");
     println!("The database is this run's own, as the fakes are: Ctrl-C stops them and removes it.");
     let mut last = 0;
     let mut tick = 0u64;

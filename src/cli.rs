@@ -62,6 +62,7 @@ impl Cli {
             Command::Serve(a) => &a.common,
             Command::Doctor(a) => &a.common,
             Command::Relink(a) => &a.common,
+            Command::Org(a) => a.common(),
             Command::Completions(_) => return None,
         })
     }
@@ -97,6 +98,7 @@ impl Cli {
             Command::Sync(a) => a.output.output,
             Command::Doctor(a) => a.output.output,
             Command::Relink(a) => a.output.output,
+            Command::Org(a) => a.output().output,
             Command::Serve(_) | Command::Completions(_) => None,
         };
         own.or(self.output).unwrap_or(OutputFormat::Table)
@@ -188,6 +190,9 @@ pub enum Command {
     /// Link a user to another Pipedrive person (after theirs was deleted, or to move them).
     #[command(after_help = EXIT_CODES_HELP)]
     Relink(cmd::relink::RelinkArgs),
+    /// Follow GitHub organizations: their public members tracked, under one Pipedrive organization.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Org(cmd::org::OrgArgs),
     /// Serve the HTTP API and run the sync loop.
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(cmd::serve::ServeArgs),
@@ -330,7 +335,7 @@ impl TimingArgs {
     }
 }
 
-/// Where failure alerts go; for `sync` and `serve`.
+/// Where failure alerts and the digest go; for `sync` and `serve`.
 #[derive(Debug, Args, Clone)]
 pub struct NotifyArgs {
     /// POST a JSON message (Slack-compatible `text`) here when a pass ends with failures,
@@ -342,12 +347,71 @@ pub struct NotifyArgs {
         value_name = "URL"
     )]
     notify_url: Option<ArgSecret>,
+
+    /// POST one JSON message (Slack-compatible `text`) here after each pass that delivered
+    /// anything: the new gists by person, with owner and Pipedrive link. Nothing otherwise.
+    #[arg(
+        long,
+        env = "GISTTRACK_DIGEST_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    digest_url: Option<ArgSecret>,
 }
 
 impl NotifyArgs {
     /// The webhook (a secret: chat webhooks carry their key in the URL).
     pub fn notify_url(&self) -> Option<Secret> {
         Secret::given(&self.notify_url)
+    }
+
+    /// The digest's webhook (a secret, as the notification's is).
+    pub fn digest_url(&self) -> Option<Secret> {
+        Secret::given(&self.digest_url)
+    }
+}
+
+/// Who is never tracked through an organization, and what happens to those who leave one;
+/// for `org add`, `add --from-file` (its `org:` lines), `sync` and `serve`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OrgRulesArgs {
+    /// A GitHub login never tracked through an organization (your own engineers); repeatable,
+    /// or comma separated. Bots are always left out.
+    #[arg(
+        long,
+        env = "GISTTRACK_EXCLUDE",
+        value_delimiter = ',',
+        value_name = "LOGIN"
+    )]
+    pub exclude: Vec<String>,
+
+    /// A file of logins never tracked through an organization: one per line, `#` comments.
+    #[arg(long, env = "GISTTRACK_EXCLUDE_FILE", value_name = "FILE")]
+    pub exclude_file: Option<std::path::PathBuf>,
+
+    /// Members who leave a followed organization stop being tracked (default: kept, marked as left).
+    #[arg(long, env = "GISTTRACK_DROP_LEAVERS")]
+    pub drop_leavers: bool,
+}
+
+impl OrgRulesArgs {
+    /// Applies the rules to a pass's settings; an exclude file that cannot be read is an error.
+    pub fn apply(&self, settings: &mut crate::sync::SyncSettings) -> crate::Result<()> {
+        let mut logins = self.exclude.clone();
+        if let Some(path) = &self.exclude_file {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| crate::Error::InputUnreadable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            logins.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").to_string()),
+            );
+        }
+        settings.exclude = crate::service::orgs::exclusions(logins.iter().map(String::as_str));
+        settings.drop_leavers = self.drop_leavers;
+        Ok(())
     }
 }
 
@@ -377,6 +441,9 @@ pub struct EngineArgs {
 
     #[command(flatten)]
     pub workers: ConcurrencyArgs,
+
+    #[command(flatten)]
+    pub orgs: OrgRulesArgs,
 
     /// Pipedrive activity type key for new gists (call, meeting, task, deadline, email, lunch, or a custom key).
     #[arg(
@@ -424,9 +491,17 @@ mod tests {
             "pd-secret",
             "--api-token",
             "api-secret",
+            "--digest-url",
+            "https://hooks.example/digest-secret",
         ]);
         let debug = format!("{cli:?}");
-        for secret in ["db-secret", "gh-secret", "pd-secret", "api-secret"] {
+        for secret in [
+            "db-secret",
+            "gh-secret",
+            "pd-secret",
+            "api-secret",
+            "digest-secret",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
     }

@@ -18,6 +18,16 @@ pub enum Error {
     AlreadyTracked(String),
     #[error("GitHub has no user {0}")]
     GithubUserNotFound(String),
+    #[error("GitHub has no organization {0}")]
+    GithubOrgNotFound(String),
+    #[error("the organization {0} is not followed")]
+    OrgNotFollowed(String),
+    #[error("the Pipedrive organization for {org} may still be being created ({reason}); to avoid a second one, add {org} again after {}", crate::time::format_ms(*settles_at))]
+    OrgCreationUnsettled {
+        org: String,
+        reason: String,
+        settles_at: i64,
+    },
     #[error("{0}")]
     Config(String),
     #[error("no Pipedrive token: set PIPEDRIVE_TOKEN or pass --pipedrive-token")]

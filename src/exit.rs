@@ -135,6 +135,8 @@ impl From<&Error> for Exit {
             | Error::NotTracked(_)
             | Error::NoStoreYet { .. }
             | Error::GithubUserNotFound(_)
+            | Error::GithubOrgNotFound(_)
+            | Error::OrgNotFollowed(_)
             | Error::NoSuchPipedrivePerson(_)
             | Error::NoSurvivor(_) => Exit::Usage,
             Error::AlreadyTracked(_)
@@ -144,6 +146,7 @@ impl From<&Error> for Exit {
             | Error::UnknownDeliveryState { .. }
             | Error::DeliveryUnsettled { .. }
             | Error::PersonCreationUnsettled { .. }
+            | Error::OrgCreationUnsettled { .. }
             | Error::AccountBusy { .. }
             | Error::SyncBusy(_)
             | Error::ClaimLost(_)

@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod defaults;
+pub mod digest;
 pub mod error;
 pub mod exit;
 pub mod http;

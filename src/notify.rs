@@ -17,12 +17,62 @@ use crate::sync::SyncReport;
 /// The longest a webhook may hold up the end of a pass.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct Notifier {
+/// A webhook gisttrack posts JSON to (`--notify-url`, `--digest-url`): the one way a message
+/// leaves, with a short timeout, and a failure logged once (never with the URL's path, which
+/// holds the webhook's secret) until it works again.
+pub struct Webhook {
     /// Webhook URLs embed their own secret (Slack's do): never logged.
     url: Secret,
+    /// What the log calls it: "notification", "digest".
+    name: &'static str,
     agent: ureq::Agent,
     /// A webhook that fails is logged once, not at every pass.
     failing: AtomicBool,
+}
+
+impl Webhook {
+    pub fn new(url: Secret, name: &'static str) -> Webhook {
+        Webhook {
+            url,
+            name,
+            agent: crate::clients::agent(NOTIFY_TIMEOUT),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Posts one message; a failure is logged (once), never returned.
+    pub fn post<T: Serialize>(&self, message: &T) {
+        let sent = self
+            .agent
+            .post(self.url.expose())
+            .send_json(message)
+            .map_err(|e| e.to_string())
+            .and_then(|r| match r.status().as_u16() {
+                200..=299 => Ok(()),
+                status => Err(format!("answered {status}")),
+            });
+        match sent {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::SeqCst) {
+                    log::info!("the {} webhook works again", self.name);
+                }
+            }
+            Err(err) => {
+                if !self.failing.swap(true, Ordering::SeqCst) {
+                    // The error names the host at most, never the URL's path (its secret).
+                    log::warn!(
+                        "could not post to the {} webhook: {}",
+                        self.name,
+                        without_path(&err, self.url.expose())
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub struct Notifier {
+    webhook: Webhook,
 }
 
 /// What is posted.
@@ -44,9 +94,7 @@ pub struct Message {
 impl Notifier {
     pub fn new(url: Secret) -> Notifier {
         Notifier {
-            url,
-            agent: crate::clients::agent(NOTIFY_TIMEOUT),
-            failing: AtomicBool::new(false),
+            webhook: Webhook::new(url, "notification"),
         }
     }
 
@@ -63,35 +111,7 @@ impl Notifier {
             None
         };
         if let Some(message) = message {
-            self.post(&message);
-        }
-    }
-
-    fn post(&self, message: &Message) {
-        let sent = self
-            .agent
-            .post(self.url.expose())
-            .send_json(message)
-            .map_err(|e| e.to_string())
-            .and_then(|r| match r.status().as_u16() {
-                200..=299 => Ok(()),
-                status => Err(format!("answered {status}")),
-            });
-        match sent {
-            Ok(()) => {
-                if self.failing.swap(false, Ordering::SeqCst) {
-                    log::info!("the notification webhook works again");
-                }
-            }
-            Err(err) => {
-                if !self.failing.swap(true, Ordering::SeqCst) {
-                    // The error names the host at most, never the URL's path (its secret).
-                    log::warn!(
-                        "could not post to the notification webhook: {}",
-                        without_path(&err, self.url.expose())
-                    );
-                }
-            }
+            self.webhook.post(&message);
         }
     }
 }

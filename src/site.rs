@@ -48,6 +48,14 @@ impl Site {
     pub fn pipedrive_person(&self, id: Option<PipedrivePersonId>) -> Option<String> {
         Some(format!("{}/person/{}", self.pipedrive_web.as_ref()?, id?))
     }
+
+    pub fn pipedrive_org(&self, id: Option<crate::ids::PipedriveOrgId>) -> Option<String> {
+        Some(format!(
+            "{}/organization/{}",
+            self.pipedrive_web.as_ref()?,
+            id?
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -1459,3 +1459,105 @@ async fn with_a_token_the_token_is_the_guard_whatever_the_host() {
     .await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_can_be_followed_listed_and_unfollowed() {
+    for db in backends() {
+        let api = api_on(db, None, true);
+        api.fake.add_org("acme", Some("Acme Inc"));
+        for login in ["alice", "bob"] {
+            api.fake.add_user(login, 1);
+            api.fake.add_member("acme", login);
+        }
+        api.fake.add_bot_member("acme", "dependabot[bot]");
+
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/v1/orgs")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("org=ACME")
+            .reply(&api.routes)
+            .await;
+        let (status, body, headers) = body_of(response);
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(headers["location"], "/api/v1/orgs/acme");
+        assert_eq!(body["already_followed"], false, "{body}");
+        assert_eq!(body["added"], serde_json::json!(["alice", "bob"]), "{body}");
+        assert_eq!(
+            body["skipped"],
+            serde_json::json!([{"login": "dependabot[bot]", "reason": "bot"}])
+        );
+        assert_eq!(api.fake.organizations().len(), 1);
+
+        // Again, as JSON: nothing made twice.
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/v1/orgs")
+            .json(&serde_json::json!({"org": "acme"}))
+            .reply(&api.routes)
+            .await;
+        let (status, body, _) = body_of(response);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["already_followed"], true);
+        assert_eq!(api.fake.organizations().len(), 1);
+        assert_eq!(api.fake.live_persons().len(), 2);
+
+        let (status, listed, _) = call(&api, "GET", "/api/v1/orgs").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(listed[0]["org"], "acme", "{listed}");
+        assert_eq!(listed[0]["members"], 2, "{listed}");
+        assert_eq!(
+            listed[0]["pipedrive_org_id"],
+            api.fake.organizations()[0].id
+        );
+
+        let (status, body, _) = call(&api, "DELETE", "/api/v1/orgs/acme?members=true").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["members_deleted"].as_array().unwrap().len(), 2);
+        let (_, people, _) = call(&api, "GET", "/api/v1/people").await;
+        assert_eq!(people, serde_json::json!([]));
+        let (status, body, _) = call(&api, "DELETE", "/api/v1/orgs/acme").await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_followed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_or_unknown_organization_is_refused_by_name_and_changes_nothing() {
+    for db in backends() {
+        let api = api_on(db, None, true);
+        let post = |content_type: &'static str, body: &'static str| {
+            warp::test::request()
+                .method("POST")
+                .path("/api/v1/orgs")
+                .header("content-type", content_type)
+                .body(body)
+                .reply(&api.routes)
+        };
+        let (status, body, _) = body_of(post("application/json", r#"{"org": "nosuch"}"#).await);
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "github_org_not_found",
+        );
+        assert!(body["error"].as_str().unwrap().contains("nosuch"), "{body}");
+        let (status, body, _) = body_of(post("application/json", r#"{"org": "a--b"}"#).await);
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_username");
+        let (status, body, _) = body_of(post("application/json", r#"{"org": 7}"#).await);
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+        let (status, body, _) = body_of(post("application/x-www-form-urlencoded", "").await);
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "missing_org");
+        let (status, body, _) = body_of(post("text/plain", "acme").await);
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        let (_, listed, _) = call(&api, "GET", "/api/v1/orgs").await;
+        assert_eq!(listed, serde_json::json!([]));
+        assert!(api.fake.organizations().is_empty());
+        let (status, body, _) = call(&api, "DELETE", "/api/v1/orgs/a--b").await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_username");
+    }
+}

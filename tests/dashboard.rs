@@ -1052,3 +1052,44 @@ fn an_unlinked_user_is_shown_with_what_happened_and_relinked_from_the_page() {
         assert!(person["unlinked_at"].is_null(), "{person}");
     }
 }
+
+#[test]
+fn the_add_form_follows_an_organization_and_the_overview_shows_it() {
+    for db in backends() {
+        let fake = roomy_fake();
+        fake.add_org("acme", Some("Acme Inc"));
+        fake.add_user("dana", 1);
+        fake.add_member("acme", "dana");
+        fake.add_bot_member("acme", "dependabot[bot]");
+        let server = Server::start(&db, &fake, &["--no-sync"], &[]);
+        let mut browser = Browser::launch();
+        browser.goto(&format!("{}/", server.url));
+        assert_eq!(
+            browser.eval("document.querySelectorAll('section.orgs').length"),
+            0,
+            "no section before an organization is followed"
+        );
+
+        browser.navigate_by(
+            "document.querySelector('form.add select[name=kind]').value = 'org'; \
+             document.querySelector('form.add input[name=username]').value = 'nosuch'; \
+             document.querySelector('form.add').submit()",
+        );
+        assert_eq!(last_status(&browser), 422, "[{}]", db.backend);
+        assert!(error_text(&mut browser).contains("GitHub has no organization nosuch"));
+
+        submit_add(&mut browser, "org:acme");
+        assert_eq!(browser.location(), "/?notice=org-added", "[{}]", db.backend);
+        assert!(browser.text().contains("Now following the organization"));
+        assert_eq!(api_logins(&server), vec!["dana"]);
+        let row = browser
+            .eval("document.querySelector('section.orgs tbody tr').textContent")
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(row.contains("acme"), "{row}");
+        assert!(row.contains("dependabot[bot] (bot)"), "{row}");
+        assert_eq!(fake.organizations().len(), 1);
+        assert_only_local_requests(&browser, &server);
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod openapi;
+pub mod orgs;
 
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ const DOCUMENTATION_POLICY: &str = "default-src 'none'; script-src 'self'; \
 /// The API's routes, the health probes and the documentation.
 pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     people_routes(state)
+        .or(org_routes(state))
+        .unify()
         .or(sync_routes(state))
         .unify()
         .or(operations_routes(state))
@@ -78,6 +81,29 @@ fn people_routes(state: &AppState) -> BoxedFilter<(Response,)> {
         .or(relink)
         .unify()
         .boxed()
+}
+
+/// `/api/v1/orgs` and `/api/v1/orgs/{org}`.
+fn org_routes(state: &AppState) -> BoxedFilter<(Response,)> {
+    let api = authorized(state.clone());
+    let list_or_add = warp::path!("api" / "v1" / "orgs").and(
+        warp::get()
+            .and(api.clone())
+            .and_then(orgs::list_orgs)
+            .or(warp::post()
+                .and(api.clone())
+                .and(query::query())
+                .and(warp::header::optional::<String>("content-type"))
+                .and(limited_body())
+                .and_then(orgs::add_org))
+            .unify(),
+    );
+    let delete = warp::path!("api" / "v1" / "orgs" / PathLogin)
+        .and(warp::delete())
+        .and(api)
+        .and(query::query())
+        .and_then(|org: PathLogin, state, query| orgs::delete_org(state, org.0, query));
+    list_or_add.or(delete).unify().boxed()
 }
 
 /// `/api/v1/sync` and `/api/v1/sync/runs`.

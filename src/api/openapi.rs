@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers;
+use super::{handlers, orgs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,9 @@ use super::handlers;
         handlers::view_person,
         handlers::delete_person,
         handlers::relink_person,
+        orgs::list_orgs,
+        orgs::add_org,
+        orgs::delete_org,
         handlers::trigger_sync,
         handlers::sync_runs,
         handlers::healthz,
@@ -28,6 +31,7 @@ use super::handlers;
     modifiers(&ApiTokenScheme, &OptionalAddBody, &HeadOperationIds),
     tags(
         (name = "people", description = "Tracked GitHub users and their gists"),
+        (name = "orgs", description = "Followed GitHub organizations, mirrored to Pipedrive organizations"),
         (name = "sync", description = "Sync passes"),
         (name = "operations", description = "Health and metrics"),
     )

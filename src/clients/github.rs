@@ -12,8 +12,8 @@ use super::{
     agent, drive, excerpt, header, header_num, http_response::Response, HeaderMap, Next, Patience,
 };
 use super::{
-    ApiError, GistId, GistListing, GithubApi, GithubUrl, GithubUser, RateBudget, Refused,
-    RemoteFile, RemoteGist,
+    ApiError, GistId, GistListing, GithubApi, GithubOrg, GithubUrl, GithubUser, MemberListing,
+    OrgMember, RateBudget, Refused, RemoteFile, RemoteGist,
 };
 use crate::config::Secret;
 use crate::ids::GithubUserId;
@@ -524,6 +524,128 @@ impl GithubApi for GithubClient {
             gists,
         })
     }
+
+    fn org(&self, login: &str) -> Result<Option<GithubOrg>, ApiError> {
+        let url = format!("{}/orgs/{login}", self.settings.base_url);
+        let mut response = self.get(&url, None)?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let org: OrgJson = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| ApiError::Decode(format!("organization: {e}")))?;
+        Ok(Some(GithubOrg {
+            login: org.login,
+            id: GithubUserId(org.id),
+            name: org
+                .name
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+        }))
+    }
+
+    /// A member list is ordered by login, not by when members joined: a joiner can land on
+    /// any page, and the first page's ETag alone would miss one on a later page. So the
+    /// validator kept is every page's ETag (one a line), the page after a full last page
+    /// included, and each page is asked for conditionally: all 304 (free) is unchanged, any
+    /// other answer reads the list again in full.
+    fn org_members(&self, login: &str, etag: Option<&str>) -> Result<MemberListing, ApiError> {
+        let page_url = |page: usize| match page {
+            1 => format!(
+                "{}/orgs/{login}/public_members?per_page={MEMBERS_PER_PAGE}",
+                self.settings.base_url
+            ),
+            n => format!(
+                "{}/orgs/{login}/public_members?per_page={MEMBERS_PER_PAGE}&page={n}",
+                self.settings.base_url
+            ),
+        };
+        let kept: Vec<&str> = etag
+            .into_iter()
+            .flat_map(|e| e.lines())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if !kept.is_empty() {
+            let mut unchanged = true;
+            for (i, tag) in kept.iter().enumerate() {
+                match self.get(&page_url(i + 1), Some(tag))?.status().as_u16() {
+                    304 => {}
+                    404 => return Ok(MemberListing::OrgGone),
+                    _ => {
+                        unchanged = false;
+                        break;
+                    }
+                }
+            }
+            if unchanged {
+                return Ok(MemberListing::NotModified);
+            }
+        }
+        let first = page_url(1);
+        let mut response = self.get(&first, None)?;
+        if response.status().as_u16() == 404 {
+            return Ok(MemberListing::OrgGone);
+        }
+        let mut etags = Vec::new();
+        let mut members = Vec::new();
+        let mut seen_pages = vec![first];
+        loop {
+            etags.push(header(response.headers(), "etag").unwrap_or("").to_string());
+            let page: Vec<MemberJson> = response
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_json()
+                .map_err(|e| ApiError::Decode(format!("member list: {e}")))?;
+            let full = page.len() >= MEMBERS_PER_PAGE;
+            members.extend(page.into_iter().map(|m| OrgMember {
+                bot: OrgMember::is_bot(m.kind.as_deref(), &m.login),
+                login: m.login,
+                id: GithubUserId(m.id),
+            }));
+            let next = match header(response.headers(), "link").and_then(next_link) {
+                Some(next) => api_link(self.api.as_ref(), &next)?,
+                // A full last page: the (empty) page after it is kept too, so a joiner
+                // listed after everyone shows as a change there.
+                None if full => page_url(seen_pages.len() + 1),
+                None => break,
+            };
+            if seen_pages.contains(&next) || seen_pages.len() >= 1000 {
+                return Err(ApiError::Decode(format!("pagination loops at {next}")));
+            }
+            seen_pages.push(next.clone());
+            response = self.get(&next, None)?;
+            if response.status().as_u16() != 200 {
+                return Err(ApiError::Server {
+                    status: response.status().as_u16(),
+                    message: format!("page {next} vanished mid-listing"),
+                    by_service: true,
+                });
+            }
+        }
+        // A page without an ETag cannot be asked for conditionally: the next pass reads it all.
+        let etag = (!etags.iter().any(String::is_empty)).then(|| etags.join("\n"));
+        Ok(MemberListing::Changed { etag, members })
+    }
+}
+
+/// Members per page of a member list (GitHub's most).
+const MEMBERS_PER_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+struct OrgJson {
+    login: String,
+    id: i64,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MemberJson {
+    login: String,
+    id: i64,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    ActivitySummary, ApiError, Created, GistId, GistListing, GithubApi, GithubUrl, GithubUser,
-    NewActivity, NewPipedrivePerson, PersonField, PersonLookup, PersonRecord, PipedriveAccount,
-    PipedriveApi, RateBudget, RemoteFile, RemoteGist,
+    ActivitySummary, ApiError, Created, GistId, GistListing, GithubApi, GithubOrg, GithubUrl,
+    GithubUser, MemberListing, NewActivity, NewPipedrivePerson, OrgMember, PersonField,
+    PersonLookup, PersonRecord, PipedriveAccount, PipedriveApi, RateBudget, RemoteFile, RemoteGist,
 };
 use crate::ids::{
     ActivityId, DealId, GithubUserId, PipedriveOrgId, PipedrivePersonId, PipedriveUserId,
@@ -31,10 +31,22 @@ pub struct MemoryUser {
     pub version: u64,
 }
 
+/// A GitHub organization in memory: its public members (login, id, bot).
+#[derive(Debug, Clone)]
+pub struct MemoryOrg {
+    pub login: String,
+    pub id: GithubUserId,
+    pub name: Option<String>,
+    pub members: Vec<(String, GithubUserId, bool)>,
+    /// Bumped by every change to the member list: its ETag.
+    pub version: u64,
+}
+
 /// GitHub with its users and their gists.
 #[derive(Debug, Default)]
 pub struct MemoryGithub {
     users: Mutex<Vec<MemoryUser>>,
+    orgs: Mutex<Vec<MemoryOrg>>,
     /// A transport failure for the next this many requests.
     failing: Mutex<u32>,
     /// Listings that were not 304s (what GitHub's budget counts).
@@ -101,6 +113,56 @@ impl MemoryGithub {
             .find(|u| u.login.eq_ignore_ascii_case(login))
             .map(|u| u.gists.iter().map(|g| g.id.clone()).collect())
             .unwrap_or_default()
+    }
+
+    fn orgs(&self) -> MutexGuard<'_, Vec<MemoryOrg>> {
+        self.orgs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An organization with no public members yet; its id.
+    pub fn add_org(&self, login: &str, name: Option<&str>) -> GithubUserId {
+        let mut orgs = self.orgs();
+        let id = GithubUserId(900_000 + orgs.len() as i64);
+        orgs.push(MemoryOrg {
+            login: login.to_string(),
+            id,
+            name: name.map(str::to_string),
+            members: Vec::new(),
+            version: 1,
+        });
+        id
+    }
+
+    /// Makes an account (a user added with [`MemoryGithub::add_user`], or a bot that has no
+    /// gists) a public member of the organization.
+    pub fn add_member(&self, org: &str, login: &str, bot: bool) {
+        let id = match self
+            .users()
+            .iter()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+        {
+            Some(user) => user.id,
+            None => GithubUserId(500_000 + fastrand::i64(0..400_000)),
+        };
+        let mut orgs = self.orgs();
+        let org = orgs
+            .iter_mut()
+            .find(|o| o.login.eq_ignore_ascii_case(org))
+            .expect("a memory organization");
+        org.members.push((login.to_string(), id, bot));
+        org.version += 1;
+    }
+
+    /// The account leaves the organization's public list.
+    pub fn remove_member(&self, org: &str, login: &str) {
+        let mut orgs = self.orgs();
+        let org = orgs
+            .iter_mut()
+            .find(|o| o.login.eq_ignore_ascii_case(org))
+            .expect("a memory organization");
+        org.members
+            .retain(|(l, _, _)| !l.eq_ignore_ascii_case(login));
+        org.version += 1;
     }
 
     /// The next `requests` requests fail with no answer.
@@ -192,6 +254,47 @@ impl GithubApi for MemoryGithub {
             gists: user.gists.clone(),
         })
     }
+
+    fn org(&self, login: &str) -> Result<Option<GithubOrg>, ApiError> {
+        self.check()?;
+        self.counted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self
+            .orgs()
+            .iter()
+            .find(|o| o.login.eq_ignore_ascii_case(login))
+            .map(|o| GithubOrg {
+                login: o.login.clone(),
+                id: o.id,
+                name: o.name.clone(),
+            }))
+    }
+
+    fn org_members(&self, login: &str, etag: Option<&str>) -> Result<MemberListing, ApiError> {
+        self.check()?;
+        let orgs = self.orgs();
+        let Some(org) = orgs.iter().find(|o| o.login.eq_ignore_ascii_case(login)) else {
+            return Ok(MemberListing::OrgGone);
+        };
+        let current = format!("\"org-{}-{}\"", org.id, org.version);
+        if etag == Some(current.as_str()) {
+            return Ok(MemberListing::NotModified);
+        }
+        self.counted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(MemberListing::Changed {
+            etag: Some(current),
+            members: org
+                .members
+                .iter()
+                .map(|(login, id, bot)| OrgMember {
+                    login: login.clone(),
+                    id: *id,
+                    bot: *bot,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// Which Pipedrive request a fault waits for.
@@ -201,6 +304,7 @@ pub enum Route {
     CreatePerson,
     ReadPerson,
     ListActivities,
+    CreateOrganization,
 }
 
 /// What happens to the request a fault hits.
@@ -259,6 +363,8 @@ pub const TOKEN_USER: PipedriveUserId = PipedriveUserId(7);
 struct PipedriveState {
     next_id: i64,
     persons: Vec<MemoryPerson>,
+    /// Organizations (id, name).
+    organizations: Vec<(PipedriveOrgId, String)>,
     activities: Vec<MemoryActivity>,
     faults: VecDeque<(Route, Fault)>,
     /// Writes sent that land later: when, and what.
@@ -339,6 +445,11 @@ impl MemoryPipedrive {
     /// Every person, deleted ones included.
     pub fn persons(&self) -> Vec<MemoryPerson> {
         self.state().persons.clone()
+    }
+
+    /// Every organization (id, name).
+    pub fn organizations(&self) -> Vec<(PipedriveOrgId, String)> {
+        self.state().organizations.clone()
     }
 
     /// Every activity that has landed.
@@ -622,6 +733,50 @@ impl PipedriveApi for MemoryPipedrive {
                 note: a.note.clone(),
             })
             .collect())
+    }
+
+    fn find_organizations(&self, name: &str) -> Result<Vec<PipedriveOrgId>, ApiError> {
+        Ok(self
+            .state()
+            .organizations
+            .iter()
+            .filter(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    fn create_organization(&self, name: &str) -> Result<Created<PipedriveOrgId>, ApiError> {
+        let fault = self.fault(Route::CreateOrganization);
+        let write = |state: &mut PipedriveState| {
+            let id = PipedriveOrgId(MemoryPipedrive::next_id(state));
+            state.organizations.push((id, name.to_string()));
+            id
+        };
+        match fault {
+            Some(Fault::Throttled) => Err(ApiError::Throttled {
+                retry_after: Duration::from_secs(1),
+            }),
+            Some(Fault::Refused(status)) => Err(refused(status)),
+            Some(Fault::ServerError) => Err(server_error()),
+            Some(Fault::Crash { written }) => {
+                if written {
+                    write(&mut self.state());
+                }
+                panic!("the process died mid-request (injected)")
+            }
+            Some(Fault::ServerErrorAfterWrite) => {
+                write(&mut self.state());
+                Err(server_error())
+            }
+            Some(Fault::LostAfterWrite | Fault::LandsLater(_)) => {
+                write(&mut self.state());
+                Err(lost())
+            }
+            None => Ok(Created {
+                id: write(&mut self.state()),
+                daily_writes_left: None,
+            }),
+        }
     }
 
     fn open_deals(&self, _person_id: PipedrivePersonId) -> Result<Vec<DealId>, ApiError> {

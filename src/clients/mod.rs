@@ -279,6 +279,46 @@ pub enum GistListing {
     UserGone,
 }
 
+/// A GitHub organization, as `GET /orgs/{org}` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubOrg {
+    pub login: String,
+    /// Organizations and users share GitHub's account ids.
+    pub id: GithubUserId,
+    pub name: Option<String>,
+}
+
+/// A public member of an organization, as its member list gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgMember {
+    pub login: String,
+    pub id: GithubUserId,
+    /// GitHub's `type` is `Bot`, or the login ends in `[bot]`.
+    pub bot: bool,
+}
+
+impl OrgMember {
+    /// Whether an account of this type and login is a bot.
+    pub fn is_bot(kind: Option<&str>, login: &str) -> bool {
+        kind.is_some_and(|k| k.eq_ignore_ascii_case("bot"))
+            || login.to_ascii_lowercase().ends_with("[bot]")
+    }
+}
+
+/// The answer to a conditional listing of an organization's public members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberListing {
+    /// 304: nothing changed since the ETag we sent.
+    NotModified,
+    /// Every page, and the ETag of the first page to send next time.
+    Changed {
+        etag: Option<String>,
+        members: Vec<OrgMember>,
+    },
+    /// 404: the organization no longer exists (deleted or renamed).
+    OrgGone,
+}
+
 /// GitHub's primary budget as `GET /rate_limit` reports it (a call that costs none of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateBudget {
@@ -308,6 +348,11 @@ pub trait GithubApi: Send + Sync {
     fn user_by_id(&self, id: GithubUserId) -> Result<Option<GithubUser>, ApiError>;
     /// `GET /users/{login}/gists?per_page=100` with `If-None-Match`, every page.
     fn list_gists(&self, login: &str, etag: Option<&str>) -> Result<GistListing, ApiError>;
+    /// `GET /orgs/{org}`; `None` for 404.
+    fn org(&self, login: &str) -> Result<Option<GithubOrg>, ApiError>;
+    /// `GET /orgs/{org}/public_members?per_page=100`, every page; `etag` is what the last
+    /// listing returned (every page's ETag), each page asked for with `If-None-Match`.
+    fn org_members(&self, login: &str, etag: Option<&str>) -> Result<MemberListing, ApiError>;
     /// When the hourly budget, if this client saw it spent, comes back (Unix ms).
     fn budget_back_at(&self) -> Option<i64> {
         None
@@ -418,6 +463,10 @@ pub trait PipedriveApi: Send + Sync {
     ) -> Result<Vec<ActivitySummary>, ApiError>;
     /// The person's open deals, at most two: enough to tell "exactly one" from "several".
     fn open_deals(&self, person_id: PipedrivePersonId) -> Result<Vec<DealId>, ApiError>;
+    /// Organizations (not deleted) whose name is exactly `name` (any case).
+    fn find_organizations(&self, name: &str) -> Result<Vec<PipedriveOrgId>, ApiError>;
+    /// `POST /api/v2/organizations`.
+    fn create_organization(&self, name: &str) -> Result<Created<PipedriveOrgId>, ApiError>;
     /// The company's users by id and name; `None` when the token may not read them.
     fn user_names(&self) -> Result<Option<Vec<(PipedriveUserId, String)>>, ApiError>;
 }
@@ -676,6 +725,15 @@ mod tests {
                 .to_string(),
             "https://gist.github.com/abc123.git"
         );
+    }
+
+    #[test]
+    fn bots_are_told_by_type_or_by_login() {
+        assert!(OrgMember::is_bot(Some("Bot"), "renovate"));
+        assert!(OrgMember::is_bot(Some("User"), "dependabot[bot]"));
+        assert!(OrgMember::is_bot(None, "Some-App[BOT]"));
+        assert!(!OrgMember::is_bot(Some("User"), "octocat"));
+        assert!(!OrgMember::is_bot(None, "robot"));
     }
 
     #[test]

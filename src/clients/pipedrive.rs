@@ -572,6 +572,40 @@ impl PipedriveApi for PipedriveClient {
         created(self.send(Call::post("/api/v2/persons", &body))?)
     }
 
+    fn find_organizations(&self, name: &str) -> Result<Vec<PipedriveOrgId>, ApiError> {
+        let query = [
+            ("term", name.to_string()),
+            ("fields", "name".into()),
+            ("exact_match", "true".into()),
+            ("limit", "20".into()),
+        ];
+        let answer = self.send(Call::get("/api/v2/organizations/search", &query))?;
+        let items = answer
+            .envelope
+            .pointer("/data/items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // As for persons: exact matching is checked here too, in case it is not honoured.
+        Ok(items
+            .iter()
+            .filter_map(|entry| entry.get("item").or(Some(entry)))
+            .filter(|item| {
+                item.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+                    && item.get("is_deleted").and_then(Value::as_bool) != Some(true)
+            })
+            .filter_map(|item| item.get("id").and_then(Value::as_i64))
+            .map(PipedriveOrgId)
+            .collect())
+    }
+
+    fn create_organization(&self, name: &str) -> Result<Created<PipedriveOrgId>, ApiError> {
+        let body = json!({ "name": name });
+        created(self.send(Call::post("/api/v2/organizations", &body))?)
+    }
+
     fn create_activity(&self, activity: &NewActivity) -> Result<Created<ActivityId>, ApiError> {
         let mut body = json!({
             "subject": activity.subject,

@@ -31,6 +31,9 @@ pub struct AddArgs {
     pub workers: ConcurrencyArgs,
 
     #[command(flatten)]
+    pub orgs: crate::cli::OrgRulesArgs,
+
+    #[command(flatten)]
     pub upstream: UpstreamArgs,
 
     #[command(flatten)]
@@ -81,6 +84,16 @@ pub fn run(args: AddArgs, ctx: &super::Context) -> Result<Exit> {
             for line in &report.already_tracked_lines {
                 output::print(line)?;
             }
+            for org in &report.orgs {
+                output::print(&format!(
+                    "Following {} (Pipedrive organization {})",
+                    org.org.org,
+                    output::or_dash(org.org.pipedrive_org_id)
+                ))?;
+                for line in super::org::change_lines(&org.changes) {
+                    output::print(&line)?;
+                }
+            }
         }
     }
     for refused in &report.refused {
@@ -114,7 +127,11 @@ fn add_all(
     workers: usize,
     ctx: &super::Context,
 ) -> Result<ImportReport> {
-    let engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
+    let mut rules = crate::sync::SyncSettings::default();
+    args.orgs.apply(&mut rules)?;
+    let mut engine = super::engine(|| ctx.open(), &args.upstream, Arc::new(Metrics::default()))?;
+    engine.settings.exclude = rules.exclude;
+    engine.settings.drop_leavers = rules.drop_leavers;
     let interrupt = super::Interrupt::catch(
         engine.shutdown.clone(),
         "gisttrack: stopping after the adds under way, then saying what is left",
@@ -151,15 +168,26 @@ fn read_list(file: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `Added 950, already tracked 40, refused 10, not done 0.`
+/// `Added 950, already tracked 40, refused 10, not done 0.`, and a line per organization.
 fn summary(report: &ImportReport) -> String {
-    format!(
+    let mut text = format!(
         "Added {}, already tracked {}, refused {}, not done {}.",
         report.added.len(),
         report.already_tracked.len(),
         report.refused.len(),
         report.not_done.len()
-    )
+    );
+    for org in &report.orgs {
+        text.push_str(&format!(
+            "\nFollowing {} (Pipedrive organization {}): {} member(s) tracked, {} added now, {} skipped.",
+            org.org.org,
+            output::or_dash(org.org.pipedrive_org_id),
+            org.org.members,
+            org.changes.added.len(),
+            org.changes.skipped.len()
+        ));
+    }
+    text
 }
 
 fn resume_hint(report: &ImportReport) -> String {

@@ -189,7 +189,7 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
         "configuration",
         format!(
             "database {} ({}); GitHub {} (GITHUB_TOKEN {}); Pipedrive {} (PIPEDRIVE_TOKEN {}); \
-             GISTTRACK_API_TOKEN {}; GISTTRACK_NOTIFY_URL {}",
+             GISTTRACK_API_TOKEN {}; GISTTRACK_NOTIFY_URL {}; GISTTRACK_DIGEST_URL {}",
             target.redacted(),
             target.backend(),
             upstream.github_api_url,
@@ -198,6 +198,7 @@ fn configuration(args: &DoctorArgs, target: &DatabaseTarget) -> Vec<Check> {
             set(upstream.tokens.pipedrive_token().is_some()),
             set(args.token.api_token().is_some()),
             set(args.engine.notify.notify_url().is_some()),
+            set(args.engine.notify.digest_url().is_some()),
         ),
     )];
     let timing = upstream.timing.in_flight_bound().map_err(|err| {

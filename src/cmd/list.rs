@@ -48,9 +48,12 @@ pub fn owner(person: &service::PersonSummary) -> String {
 }
 
 pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
-    let people = match ctx.open_existing()? {
-        Some(store) => service::list_people(&store, None)?,
-        None => vec![],
+    let (people, skipped) = match ctx.open_existing()? {
+        Some(store) => (
+            service::list_people(&store, None)?,
+            service::orgs::skipped_members(&store)?,
+        ),
+        None => (vec![], vec![]),
     };
     match ctx.output {
         OutputFormat::Json => output::print(&output::json(&people))?,
@@ -75,6 +78,20 @@ pub fn run(_args: ListArgs, ctx: &super::Context) -> Result<Exit> {
                 .collect();
             output::print(&output::table(&COLUMNS, rows))?;
         }
+    }
+    // Who a followed organization lists but gisttrack leaves out, and why.
+    if ctx.output == OutputFormat::Table && !skipped.is_empty() {
+        let named: Vec<String> = skipped
+            .iter()
+            .map(|(org, s)| {
+                format!(
+                    "{} ({org}: {})",
+                    output::one_line(&s.login),
+                    s.reason.as_str()
+                )
+            })
+            .collect();
+        output::print(&format!("Skipped: {}", named.join(", ")))?;
     }
     Ok(Exit::Ok)
 }

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod delete;
 pub mod doctor;
 pub mod list;
+pub mod org;
 pub mod relink;
 pub mod serve;
 pub mod show;
@@ -172,6 +173,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Serve(args) => serve::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Relink(args) => relink::run(args, &ctx),
+        Command::Org(args) => org::run(args, &ctx),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
@@ -230,26 +232,39 @@ pub fn engine(
     })
 }
 
-/// Who hears about a pass's outcome once it is over (`--notify-url`), for `sync` and `serve`:
-/// the pass returns its report, and its caller tells them.
+/// Who hears about a pass's outcome once it is over (`--notify-url` for failures,
+/// `--digest-url` for what is new), for `sync` and `serve`: the pass returns its report, and
+/// its caller tells them.
 #[derive(Clone, Default)]
 pub struct Alerts {
     failures: Option<Arc<Notifier>>,
+    digest: Option<Arc<crate::digest::Digest>>,
 }
 
 impl Alerts {
     pub fn from_args(args: &EngineArgs) -> Alerts {
+        let site = crate::site::Site::from_api_urls(
+            &args.upstream.github_api_url,
+            &args.upstream.pipedrive_api_url,
+        );
         Alerts {
             failures: args
                 .notify
                 .notify_url()
                 .map(|url| Arc::new(Notifier::new(url))),
+            digest: args
+                .notify
+                .digest_url()
+                .map(|url| Arc::new(crate::digest::Digest::new(url, site))),
         }
     }
 
     pub fn after_pass(&self, store: &Store, report: &SyncReport) {
         if let Some(notifier) = &self.failures {
             notifier.after_pass(store, report);
+        }
+        if let Some(digest) = &self.digest {
+            digest.after_pass(report);
         }
     }
 }
@@ -261,7 +276,11 @@ pub fn sync_engine(
     metrics: Arc<Metrics>,
 ) -> Result<Engine> {
     check_activity_type(args)?;
+    let mut rules = SyncSettings::default();
+    args.orgs.apply(&mut rules)?;
     let mut engine = engine(open, &args.upstream, metrics)?;
+    engine.settings.exclude = rules.exclude;
+    engine.settings.drop_leavers = rules.drop_leavers;
     engine.settings.concurrency = args.workers.concurrency as usize;
     engine.settings.activity = ActivitySettings {
         activity_type: args.activity_type.clone(),

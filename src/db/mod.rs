@@ -7,6 +7,7 @@ mod errors;
 pub mod gists;
 pub mod link_history;
 pub mod migrations;
+pub mod orgs;
 pub mod people;
 pub mod person_creations;
 mod pool;

@@ -120,6 +120,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    followed_orgs (github_id) {
+        github_id -> BigInt,
+        login -> Text,
+        login_key -> Text,
+        name -> Text,
+        pipedrive_org_id -> Nullable<BigInt>,
+        members_etag -> Nullable<Text>,
+        org_creation_started_at -> Nullable<BigInt>,
+        followed_at -> BigInt,
+        members_listed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    org_members (org_github_id, github_id) {
+        org_github_id -> BigInt,
+        github_id -> BigInt,
+        login -> Text,
+        skipped -> Nullable<Text>,
+        joined_at -> BigInt,
+        left_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(gists -> people (person_id));
 diesel::joinable!(gist_files -> gists (gist_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -129,5 +154,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_runs,
     person_creations,
     account_claims,
-    link_history
+    link_history,
+    followed_orgs,
+    org_members
 );

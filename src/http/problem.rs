@@ -101,6 +101,10 @@ impl From<Error> for ApiProblem {
             Error::GithubUserNotFound(_) => {
                 ApiProblem::new(S::UNPROCESSABLE_ENTITY, "github_user_not_found", message)
             }
+            Error::GithubOrgNotFound(_) => {
+                ApiProblem::new(S::UNPROCESSABLE_ENTITY, "github_org_not_found", message)
+            }
+            Error::OrgNotFollowed(_) => ApiProblem::new(S::NOT_FOUND, "not_followed", message),
             Error::MissingPipedriveToken => ApiProblem::new(
                 S::SERVICE_UNAVAILABLE,
                 "pipedrive_not_configured",
@@ -121,6 +125,7 @@ impl From<Error> for ApiProblem {
             }
             // Not the client's fault, and over once the earlier request can no longer land.
             Error::PersonCreationUnsettled { settles_at, .. }
+            | Error::OrgCreationUnsettled { settles_at, .. }
             | Error::DeliveryUnsettled { settles_at, .. } => {
                 let left = (*settles_at - crate::time::now_ms()).max(0);
                 ApiProblem::new(S::SERVICE_UNAVAILABLE, "unsettled", message)

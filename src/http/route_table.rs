@@ -24,6 +24,8 @@ pub const ROUTES: &[Route] = &[
     route("/api/v1/people", &["GET", "POST"]),
     route("/api/v1/people/{username}", &["GET", "DELETE"]),
     route("/api/v1/people/{username}/relink", &["POST"]),
+    route("/api/v1/orgs", &["GET", "POST"]),
+    route("/api/v1/orgs/{org}", &["DELETE"]),
     route("/api/v1/sync", &["POST"]),
     route("/api/v1/sync/runs", &["GET"]),
     // Load balancers and uptime checkers often probe with HEAD.

@@ -1,5 +1,5 @@
-//! Bulk import: a list of logins added concurrently under the rules of a single add,
-//! idempotently, stopping cleanly (and saying what is left) when GitHub or Pipedrive says stop.
+//! Bulk import: a list of logins (and `org:acme` organizations to follow) added concurrently
+//! under the rules of a single add (or `org add`), idempotently, stopping cleanly (and saying what is left) when GitHub or Pipedrive says stop.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +28,8 @@ pub struct LoginList {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub login: Login,
+    /// An organization to follow (`org:acme`), not a user.
+    pub org: bool,
     pub line: Option<usize>,
     /// Where it stands in the list, so refusals are told in the list's order.
     position: usize,
@@ -58,9 +60,19 @@ impl LoginList {
             if entry.is_empty() && line.is_some() {
                 continue;
             }
+            // `org:acme` follows an organization; the same rules hold for its login.
+            let (org, name) = match entry.get(..4) {
+                Some(prefix) if prefix.eq_ignore_ascii_case("org:") => (true, entry[4..].trim()),
+                _ => (false, entry),
+            };
+            let key = |login: &Login| match org {
+                true => format!("org:{}", login.key()),
+                false => login.key(),
+            };
             let listed = Entry {
-                login: match Login::parse(entry) {
-                    Ok(login) if seen.insert(login.key()) => login,
+                org,
+                login: match Login::parse(name) {
+                    Ok(login) if seen.insert(key(&login)) => login,
                     Ok(_) => continue,
                     Err(err) if seen.insert(format!("\n{entry}")) => {
                         list.invalid.push(Refused::new(entry, line, position, &err));
@@ -105,6 +117,7 @@ impl Refused {
                 err,
                 Error::InvalidLogin { .. }
                     | Error::GithubUserNotFound(_)
+                    | Error::GithubOrgNotFound(_)
                     | Error::AlreadyTracked(_)
                     | Error::NotTracked(_)
                     | Error::DeliveryUnsettled { .. }
@@ -133,6 +146,9 @@ impl Refused {
 #[derive(Debug, Default, Serialize)]
 pub struct ImportReport {
     pub added: Vec<PersonSummary>,
+    /// The organizations of `org:` lines, followed now or already (their members as
+    /// `org add` tracks them).
+    pub orgs: Vec<crate::service::orgs::OrgAdded>,
     /// As listed.
     pub already_tracked: Vec<String>,
     /// The same, each as a line that names the user as tracked (`octocat is already tracked`).
@@ -172,6 +188,7 @@ impl ImportReport {
 /// One login's outcome.
 enum Outcome {
     Added(Box<PersonSummary>),
+    Followed(Box<crate::service::orgs::OrgAdded>),
     /// With the error that says so, in the tracked spelling.
     AlreadyTracked(Error),
     Refused(Error),
@@ -198,7 +215,7 @@ pub fn import(
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((index, entry)) = next else { break };
                     progress.set_message(entry.login.to_string());
-                    let outcome = match add_one(engine, &entry.login, backfill) {
+                    let outcome = match add_one(engine, &entry, backfill) {
                         Ok(outcome) => outcome,
                         Err(err) => {
                             stopping.store(true, Ordering::SeqCst);
@@ -245,8 +262,15 @@ pub fn import(
 
 /// One login's outcome, or the error that stops the whole import: one that concerns every
 /// login (a rate limit, a block, a refused token, no database).
-fn add_one(engine: &Engine, login: &Login, backfill: bool) -> Result<Outcome, Error> {
-    match service::add_person(engine, login.as_str(), backfill) {
+fn add_one(engine: &Engine, entry: &Entry, backfill: bool) -> Result<Outcome, Error> {
+    if entry.org {
+        return match service::orgs::add_org(engine, entry.login.as_str()) {
+            Ok(added) => Ok(Outcome::Followed(Box::new(added))),
+            Err(err) if stops_everyone(&err) => Err(err),
+            Err(err) => Ok(Outcome::Refused(err)),
+        };
+    }
+    match service::add_person(engine, entry.login.as_str(), backfill) {
         Ok(detail) => Ok(Outcome::Added(Box::new(detail.person))),
         Err(err @ Error::AlreadyTracked(_)) => Ok(Outcome::AlreadyTracked(err)),
         Err(err) if stops_everyone(&err) => Err(err),
@@ -278,12 +302,34 @@ fn report(
     for (entry, outcome) in outcomes {
         match outcome {
             Outcome::Added(person) => report.added.push(*person),
+            Outcome::Followed(added) => {
+                // A member that failed is refused under the organization's line.
+                for failed in &added.changes.failed {
+                    let err = Error::PartlyFailed(format!(
+                        "{} (member of {}): {}",
+                        failed.login, added.org.org, failed.error
+                    ));
+                    let mut refused = Refused::new(
+                        &format!("org:{}", entry.login),
+                        entry.line,
+                        entry.position,
+                        &err,
+                    );
+                    refused.exit = refused.exit.worst(added.changes.exit);
+                    refused.names_login = true;
+                    report.refused.push(refused);
+                }
+                report.orgs.push(*added);
+            }
             Outcome::AlreadyTracked(said) => {
                 report.already_tracked.push(entry.login.to_string());
                 report.already_tracked_lines.push(said.to_string());
             }
             Outcome::Refused(err) => report.refused.push(Refused::new(
-                entry.login.as_str(),
+                &match entry.org {
+                    true => format!("org:{}", entry.login),
+                    false => entry.login.to_string(),
+                },
                 entry.line,
                 entry.position,
                 &err,
@@ -295,7 +341,13 @@ fn report(
         .refused
         .iter()
         .fold(Exit::Ok, |exit, refused| exit.worst(refused.exit));
-    report.not_done = not_done.into_iter().map(|e| e.login.to_string()).collect();
+    report.not_done = not_done
+        .into_iter()
+        .map(|e| match e.org {
+            true => format!("org:{}", e.login),
+            false => e.login.to_string(),
+        })
+        .collect();
     if let Some(err) = stop {
         report.exit = report.exit.worst(Exit::from(&err));
         report.stopped = Some(err.to_string());
@@ -325,6 +377,24 @@ mod tests {
             "team.txt:6: invalid GitHub username \"not a login\": only letters, digits, '-' and '_' are allowed"
         );
         assert_eq!(list.invalid[1].line, Some(9));
+    }
+
+    #[test]
+    fn org_lines_name_organizations_under_the_same_rules() {
+        let list = LoginList::parse("org:acme\nORG: Acme\nacme\norg:a--b\n");
+        let entries: Vec<(&str, bool)> = list
+            .logins
+            .iter()
+            .map(|e| (e.login.as_str(), e.org))
+            .collect();
+        assert_eq!(
+            entries,
+            [("acme", true), ("acme", false)],
+            "an organization and a user of one name are two entries"
+        );
+        assert_eq!(list.invalid.len(), 1);
+        assert_eq!(list.invalid[0].line, Some(4));
+        assert!(list.invalid[0].describe(Some("l.txt")).contains("\"a--b\""));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod import;
 pub mod link;
+pub mod orgs;
 pub mod overview;
 pub mod relink;
 
@@ -257,7 +258,7 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
 /// add finds that person instead of making a second. No Pipedrive person is ever deleted.
 pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<PersonDetail> {
     let asked = Login::parse(input)?;
-    let pipedrive = engine.pipedrive_api()?;
+    engine.pipedrive_api()?;
     // Tracked under this very spelling: refused without asking GitHub.
     if let Some(existing) = people::find_by_login(&mut *engine.store.conn()?, &asked)? {
         return Err(Error::AlreadyTracked(existing.github_login));
@@ -267,6 +268,19 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         .user(asked.as_str())
         .map_err(Error::Github)?
         .ok_or_else(|| Error::GithubUserNotFound(asked.to_string()))?;
+    add_user(engine, &asked, &user, backfill, None)
+}
+
+/// [`add_person`] for an account GitHub has described: under its claim, linked to a Pipedrive
+/// person (one created for it belongs to `org`, an organization gisttrack follows) and stored.
+pub(crate) fn add_user(
+    engine: &Engine,
+    asked: &Login,
+    user: &crate::clients::GithubUser,
+    backfill: bool,
+    org: Option<PipedriveOrgId>,
+) -> Result<PersonDetail> {
+    let pipedrive = engine.pipedrive_api()?;
     let login = Login::parse(&user.login).unwrap_or_else(|_| asked.clone());
     let settings = &engine.settings;
     let claim = Claim::take(
@@ -280,7 +294,7 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
     let known = link::Known::read(&engine.store, user.id, &login)?;
     let now = engine.store.now_ms();
     let steps = match link::decide(&known, user.email.as_deref(), now, bound) {
-        link::Decision::Refuse(refusal) => return Err(refusal.into_error(&asked, login.as_str())),
+        link::Decision::Refuse(refusal) => return Err(refusal.into_error(asked, login.as_str())),
         link::Decision::Link(steps) => steps,
     };
     let key = login.key();
@@ -292,7 +306,7 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
         name: &display_name,
         email: user.email.as_deref(),
         owner: settings.person_owner,
-        org: None,
+        org,
     };
     let linked = link::link(pipedrive, &claim, who, steps, bound)?;
     let new = NewPerson {

@@ -326,7 +326,7 @@ fn deliver_one(
         };
         match pipedrive.create_activity(new) {
             Ok(created) => {
-                delivered(pass, gist, created)?;
+                delivered(pass, target, created)?;
                 return Ok(Sent::Done);
             }
             Err(err) => match after_failure(pass, target, (row, sent), err, &mut tries)? {
@@ -470,12 +470,23 @@ fn mark_sending(
     }))
 }
 
-fn delivered(pass: &Pass<'_>, gist: &Gist, created: Created<ActivityId>) -> Result<()> {
+fn delivered(pass: &Pass<'_>, target: &Target<'_>, created: Created<ActivityId>) -> Result<()> {
+    let gist = target.gist;
     pass.engine
         .store
         .write(|conn| gists::mark_delivered(conn, gist.id, created.id))?;
     pass.engine.metrics.activities_created.inc();
-    pass.record(|r| r.counts.activities_created += 1);
+    let delivered = super::Delivered {
+        login: target.person.github_login.clone(),
+        pipedrive_person: target.pipedrive_person,
+        owner: target.person.pipedrive_owner_name.clone(),
+        description: gist.description.clone(),
+        html_url: gist.html_url.clone(),
+    };
+    pass.record(|r| {
+        r.counts.activities_created += 1;
+        r.delivered.push(delivered);
+    });
     if created.daily_writes_left == Some(0) {
         pass.stop_reporting(
             Service::Pipedrive,

@@ -7,6 +7,7 @@ mod discovery;
 mod feed;
 pub mod lease;
 pub mod look;
+mod orgs;
 pub mod plan;
 pub mod scheduler;
 #[cfg(test)]
@@ -61,6 +62,10 @@ pub struct SyncSettings {
     /// The owner of the persons gisttrack creates (`--person-owner`; else Pipedrive's
     /// default, the token's user).
     pub person_owner: Option<crate::ids::PipedriveUserId>,
+    /// Accounts never tracked through an organization (case-folded logins; `--exclude`).
+    pub exclude: std::collections::BTreeSet<String>,
+    /// Members who leave a followed organization stop being tracked (`--drop-leavers`).
+    pub drop_leavers: bool,
 }
 
 /// The default in-flight bound for an HTTP timeout: a server may finish a request well after
@@ -82,6 +87,8 @@ impl Default for SyncSettings {
                 crate::defaults::HTTP_TIMEOUT,
             )),
             person_owner: None,
+            exclude: Default::default(),
+            drop_leavers: false,
         }
     }
 }
@@ -174,6 +181,20 @@ pub struct SyncReport {
     /// The users this pass found unlinked (their Pipedrive person deleted), for alerts.
     #[serde(skip)]
     pub unlinked_users: Vec<String>,
+    /// The gists this pass delivered, in order, for the digest.
+    #[serde(skip)]
+    pub delivered: Vec<Delivered>,
+}
+
+/// A gist a pass delivered: whose, to which Pipedrive person, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub login: String,
+    pub pipedrive_person: crate::ids::PipedrivePersonId,
+    /// The person's owner (a salesperson) as last read, when known.
+    pub owner: Option<String>,
+    pub description: Option<String>,
+    pub html_url: crate::clients::GithubUrl,
 }
 
 impl SyncReport {
@@ -499,6 +520,11 @@ impl Engine {
             pipedrive_stopped: AtomicBool::new(false),
             owner_names: look::OwnerNames::default(),
         };
+        // New members of followed organizations first, so this pass delivers their gists.
+        if matches!(options.scope, Scope::Everyone) && !options.dry_run {
+            let added = orgs::follow(&pass);
+            progress.set_length(people + added as u64);
+        }
         let workers = self.settings.concurrency.clamp(1, MAX_CONCURRENCY);
         let feed = feed::Feed::new(&pass, source, workers);
         std::thread::scope(|scope| {

@@ -503,3 +503,55 @@ fn a_look_reads_only_what_changed_unless_the_person_did() {
     assert_eq!(reads()[3], None, "in full after a change: {:?}", reads());
     assert!(world.each_once("steady"));
 }
+
+/// An organization's Pipedrive organization is created once whatever its creation meets: an
+/// answer lost after the write is found again by name, a refusal or Pipedrive's own 500
+/// leave nothing to find and the next add creates it, a 500 after the write is found at once.
+#[test]
+fn an_organization_creation_that_fails_any_way_never_makes_a_second() {
+    use crate::service::orgs;
+    let cases: [(&str, Fault, bool); 4] = [
+        ("answer lost after the write", Fault::LostAfterWrite, false),
+        ("refused", Fault::Refused(400), false),
+        (
+            "Pipedrive's 500, nothing written",
+            Fault::ServerError,
+            false,
+        ),
+        (
+            "Pipedrive's 500 after the write",
+            Fault::ServerErrorAfterWrite,
+            true,
+        ),
+    ];
+    for (case, fault, first_add_succeeds) in cases {
+        let world = World::new();
+        world.github.add_org("acme", Some("Acme Inc"));
+        world
+            .github
+            .add_user("ann", Some("ann@acme.example"), 1, world.clock_now());
+        world.github.add_member("acme", "ann", false);
+        world.github.add_member("acme", "ci[bot]", true);
+        world.pipedrive.inject(Route::CreateOrganization, fault);
+        let engine = world.engine("node-a");
+        let first = orgs::add_org(&engine, "acme");
+        assert_eq!(first.is_ok(), first_add_succeeds, "{case}: {first:?}");
+        if !first_add_succeeds {
+            assert!(
+                world.pipedrive.persons().is_empty(),
+                "{case}: no member yet"
+            );
+            let again = orgs::add_org(&engine, "acme").unwrap();
+            assert!(again.already_followed, "{case}");
+        }
+        let organizations = world.pipedrive.organizations();
+        assert_eq!(organizations.len(), 1, "{case}: {organizations:?}");
+        let persons = world.pipedrive.persons();
+        assert_eq!(persons.len(), 1, "{case}: the bot is never tracked");
+        assert_eq!(persons[0].org, Some(organizations[0].0), "{case}");
+        let report = world
+            .engine("node-a")
+            .run_pass(&PassOptions::new(Trigger::Cli), &ProgressBar::hidden());
+        assert_eq!(report.unwrap().counts.activities_created, 1, "{case}");
+    }
+}

@@ -342,6 +342,11 @@ async fn overview_page(
 fn notice(query: &crate::http::query::Query) -> Option<String> {
     let line = match query.first("notice")? {
         "added" => "Now tracking them. Their gists are listed at the next sync pass.",
+        "org-added" => {
+            "Now following the organization: its public members are tracked (bots and excluded \
+             logins left out), their gists listed at the next sync pass, and every pass picks up \
+             new members."
+        }
         "deleted" => {
             "Stopped tracking them. Their Pipedrive person and its activities stay in Pipedrive."
         }
@@ -371,18 +376,22 @@ async fn render_overview(
     let read = blocking(move || {
         let overview = overview::people(&store, &read_query)?;
         let runs = service::recent_runs(&store, 5)?;
-        Ok((overview, runs))
+        let orgs = service::orgs::list_orgs(&store)?;
+        Ok((overview, runs, orgs))
     })
     .await;
     match read {
-        Ok((people, runs)) => {
+        Ok((people, runs, orgs)) => {
             let can_write = state.scheduler.is_some();
             let markup = pages::overview(
                 &frame,
                 &state.site,
                 &query,
-                &people,
-                &runs,
+                &pages::Listed {
+                    people: &people,
+                    orgs: &orgs,
+                    runs: &runs,
+                },
                 can_write,
                 add_value,
             );
@@ -536,15 +545,32 @@ fn sign_in(state: &AppState, visitor: &Visitor, fields: &HashMap<String, String>
     response
 }
 
+/// What the add form names: a user, or an organization (`kind=org`, or `org:` before it).
+fn add_target(fields: &HashMap<String, String>) -> (bool, String) {
+    let typed = fields
+        .get("username")
+        .map(|u| u.trim().to_string())
+        .unwrap_or_default();
+    match typed.get(..4).filter(|p| p.eq_ignore_ascii_case("org:")) {
+        Some(_) => (true, typed[4..].trim().to_string()),
+        None => (fields.get("kind").map(String::as_str) == Some("org"), typed),
+    }
+}
+
 async fn add(state: AppState, visitor: Visitor, fields: HashMap<String, String>) -> Response {
     let username = fields
         .get("username")
         .map(|u| u.trim().to_string())
         .unwrap_or_default();
+    let (is_org, login) = add_target(&fields);
     let engine = state.engine.clone();
-    let login = username.clone();
-    match blocking(move || service::add_person(&engine, &login, true)).await {
-        Ok(_) => visitor.redirect("/?notice=added"),
+    let added = blocking(move || match is_org {
+        true => service::orgs::add_org(&engine, &login).map(|_| "/?notice=org-added"),
+        false => service::add_person(&engine, &login, true).map(|_| "/?notice=added"),
+    })
+    .await;
+    match added {
+        Ok(location) => visitor.redirect(location),
         Err(err) => {
             // The same page, the same errors as the API, with what was typed kept.
             let ApiProblem { status, body, .. } = ApiProblem::from(err);
@@ -635,6 +661,29 @@ async fn sync_now(state: AppState, visitor: Visitor) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_add_form_names_a_user_or_an_organization() {
+        let fields = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            add_target(&fields(&[("username", " octocat ")])),
+            (false, "octocat".into())
+        );
+        assert_eq!(
+            add_target(&fields(&[("username", "acme"), ("kind", "org")])),
+            (true, "acme".into())
+        );
+        assert_eq!(
+            add_target(&fields(&[("username", "ORG: acme"), ("kind", "user")])),
+            (true, "acme".into())
+        );
+        assert_eq!(add_target(&fields(&[])), (false, String::new()));
+    }
 
     #[test]
     fn only_local_paths_are_returned_to() {

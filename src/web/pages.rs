@@ -3,6 +3,7 @@
 use maud::{html, Markup, DOCTYPE};
 
 use crate::output::when;
+use crate::service::orgs::OrgSummary;
 use crate::service::overview::{Overview, OverviewQuery, PersonPage, Sort};
 use crate::service::{GistView, PersonSummary, SyncRunView};
 
@@ -70,18 +71,26 @@ fn time(rfc3339: Option<&str>) -> Markup {
     }
 }
 
+/// What the overview lists: a page of people, the followed organizations, the last passes.
+pub struct Listed<'a> {
+    pub people: &'a Overview,
+    pub orgs: &'a [OrgSummary],
+    pub runs: &'a [SyncRunView],
+}
+
 /// The overview: add, sync, search and sort, then one row per person.
 pub fn overview(
     frame: &Frame<'_>,
     site: &Site,
     query: &OverviewQuery,
-    overview: &Overview,
-    runs: &[SyncRunView],
+    listed: &Listed<'_>,
     can_write: bool,
     add_value: &str,
 ) -> Markup {
+    let (overview, runs, orgs) = (listed.people, listed.runs, listed.orgs);
     let content = html! {
         (actions(frame, can_write, add_value))
+        (organizations(site, orgs))
         section {
             form.search method="get" action="/" {
                 input type="search" name="q" value=(query.search) placeholder="Filter by login"
@@ -143,10 +152,14 @@ fn actions(frame: &Frame<'_>, can_write: bool, add_value: &str) -> Markup {
     section.actions {
         form.add method="post" action="/people" {
             (csrf_field(frame.csrf))
-            label for="username" { "Track a GitHub user" }
+            label for="username" { "Track a GitHub user, or follow an organization" }
             div.row {
+                select name="kind" aria-label="What the login names" {
+                    option value="user" { "User" }
+                    option value="org" { "Organization" }
+                }
                 input #username type="text" name="username" value=(add_value)
-                    placeholder="octocat" required autocomplete="off" maxlength="39";
+                    placeholder="octocat, or org:acme" required autocomplete="off" maxlength="44";
                 button type="submit" disabled[!can_write] { "Add" }
             }
         }
@@ -156,6 +169,50 @@ fn actions(frame: &Frame<'_>, can_write: bool, add_value: &str) -> Markup {
         }
         @if !can_write {
             p.muted { "Adding people and syncing need a Pipedrive token (PIPEDRIVE_TOKEN)." }
+        }
+    }
+    }
+}
+
+/// The followed organizations: their Pipedrive organization, members, leavers, and who is
+/// left out and why. Logins and names are GitHub's text: maud escapes them.
+fn organizations(site: &Site, orgs: &[OrgSummary]) -> Markup {
+    html! {
+    @if !orgs.is_empty() {
+        section.orgs {
+            h2 { "Organizations" }
+            div.scroll {
+                table.orgs {
+                    thead { tr {
+                        th { "Organization" } th.wide { "Pipedrive" } th.num { "Members" }
+                        th.wide { "Left" } th { "Skipped" }
+                    } }
+                    tbody {
+                        @for org in orgs {
+                            tr {
+                                td {
+                                    (org.org)
+                                    " "
+                                    a.external href=(site.github_profile(&org.org)) title="GitHub organization" { "↗" }
+                                }
+                                td.wide { @match (org.pipedrive_org_id, site.pipedrive_org(org.pipedrive_org_id)) {
+                                    (Some(id), Some(href)) => a href=(href) { (org.name) " #" (id) },
+                                    (Some(id), None) => { (org.name) " #" (id) },
+                                    (None, _) => span.muted { "not linked yet" },
+                                } }
+                                td.num { (org.members) }
+                                td.wide { @if org.left.is_empty() { span.muted { "none" } } @else { (org.left.join(", ")) } }
+                                td { @if org.skipped.is_empty() { span.muted { "none" } } @else {
+                                    @for (n, skipped) in org.skipped.iter().enumerate() {
+                                        @if n > 0 { ", " }
+                                        (skipped.login) " (" (skipped.reason.as_str()) ")"
+                                    }
+                                } }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
     }

@@ -43,6 +43,8 @@ pub enum PipedriveRoute {
     SearchPersons,
     ListPersons,
     GetPerson,
+    CreateOrganization,
+    SearchOrganizations,
 }
 
 /// A fault for the next matching Pipedrive request.
@@ -98,6 +100,23 @@ pub struct FakeUser {
     pub gists: Vec<FakeGist>,
 }
 
+/// A GitHub organization: its public members (login, id, `type`), in the order GitHub lists
+/// them.
+#[derive(Debug, Clone)]
+pub struct FakeOrg {
+    pub login: String,
+    pub id: i64,
+    pub name: Option<String>,
+    pub members: Vec<(String, i64, &'static str)>,
+}
+
+/// A Pipedrive organization.
+#[derive(Debug, Clone)]
+pub struct FakeOrganization {
+    pub id: i64,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GistOrder {
     NewestCreated,
@@ -132,6 +151,9 @@ pub struct GithubState {
     /// Fields of a gist's JSON served instead of the faithful ones, by gist id (see the
     /// hostile-text block).
     pub gist_json_overrides: HashMap<String, Value>,
+    pub orgs: Vec<FakeOrg>,
+    /// First-page member listings per organization (lower case), 304s included.
+    pub member_list_requests: HashMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +268,9 @@ pub struct PipedriveState {
     pub user_listings: u64,
     /// `updated_since` of each activity listing (`None`: everything asked for).
     pub activity_listing_since: Vec<Option<i64>>,
+    pub organizations: Vec<FakeOrganization>,
+    /// `POST /api/v2/organizations` requests (written or not).
+    pub organization_posts: u64,
 }
 
 #[derive(Debug)]
@@ -567,6 +592,59 @@ impl FakeApis {
         id
     }
 
+    /// A GitHub organization with no public members yet; its id.
+    pub fn add_org(&self, login: &str, name: Option<&str>) -> i64 {
+        let mut state = self.lock();
+        let id = 700_000 + state.github.orgs.len() as i64;
+        state.github.orgs.push(FakeOrg {
+            login: login.to_string(),
+            id,
+            name: name.map(str::to_string),
+            members: Vec::new(),
+        });
+        id
+    }
+
+    /// Makes a user (added with [`FakeApis::add_user`]) a public member of the organization.
+    pub fn add_member(&self, org: &str, login: &str) {
+        let mut state = self.lock();
+        let id = state.github.user(login).expect("a fake user").id;
+        let org = fake_org(&mut state.github, org);
+        org.members.push((login.to_string(), id, "User"));
+    }
+
+    /// A bot account (type `Bot`) as a public member; it has no user record.
+    pub fn add_bot_member(&self, org: &str, login: &str) {
+        let mut state = self.lock();
+        let id = 800_000
+            + state
+                .github
+                .orgs
+                .iter()
+                .map(|o| o.members.len())
+                .sum::<usize>() as i64;
+        let org = fake_org(&mut state.github, org);
+        org.members.push((login.to_string(), id, "Bot"));
+    }
+
+    /// The account leaves the organization's public list.
+    pub fn remove_member(&self, org: &str, login: &str) {
+        let mut state = self.lock();
+        let org = fake_org(&mut state.github, org);
+        org.members
+            .retain(|(l, _, _)| !l.eq_ignore_ascii_case(login));
+    }
+
+    /// Pipedrive's organizations.
+    pub fn organizations(&self) -> Vec<FakeOrganization> {
+        self.lock().pipedrive.organizations.clone()
+    }
+
+    /// Every Pipedrive request received so far.
+    pub fn pipedrive_requests(&self) -> u64 {
+        self.lock().pipedrive.total_requests
+    }
+
     pub fn github_counted(&self) -> u64 {
         self.lock().github.counted_requests
     }
@@ -589,6 +667,14 @@ impl Drop for FakeApis {
             let _ = thread.join();
         }
     }
+}
+
+fn fake_org<'a>(github: &'a mut GithubState, login: &str) -> &'a mut FakeOrg {
+    github
+        .orgs
+        .iter_mut()
+        .find(|o| o.login.eq_ignore_ascii_case(login))
+        .expect("a fake organization")
 }
 
 fn hex_of(login: &str) -> String {
@@ -638,6 +724,8 @@ impl FakeState {
                 order: GistOrder::NewestCreated,
                 requests_without_user_agent: 0,
                 gist_json_overrides: HashMap::new(),
+                orgs: Vec::new(),
+                member_list_requests: HashMap::new(),
             },
             pipedrive: PipedriveState {
                 token: PIPEDRIVE_TOKEN.to_string(),
@@ -674,6 +762,8 @@ impl FakeState {
                 deal_listings: 0,
                 user_listings: 0,
                 activity_listing_since: Vec::new(),
+                organizations: Vec::new(),
+                organization_posts: 0,
             },
             github_base: github_base.to_string(),
         }
@@ -986,8 +1076,15 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
     enum Target {
         User(Option<usize>),
         Gists(Option<usize>),
+        Org(Option<usize>),
+        OrgMembers(Option<usize>),
         Unknown,
     }
+    let find_org = |login: &str| {
+        gh.orgs
+            .iter()
+            .position(|o| o.login.eq_ignore_ascii_case(login))
+    };
     let find_login = |login: &str| gh.position(login);
     let find_id = |id: &str| {
         id.parse::<i64>()
@@ -999,6 +1096,8 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
         ["user", id] => Target::User(find_id(id)),
         ["users", login, "gists"] => Target::Gists(find_login(login)),
         ["user", id, "gists"] => Target::Gists(find_id(id)),
+        ["orgs", login] => Target::Org(find_org(login)),
+        ["orgs", login, "public_members"] => Target::OrgMembers(find_org(login)),
         _ => Target::Unknown,
     };
     // Every answer but an authenticated 304 costs one unit.
@@ -1008,7 +1107,84 @@ async fn github(state: Arc<Mutex<FakeState>>, request: Request) -> Reply {
         *gh.used.get(&identity).unwrap()
     };
     match target {
-        Target::Unknown | Target::User(None) | Target::Gists(None) => {
+        Target::Org(Some(index)) => {
+            let org = &gh.orgs[index];
+            let body = json!({"login": org.login, "id": org.id, "node_id": format!("O_{}", org.id),
+                "name": org.name, "company": null, "blog": "", "html_url": format!("https://github.com/{}", org.login),
+                "type": "Organization", "public_repos": 3, "followers": 0});
+            let used = charge(gh);
+            json_reply(StatusCode::OK, &body, &rate_headers(used))
+        }
+        Target::OrgMembers(Some(index)) => {
+            let org = gh.orgs[index].clone();
+            if page == 1 {
+                *gh.member_list_requests
+                    .entry(org.login.to_lowercase())
+                    .or_default() += 1;
+            }
+            let pages = org.members.len().div_ceil(per_page).max(1);
+            let items: Vec<Value> = org
+                .members
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|(login, id, kind)| json!({"login": login, "id": id, "node_id": format!("U_{id}"),
+                    "type": kind, "site_admin": false, "html_url": format!("https://github.com/{login}"),
+                    "url": format!("{base}/users/{login}")}))
+                .collect();
+            let body = Value::Array(items);
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            identity.hash(&mut hasher);
+            page.hash(&mut hasher);
+            body.to_string().hash(&mut hasher);
+            let etag = format!("W/\"{:016x}\"", hasher.finish());
+            let if_none_match = request
+                .headers
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok());
+            if if_none_match == Some(etag.as_str()) {
+                // An authorised 304 is free; an anonymous one is not.
+                let used = if token.is_some() {
+                    *gh.used.get(&identity).unwrap_or(&0)
+                } else {
+                    charge(gh)
+                };
+                let mut reply = Response::builder()
+                    .status(304)
+                    .header("etag", etag.as_str());
+                for (name, value) in rate_headers(used) {
+                    reply = reply.header(name, value);
+                }
+                return reply.body(String::new()).unwrap();
+            }
+            let used = charge(gh);
+            let mut headers = rate_headers(used);
+            headers.push(("etag", etag));
+            let link = |n: usize| {
+                format!(
+                    "{base}/orgs/{}/public_members?per_page={per_page}&page={n}",
+                    org.login
+                )
+            };
+            let mut links = Vec::new();
+            if page < pages {
+                links.push(format!("<{}>; rel=\"next\"", link(page + 1)));
+                links.push(format!("<{}>; rel=\"last\"", link(pages)));
+            }
+            if page > 1 {
+                links.push(format!("<{}>; rel=\"prev\"", link(page - 1)));
+                links.push(format!("<{}>; rel=\"first\"", link(1)));
+            }
+            if !links.is_empty() {
+                headers.push(("link", links.join(", ")));
+            }
+            json_reply(StatusCode::OK, &body, &headers)
+        }
+        Target::Unknown
+        | Target::User(None)
+        | Target::Gists(None)
+        | Target::Org(None)
+        | Target::OrgMembers(None) => {
             let used = charge(gh);
             let doc = if matches!(target, Target::Gists(_)) {
                 "https://docs.github.com/rest/gists/gists#list-gists-for-a-user"
@@ -1132,6 +1308,8 @@ fn route_of(request: &Request) -> PipedriveRoute {
         ("POST", "/api/v2/persons") => PipedriveRoute::CreatePerson,
         ("GET", "/api/v2/persons/search") => PipedriveRoute::SearchPersons,
         ("GET", "/api/v2/persons") => PipedriveRoute::ListPersons,
+        ("POST", "/api/v2/organizations") => PipedriveRoute::CreateOrganization,
+        ("GET", "/api/v2/organizations/search") => PipedriveRoute::SearchOrganizations,
         ("GET", path)
             if path.starts_with("/api/v2/persons/")
                 && path["/api/v2/persons/".len()..].parse::<i64>().is_ok() =>
@@ -1241,7 +1419,10 @@ fn pipedrive_locked(
         pd.daily_left = Some(left - 1);
     }
     let now = Instant::now();
-    if route == PipedriveRoute::SearchPersons {
+    if matches!(
+        route,
+        PipedriveRoute::SearchPersons | PipedriveRoute::SearchOrganizations
+    ) {
         while pd
             .search_window
             .front()
@@ -1420,6 +1601,59 @@ fn pipedrive_locked(
                 }
                 _ => ok(data, None),
             }
+        }
+        PipedriveRoute::CreateOrganization => {
+            pd.organization_posts += 1;
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if name.is_empty() {
+                return (
+                    envelope_error(
+                        StatusCode::BAD_REQUEST,
+                        "Name is required",
+                        "ERR_BAD_REQUEST",
+                    ),
+                    None,
+                );
+            }
+            let id = pd.next_id;
+            pd.next_id += 1;
+            let data = json!({"id": id, "name": name, "owner_id": TOKEN_USER, "is_deleted": false,
+                "add_time": rfc3339(now_secs()), "update_time": rfc3339(now_secs()), "visible_to": 3});
+            pd.organizations.push(FakeOrganization { id, name });
+            match fault {
+                Some(PipedriveFault::LostAfterWrite) => {
+                    return (
+                        envelope_error(StatusCode::BAD_GATEWAY, "Bad gateway", "ERR_GATEWAY"),
+                        None,
+                    )
+                }
+                Some(PipedriveFault::SlowAfterWrite(pause)) => {
+                    return (ok(data, None), Some(pause))
+                }
+                _ => ok(data, None),
+            }
+        }
+        PipedriveRoute::SearchOrganizations => {
+            let term = request.query.get("term").cloned().unwrap_or_default();
+            let exact = request.query.get("exact_match").map(String::as_str) == Some("true");
+            let items: Vec<Value> = pd
+                .organizations
+                .iter()
+                .filter(|o| {
+                    if exact {
+                        o.name.eq_ignore_ascii_case(&term)
+                    } else {
+                        o.name.to_lowercase().contains(&term.to_lowercase())
+                    }
+                })
+                .map(|o| json!({"result_score": 1.0, "item": {"id": o.id, "type": "organization", "name": o.name, "address": null, "visible_to": 3, "owner": {"id": TOKEN_USER}, "custom_fields": [], "notes": []}}))
+                .collect();
+            ok(json!({"items": items}), Some(json!({"next_cursor": null})))
         }
         PipedriveRoute::SearchPersons => {
             let term = request.query.get("term").cloned().unwrap_or_default();

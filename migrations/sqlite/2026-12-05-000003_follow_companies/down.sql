@@ -1,0 +1,2 @@
+DROP TABLE org_members;
+DROP TABLE followed_orgs;
