@@ -17,7 +17,7 @@ use gisttrack::clients::github::{GithubClient, GithubSettings};
 use gisttrack::clients::pipedrive::{PipedriveClient, PipedriveSettings};
 use gisttrack::config::Secret;
 use gisttrack::metrics::Metrics;
-use gisttrack::sync::{Engine, PassOptions, SyncSettings, Trigger};
+use gisttrack::sync::{App, PassOptions, SyncSettings, Trigger};
 use indicatif::ProgressBar;
 use support::{env_or, BenchDb, Targets};
 
@@ -56,7 +56,7 @@ fn main() {
             }
         }
         let metrics = Arc::new(Metrics::default());
-        let engine = Engine {
+        let engine = App {
             store: db.store(),
             github: Arc::new(GithubClient::new(
                 GithubSettings::new(&apis.github_url, Secret::new(fake::GITHUB_TOKEN)),

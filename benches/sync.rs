@@ -17,7 +17,7 @@ use gisttrack::clients::pipedrive::{PipedriveClient, PipedriveSettings};
 use gisttrack::config::{DatabaseTarget, Secret};
 use gisttrack::db::Store;
 use gisttrack::metrics::Metrics;
-use gisttrack::sync::{Engine, PassOptions, SyncReport, SyncSettings, Trigger};
+use gisttrack::sync::{App, PassOptions, SyncReport, SyncSettings, Trigger};
 use indicatif::ProgressBar;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -29,7 +29,7 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 
 struct Setup {
     _dir: tempfile::TempDir,
-    engine: Engine,
+    engine: App,
 }
 
 fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool) -> Setup {
@@ -48,7 +48,7 @@ fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool
         ),
         metrics.clone(),
     ));
-    let engine = Engine {
+    let engine = App {
         store: store.clone(),
         github: github.clone(),
         pipedrive: Some(pipedrive.clone()),
@@ -66,7 +66,7 @@ fn setup(apis: &fake::FakeApis, users: usize, concurrency: usize, backfill: bool
 }
 
 /// A pass's wall time, counted GitHub requests, Pipedrive requests and report.
-fn pass(apis: &fake::FakeApis, engine: &Engine) -> (Duration, u64, u64, SyncReport) {
+fn pass(apis: &fake::FakeApis, engine: &App) -> (Duration, u64, u64, SyncReport) {
     let counted = apis.github_counted();
     let pipedrive = apis.lock().pipedrive.total_requests;
     let options = PassOptions::new(Trigger::Cli);

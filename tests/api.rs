@@ -15,7 +15,7 @@ use gisttrack::http::AppState;
 use gisttrack::metrics::Metrics;
 use gisttrack::routes::routes;
 use gisttrack::sync::scheduler::Scheduler;
-use gisttrack::sync::{Engine, SyncSettings};
+use gisttrack::sync::{App, SyncSettings};
 use serde_json::Value;
 use support::fake::GithubFault;
 use support::{backends, FakeApis, TestDb, GITHUB_TOKEN, PIPEDRIVE_TOKEN};
@@ -25,7 +25,7 @@ use warp::reply::Response;
 
 struct Api {
     routes: BoxedFilter<(Response,)>,
-    engine: Engine,
+    engine: App,
     url: String,
     fake: FakeApis,
     /// Ends the scheduler's loop when the test is done.
@@ -41,7 +41,7 @@ impl Drop for Api {
     }
 }
 
-fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive: bool) -> Engine {
+fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive: bool) -> App {
     let github = GithubClient::new(
         GithubSettings::new(&fake.github_url, Secret::new(GITHUB_TOKEN)),
         metrics.clone(),
@@ -52,7 +52,7 @@ fn engine(store: &Store, fake: &FakeApis, metrics: &Arc<Metrics>, with_pipedrive
             metrics.clone(),
         )) as Arc<dyn gisttrack::clients::PipedriveApi>
     });
-    Engine {
+    App {
         store: store.clone(),
         github: Arc::new(github),
         pipedrive,

@@ -27,7 +27,7 @@ use gisttrack::db::Store;
 use gisttrack::error::Error;
 use gisttrack::ids::PipedriveUserId;
 use gisttrack::metrics::Metrics;
-use gisttrack::sync::{Engine, PassOptions, SyncSettings, Trigger};
+use gisttrack::sync::{App, PassOptions, SyncSettings, Trigger};
 use gisttrack::time::{Clock, ManualClock};
 use indicatif::ProgressBar;
 use support::backends;
@@ -62,9 +62,9 @@ struct World {
 }
 
 impl World {
-    fn engine(&self, node: usize) -> Engine {
+    fn engine(&self, node: usize) -> App {
         let generation = self.generations[node].load(Ordering::SeqCst);
-        Engine {
+        App {
             store: self
                 .store
                 .clone()

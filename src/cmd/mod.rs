@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::output::OutputFormat;
 use crate::sync::SyncReport;
-use crate::sync::{ActivitySettings, Engine, SyncSettings};
+use crate::sync::{ActivitySettings, App, SyncSettings};
 
 /// What every command gets besides its own arguments: where the store is (opened only
 /// when the command needs it, after its own checks) and how to print.
@@ -214,7 +214,7 @@ pub fn engine(
     open: impl FnOnce() -> Result<Store>,
     upstream: &UpstreamArgs,
     metrics: Arc<Metrics>,
-) -> Result<Engine> {
+) -> Result<App> {
     check_upstream_urls(upstream)?;
     let settings = SyncSettings {
         in_flight_bound: upstream.timing.in_flight_bound()?,
@@ -222,7 +222,7 @@ pub fn engine(
         ..SyncSettings::default()
     };
     let (github, pipedrive) = clients(upstream, &metrics);
-    Ok(Engine {
+    Ok(App {
         store: open()?,
         github,
         pipedrive,
@@ -274,7 +274,7 @@ pub fn sync_engine(
     open: impl FnOnce() -> Result<Store>,
     args: &EngineArgs,
     metrics: Arc<Metrics>,
-) -> Result<Engine> {
+) -> Result<App> {
     check_activity_type(args)?;
     let mut rules = SyncSettings::default();
     args.orgs.apply(&mut rules)?;

@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::http::{server, AppState};
 use crate::metrics::Metrics;
 use crate::sync::scheduler::Scheduler;
-use crate::sync::Engine;
+use crate::sync::App;
 
 /// How long a stop may take before in-flight work is abandoned (leases are still released).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -114,7 +114,7 @@ async fn resolve(listen: &str) -> Result<SocketAddr> {
 }
 
 /// What an operator must know before the first request: what stays off, what is exposed.
-fn warn_about(engine: &Engine, has_api_token: bool, listen: SocketAddr) {
+fn warn_about(engine: &App, has_api_token: bool, listen: SocketAddr) {
     if engine.pipedrive.is_none() {
         log::warn!(
             "PIPEDRIVE_TOKEN is not set: serving reads only. Adding people, the sync loop and \

@@ -23,7 +23,7 @@ use crate::db::Store;
 use crate::error::Result;
 use crate::site::Site;
 use crate::sync::scheduler::Scheduler;
-use crate::sync::Engine;
+use crate::sync::App;
 use list_cache::ListCache;
 use problem::ApiProblem;
 
@@ -31,7 +31,7 @@ use problem::ApiProblem;
 #[derive(Clone)]
 pub struct AppState {
     /// The store, the clients and their settings: what the service layer works with.
-    pub engine: Engine,
+    pub engine: App,
     /// `None` without a Pipedrive token: syncing stays off.
     pub scheduler: Option<Arc<Scheduler>>,
     pub api_token: Option<Secret>,
@@ -50,7 +50,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        engine: Engine,
+        engine: App,
         scheduler: Option<Arc<Scheduler>>,
         api_token: Option<Secret>,
     ) -> AppState {

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::exit::Exit;
 use crate::login::Login;
 use crate::service::{self, PersonSummary};
-use crate::sync::Engine;
+use crate::sync::App;
 use crate::time::format_ms;
 
 /// The logins of a list, checked before anything is asked of anyone.
@@ -196,7 +196,7 @@ enum Outcome {
 
 /// Adds every login of `list` with `workers` at once, as `add` would one by one.
 pub fn import(
-    engine: &Engine,
+    engine: &App,
     list: LoginList,
     backfill: bool,
     workers: usize,
@@ -262,7 +262,7 @@ pub fn import(
 
 /// One login's outcome, or the error that stops the whole import: one that concerns every
 /// login (a rate limit, a block, a refused token, no database).
-fn add_one(engine: &Engine, entry: &Entry, backfill: bool) -> Result<Outcome, Error> {
+fn add_one(engine: &App, entry: &Entry, backfill: bool) -> Result<Outcome, Error> {
     if entry.org {
         return match service::orgs::add_org(engine, entry.login.as_str()) {
             Ok(added) => Ok(Outcome::Followed(Box::new(added))),

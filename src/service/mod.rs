@@ -26,7 +26,7 @@ use crate::ids::{
 };
 use crate::login::Login;
 use crate::metrics::Gauge;
-use crate::sync::{Engine, SyncSettings};
+use crate::sync::{App, SyncSettings};
 use crate::time::format_ms;
 use claim::Claim;
 
@@ -256,7 +256,7 @@ fn gist_view(gist: Gist, files: Vec<GistFile>) -> GistView {
 /// new one) and stored in the same transaction that gives the claim up. A refusal leaves
 /// nothing behind but what must be remembered: a creation whose answer was lost, so the next
 /// add finds that person instead of making a second. No Pipedrive person is ever deleted.
-pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<PersonDetail> {
+pub fn add_person(engine: &App, input: &str, backfill: bool) -> Result<PersonDetail> {
     let asked = Login::parse(input)?;
     engine.pipedrive_api()?;
     // Tracked under this very spelling: refused without asking GitHub.
@@ -274,7 +274,7 @@ pub fn add_person(engine: &Engine, input: &str, backfill: bool) -> Result<Person
 /// [`add_person`] for an account GitHub has described: under its claim, linked to a Pipedrive
 /// person (one created for it belongs to `org`, an organization gisttrack follows) and stored.
 pub(crate) fn add_user(
-    engine: &Engine,
+    engine: &App,
     asked: &Login,
     user: &crate::clients::GithubUser,
     backfill: bool,

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::ids::{GithubUserId, PipedriveOrgId};
 use crate::login::Login;
-use crate::sync::{Engine, SyncSettings, MAX_THROTTLED};
+use crate::sync::{App, SyncSettings, MAX_THROTTLED};
 use crate::time::format_ms;
 
 /// A followed organization as `org list` and `GET /api/v1/orgs` show it.
@@ -117,7 +117,7 @@ pub fn skip_reason(member: &OrgMember, exclude: &BTreeSet<String>) -> Option<Ski
 /// Pipedrive organization (found by its exact name, else created once), and every current
 /// public member tracked under the rules of `add`. Adding it again picks up what is new and
 /// creates nothing twice.
-pub fn add_org(engine: &Engine, input: &str) -> Result<OrgAdded> {
+pub fn add_org(engine: &App, input: &str) -> Result<OrgAdded> {
     let asked = Login::parse(input)?;
     engine.pipedrive_api()?;
     let remote = engine
@@ -185,7 +185,7 @@ pub fn add_org(engine: &Engine, input: &str) -> Result<OrgAdded> {
 /// claim: its id stored, or an error that leaves the organization followed for the next add
 /// or pass to try again. A creation whose answer was lost is looked for by exact name before
 /// another is ever sent, and none is sent while it may still land.
-pub fn settle_pipedrive_org(engine: &Engine, github_id: GithubUserId) -> Result<FollowedOrg> {
+pub fn settle_pipedrive_org(engine: &App, github_id: GithubUserId) -> Result<FollowedOrg> {
     let current = |store: &Store| {
         orgs::find(&mut *store.conn()?, github_id)?
             .ok_or_else(|| Error::OrgNotFollowed(github_id.to_string()))
@@ -219,7 +219,7 @@ pub fn settle_pipedrive_org(engine: &Engine, github_id: GithubUserId) -> Result<
 }
 
 fn find_or_create(
-    engine: &Engine,
+    engine: &App,
     pipedrive: &dyn PipedriveApi,
     claim: &Claim<'_>,
     org: &FollowedOrg,
@@ -296,7 +296,7 @@ fn find_or_create(
 /// skipped and never tracked, leavers marked (or, with `--drop-leavers`, no longer tracked).
 /// A member that fails is reported and tried again when the list is next read.
 pub fn apply_members(
-    engine: &Engine,
+    engine: &App,
     org: &FollowedOrg,
     members: &[OrgMember],
 ) -> Result<MemberChanges> {
@@ -392,7 +392,7 @@ pub fn apply_members(
 }
 
 /// Tracks one member as `add` would, in the organization.
-fn add_member(engine: &Engine, member: &OrgMember, org: Option<PipedriveOrgId>) -> Result<()> {
+fn add_member(engine: &App, member: &OrgMember, org: Option<PipedriveOrgId>) -> Result<()> {
     let login = Login::parse(&member.login)?;
     let user = engine
         .github

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::ids::PipedrivePersonId;
 use crate::login::Login;
 use crate::sync::look::{Looked, Looking, OwnerNames};
-use crate::sync::Engine;
+use crate::sync::App;
 
 /// Where to link a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Relinked {
 }
 
 /// Links the user to another Pipedrive person.
-pub fn relink_person(engine: &Engine, input: &str, to: RelinkTo) -> Result<Relinked> {
+pub fn relink_person(engine: &App, input: &str, to: RelinkTo) -> Result<Relinked> {
     let login = Login::parse(input)?;
     let pipedrive = engine.pipedrive_api()?;
     let person = people::get_by_login(&mut *engine.store.conn()?, &login)?;
@@ -157,7 +157,7 @@ pub fn relink_person(engine: &Engine, input: &str, to: RelinkTo) -> Result<Relin
 
 /// The merge's survivor, looked for as a pass would; an error when none carries the user's
 /// markers (or their person is still there).
-fn survivor(engine: &Engine, person: &Person) -> Result<PipedrivePersonId> {
+fn survivor(engine: &App, person: &Person) -> Result<PipedrivePersonId> {
     let pipedrive = engine.pipedrive_api()?;
     let current = person
         .pipedrive_person_id
@@ -184,7 +184,7 @@ fn survivor(engine: &Engine, person: &Person) -> Result<PipedrivePersonId> {
 }
 
 /// A new person for the user, created once under the account's claim.
-fn create(engine: &Engine, claim: &Claim<'_>, person: &Person) -> Result<PipedrivePersonId> {
+fn create(engine: &App, claim: &Claim<'_>, person: &Person) -> Result<PipedrivePersonId> {
     let pipedrive = engine.pipedrive_api()?;
     let github_id = person
         .github_id
@@ -223,7 +223,7 @@ fn create(engine: &Engine, claim: &Claim<'_>, person: &Person) -> Result<Pipedri
 /// Its holder name is its own (`<this process>/relink/<n>`): a pass of this very process must
 /// not count as the relink. A relink killed mid-way holds it until it expires.
 struct SyncLease<'e> {
-    engine: &'e Engine,
+    engine: &'e App,
     person: crate::ids::PersonId,
     login: String,
     owner: String,
@@ -241,7 +241,7 @@ impl<'e> SyncLease<'e> {
             .ok_or_else(|| Error::LeaseLost(self.login.clone()))
     }
 
-    fn take(engine: &'e Engine, person: &Person) -> Result<SyncLease<'e>> {
+    fn take(engine: &'e App, person: &Person) -> Result<SyncLease<'e>> {
         // Its own holder name: a pass of this very process must not count as this relink.
         let owner = format!("{}/relink/{}", engine.store.owner(), fastrand::u64(..));
         let now = engine.store.now_ms();

@@ -93,9 +93,11 @@ impl Default for SyncSettings {
     }
 }
 
-/// Everything a pass needs; cheap to clone into the serve loop and handlers.
+/// The application context: the store, the clients, their settings, the metrics and the stop
+/// flag, which the commands, the service layer, the pass and the HTTP state all work with;
+/// cheap to clone into the serve loop and handlers.
 #[derive(Clone)]
-pub struct Engine {
+pub struct App {
     pub store: Store,
     pub github: Arc<dyn GithubApi>,
     /// `None` without a Pipedrive token: only dry runs and reads work.
@@ -241,7 +243,7 @@ enum Service {
 
 /// State shared by the workers of one pass.
 struct Pass<'a> {
-    engine: &'a Engine,
+    engine: &'a App,
     options: &'a PassOptions,
     owner: &'a str,
     started_at: i64,
@@ -376,7 +378,7 @@ impl Pass<'_> {
     }
 }
 
-impl Engine {
+impl App {
     /// Opens the `sync_runs` row for a pass about to run, first closing rows that passes of
     /// processes that died on this host left open.
     pub fn open_run(&self, trigger: Trigger) -> Result<i64> {

@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use tokio::sync::{watch, Mutex, Notify};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Engine, PassOptions, Scope, SyncReport, Trigger};
+use super::{App, PassOptions, Scope, SyncReport, Trigger};
 use crate::error::Result;
 
 /// How long after a waiting delivery's bound its follow-up pass runs: enough for clocks a
@@ -23,7 +23,7 @@ const RETRY_FOLLOW_UP: Duration = Duration::from_secs(30);
 pub type AfterPass = Arc<dyn Fn(&SyncReport) + Send + Sync>;
 
 pub struct Scheduler {
-    engine: Engine,
+    engine: App,
     after_pass: AfterPass,
     /// `None`: no periodic passes, only requested ones (`serve --no-sync`).
     interval: Option<Duration>,
@@ -58,11 +58,7 @@ impl FollowUp {
 }
 
 impl Scheduler {
-    pub fn new(
-        engine: Engine,
-        interval: Option<Duration>,
-        after_pass: AfterPass,
-    ) -> Arc<Scheduler> {
+    pub fn new(engine: App, interval: Option<Duration>, after_pass: AfterPass) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             engine,
             after_pass,

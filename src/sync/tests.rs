@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 
-use super::{Engine, PassOptions, SyncReport, SyncSettings, Trigger};
+use super::{App, PassOptions, SyncReport, SyncSettings, Trigger};
 use crate::clients::memory::{activities_per_gist, Fault, MemoryGithub, MemoryPipedrive, Route};
 use crate::config::DatabaseTarget;
 use crate::db::gists::DeliveryState;
@@ -51,8 +51,8 @@ impl World {
     }
 
     /// The engine of a process named `owner` on this world's store.
-    fn engine(&self, owner: &str) -> Engine {
-        Engine {
+    fn engine(&self, owner: &str) -> App {
+        App {
             store: self.store.clone().with_owner(owner),
             github: self.github.clone(),
             pipedrive: Some(self.pipedrive.clone()),
@@ -378,7 +378,7 @@ fn a_marker_seen_before_its_gist_is_known_is_found_once_it_is() {
     world.pass("node-a");
     // A second install on the same GitHub and Pipedrive.
     let dir = tempfile::tempdir().unwrap();
-    let other = Engine {
+    let other = App {
         store: Store::open(&DatabaseTarget::Sqlite(dir.path().join("b.db")))
             .unwrap()
             .with_clock(world.clock.clone())
