@@ -1,9 +1,13 @@
 //! The JSON API on warp: the seed's routes plus sync, docs, health and metrics, all calling
 //! the same service layer as the CLI. A leaf over `crate::http`.
 
-pub mod handlers;
+pub mod bodies;
 pub mod openapi;
+pub mod operations;
 pub mod orgs;
+mod paging;
+pub mod people;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -45,13 +49,13 @@ fn people_routes(state: &AppState) -> BoxedFilter<(Response,)> {
         warp::get()
             .and(api.clone())
             .and(query::query())
-            .and_then(handlers::list_people)
+            .and_then(people::list_people)
             .or(warp::post()
                 .and(api.clone())
                 .and(query::query())
                 .and(warp::header::optional::<String>("content-type"))
                 .and(limited_body())
-                .and_then(handlers::add_person))
+                .and_then(people::add_person))
             .unify(),
     );
     let view = warp::path!("api" / "v1" / "people" / PathLogin)
@@ -59,19 +63,19 @@ fn people_routes(state: &AppState) -> BoxedFilter<(Response,)> {
         .and(api.clone())
         .and(query::query())
         .and_then(|username: PathLogin, state, query| {
-            handlers::view_person(state, username.0, query)
+            people::view_person(state, username.0, query)
         });
     let delete = warp::path!("api" / "v1" / "people" / PathLogin)
         .and(warp::delete())
         .and(api.clone())
-        .and_then(|username: PathLogin, state| handlers::delete_person(state, username.0));
+        .and_then(|username: PathLogin, state| people::delete_person(state, username.0));
     let relink = warp::path!("api" / "v1" / "people" / PathLogin / "relink")
         .and(warp::post())
         .and(api)
         .and(warp::header::optional::<String>("content-type"))
         .and(limited_body())
         .and_then(|username: PathLogin, state, content_type, body| {
-            handlers::relink_person(state, username.0, content_type, body)
+            people::relink_person(state, username.0, content_type, body)
         });
     list_or_add
         .or(view)
@@ -112,12 +116,12 @@ fn sync_routes(state: &AppState) -> BoxedFilter<(Response,)> {
     let trigger = warp::path!("api" / "v1" / "sync")
         .and(warp::post())
         .and(api.clone())
-        .and_then(handlers::trigger_sync);
+        .and_then(sync::trigger_sync);
     let runs = warp::path!("api" / "v1" / "sync" / "runs")
         .and(warp::get())
         .and(api)
         .and(query::query())
-        .and_then(handlers::sync_runs);
+        .and_then(sync::sync_runs);
     trigger.or(runs).unify().boxed()
 }
 
@@ -126,15 +130,15 @@ fn operations_routes(state: &AppState) -> BoxedFilter<(Response,)> {
     let get_or_head = || warp::get().or(warp::head()).unify();
     let healthz = warp::path!("healthz")
         .and(get_or_head())
-        .and_then(handlers::healthz);
+        .and_then(operations::healthz);
     let readyz = warp::path!("readyz")
         .and(get_or_head())
         .and(with_state(state.clone()))
-        .and_then(handlers::readyz);
+        .and_then(operations::readyz);
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and_then(handlers::metrics);
+        .and_then(operations::metrics);
     healthz.or(readyz).unify().or(metrics).unify().boxed()
 }
 
@@ -193,4 +197,9 @@ fn documentation() -> BoxedFilter<(Response,)> {
             }
         });
     openapi_json.or(root).unify().or(ui).unify().boxed()
+}
+
+/// A JSON answer with its status.
+pub(crate) fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
 }

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{handlers, orgs};
+use super::{operations, orgs, people, sync};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,19 +14,19 @@ use super::{handlers, orgs};
                        When the server has an API token, every /api/v1 route needs `Authorization: Bearer <token>`."
     ),
     paths(
-        handlers::list_people,
-        handlers::add_person,
-        handlers::view_person,
-        handlers::delete_person,
-        handlers::relink_person,
+        people::list_people,
+        people::add_person,
+        people::view_person,
+        people::delete_person,
+        people::relink_person,
         orgs::list_orgs,
         orgs::add_org,
         orgs::delete_org,
-        handlers::trigger_sync,
-        handlers::sync_runs,
-        handlers::healthz,
-        handlers::readyz,
-        handlers::metrics,
+        sync::trigger_sync,
+        sync::sync_runs,
+        operations::healthz,
+        operations::readyz,
+        operations::metrics,
     ),
     modifiers(&ApiTokenScheme, &OptionalAddBody, &HeadOperationIds),
     tags(

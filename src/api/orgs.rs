@@ -1,20 +1,17 @@
 //! `GET/POST /api/v1/orgs` and `DELETE /api/v1/orgs/{org}`: the followed GitHub
 //! organizations, through the same service calls as `gisttrack org`.
 
+use super::json_reply;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use warp::http::{header, StatusCode};
 use warp::reply::Response;
-use warp::{Rejection, Reply};
+use warp::Rejection;
 
 use crate::http::problem::{ApiProblem, ErrorBody};
 use crate::http::query::Query;
 use crate::http::{blocking, AppState};
 use crate::service::orgs::{self, OrgAdded, OrgDeleted, OrgSummary};
-
-fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    warp::reply::with_status(warp::reply::json(body), status).into_response()
-}
 
 #[utoipa::path(
     get,
