@@ -204,7 +204,7 @@ set edit:completion:arg-completer[gisttrack] = {|@words|
             cand --lock-wait 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now'
             cand -o 'Output format: a table (plain columns when piped) or JSON'
             cand --output 'Output format: a table (plain columns when piped) or JSON'
-            cand --members 'Stop tracking its members too (Pipedrive keeps their persons and activities)'
+            cand --members 'Stop tracking the members following it started tracking too (anyone tracked before stays; Pipedrive keeps their persons and activities)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -180,7 +180,7 @@ json\t'`{"time", "level", "target", "message", ...fields}` per line'"
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from delete" -l lock-wait -d 'How long a statement waits for a lock that another process or request holds (a SQLite file being written, a MySQL row) before the database counts as busy for now' -r
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format: a table (plain columns when piped) or JSON' -r -f -a "table\t''
 json\t''"
-complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from delete" -l members -d 'Stop tracking its members too (Pipedrive keeps their persons and activities)'
+complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from delete" -l members -d 'Stop tracking the members following it started tracking too (anyone tracked before stays; Pipedrive keeps their persons and activities)'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c gisttrack -n "__fish_gisttrack_using_subcommand org; and __fish_seen_subcommand_from help" -f -a "add" -d 'Follow an organization: one Pipedrive organization, every public member tracked (bots and --exclude left out); each pass picks up new members'

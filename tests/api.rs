@@ -1400,6 +1400,26 @@ async fn without_a_token_only_this_machine_may_use_the_server() {
 async fn a_server_opened_to_the_network_answers_any_host_but_no_cross_site_change() {
     let api = api_listening(TestDb::sqlite(), None, true, "0.0.0.0:3000");
     api.fake.add_user("alice", 0);
+    // From this machine, where a page rebound by the operator's own browser comes from, a
+    // request must still name this machine; from another, any name it reached us by.
+    let from = |peer: [u8; 4], host: &str| {
+        warp::test::request()
+            .path("/api/v1/people")
+            .header("host", host)
+            .extension(gisttrack::http::server::ClientAddress(
+                std::net::IpAddr::from(peer),
+            ))
+            .reply(&api.routes)
+    };
+    let (status, body, _) = body_of(from([127, 0, 0, 1], "attacker.example:3000").await);
+    assert_error(
+        status,
+        &body,
+        StatusCode::MISDIRECTED_REQUEST,
+        "not_this_server",
+    );
+    let (status, body, _) = body_of(from([10, 1, 2, 3], "gisttrack.corp:3000").await);
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body, _) = request(
         &api,
         "GET",

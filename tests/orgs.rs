@@ -257,6 +257,34 @@ fn leavers_stay_tracked_marked_as_left_unless_dropped() {
 }
 
 #[test]
+fn someone_tracked_before_the_follow_stays_when_they_leave_or_the_org_is_dropped() {
+    for db in backends() {
+        let fake = roomy_fake();
+        acme(&fake);
+        // Carol was tracked by hand before anyone followed acme.
+        ok(&db, Some(&fake), &["add", "carol"]);
+        ok(&db, Some(&fake), &["org", "add", "acme"]);
+        fake.remove_member("acme", "carol");
+        fake.remove_member("acme", "bob");
+        ok(&db, Some(&fake), &["sync", "--drop-leavers"]);
+        assert_eq!(
+            logins(&json(&db, None, &["list"])),
+            ["alice", "carol"],
+            "[{}] bob, added by the follow, dropped; carol stays",
+            db.backend
+        );
+        let deleted = json(&db, None, &["org", "delete", "acme", "--members"]);
+        assert_eq!(deleted["members_deleted"], serde_json::json!(["alice"]));
+        assert_eq!(
+            logins(&json(&db, None, &["list"])),
+            ["carol"],
+            "[{}]",
+            db.backend
+        );
+    }
+}
+
+#[test]
 fn org_delete_stops_following_and_drops_members_only_when_asked() {
     for db in backends() {
         let fake = roomy_fake();

@@ -831,13 +831,16 @@ fn the_stored_new_count_equals_a_recount_after_random_listings_visits_and_delete
                     people::record_visit(&mut conn, person.id, now).unwrap();
                 }
                 7..=8 => {
-                    // A visit that read the person first: refused once another came between.
+                    // A visit that read the person first: refused once another visit, or a
+                    // listing that found new gists, came between.
                     let stale = rng.bool().then_some(now - 1).or(person.last_visited_at);
+                    let new_seen = person.new_count - i64::from(rng.u8(..4) == 0);
                     let recorded =
-                        people::record_visit_after(&mut conn, person.id, stale, now).unwrap();
+                        people::record_visit_after(&mut conn, person.id, stale, new_seen, now)
+                            .unwrap();
                     assert_eq!(
                         recorded,
-                        stale == person.last_visited_at,
+                        stale == person.last_visited_at && new_seen == person.new_count,
                         "step {step} on {}",
                         db.backend
                     );

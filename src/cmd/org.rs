@@ -64,7 +64,8 @@ pub struct OrgDeleteArgs {
     #[arg(value_name = "ORG")]
     pub org: String,
 
-    /// Stop tracking its members too (Pipedrive keeps their persons and activities).
+    /// Stop tracking the members following it started tracking too (anyone tracked before stays;
+    /// Pipedrive keeps their persons and activities).
     #[arg(long)]
     pub members: bool,
 

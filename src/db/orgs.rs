@@ -63,6 +63,9 @@ pub struct Membership {
     pub skipped: Option<String>,
     pub joined_at: i64,
     pub left_at: Option<i64>,
+    /// Following the organization started tracking them (an account tracked before keeps
+    /// being tracked when they leave or the organization is dropped).
+    pub added_by_org: bool,
 }
 
 impl Membership {
@@ -189,6 +192,18 @@ pub fn record_member(conn: &mut DbConnection, member: &Membership, exists: bool)
             .values(member)
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Following the organization started tracking this member.
+pub fn mark_added(
+    conn: &mut DbConnection,
+    org: GithubUserId,
+    github_id: GithubUserId,
+) -> Result<()> {
+    diesel::update(org_members::table.find((org, github_id)))
+        .set(org_members::added_by_org.eq(true))
+        .execute(conn)?;
     Ok(())
 }
 

@@ -379,9 +379,15 @@ pub fn record_visit_after(
     conn: &mut DbConnection,
     person_id: PersonId,
     last_seen: Option<i64>,
+    new_seen: i64,
     now: i64,
 ) -> Result<bool> {
-    let target = people::table.find(person_id);
+    // The new count read with the view too: a listing that committed between the read and
+    // this write found gists the view did not show, and bumped it; the visit then reads again
+    // rather than mark them seen unshown.
+    let target = people::table
+        .find(person_id)
+        .filter(people::new_count.eq(new_seen));
     let set = (
         people::previous_visited_at.eq(people::last_visited_at),
         people::last_visited_at.eq(now),

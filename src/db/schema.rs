@@ -142,6 +142,7 @@ diesel::table! {
         skipped -> Nullable<Text>,
         joined_at -> BigInt,
         left_at -> Nullable<BigInt>,
+        added_by_org -> Bool,
     }
 }
 

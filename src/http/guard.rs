@@ -12,12 +12,15 @@ use super::AppState;
 /// site must not reach it through the visitor's browser. So a request naming another host (a
 /// DNS name rebound to 127.0.0.1) is refused, the probes and metrics excepted, and on any
 /// address a cross-site request that changes something (a form or `fetch` posted from
-/// elsewhere) is refused. With a token, the token is the guard. (A server listening on an
-/// address other machines reach without a token was opened on purpose, and warned about.)
+/// elsewhere) is refused. With a token, the token is the guard. A server listening on an
+/// address other machines reach without a token was opened on purpose (and warned about):
+/// there the Host check applies to connections from this machine only, where a rebound page
+/// in the operator's own browser would come from.
 pub fn local_only(state: &AppState) -> BoxedFilter<()> {
     let open = state.api_token.is_none();
-    let check_host = open && state.loopback_only;
+    let loopback_only = state.loopback_only;
     warp::method()
+        .and(warp::ext::optional::<super::server::ClientAddress>())
         .and(warp::path::full())
         .and(warp::host::optional())
         .and(warp::header::optional::<String>("sec-fetch-site"))
@@ -25,6 +28,7 @@ pub fn local_only(state: &AppState) -> BoxedFilter<()> {
         .and(warp::header::optional::<String>("x-forwarded-host"))
         .and_then(
             move |method: warp::http::Method,
+                  peer: Option<super::server::ClientAddress>,
                   path: warp::path::FullPath,
                   host: Option<warp::host::Authority>,
                   fetch_site: Option<String>,
@@ -34,6 +38,7 @@ pub fn local_only(state: &AppState) -> BoxedFilter<()> {
                     return Ok(());
                 }
                 let probe = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
+                let check_host = loopback_only || peer.is_some_and(|peer| peer.0.is_loopback());
                 if let Some(host) = host.as_ref().filter(|_| check_host && !probe) {
                     if !is_loopback_name(host.host()) {
                         return Err(warp::reject::custom(ApiProblem::new(

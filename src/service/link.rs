@@ -153,19 +153,12 @@ pub fn decide(known: &Known, email: Option<&str>, now: i64, in_flight_bound_ms: 
     {
         return Decision::Refuse(Refusal::CreationUnsettled { until });
     }
-    // The earlier person is reused, unless a later creation in doubt (a `relink --create`
-    // whose answer was lost, made after that person was found gone) is found: the person it
-    // made is the newer of the two. A creation not found stays recorded, since this link did
-    // not come from it.
+    // The earlier person is reused (it holds the activities), even one found gone: the next
+    // pass's look follows its merge or leaves the user unlinked. A settled creation in doubt
+    // stays recorded (`relink --create` looks for its person first), since this link did not
+    // come from it; which of the two is the user's is not a guess to make here.
     if let Some(previous) = known.departed.as_ref().and_then(|d| d.pipedrive_person_id) {
-        let mut steps: Vec<Step> = known
-            .creation
-            .iter()
-            .cloned()
-            .map(Step::FindAgain)
-            .collect();
-        steps.push(Step::Reuse(previous));
-        return Decision::Link(steps);
+        return Decision::Link(vec![Step::Reuse(previous)]);
     }
     let mut steps = Vec::new();
     if let Some(creation) = &known.creation {
@@ -477,17 +470,14 @@ mod tests {
                 Decision::Refuse(Refusal::CreationUnsettled { until: NOW + 1 }),
             ),
             (
-                "departed with a person, and a settled creation: what it made, else the person",
+                "departed with a person, and a settled creation: the person, the record kept",
                 Known {
                     departed: Some(departed(Some(42), None)),
                     creation: Some(settled.clone()),
                     ..Known::default()
                 },
                 None,
-                Decision::Link(vec![
-                    FindAgain(settled.clone()),
-                    Reuse(PipedrivePersonId(42)),
-                ]),
+                Decision::Link(vec![Reuse(PipedrivePersonId(42))]),
             ),
             (
                 "departed without a person, and a settled creation",

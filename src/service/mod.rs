@@ -403,9 +403,10 @@ pub fn view_person(store: &Store, input: &str, mode: ViewMode) -> Result<PersonD
                     .ok_or_else(not_tracked)?;
                 let now = store.now_ms();
                 let seen = view.person.last_visited_at;
-                if store
-                    .write(|conn| people::record_visit_after(conn, view.person.id, seen, now))?
-                {
+                let new_seen = view.person.new_count;
+                if store.write(|conn| {
+                    people::record_visit_after(conn, view.person.id, seen, new_seen, now)
+                })? {
                     store.touch();
                     let person = &mut view.person;
                     person.previous_visited_at = seen;

@@ -268,15 +268,13 @@ fn find_or_create(
                 mark(None)?;
                 return Err(Error::Pipedrive(err));
             }
-            // Pipedrive answered: whether it made the organization shows now.
+            // Pipedrive answered, but not with the organization: it may have made it anyway,
+            // and its search (an index) can lag a write. Found, it is the one; not found, the
+            // record stays and no second one is created until the bound has passed.
             WriteOutcome::Finished => {
                 return match pipedrive.find_organizations(&org.name) {
                     Ok(found) if !found.is_empty() => Ok(found[0]),
-                    Ok(_) => {
-                        mark(None)?;
-                        Err(Error::Pipedrive(err))
-                    }
-                    Err(_) => Err(unsettled(started, format!("no clear answer: {err}"))),
+                    _ => Err(unsettled(started, format!("no clear answer: {err}"))),
                 };
             }
             WriteOutcome::MayStillLand => {
@@ -323,6 +321,7 @@ pub fn apply_members(
                 skipped: reason.map(|r| r.as_str().to_string()),
                 joined_at: before.map_or(store.now_ms(), |b| b.joined_at),
                 left_at: None,
+                added_by_org: before.is_some_and(|b| b.added_by_org),
             };
             store.write(|conn| orgs::record_member(conn, &row, before.is_some()))?;
         }
@@ -351,7 +350,10 @@ pub fn apply_members(
             continue;
         }
         match add_member(engine, member, org.pipedrive_org_id) {
-            Ok(()) => changes.added.push(member.login.clone()),
+            Ok(()) => {
+                store.write(|conn| orgs::mark_added(conn, org.github_id, member.id))?;
+                changes.added.push(member.login.clone());
+            }
             Err(Error::AlreadyTracked(_)) => changes.already_tracked.push(member.login.clone()),
             Err(err) => {
                 if let Error::Github(api) | Error::Pipedrive(api) = &err {
@@ -370,7 +372,7 @@ pub fn apply_members(
     {
         store.write(|conn| orgs::mark_left(conn, org.github_id, gone.github_id, store.now_ms()))?;
         changes.left.push(gone.login.clone());
-        if settings.drop_leavers && gone.skipped.is_none() {
+        if settings.drop_leavers && gone.skipped.is_none() && gone.added_by_org {
             match drop_leaver(store, settings, org, gone) {
                 Ok(true) => changes.dropped.push(gone.login.clone()),
                 Ok(false) => {}
@@ -399,6 +401,11 @@ fn add_member(engine: &App, member: &OrgMember, org: Option<PipedriveOrgId>) -> 
         .user(login.as_str())
         .map_err(Error::Github)?
         .ok_or_else(|| Error::GithubUserNotFound(login.to_string()))?;
+    // Renamed since the list was read, the login may now be another account's, which was
+    // never checked for bots or exclusions: not this member (the next listing names them).
+    if user.id != member.id {
+        return Err(Error::GithubUserNotFound(login.to_string()));
+    }
     super::add_user(engine, &login, &user, true, org).map(|_| ())
 }
 
@@ -522,18 +529,18 @@ pub fn delete_org(
     members: bool,
 ) -> Result<OrgDeleted> {
     let login = Login::parse(input)?;
-    let removed = store.transaction(|conn| {
-        let Some(org) = orgs::find_by_key(conn, &login.key())? else {
-            return Err(Error::OrgNotFollowed(login.to_string()));
-        };
-        let rows = orgs::delete(conn, org.github_id)?;
-        Ok((org, rows))
-    })?;
-    store.touch();
-    let (org, rows) = removed;
+    let Some(org) = orgs::find_by_key(&mut *store.conn()?, &login.key())? else {
+        return Err(Error::OrgNotFollowed(login.to_string()));
+    };
+    // The members first, the organization last: a member that cannot be deleted now leaves
+    // it followed, so running the same delete again finishes the job.
     let mut members_deleted = Vec::new();
     if members {
-        for member in rows.iter().filter(|m| m.skipped.is_none()) {
+        let rows = orgs::memberships(&mut *store.conn()?, org.github_id)?;
+        for member in rows
+            .iter()
+            .filter(|m| m.skipped.is_none() && m.added_by_org)
+        {
             let Some(person) = people::find_by_github_id(&mut *store.conn()?, member.github_id)?
             else {
                 continue;
@@ -545,6 +552,9 @@ pub fn delete_org(
             }
         }
     }
+    let deleted = store.transaction(|conn| orgs::delete(conn, org.github_id).map(|_| ()));
+    store.touch();
+    deleted?;
     Ok(OrgDeleted {
         org: org.login,
         members_deleted,

@@ -446,7 +446,7 @@ fn relink_create_asked_twice_makes_one_person() {
 }
 
 #[test]
-fn a_creation_in_doubt_outlives_a_delete_and_is_found_by_the_next_add() {
+fn a_creation_in_doubt_outlives_a_delete_and_is_found_by_the_relink_after_the_next_add() {
     use crate::service::relink::{relink_person, RelinkTo};
     let world = World::new();
     world.tracked("octo", 1);
@@ -464,7 +464,19 @@ fn a_creation_in_doubt_outlives_a_delete_and_is_found_by_the_next_add() {
     ));
     world.clock.advance(BOUND + Duration::from_secs(1));
     service::delete_person(&engine.store, &engine.settings, "octo").unwrap();
+    // Added again, they are linked to the person they had; the pass finds it gone, and the
+    // user unlinked, sends nothing.
     service::add_person(&engine, "octo", true).unwrap();
+    world.pass("node-a");
+    let unlinked = crate::db::people::find_by_login(
+        &mut world.store.conn().unwrap(),
+        &crate::login::Login::parse("octo").unwrap(),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(unlinked.unlinked_at.is_some());
+    // Asked to create one, relink finds what the lost creation made.
+    relink_person(&engine, "octo", RelinkTo::Create).unwrap();
     let live: Vec<_> = world
         .pipedrive
         .persons()
@@ -505,8 +517,9 @@ fn a_look_reads_only_what_changed_unless_the_person_did() {
 }
 
 /// An organization's Pipedrive organization is created once whatever its creation meets: an
-/// answer lost after the write is found again by name, a refusal or Pipedrive's own 500
-/// leave nothing to find and the next add creates it, a 500 after the write is found at once.
+/// answer lost after the write is found again by name, a refusal leaves nothing to find and
+/// the next add creates it, a 500 after the write is found at once, and a 500 with nothing to
+/// find (Pipedrive's search may lag its write) holds creation back until the bound has passed.
 #[test]
 fn an_organization_creation_that_fails_any_way_never_makes_a_second() {
     use crate::service::orgs;
@@ -541,6 +554,16 @@ fn an_organization_creation_that_fails_any_way_never_makes_a_second() {
                 world.pipedrive.persons().is_empty(),
                 "{case}: no member yet"
             );
+            if matches!(fault, Fault::ServerError) {
+                assert!(
+                    matches!(
+                        orgs::add_org(&engine, "acme"),
+                        Err(crate::error::Error::OrgCreationUnsettled { .. })
+                    ),
+                    "{case}: not again before the bound"
+                );
+            }
+            world.clock.advance(BOUND + Duration::from_secs(1));
             let again = orgs::add_org(&engine, "acme").unwrap();
             assert!(again.already_followed, "{case}");
         }

@@ -19,7 +19,9 @@ CREATE TABLE followed_orgs (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- Who is, or was, a public member of a followed organization. `skipped` says why a member is
--- not tracked through it (bot, excluded); `left_at` when they left the public list.
+-- not tracked through it (bot, excluded); `left_at` when they left the public list;
+-- `added_by_org` whether following the organization started tracking them (only those are
+-- dropped with it).
 CREATE TABLE org_members (
     org_github_id BIGINT NOT NULL,
     github_id BIGINT NOT NULL,
@@ -27,5 +29,6 @@ CREATE TABLE org_members (
     skipped VARCHAR(16),
     joined_at BIGINT NOT NULL,
     left_at BIGINT,
+    added_by_org BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (org_github_id, github_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

@@ -19,7 +19,9 @@ CREATE TABLE followed_orgs (
 CREATE UNIQUE INDEX followed_orgs_login_key ON followed_orgs (login_key);
 
 -- Who is, or was, a public member of a followed organization. `skipped` says why a member is
--- not tracked through it (bot, excluded); `left_at` when they left the public list.
+-- not tracked through it (bot, excluded); `left_at` when they left the public list;
+-- `added_by_org` whether following the organization started tracking them (only those are
+-- dropped with it).
 CREATE TABLE org_members (
     org_github_id BIGINT NOT NULL,
     github_id BIGINT NOT NULL,
@@ -27,5 +29,6 @@ CREATE TABLE org_members (
     skipped TEXT,
     joined_at BIGINT NOT NULL,
     left_at BIGINT,
+    added_by_org BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (org_github_id, github_id)
 );
