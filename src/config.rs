@@ -279,6 +279,11 @@ pub fn check_api_url(what: &str, url: &str) -> Result<()> {
             "carries a user name or password; tokens go in GITHUB_TOKEN and PIPEDRIVE_TOKEN, \
              never in a URL",
         ),
+        // A fragment never reaches the server (ureq's Uri drops it), so look at the text.
+        Some(_) if uri.query().is_some() || url.contains('#') => refuse(
+            "carries a query string or fragment; an API URL is a scheme, host and path \
+             (tokens go in GITHUB_TOKEN and PIPEDRIVE_TOKEN, never in a URL)",
+        ),
         Some(_) => Ok(()),
     }
 }

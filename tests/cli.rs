@@ -786,6 +786,14 @@ fn credentials_in_an_api_url_are_refused_without_being_repeated() {
             "PIPEDRIVE_API_URL",
             "https://hunter2-secret@acme.pipedrive.example",
         ),
+        (
+            "GITHUB_API_URL",
+            "https://api.github.example/?access_token=hunter2-secret",
+        ),
+        (
+            "PIPEDRIVE_API_URL",
+            "https://acme.pipedrive.example/#hunter2-secret",
+        ),
     ] {
         for args in [&["add", "octocat"][..], &["doctor"], &["add", "--help"]] {
             let out = support::command(&db, Some(&fake))

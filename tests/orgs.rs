@@ -285,6 +285,44 @@ fn someone_tracked_before_the_follow_stays_when_they_leave_or_the_org_is_dropped
 }
 
 #[test]
+fn the_same_organization_followed_at_once_from_several_processes_is_followed_once() {
+    for db in backends() {
+        let fake = roomy_fake();
+        acme(&fake);
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                command(&db, Some(&fake))
+                    .args(["org", "add", "acme"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for run in runs {
+            let out = run.wait_with_output().unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !said.contains("database error") && matches!(out.status.code(), Some(0 | 1 | 69)),
+                "[{}] {:?}: {said}",
+                db.backend,
+                out.status
+            );
+        }
+        ok(&db, Some(&fake), &["org", "add", "acme"]);
+        assert_eq!(fake.organizations().len(), 1, "[{}]", db.backend);
+        let mut names: Vec<String> = fake.live_persons().into_iter().map(|p| p.name).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["alice Example", "bob Example", "carol Example"],
+            "[{}] one person each",
+            db.backend
+        );
+    }
+}
+
+#[test]
 fn org_delete_stops_following_and_drops_members_only_when_asked() {
     for db in backends() {
         let fake = roomy_fake();

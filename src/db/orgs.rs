@@ -188,9 +188,17 @@ pub fn record_member(conn: &mut DbConnection, member: &Membership, exists: bool)
             ))
             .execute(conn)?;
     } else {
-        diesel::insert_into(org_members::table)
+        match diesel::insert_into(org_members::table)
             .values(member)
-            .execute(conn)?;
+            .execute(conn)
+        {
+            Ok(_) => {}
+            // Another follow of the organization at the same moment recorded them first.
+            Err(err) if super::is_unique_violation(&err) => {
+                return record_member(conn, member, true)
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
     Ok(())
 }

@@ -9,16 +9,17 @@ pub mod lease;
 pub mod look;
 mod orgs;
 pub mod plan;
+mod report;
 pub mod scheduler;
+mod settings;
 #[cfg(test)]
 mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indicatif::ProgressBar;
-use serde::Serialize;
 
 use crate::clients::{ApiError, GithubApi, PipedriveApi};
 use crate::db::people::{self, Person};
@@ -38,60 +39,14 @@ pub use crate::db::sync_runs::RunTrigger as Trigger;
 pub(crate) const MAX_THROTTLED: u32 = 10;
 pub use activity::{ActivityOwner, ActivitySettings};
 pub use discovery::record_listing;
+use report::log_report;
+pub use report::{Delivered, PlannedActivity, SyncReport};
+pub use settings::{default_in_flight_bound, SyncSettings};
 
 /// The most workers one process runs (`--concurrency`). GitHub allows 100 concurrent requests
 /// per token; a worker spends part of its time on Pipedrive and the database, so a little
 /// more is still useful, and much more only buys secondary rate limits.
 pub const MAX_CONCURRENCY: usize = 256;
-
-/// How a pass behaves; shared by the CLI and `serve`.
-#[derive(Debug, Clone)]
-pub struct SyncSettings {
-    /// People worked on at once within this process.
-    pub concurrency: usize,
-    pub lease_ttl: Duration,
-    pub activity: ActivitySettings,
-    /// First pause before a failed delivery is retried by a later pass (doubles per attempt).
-    pub retry_base: Duration,
-    pub retry_cap: Duration,
-    /// Tries within one pass for a delivery Pipedrive answered with a 500 or 503.
-    pub delivery_tries: u32,
-    /// How long after it was sent a request with no answer (or a gateway's) may still land:
-    /// until then it is not looked for, let alone sent again.
-    pub in_flight_bound: Duration,
-    /// The owner of the persons gisttrack creates (`--person-owner`; else Pipedrive's
-    /// default, the token's user).
-    pub person_owner: Option<crate::ids::PipedriveUserId>,
-    /// Accounts never tracked through an organization (case-folded logins; `--exclude`).
-    pub exclude: std::collections::BTreeSet<String>,
-    /// Members who leave a followed organization stop being tracked (`--drop-leavers`).
-    pub drop_leavers: bool,
-}
-
-/// The default in-flight bound for an HTTP timeout: a server may finish a request well after
-/// its client gave up, so three timeouts, and never under a minute.
-pub fn default_in_flight_bound(http_timeout: Duration) -> Duration {
-    (http_timeout * 3).max(Duration::from_secs(60))
-}
-
-impl Default for SyncSettings {
-    fn default() -> Self {
-        SyncSettings {
-            concurrency: crate::defaults::CONCURRENCY as usize,
-            lease_ttl: Duration::from_secs(120),
-            activity: ActivitySettings::default(),
-            retry_base: Duration::from_secs(60),
-            retry_cap: Duration::from_secs(6 * 3600),
-            delivery_tries: 3,
-            in_flight_bound: default_in_flight_bound(crate::defaults::duration(
-                crate::defaults::HTTP_TIMEOUT,
-            )),
-            person_owner: None,
-            exclude: Default::default(),
-            drop_leavers: false,
-        }
-    }
-}
 
 /// The application context: the store, the clients, their settings, the metrics and the stop
 /// flag, which the commands, the service layer, the pass and the HTTP state all work with;
@@ -145,92 +100,6 @@ impl PassOptions {
             trigger,
             run_id: None,
         }
-    }
-}
-
-/// An activity a dry run would create.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PlannedActivity {
-    pub github_username: String,
-    pub gist_id: String,
-    pub subject: String,
-}
-
-/// The outcome of one pass.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct SyncReport {
-    /// The `sync_runs` row (absent for dry runs).
-    pub run_id: Option<i64>,
-    pub dry_run: bool,
-    #[serde(flatten)]
-    pub counts: RunCounts,
-    /// When the first waiting delivery can be reconciled (RFC 3339); null when none waits.
-    pub waiting_until: Option<String>,
-    pub errors: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub planned: Vec<PlannedActivity>,
-    pub duration_ms: u64,
-    /// Whose deliveries wait (person row id), and until when (Unix ms): the serve loop's
-    /// follow-up pass.
-    #[serde(skip)]
-    pub waiting: Vec<(PersonId, i64)>,
-    /// The most serious kind of failure the pass met, for the exit status.
-    #[serde(skip)]
-    pub exit: Exit,
-    /// The users something failed for, for alerts.
-    #[serde(skip)]
-    pub failed_users: std::collections::BTreeSet<String>,
-    /// The users this pass found unlinked (their Pipedrive person deleted), for alerts.
-    #[serde(skip)]
-    pub unlinked_users: Vec<String>,
-    /// The gists this pass delivered, in order, for the digest.
-    #[serde(skip)]
-    pub delivered: Vec<Delivered>,
-}
-
-/// A gist a pass delivered: whose, to which Pipedrive person, and where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    pub login: String,
-    pub pipedrive_person: crate::ids::PipedrivePersonId,
-    /// The person's owner (a salesperson) as last read, when known.
-    pub owner: Option<String>,
-    pub description: Option<String>,
-    pub html_url: crate::clients::GithubUrl,
-}
-
-impl SyncReport {
-    pub fn ok(&self) -> bool {
-        self.counts.failed == 0 && self.errors.is_empty()
-    }
-
-    /// What went wrong, in a few words for a log line or a summary: failed items, users left
-    /// unlinked, other errors; empty when the pass went well.
-    pub fn trouble(&self) -> String {
-        let unlinked = self.unlinked_users.len();
-        let other_errors = self
-            .errors
-            .len()
-            .saturating_sub(unlinked + self.counts.failed.max(0) as usize);
-        let mut parts = vec![];
-        if self.counts.failed > 0 {
-            parts.push(format!("{} failed item(s)", self.counts.failed));
-        }
-        if unlinked > 0 {
-            parts.push(format!(
-                "{unlinked} user(s) unlinked ({})",
-                crate::output::few(&self.unlinked_users, 5)
-            ));
-        }
-        if other_errors > 0 {
-            parts.push(format!("{other_errors} error(s)"));
-        }
-        parts.join(", ")
-    }
-
-    /// The earliest time a waiting delivery can be reconciled.
-    pub fn first_settle_at(&self) -> Option<i64> {
-        self.waiting.iter().map(|(_, until)| *until).min()
     }
 }
 
@@ -555,22 +424,6 @@ impl App {
         }
         Ok(report)
     }
-}
-
-fn log_report(report: &SyncReport) {
-    let c = &report.counts;
-    log::info!(
-        "sync pass done: users_checked={} unchanged={} skipped={} new_gists={} activities_created={} reconciled={} waiting={} failed={} in {}ms",
-        c.users_checked,
-        c.users_unchanged,
-        c.users_skipped,
-        c.new_gists,
-        c.activities_created,
-        c.activities_reconciled,
-        c.deliveries_waiting,
-        c.failed,
-        report.duration_ms
-    );
 }
 
 /// Discovers, delivers and releases one claimed person. Never panics the pass: errors are
