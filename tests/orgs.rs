@@ -417,6 +417,8 @@ fn the_digest_is_one_message_per_pass_with_something_new_and_none_otherwise() {
             assert!(text.contains(gist.as_str()), "{gist} in {text}");
         }
         assert!(text.contains("*alice* (Pipedrive person #"), "{text}");
+        // The owner read by this very pass, before its first delivery to them.
+        assert!(text.contains(", owner Sam Seller)"), "{text}");
         for secret in [support::GITHUB_TOKEN, support::PIPEDRIVE_TOKEN] {
             assert!(!text.contains(secret), "{text}");
         }

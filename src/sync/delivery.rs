@@ -74,6 +74,9 @@ pub(super) fn deliver(pass: &Pass<'_>, person: &Person) -> Result<()> {
         };
         steps = record_look(pass, &current, &look, steps)?;
         current.activities_looked_at = Some(look.started_at);
+        // What this look read is what the pass reports (the digest names the owner).
+        current.pipedrive_owner_id = look.to.owner;
+        current.pipedrive_owner_name = look.owner_name.clone();
         target = look.to.person;
         match send(
             pass,
