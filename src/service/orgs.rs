@@ -138,13 +138,18 @@ pub fn add_org(engine: &App, input: &str) -> Result<OrgAdded> {
         followed_at: now,
         members_listed_at: None,
     };
-    let already_followed = engine.store.write(|conn| {
+    // One transaction: a follow of the same organization committing between these reads
+    // must not look like an earlier organization under its login (and be deleted).
+    let already_followed = engine.store.transaction(|conn| {
         if orgs::find(conn, remote.id)?.is_some() {
             return Ok(true);
         }
         // Another organization had this login before (renamed, deleted): the login belongs
         // to this one now.
         if let Some(earlier) = orgs::find_by_key(conn, &new.login_key)? {
+            if earlier.github_id == remote.id {
+                return Ok(true);
+            }
             orgs::delete(conn, earlier.github_id)?;
         }
         match orgs::insert(conn, &new) {
