@@ -393,6 +393,41 @@ impl MemoryPipedrive {
         }
     }
 
+    /// A creation (a person, an organization) as the injected fault has it end: refused or
+    /// held back with nothing written, written and answered, written with the answer lost or
+    /// replaced by Pipedrive's own 500, or the process dying before or after the write.
+    fn create_under<Id>(
+        &self,
+        fault: Option<Fault>,
+        write: impl Fn(&mut PipedriveState) -> Id,
+    ) -> Result<Created<Id>, ApiError> {
+        match fault {
+            Some(Fault::Throttled) => Err(ApiError::Throttled {
+                retry_after: Duration::from_secs(1),
+            }),
+            Some(Fault::Refused(status)) => Err(refused(status)),
+            Some(Fault::ServerError) => Err(server_error()),
+            Some(Fault::Crash { written }) => {
+                if written {
+                    write(&mut self.state());
+                }
+                panic!("the process died mid-request (injected)")
+            }
+            Some(Fault::ServerErrorAfterWrite) => {
+                write(&mut self.state());
+                Err(server_error())
+            }
+            Some(Fault::LostAfterWrite | Fault::LandsLater(_)) => {
+                write(&mut self.state());
+                Err(lost())
+            }
+            None => Ok(Created {
+                id: write(&mut self.state()),
+                daily_writes_left: None,
+            }),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, PipedriveState> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         // Late writes land when their time has come, whoever asks next.
@@ -621,31 +656,7 @@ impl PipedriveApi for MemoryPipedrive {
             });
             id
         };
-        match fault {
-            Some(Fault::Throttled) => Err(ApiError::Throttled {
-                retry_after: Duration::from_secs(1),
-            }),
-            Some(Fault::Refused(status)) => Err(refused(status)),
-            Some(Fault::ServerError) => Err(server_error()),
-            Some(Fault::Crash { written }) => {
-                if written {
-                    write(&mut self.state());
-                }
-                panic!("the process died mid-request (injected)")
-            }
-            Some(Fault::ServerErrorAfterWrite) => {
-                write(&mut self.state());
-                Err(server_error())
-            }
-            Some(Fault::LostAfterWrite | Fault::LandsLater(_)) => {
-                write(&mut self.state());
-                Err(lost())
-            }
-            None => Ok(Created {
-                id: write(&mut self.state()),
-                daily_writes_left: None,
-            }),
-        }
+        self.create_under(fault, write)
     }
 
     fn create_activity(&self, new: &NewActivity) -> Result<Created<ActivityId>, ApiError> {
@@ -752,31 +763,7 @@ impl PipedriveApi for MemoryPipedrive {
             state.organizations.push((id, name.to_string()));
             id
         };
-        match fault {
-            Some(Fault::Throttled) => Err(ApiError::Throttled {
-                retry_after: Duration::from_secs(1),
-            }),
-            Some(Fault::Refused(status)) => Err(refused(status)),
-            Some(Fault::ServerError) => Err(server_error()),
-            Some(Fault::Crash { written }) => {
-                if written {
-                    write(&mut self.state());
-                }
-                panic!("the process died mid-request (injected)")
-            }
-            Some(Fault::ServerErrorAfterWrite) => {
-                write(&mut self.state());
-                Err(server_error())
-            }
-            Some(Fault::LostAfterWrite | Fault::LandsLater(_)) => {
-                write(&mut self.state());
-                Err(lost())
-            }
-            None => Ok(Created {
-                id: write(&mut self.state()),
-                daily_writes_left: None,
-            }),
-        }
+        self.create_under(fault, write)
     }
 
     fn open_deals(&self, _person_id: PipedrivePersonId) -> Result<Vec<DealId>, ApiError> {
